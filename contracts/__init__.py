@@ -1,0 +1,53 @@
+"""The contract of the WaveSpeedAI Ovi API: documents, model registry, validators.
+
+The OpenAPI and JSON Schema files in this package are the one source of truth;
+this module loads them once and checks documents against them.
+
+Example:
+    >>> from wavespeed_mock.contracts import validate_request
+    >>> validate_request("character-ai/ovi/text-to-video", {"prompt": "waves at dawn"})
+"""
+
+from __future__ import annotations
+
+from ._resources import load_model_registry, load_openapi, load_schema, schema_names
+from .errors import ContractError, UnknownModelError, WavespeedMockError
+from .registry import ModelOutput, ModelSpec, get_model, list_models
+from .validation import (
+    is_valid,
+    is_valid_request,
+    is_valid_response,
+    iter_errors,
+    iter_request_errors,
+    iter_response_errors,
+    request_schema,
+    response_schema_name,
+    validate,
+    validate_request,
+    validate_response,
+)
+
+__all__ = [
+    "ContractError",
+    "ModelOutput",
+    "ModelSpec",
+    "UnknownModelError",
+    "WavespeedMockError",
+    "get_model",
+    "is_valid",
+    "is_valid_request",
+    "is_valid_response",
+    "iter_errors",
+    "iter_request_errors",
+    "iter_response_errors",
+    "list_models",
+    "load_model_registry",
+    "load_openapi",
+    "load_schema",
+    "request_schema",
+    "response_schema_name",
+    "schema_names",
+    "validate",
+    "validate_request",
+    "validate_response",
+]

@@ -1,0 +1,58 @@
+"""Loading the contract documents, once, through importlib.resources."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SCHEMA_BASE_URI = "https://wavespeed-mock.local/schemas/"
+
+
+def _package_files() -> Any:
+    return resources.files(__package__ or "wavespeed_mock.contracts")
+
+
+@cache
+def schema_names() -> tuple[str, ...]:
+    """File names of every JSON Schema document, sorted."""
+    folder = _package_files() / "schemas"
+    return tuple(sorted(p.name for p in folder.iterdir() if p.name.endswith(".json")))
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """One schema document by file name (``prediction.json``)."""
+    text = (_package_files() / "schemas" / name).read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@cache
+def schema_registry() -> Registry[Any]:
+    """A referencing registry holding every schema under its ``$id``."""
+    pairs = []
+    for name in schema_names():
+        resource = Resource.from_contents(load_schema(name), default_specification=DRAFT202012)
+        pairs.append((SCHEMA_BASE_URI + name, resource))
+    return Registry().with_resources(pairs)
+
+
+@cache
+def load_openapi(name: str = "openapi.yaml") -> dict[str, Any]:
+    """The OpenAPI document (``openapi.yaml`` or ``mock-control.yaml``), parsed."""
+    text = (_package_files() / name).read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
+
+
+@cache
+def load_model_registry() -> dict[str, Any]:
+    text = (_package_files() / "models.json").read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document

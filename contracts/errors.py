@@ -1,0 +1,80 @@
+"""The exception hierarchy of wavespeed-mock.
+
+Every error the package raises derives from :class:`WavespeedMockError` and from the
+standard class that fits it, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ContractError",
+    "UnknownModelError",
+    "WavespeedMockError",
+]
+
+
+class WavespeedMockError(Exception):
+    """Root of every error raised by wavespeed-mock."""
+
+
+class UnknownModelError(WavespeedMockError, LookupError):
+    """A model id that the registry does not know."""
+
+    def __init__(self, model: str, known: list[str], suggestion: str | None) -> None:
+        self.model = model
+        self.known = known
+        self.suggestion = suggestion
+        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(
+            f"Unknown model {model!r}.{hint} Known models: {', '.join(known)}."
+        )
+
+
+class ContractError(WavespeedMockError, ValueError):
+    """A document that breaks the contract.
+
+    Carries the JSON path of the offending value (``$.seed``), the schema path of
+    the violated rule, the offending value itself and, for an unknown name, the
+    closest valid one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "$",
+        schema_path: str = "",
+        instance: Any = None,
+        validator: str = "",
+        suggestion: str | None = None,
+        schema_name: str = "",
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.schema_path = schema_path
+        self.instance = instance
+        self.validator = validator
+        self.suggestion = suggestion
+        self.schema_name = schema_name
+        super().__init__(message)
+
+    @property
+    def field(self) -> str:
+        """The JSON path without its ``$.`` root, as a user would name the field."""
+        return self.path[2:] if self.path.startswith("$.") else self.path
+
+    def __str__(self) -> str:
+        lines = [f"{self.path}: {self.message}"]
+        if self.suggestion:
+            lines.append(f"  Did you mean {self.suggestion!r}?")
+        if self.schema_name or self.schema_path:
+            lines.append(f"  Rule: {self.schema_name}#{self.schema_path}")
+        lines.append(f"  Value: {_short_repr(self.instance)}")
+        return "\n".join(lines)
+
+
+def _short_repr(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

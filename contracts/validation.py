@@ -1,0 +1,314 @@
+"""Validating documents against the contract, in three tiers.
+
+``is_valid`` answers yes or no, ``iter_errors`` yields every :class:`ContractError`,
+and ``validate`` raises the most relevant one. The request and response helpers
+pick the schema from the model registry and the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from ._formats import format_checker
+from ._resources import SCHEMA_BASE_URI, load_openapi, load_schema, schema_registry
+from .errors import ContractError
+from .registry import get_model
+
+__all__ = [
+    "is_valid",
+    "is_valid_request",
+    "is_valid_response",
+    "iter_errors",
+    "iter_request_errors",
+    "iter_response_errors",
+    "request_schema",
+    "response_schema_name",
+    "validate",
+    "validate_request",
+    "validate_response",
+]
+
+MOCK_ONLY = "x-wavespeed-mock-only"
+CONTROL_PREFIX = "/_mock"
+
+
+# -- schemas and validators -------------------------------------------------------
+
+
+def _resolve(ref: str, base: str) -> dict[str, Any]:
+    resolver = schema_registry().resolver(base_uri=base)
+    contents: dict[str, Any] = resolver.lookup(ref).contents
+    return contents
+
+
+def _strict_copy(schema: dict[str, Any], base: str) -> dict[str, Any]:
+    """The strict variant: no unknown top-level fields, no mock-only conveniences."""
+    strict = copy.deepcopy(schema)
+    strict["additionalProperties"] = False
+
+    def prune(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("anyOf", "oneOf"):
+                if key in node:
+                    node[key] = [
+                        branch
+                        for branch in node[key]
+                        if not (
+                            branch.get(MOCK_ONLY)
+                            or ("$ref" in branch and _resolve(branch["$ref"], base).get(MOCK_ONLY))
+                        )
+                    ]
+            for value in node.values():
+                prune(value)
+        elif isinstance(node, list):
+            for value in node:
+                prune(value)
+
+    prune(strict)
+    return strict
+
+
+def request_schema(model: str, *, strict: bool = False) -> dict[str, Any]:
+    """The JSON Schema of a model's request body (strict: as the real API promises)."""
+    name = get_model(model).input_schema
+    schema = load_schema(name)
+    return _strict_copy(schema, SCHEMA_BASE_URI + name) if strict else schema
+
+
+@cache
+def _validator(name: str, strict: bool = False) -> Draft202012Validator:
+    schema = load_schema(name)
+    if strict:
+        schema = _strict_copy(schema, SCHEMA_BASE_URI + name)
+    return Draft202012Validator(
+        schema, registry=schema_registry(), format_checker=format_checker()
+    )
+
+
+def _schema_file(schema: str) -> str:
+    return schema if schema.endswith(".json") else schema + ".json"
+
+
+# -- turning jsonschema errors into ContractErrors -------------------------------
+
+
+def _json_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _to_contract_error(error: ValidationError, schema_name: str) -> ContractError:
+    path = _json_path(error.absolute_path)
+    instance = error.instance
+    message = error.message
+    suggestion: str | None = None
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = next(
+            (r for r in error.validator_value if r not in error.instance),
+            None,
+        )
+        if missing is not None:
+            path = f"{path}.{missing}"
+            message = f"{missing!r} is required but missing"
+            instance = None
+            close = difflib.get_close_matches(missing, list(error.instance), n=1, cutoff=0.6)
+            suggestion = close[0] if close else None
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = list(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in known]
+        if extras:
+            extra = extras[0]
+            path = f"{path}.{extra}"
+            instance = error.instance[extra]
+            message = f"unknown field {extra!r} (strict mode rejects fields the contract does not name)"
+            close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
+            suggestion = close[0] if close else None
+    elif error.validator == "pattern":
+        described = error.schema.get("description", "")
+        message = f"{error.instance!r:.80} is not in the expected form" + (
+            f": {described}" if described else ""
+        )
+    elif error.validator == "format":
+        message = f"{error.instance!r:.80} is not a valid {error.validator_value}"
+    elif error.validator in ("maxLength", "minLength") and isinstance(error.instance, str):
+        bound = error.validator_value
+        word = "at most" if error.validator == "maxLength" else "at least"
+        message = f"has {len(error.instance)} characters; expected {word} {bound}"
+    return ContractError(
+        message,
+        path=path,
+        schema_path="/" + "/".join(str(p) for p in error.absolute_schema_path),
+        instance=instance,
+        validator=str(error.validator),
+        suggestion=suggestion,
+        schema_name=schema_name,
+    )
+
+
+def _by_relevance(error: ValidationError) -> ValidationError:
+    """The most telling cause of an anyOf/oneOf failure.
+
+    When every branch fails on type, the outer error says it best; otherwise the
+    first branch that failed on something other than type (the documented form
+    comes first in the schema, mock-only conveniences after it).
+    """
+    while error.validator in ("anyOf", "oneOf") and error.context:
+        causes = [e for e in error.context if e.validator != "type"]
+        if not causes:
+            types = sorted(
+                {str(t) for e in error.context for t in _as_list(e.validator_value)}
+            )
+            error.message = f"{error.instance!r:.80} is not of type {' or '.join(types)}"
+            return error
+        error = min(causes, key=lambda e: (list(e.relative_schema_path)[:1], len(e.path)))
+    return error
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# -- the three tiers, for any schema ----------------------------------------------
+
+
+def iter_errors(schema: str, instance: Any, *, strict: bool = False) -> Iterator[ContractError]:
+    """Every violation of ``schema`` (a file name such as ``prediction.json``)."""
+    name = _schema_file(schema)
+    for error in _validator(name, strict).iter_errors(instance):
+        yield _to_contract_error(_by_relevance(error), name)
+
+
+def is_valid(schema: str, instance: Any, *, strict: bool = False) -> bool:
+    return bool(_validator(_schema_file(schema), strict).is_valid(instance))
+
+
+def validate(schema: str, instance: Any, *, strict: bool = False) -> None:
+    """Raise the most relevant :class:`ContractError`, or return None."""
+    name = _schema_file(schema)
+    error = best_match(_validator(name, strict).iter_errors(instance))
+    if error is not None:
+        raise _to_contract_error(_by_relevance(error), name)
+
+
+# -- requests ----------------------------------------------------------------------
+
+
+def iter_request_errors(model: str, body: Any, *, strict: bool = False) -> Iterator[ContractError]:
+    """Every violation in a submit body for ``model``."""
+    return iter_errors(get_model(model).input_schema, body, strict=strict)
+
+
+def is_valid_request(model: str, body: Any, *, strict: bool = False) -> bool:
+    return is_valid(get_model(model).input_schema, body, strict=strict)
+
+
+def validate_request(model: str, body: Any, *, strict: bool = False) -> None:
+    """Check a submit body for ``model``.
+
+    Example:
+        >>> validate_request("character-ai/ovi/text-to-video", {"prompt": "waves"})
+
+    Raises:
+        UnknownModelError: the model is not in the registry.
+        ContractError: the body breaks the model's input schema; ``error.path``
+            names the field.
+    """
+    validate(get_model(model).input_schema, body, strict=strict)
+
+
+# -- responses ---------------------------------------------------------------------
+
+
+@cache
+def _operations(document: str) -> list[tuple[re.Pattern[str], str, dict[str, Any]]]:
+    doc = load_openapi(document)
+    found = []
+    for template, item in doc.get("paths", {}).items():
+        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$")
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "delete", "patch"):
+                found.append((pattern, method, operation))
+    # Literal paths before templated ones: /predictions/delete wins over /predictions/{id}.
+    found.sort(key=lambda op: op[0].pattern.count("[^/]+"))
+    return found
+
+
+def _document_for(path: str) -> str:
+    return "mock-control.yaml" if path.startswith(CONTROL_PREFIX) else "openapi.yaml"
+
+
+def response_schema_name(method: str, path: str, status: int) -> str | None:
+    """The schema file a JSON answer must match, or None for a non-JSON answer.
+
+    Raises:
+        ContractError: the status is not declared for that operation.
+    """
+    document = _document_for(path)
+    doc = load_openapi(document)
+    operation = next(
+        (op for pattern, m, op in _operations(document)
+         if m == method.lower() and pattern.match(path)),
+        None,
+    )
+    if operation is None:
+        if status >= 400:
+            return "error.json"  # unknown paths and wrong methods answer the envelope
+        raise ContractError(
+            f"no operation {method.upper()} {path} in {document}", path="$", instance=path
+        )
+    responses = operation.get("responses", {})
+    response = (
+        responses.get(str(status))
+        or responses.get(f"{status // 100}XX")
+        or responses.get("default")
+    )
+    if response is None:
+        raise ContractError(
+            f"HTTP {status} is not declared for {method.upper()} {path} "
+            f"(declared: {', '.join(responses)})",
+            path="$",
+            instance=status,
+        )
+    if "$ref" in response:
+        response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    media = response.get("content", {}).get("application/json")
+    if media is None:
+        return None
+    ref = media["schema"]["$ref"]
+    return str(ref).rsplit("/", 1)[-1]
+
+
+def iter_response_errors(method: str, path: str, status: int, body: Any) -> Iterator[ContractError]:
+    """Every violation in a response ``body`` answered with ``status``."""
+    try:
+        name = response_schema_name(method, path, status)
+    except ContractError as exc:
+        yield exc
+        return
+    if name is not None:
+        yield from iter_errors(name, body)
+
+
+def is_valid_response(method: str, path: str, status: int, body: Any) -> bool:
+    return next(iter_response_errors(method, path, status, body), None) is None
+
+
+def validate_response(method: str, path: str, status: int, body: Any) -> None:
+    """Check that a server's JSON answer matches the contract for that operation.
+
+    Raises:
+        ContractError: the status is undeclared or the body breaks its schema.
+    """
+    name = response_schema_name(method, path, status)
+    if name is not None:
+        validate(name, body)

@@ -1,0 +1,1 @@
+"""Synthetic media: MP4 writing and the synthetic clip renderer."""

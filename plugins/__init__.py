@@ -1,0 +1,1 @@
+"""The pytest plugin, Hypothesis strategies and the contract check."""

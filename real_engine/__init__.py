@@ -1,0 +1,1 @@
+"""The real Ovi engine, run on a GPU behind the mock server."""
