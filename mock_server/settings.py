@@ -1,0 +1,108 @@
+"""Server settings: one dataclass, filled from CLI flags or WAVESPEED_MOCK_* variables.
+
+The same names work everywhere: ``Settings(data_dir=...)``, ``--data-dir``,
+``WAVESPEED_MOCK_DATA_DIR`` and the pytest marker's keyword.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..contracts.errors import WavespeedMockError
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+
+ENV_PREFIX = "WAVESPEED_MOCK_"
+
+
+class SettingsError(WavespeedMockError, ValueError):
+    """A setting with a value the server cannot use."""
+
+
+@dataclass
+class Settings:
+    """Everything the server can be told at start-up."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = field(default_factory=lambda: Path(".wavespeed-mock"))
+    public_url: str | None = None
+    """Base of the URLs the server hands out; defaults to http://host:port."""
+    profile: str = "fast"
+    """Timing profile: instant, fast, realistic, polls:N or engine."""
+    api_keys: tuple[str, ...] = ()
+    """Accepted Bearer keys; empty accepts any non-empty key."""
+    strict: bool = False
+    """Reject unknown body fields and the mock-only data: URIs."""
+    engine: str = "synthetic"
+    fetch_remote_images: bool = False
+    """Fetch http(s) image URLs (bounded); off keeps the server hermetic."""
+    virtual_clock: bool = False
+    """Start with a frozen virtual clock that only the control API moves."""
+    max_body_bytes: int = 30 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_upload_bytes: int = 200 * 1024 * 1024
+    sync_wait_s: float = 90.0
+    """How long a sync-mode submit waits before answering the 5004 timeout."""
+    render_threads: int = 1
+    """x264 threads per encode; pinned because output bytes depend on it."""
+    ovi_checkout: Path | None = None
+    ovi_checkpoints: Path | None = None
+    ovi_variant: str = "720x720_5s"
+    ovi_device: int = 0
+    ovi_cpu_offload: bool = False
+    ovi_fp8: bool = False
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``WAVESPEED_MOCK_*`` variables, then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _parse(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind.startswith("bool"):
+            lowered = raw.strip().lower()
+            if lowered not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return lowered in _TRUE
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("Path"):
+            return Path(raw)
+        if kind.startswith("tuple"):
+            return tuple(k for k in (p.strip() for p in raw.split(",")) if k)
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}"
+        ) from None
+    return raw
