@@ -113,10 +113,10 @@ def _to_contract_error(error: ValidationError, schema_name: str) -> ContractErro
     message = error.message
     suggestion: str | None = None
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = next(
-            (r for r in error.validator_value if r not in error.instance),
-            None,
-        )
+        # jsonschema yields one error per missing name; its message starts with it.
+        absent = [r for r in error.validator_value if r not in error.instance]
+        missing = next((r for r in absent if error.message.startswith(repr(r))), None)
+        missing = missing if missing is not None else (absent[0] if absent else None)
         if missing is not None:
             path = f"{path}.{missing}"
             message = f"{missing!r} is required but missing"

@@ -51,6 +51,10 @@ class Settings:
     """How long a sync-mode submit waits before answering the 5004 timeout."""
     render_threads: int = 1
     """x264 threads per encode; pinned because output bytes depend on it."""
+    check_responses: bool = False
+    """Validate every JSON answer against the contract and record violations."""
+    webhook_allow_hosts: tuple[str, ...] = ()
+    """Hosts beyond loopback that webhooks may be delivered to."""
     ovi_checkout: Path | None = None
     ovi_checkpoints: Path | None = None
     ovi_variant: str = "720x720_5s"

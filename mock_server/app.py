@@ -1,0 +1,214 @@
+"""The FastAPI app: routes made from the contract's model registry.
+
+``create_app(settings)`` builds one app around one :class:`MockService`. Every
+failure is answered in the API's envelope ``{code, message}``; nothing answers
+a framework page or a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..contracts import ContractError, ModelSpec, iter_request_errors, list_models
+from .auth import require_api_key
+from .control import control_routes
+from .errors import ApiError
+from .files import serve_file
+from .prediction import TERMINAL_STATUSES
+from .responses import envelope, error_response, json_response
+from .response_check import ResponseCheckMiddleware
+from .service import MockService
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("wavespeed_mock.server")
+
+SYNC_TIMEOUT_CODE = 5004
+# A sync wait on a virtual clock ends when the clock passes the deadline; this
+# real-time bound keeps a forgotten frozen clock from hanging a client forever.
+SYNC_REAL_TIME_CAP_S = 600.0
+
+
+def create_app(settings: Settings | None = None, *, service: MockService | None = None) -> FastAPI:
+    """The mock server as an ASGI app.
+
+    Example:
+        >>> app = create_app(Settings(data_dir=tmp_path, profile="instant"))
+    """
+    settings = settings or Settings()
+    service = service or MockService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import asyncio
+
+        service.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="wavespeed-mock",
+        lifespan=lifespan,
+        openapi_url=None,  # the contract is contracts/openapi.yaml, served at /_mock/openapi.yaml
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    accepted = frozenset(settings.api_keys)
+
+    def authed(request: Request) -> str:
+        return require_api_key(request, accepted)
+
+    for model in list_models():
+        app.add_api_route(
+            model.path,
+            _submit_handler(service, model, authed),
+            methods=["POST"],
+            name=f"submit {model.id}",
+        )
+
+    async def get_result(request: Request) -> Response:
+        authed(request)
+        return envelope(await service.poll(request.path_params["prediction_id"]))
+
+    app.add_api_route("/api/v3/predictions/{prediction_id}/result", get_result, methods=["GET"])
+    app.add_api_route("/api/v3/predictions/{prediction_id}", get_result, methods=["GET"])
+
+    async def get_output(request: Request) -> Response:
+        name = request.path_params["filename"]
+        return serve_file(service.outputs_dir, name, "video/mp4", request.headers.get("range"))
+
+    app.add_api_route("/outputs/{filename}", get_output, methods=["GET", "HEAD"])
+
+    for route in control_routes(service):
+        app.router.routes.append(route)
+
+    _install_error_handlers(app)
+    if settings.check_responses:
+        app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
+    return app
+
+
+def _submit_handler(
+    service: MockService, model: ModelSpec, authed: Callable[[Request], str]
+) -> Callable[[Request], Awaitable[Response]]:
+    settings = service.settings
+
+    async def submit(request: Request) -> Response:
+        api_key = authed(request)
+        body = await read_json_body(request, settings.max_body_bytes)
+        problems = list(iter_request_errors(model.id, body, strict=settings.strict))
+        if problems:
+            raise ApiError(400, _bad_request_message(problems))
+        webhook = request.query_params.get("webhook") or None
+        p = service.submit(model, body, api_key=api_key, webhook=webhook)
+        if body.get("enable_sync_mode") is True:
+            return await _sync_answer(service, p)
+        return envelope(service.view(p))
+
+    submit.__name__ = f"submit_{model.id.replace('/', '_').replace('-', '_')}"
+    return submit
+
+
+async def _sync_answer(service: MockService, p: Any) -> Response:
+    import asyncio
+
+    wait_s = service.settings.sync_wait_s
+    deadline = service.clock.now() + wait_s
+    try:
+        await asyncio.wait_for(service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S)
+    except asyncio.TimeoutError:
+        pass
+    data = service.view(p)
+    if data["status"] not in TERMINAL_STATUSES:
+        data["status"] = "processing"
+        data["code"] = SYNC_TIMEOUT_CODE
+        data["error"] = (
+            f"Sync mode timed out after {wait_s:g} seconds. "
+            "The prediction is still processing asynchronously."
+        )
+    return envelope(data)
+
+
+def _bad_request_message(problems: list[ContractError]) -> str:
+    """Every problem with its field's JSON path, most specific first."""
+    parts = []
+    for exc in problems[:5]:
+        hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
+        parts.append(f"{exc.path}: {exc.message}{hint}")
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return "Invalid request body: " + "; ".join(parts) + more
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The request's JSON body, read no further than ``limit`` bytes.
+
+    Raises:
+        ApiError: 413 past the limit, 400 for a body that is not JSON.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"Request body of {int(declared):,} bytes is over the {limit:,}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Request body is over the {limit:,}-byte limit")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "Invalid request body: the body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"Invalid request body: not valid JSON ({exc})") from None
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    models = [m.id for m in list_models()]
+
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, error_code=exc.error_code, headers=exc.headers)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        path = request.url.path
+        if exc.status_code == 404:
+            message = f"Not found: {request.method} {path}"
+            if path.startswith("/api/v3/") and request.method == "POST":
+                model = path[len("/api/v3/"):]
+                close = difflib.get_close_matches(model, models, n=1, cutoff=0.5)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                message = f"Model {model!r} not found.{hint} Models served: {', '.join(models)}."
+            return error_response(404, message)
+        if exc.status_code == 405:
+            return error_response(405, f"Method {request.method} is not allowed on {path}",
+                                  headers=dict(exc.headers or {}))
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, f"Internal server error: {exc.__class__.__name__}")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_crash)
+
+
+__all__ += ["json_response", "read_json_body"]

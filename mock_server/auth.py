@@ -1,0 +1,30 @@
+"""Bearer authentication, as the API does it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from .errors import ApiError
+
+__all__ = ["require_api_key"]
+
+
+def require_api_key(request: Request, accepted: frozenset[str]) -> str:
+    """The request's API key.
+
+    Any non-empty key is accepted unless ``accepted`` names the keys.
+
+    Raises:
+        ApiError: 401 for a missing, empty, malformed or unknown key.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise ApiError(
+            401,
+            "Unauthorized: invalid authentication. Send 'Authorization: Bearer <API key>'.",
+        )
+    if accepted and key not in accepted:
+        raise ApiError(401, "Unauthorized: invalid API key")
+    return key

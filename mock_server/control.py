@@ -1,0 +1,135 @@
+"""The control API under ``/_mock``: what tests use to steer the server.
+
+Reset, timing profile, clock, and a look at the stored predictions with the
+seeds the server chose. Described in ``contracts/mock-control.yaml``. It needs no
+API key: the server binds to loopback by default.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ..contracts.errors import WavespeedMockError
+from .clock import RealClock, VirtualClock
+from .errors import ApiError
+from .prediction import format_timestamp
+from .responses import envelope
+
+if TYPE_CHECKING:
+    from .service import MockService
+
+__all__ = ["CONTROL_PREFIX", "control_routes"]
+
+CONTROL_PREFIX = "/_mock"
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    from .app import read_json_body
+
+    body = await read_json_body(request, 64 * 1024)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid request body: $: expected a JSON object")
+    return body
+
+
+def state_of(service: MockService) -> dict[str, Any]:
+    clock = service.clock
+    return {
+        "profile": service.profile.name,
+        "clock": {"virtual": clock.virtual, "now": clock.now(), "now_iso": format_timestamp(clock.now())},
+        "predictions": len(service.store),
+        "pending_renders": service.pending_renders(),
+        "engine": service.engine.name,
+        "strict": service.settings.strict,
+    }
+
+
+def control_routes(service: MockService) -> list[BaseRoute]:
+    async def health(request: Request) -> Response:
+        return envelope({"ok": True})
+
+    async def state(request: Request) -> Response:
+        return envelope(state_of(service))
+
+    async def reset(request: Request) -> Response:
+        return envelope({"deleted": service.reset()})
+
+    async def profile(request: Request) -> Response:
+        body = await _json_object(request)
+        name = body.get("profile")
+        if not isinstance(name, str):
+            raise ApiError(400, "Invalid request body: $.profile: expected a profile name such as 'instant'")
+        try:
+            service.set_profile(name)
+        except WavespeedMockError as exc:
+            raise ApiError(400, f"Invalid request body: $.profile: {exc}") from None
+        return envelope(state_of(service))
+
+    async def clock(request: Request) -> Response:
+        body = await _json_object(request)
+        virtual = body.get("virtual")
+        if virtual is not None and not isinstance(virtual, bool):
+            raise ApiError(400, "Invalid request body: $.virtual: expected true or false")
+        current = service.clock
+        if virtual is True and not current.virtual:
+            service.clock = VirtualClock(start=current.now())
+        elif virtual is False and isinstance(current, VirtualClock):
+            now = current.now()
+            service.clock = RealClock(offset=max(0.0, now - RealClock().now()))
+            current.set(math.inf)  # wake its sleepers; they re-check on the new clock
+        for key in ("advance", "set"):
+            if key in body:
+                value = body[key]
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                    raise ApiError(400, f"Invalid request body: $.{key}: expected a number of seconds")
+                target = service.clock
+                if not isinstance(target, VirtualClock):
+                    raise ApiError(409, "The clock is real; switch to a virtual clock with {\"virtual\": true} first")
+                if key == "advance":
+                    if value < 0:
+                        raise ApiError(400, "Invalid request body: $.advance: a clock never goes backwards")
+                    target.advance(float(value))
+                else:
+                    target.set(float(value))
+        return envelope(state_of(service))
+
+    async def predictions(request: Request) -> Response:
+        items = [
+            {
+                "id": p.id,
+                "model": p.model,
+                "status": service.status(p),
+                "seed": p.seed,
+                "seed_requested": p.seed_requested,
+                "created_at": format_timestamp(p.created_at),
+                "profile": p.profile,
+                "polls": p.polls,
+                "input": p.input,
+            }
+            for p in service.store.all()
+        ]
+        return envelope({"items": items})
+
+    async def document(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("openapi.yaml", "mock-control.yaml"):
+            raise ApiError(404, f"No document {name!r}; try openapi.yaml or mock-control.yaml")
+        text = resources.files("wavespeed_mock.contracts").joinpath(name).read_text(encoding="utf-8")
+        return Response(text, media_type="application/yaml")
+
+    p = CONTROL_PREFIX
+    return [
+        Route(f"{p}/health", health, methods=["GET"]),
+        Route(f"{p}/state", state, methods=["GET"]),
+        Route(f"{p}/reset", reset, methods=["POST"]),
+        Route(f"{p}/profile", profile, methods=["POST"]),
+        Route(f"{p}/clock", clock, methods=["POST"]),
+        Route(f"{p}/predictions", predictions, methods=["GET"]),
+        Route(f"{p}/documents/{{name}}", document, methods=["GET"]),
+    ]

@@ -1,0 +1,190 @@
+"""Where an image-to-video request's image comes from.
+
+``image`` may be a ``data:`` URI (decoded at submit), the URL of a file uploaded to
+this server (read from the data folder), or any other http(s) URL: fetched, bounded
+in size and time, only with ``--fetch-remote-images``; otherwise the clip starts
+from a placeholder frame derived from the URL, so CI stays hermetic and the server
+never makes requests a client chose (no server-side request forgery).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import re
+import warnings
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from .engine import RenderFailed
+from .errors import ApiError
+
+__all__ = [
+    "ImageLoader",
+    "decode_data_uri",
+    "placeholder_image",
+    "probe_image",
+]
+
+UPLOAD_PATH = re.compile(r"^/uploads/([0-9a-f]{32})/([^/]{1,255})$")
+_DATA_URI = re.compile(r"^data:(image/[A-Za-z0-9.+-]+)((?:;[A-Za-z0-9=._+-]+)*);base64,", re.I)
+FETCH_TIMEOUT_S = 10.0
+FETCH_MAX_BYTES = 30 * 1024 * 1024
+
+
+def decode_data_uri(value: str) -> bytes:
+    """The bytes of a base64 ``data:image/...`` URI.
+
+    Raises:
+        ApiError: 400 naming ``image`` when the URI or its base64 is malformed.
+    """
+    match = _DATA_URI.match(value)
+    if not match:
+        raise ApiError(400, "Invalid request body: $.image: data: URI must be data:image/<type>;base64,<data>")
+    try:
+        return base64.b64decode(value[match.end():], validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "Invalid request body: $.image: the data: URI's base64 payload is malformed") from None
+
+
+def probe_image(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """Width and height from the image header, without decoding the pixels.
+
+    Raises:
+        ValueError: not an image, or more pixels than ``max_pixels``.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                kind = img.format
+    except (OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise ValueError(f"the bytes are not a readable image ({exc.__class__.__name__})") from None
+    if kind not in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
+        raise ValueError(f"unsupported image format {kind!r}; send PNG, JPEG or WebP")
+    if width * height > max_pixels:
+        raise ValueError(
+            f"the image has {width}x{height} = {width * height:,} pixels; "
+            f"the limit is {max_pixels:,}"
+        )
+    return width, height
+
+
+def placeholder_image(url: str) -> bytes:
+    """A deterministic 512x512 PNG derived from ``url`` (no network)."""
+    digest = hashlib.sha256(url.encode()).digest()
+    import numpy as np
+
+    y, x = np.mgrid[0:512, 0:512].astype(np.float32) / 511.0
+    c0 = np.frombuffer(digest[0:3], dtype=np.uint8).astype(np.float32)
+    c1 = np.frombuffer(digest[3:6], dtype=np.uint8).astype(np.float32)
+    t = (x * (digest[6] / 255.0) + y * (1 - digest[6] / 255.0))[..., None]
+    pixels = (c0 * (1 - t) + c1 * t).astype(np.uint8)
+    # Stripes so that motion and frame-diffing code has edges to follow.
+    pixels[(((x * 512).astype(int) // 32) + ((y * 512).astype(int) // 32)) % 2 == 0] //= 2
+    out = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+class ImageLoader:
+    """Finds the bytes of a request's image, at render time."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        base_url: str,
+        fetch_remote: bool,
+        max_pixels: int,
+    ) -> None:
+        self.inputs_dir = data_dir / "inputs"
+        self.uploads_dir = data_dir / "uploads"
+        self.base = urlsplit(base_url)
+        self.fetch_remote = fetch_remote
+        self.max_pixels = max_pixels
+
+    def input_path(self, prediction_id: str) -> Path:
+        return self.inputs_dir / f"{prediction_id}.img"
+
+    def save_input(self, prediction_id: str, data: bytes) -> None:
+        self.inputs_dir.mkdir(parents=True, exist_ok=True)
+        path = self.input_path(prediction_id)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    def upload_file(self, url: str) -> Path | None:
+        """The local file behind an upload URL of this server, if it is one."""
+        parts = urlsplit(url)
+        match = UPLOAD_PATH.match(parts.path)
+        if not match or not _same_server(parts.netloc, self.base.netloc):
+            return None
+        folder = (self.uploads_dir / match.group(1)).resolve()
+        if not folder.is_relative_to(self.uploads_dir.resolve()):
+            return None
+        files = [p for p in folder.glob("*") if p.is_file()] if folder.is_dir() else []
+        return files[0] if files else folder / "missing"
+
+    def load(self, prediction_id: str, image: str) -> tuple[bytes, str]:
+        """The image bytes and a word on where they came from.
+
+        Raises:
+            RenderFailed: code 1402 when the image cannot be had.
+        """
+        saved = self.input_path(prediction_id)
+        if saved.exists():
+            return saved.read_bytes(), "data-uri"
+        local = self.upload_file(image)
+        if local is not None:
+            if not local.is_file():
+                raise RenderFailed(f"Failed to download image from the provided URL: no upload at {image}", code=1402)
+            return local.read_bytes(), "upload"
+        if not self.fetch_remote:
+            return placeholder_image(image), "placeholder"
+        return self._fetch(image), "remote"
+
+    def _fetch(self, url: str) -> bytes:
+        import httpx
+
+        try:
+            with httpx.Client(timeout=FETCH_TIMEOUT_S, follow_redirects=True) as client:
+                with client.stream("GET", url) as response:
+                    if response.status_code != 200:
+                        raise RenderFailed(
+                            f"Failed to download image from the provided URL: HTTP {response.status_code}",
+                            code=1402,
+                        )
+                    chunks, total = [], 0
+                    for chunk in response.iter_bytes():
+                        total += len(chunk)
+                        if total > FETCH_MAX_BYTES:
+                            raise RenderFailed(
+                                f"Failed to download image from the provided URL: larger than {FETCH_MAX_BYTES} bytes",
+                                code=1402,
+                            )
+                        chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise RenderFailed(
+                f"Failed to download image from the provided URL: {exc.__class__.__name__}", code=1402
+            ) from None
+        data = b"".join(chunks)
+        try:
+            probe_image(data, self.max_pixels)
+        except ValueError as exc:
+            raise RenderFailed(f"The image at the provided URL cannot be used: {exc}", code=1402) from None
+        return data
+
+
+def _same_server(netloc: str, ours: str) -> bool:
+    if netloc == ours:
+        return True
+    host = netloc.rsplit(":", 1)[0].strip("[]")
+    our_port = ours.rsplit(":", 1)[-1] if ":" in ours else ""
+    port = netloc.rsplit(":", 1)[-1] if ":" in netloc else ""
+    return host in ("127.0.0.1", "localhost", "::1") and port == our_port

@@ -1,0 +1,91 @@
+"""Running the server in a background thread, on a free loopback port.
+
+The pytest plugin's live-server fixture and the project's own tests use this;
+``wavespeed-mock serve`` runs uvicorn in the foreground instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .service import MockService
+from .settings import Settings
+
+__all__ = ["LiveServer"]
+
+
+class LiveServer:
+    """A mock server running in a thread; use as a context manager.
+
+    Example:
+        >>> with LiveServer(Settings(data_dir=tmp_path, profile="instant")) as server:
+        ...     httpx.get(server.url + "/_mock/health")
+    """
+
+    def __init__(self, settings: Settings, *, service: MockService | None = None) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((settings.host, settings.port if settings.port else 0))
+        port = self._socket.getsockname()[1]
+        self.settings = settings.replace(port=port)
+        self.service = service or MockService(self.settings)
+        self.app = create_app(self.settings, service=self.service)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="on", loop="asyncio"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return self.settings.base_url
+
+    def start(self, timeout_s: float = 30.0) -> LiveServer:
+        def run() -> None:
+            try:
+                asyncio.run(self._server.serve(sockets=[self._socket]))
+            except BaseException as exc:  # surfaced by start() and stop()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="wavespeed-mock-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"wavespeed-mock server failed to start: {self._error!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"wavespeed-mock server did not start within {timeout_s} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._socket.close()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<LiveServer {self.url}>"
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)

@@ -1,0 +1,112 @@
+"""A prediction as the server keeps it, and the status a client sees.
+
+The row records what happened (submitted, render started, file written, failure)
+and the schedule its timing profile gave it. The status is a pure function of the
+row and the clock's ``now`` (:func:`status_at`), so a virtual clock needs no
+timers, a restart needs no catch-up, and statuses can never go backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["TERMINAL_STATUSES", "Prediction", "format_timestamp", "status_at"]
+
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+
+
+@dataclass
+class Prediction:
+    id: str
+    model: str
+    input: dict[str, Any]
+    seed_requested: int
+    seed: int
+    created_at: float
+    profile: str
+    start_at: float
+    """Clock time the schedule moves it to ``processing``."""
+    done_at: float
+    """Clock time the schedule allows a terminal status."""
+    polls_needed: int = 0
+    follows_engine: bool = False
+    api_key: str = ""
+    polls: int = 0
+    render_started_at: float | None = None
+    rendered_at: float | None = None
+    """When the output file came to exist (the clock's time)."""
+    inference_ms: int = 0
+    nsfw: list[bool] = field(default_factory=list)
+    failure_code: int = 0
+    failure_message: str = ""
+    forced_status: str | None = None
+    """A terminal status other than completed/failed (scenarios), or ``deleted``."""
+    webhook: str | None = None
+    scenario: str | None = None
+
+    @property
+    def outcome_known(self) -> bool:
+        """The render finished, failed, or a scenario decided the outcome."""
+        return (
+            self.rendered_at is not None
+            or self.failure_code != 0
+            or self.forced_status is not None
+        )
+
+    @property
+    def terminal_status(self) -> str:
+        if self.forced_status is not None:
+            return self.forced_status
+        return "failed" if self.failure_code else "completed"
+
+    @property
+    def output_name(self) -> str:
+        return f"{self.id}.mp4"
+
+
+def status_at(p: Prediction, now: float) -> str:
+    """The status a client sees at clock time ``now``; monotone in ``now`` and polls."""
+    if p.forced_status == "deleted":
+        return "deleted"
+    if p.follows_engine:
+        if p.outcome_known:
+            return p.terminal_status
+        return "processing" if p.render_started_at is not None else "created"
+    if p.polls_needed:
+        if p.polls >= p.polls_needed and p.outcome_known:
+            return p.terminal_status
+        return "created" if p.polls <= 1 and p.polls_needed > 2 else "processing"
+    if now >= p.done_at and p.outcome_known:
+        return p.terminal_status
+    return "processing" if now >= p.start_at else "created"
+
+
+def format_timestamp(seconds: float) -> str:
+    """RFC 3339 UTC with milliseconds, as the API's captured answers show."""
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def to_api(p: Prediction, now: float, base_url: str) -> dict[str, Any]:
+    """The prediction object of the envelope (and of a webhook delivery)."""
+    status = status_at(p, now)
+    completed = status == "completed"
+    terminal = status in TERMINAL_STATUSES
+    data: dict[str, Any] = {
+        "id": p.id,
+        "model": p.model,
+        "input": p.input,
+        "outputs": [f"{base_url}/outputs/{p.output_name}"] if completed else [],
+        "urls": {"get": f"{base_url}/api/v3/predictions/{p.id}/result"},
+        "has_nsfw_contents": list(p.nsfw) if completed else [],
+        "status": status,
+        "created_at": format_timestamp(p.created_at),
+        "error": p.failure_message if terminal and not completed else "",
+        "executionTime": p.inference_ms if terminal else 0,
+        "timings": {"inference": p.inference_ms if terminal else 0},
+    }
+    if terminal and p.failure_code:
+        data["code"] = p.failure_code
+    return data

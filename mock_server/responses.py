@@ -1,0 +1,33 @@
+"""Answers in the API's envelope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+__all__ = ["envelope", "error_response", "json_response"]
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+def envelope(data: Any) -> Response:
+    """``{"code": 200, "message": "success", "data": ...}`` with HTTP 200."""
+    return json_response({"code": 200, "message": "success", "data": data})
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    error_code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"code": status, "message": message}
+    if error_code is not None:
+        body["error_code"] = error_code
+    return json_response(body, status, headers)

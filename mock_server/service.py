@@ -1,0 +1,310 @@
+"""The mock's core: accepts predictions, schedules renders, answers their state.
+
+One :class:`MockService` per app. It owns the store, the clock, the engine and
+the render workers; the HTTP layer (``app.py``) and the control API call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..contracts import ModelSpec
+from .clock import Clock, RealClock, VirtualClock
+from .engine import Engine, RenderFailed, RenderJob, load_engine_class
+from .errors import ApiError
+from .images import ImageLoader, decode_data_uri, probe_image
+from .prediction import TERMINAL_STATUSES, Prediction, status_at, to_api
+from .profiles import TimingProfile, parse_profile
+from .settings import Settings
+from .store import PredictionStore
+
+__all__ = ["MockService"]
+
+log = logging.getLogger("wavespeed_mock.server")
+
+SEED_MAX = 2147483647
+# How long a poll under the instant or polls:N profile waits for a render still
+# running, so that "completed on the first (Nth) poll" holds for a cold render.
+RENDER_WAIT_S = 60.0
+
+
+class MockService:
+    """State and behaviour of one mock server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or (VirtualClock() if settings.virtual_clock else RealClock())
+        self.profile: TimingProfile = parse_profile(settings.profile)
+        self.data_dir = Path(settings.data_dir)
+        self.outputs_dir = self.data_dir / "outputs"
+        self.outputs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = PredictionStore(self.data_dir / "state.sqlite3")
+        self.images = ImageLoader(
+            data_dir=self.data_dir,
+            base_url=settings.base_url,
+            fetch_remote=settings.fetch_remote_images,
+            max_pixels=settings.max_image_pixels,
+        )
+        self.engine: Engine = engine or load_engine_class(settings.engine)(settings)  # type: ignore[call-arg]
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, int(self.engine.max_concurrency)),
+            thread_name_prefix="wavespeed-render",
+        )
+        self._futures: dict[str, Future[None]] = {}
+        self._done: dict[str, asyncio.Event] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._random = random.SystemRandom()
+        self.base_url = settings.base_url
+        self.contract_violations: list[str] = []
+
+    # -- start and stop ------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Attach to the event loop and finish what a previous run left in flight."""
+        self._loop = loop or asyncio.get_running_loop()
+        for p in self.store.all():
+            if p.outcome_known or p.forced_status:
+                continue
+            output = self.outputs_dir / p.output_name
+            if output.exists() and p.rendered_at is not None:
+                continue
+            log.info("re-queueing render of %s left in flight by a previous run", p.id)
+            self._queue_render(p)
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.engine.close()
+        self.store.close()
+
+    # -- predictions ---------------------------------------------------------------
+
+    def submit(
+        self,
+        model: ModelSpec,
+        body: dict[str, Any],
+        *,
+        api_key: str,
+        webhook: str | None = None,
+    ) -> Prediction:
+        """Record a validated request and queue its render."""
+        prediction_id = uuid.uuid4().hex
+        seed_requested = int(body.get("seed", -1))
+        seed = self._random.randint(0, SEED_MAX) if seed_requested == -1 else seed_requested
+        echoed = dict(body)
+        image = body.get("image")
+        if model.takes_image and isinstance(image, str) and image[:5].lower() == "data:":
+            data = decode_data_uri(image)
+            try:
+                probe_image(data, self.settings.max_image_pixels)
+            except ValueError as exc:
+                raise ApiError(400, f"Invalid request body: $.image: {exc}") from None
+            self.images.save_input(prediction_id, data)
+            echoed["image"] = image[: image.index(",") + 1] + f"<{len(data)} bytes>"
+        now = self.clock.now()
+        profile = self.profile
+        p = Prediction(
+            id=prediction_id,
+            model=model.id,
+            input=echoed,
+            seed_requested=seed_requested,
+            seed=seed,
+            created_at=now,
+            profile=profile.name,
+            start_at=now + profile.queue_s,
+            done_at=now + profile.queue_s + profile.processing_s,
+            polls_needed=profile.polls,
+            follows_engine=profile.follows_engine,
+            api_key=api_key,
+            webhook=webhook,
+        )
+        self.store.add(p)
+        self._queue_render(p)
+        return p
+
+    def get(self, prediction_id: str) -> Prediction:
+        p = self.store.get(prediction_id)
+        if p is None:
+            raise ApiError(404, f"Prediction {prediction_id!r} not found")
+        return p
+
+    async def poll(self, prediction_id: str) -> dict[str, Any]:
+        """The prediction object a result poll answers (counts the poll)."""
+        p = self.get(prediction_id)
+        if p.polls_needed and status_at(p, self.clock.now()) not in TERMINAL_STATUSES:
+            self.store.update(p, polls=p.polls + 1)
+            if p.polls >= p.polls_needed:
+                await self.wait_for_outcome(p, RENDER_WAIT_S)
+        elif p.profile == "instant":
+            await self.wait_for_outcome(p, RENDER_WAIT_S)
+        return self.view(p)
+
+    def view(self, p: Prediction) -> dict[str, Any]:
+        return to_api(p, self.clock.now(), self.base_url)
+
+    def status(self, p: Prediction) -> str:
+        return status_at(p, self.clock.now())
+
+    async def wait_for_outcome(self, p: Prediction, timeout_s: float) -> bool:
+        """Wait (in real time) until the render of ``p`` finished or failed."""
+        if p.outcome_known:
+            return True
+        event = self._done_event(p.id)
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return p.outcome_known
+        return True
+
+    async def wait_until_terminal(self, p: Prediction, deadline: float) -> bool:
+        """Wait until ``p`` is terminal or the clock reaches ``deadline``.
+
+        Sync mode uses this. Poll counts do not apply here (a sync submit has no
+        polls), so a polls:N prediction is terminal once its outcome is known.
+        """
+        while True:
+            now = self.clock.now()
+            if p.outcome_known and (p.polls_needed or p.follows_engine or now >= p.done_at):
+                return True
+            if status_at(p, now) in TERMINAL_STATUSES:
+                return True
+            if now >= deadline:
+                return False
+            waits: list[asyncio.Future[Any]] = [
+                asyncio.ensure_future(self.clock.sleep_until(min(deadline, max(p.done_at, now)) if p.outcome_known else deadline)),
+            ]
+            if not p.outcome_known:
+                waits.append(asyncio.ensure_future(self._done_event(p.id).wait()))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+
+    def _done_event(self, prediction_id: str) -> asyncio.Event:
+        with self._lock:
+            event = self._done.get(prediction_id)
+            if event is None:
+                event = self._done[prediction_id] = asyncio.Event()
+            return event
+
+    # -- rendering -----------------------------------------------------------------
+
+    def _queue_render(self, p: Prediction) -> None:
+        future = self._executor.submit(self._render, p)
+        self._futures[p.id] = future
+        future.add_done_callback(lambda _f, pid=p.id: self._futures.pop(pid, None))
+
+    def _render(self, p: Prediction) -> None:
+        started = time.perf_counter()
+        try:
+            if self.store.get(p.id) is not p:
+                return  # reset or deleted while queued
+            job = self._job_for(p)
+            if not self.engine.reports_progress:
+                self.store.update(p, render_started_at=self.clock.now())
+            result = self.engine.render(job)
+            if self.store.get(p.id) is not p:
+                return
+            self.store.update(
+                p,
+                rendered_at=self.clock.now(),
+                inference_ms=int(result.inference_ms),
+                nsfw=list(result.nsfw),
+            )
+        except RenderFailed as exc:
+            self._fail(p, exc.code, str(exc), started)
+        except Exception as exc:  # an engine bug must end the task, not hang it
+            log.exception("render of %s crashed", p.id)
+            self._fail(p, 5000, f"Internal error while rendering: {exc.__class__.__name__}: {exc}", started)
+        finally:
+            self._signal_done(p.id)
+
+    def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
+        if self.store.get(p.id) is p:
+            self.store.update(
+                p,
+                failure_code=code,
+                failure_message=message,
+                inference_ms=int((time.perf_counter() - started) * 1000),
+            )
+
+    def _job_for(self, p: Prediction) -> RenderJob:
+        image: bytes | None = None
+        source = ""
+        width = height = None
+        if "image" in p.input:
+            image, source = self.images.load(p.id, str(p.input["image"]))
+        else:
+            size = str(p.input.get("size", "960*540"))
+            w, _, h = size.partition("*")
+            width, height = int(w), int(h)
+        extra: dict[str, Any] = {}
+        if self.engine.reports_progress:
+            extra["on_start"] = lambda: self.store.update(p, render_started_at=self.clock.now())
+        return RenderJob(
+            prediction_id=p.id,
+            model=p.model,
+            prompt=str(p.input.get("prompt", "")),
+            seed=p.seed,
+            width=width,
+            height=height,
+            output_path=self.outputs_dir / p.output_name,
+            image=image,
+            image_source=source,
+            extra=extra,
+        )
+
+    def _signal_done(self, prediction_id: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._set_done, prediction_id)
+
+    def _set_done(self, prediction_id: str) -> None:
+        with self._lock:
+            event = self._done.pop(prediction_id, None)
+        if event is not None:
+            event.set()
+
+    # -- control -------------------------------------------------------------------
+
+    def reset(self) -> int:
+        """Forget every prediction and cancel queued renders."""
+        for future in list(self._futures.values()):
+            future.cancel()
+        count = self.store.clear()
+        for folder in (self.outputs_dir, self.images.inputs_dir):
+            if folder.is_dir():
+                for f in folder.iterdir():
+                    if f.is_file():
+                        f.unlink(missing_ok=True)
+        return count
+
+    def set_profile(self, text: str) -> TimingProfile:
+        self.profile = parse_profile(text)
+        return self.profile
+
+    def pending_renders(self) -> int:
+        return len(self._futures)
+
+    @property
+    def cpu_count(self) -> int:
+        return os.cpu_count() or 1
