@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,14 @@ class MockService:
         self._random = random.SystemRandom()
         self.base_url = settings.base_url
         self.contract_violations: list[str] = []
+        # Extension hooks for the account, upload, webhook and scenario layers.
+        self.admission_checks: list[Callable[[ModelSpec, str], None]] = []
+        """Run before a prediction is created; raise ApiError to refuse (403, 429)."""
+        self.created_listeners: list[Callable[[Prediction], None]] = []
+        """Run right after a prediction is stored (ledger charges, scenarios)."""
+        self.terminal_listeners: list[Callable[[Prediction, dict[str, Any]], Awaitable[None]]] = []
+        """Awaited once a prediction with a webhook turns terminal, with its view."""
+        self._watchers: set[asyncio.Task[None]] = set()
 
     # -- start and stop ------------------------------------------------------------
 
@@ -79,6 +89,9 @@ class MockService:
         """Attach to the event loop and finish what a previous run left in flight."""
         self._loop = loop or asyncio.get_running_loop()
         for p in self.store.all():
+            if p.webhook and self.terminal_listeners and p.forced_status != "deleted":
+                if self.status(p) not in TERMINAL_STATUSES:
+                    self._watch(p)
             if p.outcome_known or p.forced_status:
                 continue
             output = self.outputs_dir / p.output_name
@@ -88,6 +101,8 @@ class MockService:
             self._queue_render(p)
 
     def close(self) -> None:
+        for task in list(self._watchers):
+            task.cancel()
         for future in self._futures.values():
             future.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -105,6 +120,8 @@ class MockService:
         webhook: str | None = None,
     ) -> Prediction:
         """Record a validated request and queue its render."""
+        for check in self.admission_checks:
+            check(model, api_key)
         prediction_id = uuid.uuid4().hex
         seed_requested = int(body.get("seed", -1))
         seed = self._random.randint(0, SEED_MAX) if seed_requested == -1 else seed_requested
@@ -136,8 +153,31 @@ class MockService:
             webhook=webhook,
         )
         self.store.add(p)
+        for listener in self.created_listeners:
+            listener(p)
         self._queue_render(p)
+        if p.webhook and self.terminal_listeners:
+            self._watch(p)
         return p
+
+    def _watch(self, p: Prediction) -> None:
+        """Tell the terminal listeners once ``p`` turns terminal."""
+        loop = self._loop
+        if loop is None:
+            return
+
+        async def watch() -> None:
+            await self.wait_until_terminal(p, math.inf)
+            view = self.view(p)
+            for listener in self.terminal_listeners:
+                try:
+                    await listener(p, view)
+                except Exception:
+                    log.exception("terminal listener failed for %s", p.id)
+
+        task = loop.create_task(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
 
     def get(self, prediction_id: str) -> Prediction:
         p = self.store.get(prediction_id)
