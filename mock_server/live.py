@@ -37,6 +37,8 @@ class LiveServer:
         port = self._socket.getsockname()[1]
         self.settings = settings.replace(port=port)
         self.service = service or MockService(self.settings)
+        if not settings.public_url:
+            self.service.rebase(self.settings.base_url)
         self.app = create_app(self.settings, service=self.service)
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, lifespan="on", loop="asyncio"

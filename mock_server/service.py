@@ -83,6 +83,17 @@ class MockService:
         """Awaited once a prediction with a webhook turns terminal, with its view."""
         self._watchers: set[asyncio.Task[None]] = set()
 
+    def rebase(self, base_url: str) -> None:
+        """Hand out URLs under ``base_url`` (a live server learns its port late)."""
+        self.settings = self.settings.replace(public_url=base_url)
+        self.base_url = base_url
+        self.images = ImageLoader(
+            data_dir=self.data_dir,
+            base_url=base_url,
+            fetch_remote=self.settings.fetch_remote_images,
+            max_pixels=self.settings.max_image_pixels,
+        )
+
     # -- start and stop ------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:

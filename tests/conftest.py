@@ -1,0 +1,30 @@
+"""Shared test configuration.
+
+In CI (``CI`` set), a skipped test of the official SDK is a failure: the SDK
+working unmodified against the mock is the product's first promise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+
+import pytest
+
+pytest_plugins = ["anyio"]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.skipped and os.environ.get("CI") and item.get_closest_marker("sdk"):
+        report.outcome = "failed"
+        report.longrepr = f"SDK test skipped in CI, which is not allowed: {report.longrepr}"
+    return report
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

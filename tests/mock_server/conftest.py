@@ -1,0 +1,56 @@
+"""Fixtures for the server tests: a live server on a free port, with a fake engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from wavespeed_mock.mock_server.engine import Engine
+from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.service import MockService
+from wavespeed_mock.mock_server.settings import Settings
+
+from ._fakes import FakeEngine
+
+AUTH = {"Authorization": "Bearer test-key"}
+I2V = "/api/v3/character-ai/ovi/image-to-video"
+T2V = "/api/v3/character-ai/ovi/text-to-video"
+
+StartServer = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[StartServer]:
+    """Start a live server; every response it sends is checked against the contract."""
+    started: list[LiveServer] = []
+
+    def start(*, engine: Engine | None = None, data_dir: Path | None = None, **settings: Any) -> LiveServer:
+        options: dict[str, Any] = {"profile": "instant", "port": 0, "check_responses": True}
+        options.update(settings)
+        config = Settings(data_dir=data_dir or tmp_path / "data", **options)
+        service = MockService(config, engine=engine or FakeEngine())
+        server = LiveServer(config, service=service).start()
+        started.append(server)
+        return server
+
+    yield start
+    violations: list[str] = []
+    for server in started:
+        server.stop()
+        violations.extend(server.service.contract_violations)
+    assert violations == [], "the server sent answers that break the contract"
+
+
+@pytest.fixture
+def server(start_server: StartServer) -> LiveServer:
+    return start_server()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
+        yield c
