@@ -1,0 +1,235 @@
+"""``OviEngine``: the server's engine interface, backed by Ovi in a worker process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..mock_server.engine import RenderFailed, RenderJob, RenderResult
+from ..mock_server.settings import Settings
+from ._process import WorkerProcess
+from ._request import GenerationParams, OviCall, build_call
+from ._setup import check_ovi_setup
+from ._variants import VARIANTS, unknown_variant_message
+from ._worker import REAL_FACTORY, Done, Failed, WorkerConfig
+from .errors import OviSetupError, OviWorkerError
+
+__all__ = ["FACTORY_ENV", "OviEngine"]
+
+log = logging.getLogger("wavespeed_mock.real_engine")
+
+FACTORY_ENV = "WAVESPEED_MOCK_OVI_FACTORY"
+"""Names a ``module:callable`` (or ``file.py:callable``) that builds the model in
+the worker instead of Ovi's ``OviFusionEngine``: the hook for a stand-in."""
+
+
+@dataclass
+class _Ticket:
+    call: OviCall
+    on_start: Callable[[], None] | None
+    future: Future[Done | Failed] = field(default_factory=Future)
+
+
+class OviEngine:
+    """Runs the real Ovi model behind the mock API, one clip at a time per GPU.
+
+    The model is loaded once, at construction, in a worker process on
+    ``settings.ovi_device``. :meth:`render` may be called from several threads:
+    calls are served strictly in the order they arrive, and ``job.extra["on_start"]``
+    (a zero-argument callable) is called when the GPU starts on a job.
+
+    Args:
+        settings: reads ``ovi_checkout``, ``ovi_checkpoints`` (default
+            ``<checkout>/ckpts``), ``ovi_variant``, ``ovi_device``,
+            ``ovi_cpu_offload``, ``ovi_fp8`` and ``render_threads``.
+        factory: builds the model inside the worker, called as
+            ``factory(config=..., device=0)``; given as ``"module:callable"`` or
+            ``"path/to/file.py:callable"``. Defaults to ``$WAVESPEED_MOCK_OVI_FACTORY``,
+            then Ovi's real ``OviFusionEngine``. The start-up checks (torch, CUDA,
+            checkout, checkpoints) run only for the real one.
+        params: the sampling settings; the defaults are Ovi's recommended ones.
+        load_timeout_s: how long to wait for the model to load.
+
+    Raises:
+        OviSetupError: listing everything missing (packages, GPU, checkout, weights).
+        OviWorkerError: the worker could not load the model.
+
+    Example:
+        >>> engine = OviEngine(Settings(ovi_checkout=Path("~/Ovi").expanduser()))
+        ... # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "ovi"
+    max_concurrency: ClassVar[int] = 1
+    reports_progress: ClassVar[bool] = True
+    requires_gpu: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        factory: str | None = None,
+        params: GenerationParams | None = None,
+        load_timeout_s: float = 1800.0,
+    ) -> None:
+        self.settings = settings
+        self.params = params or GenerationParams()
+        self.factory = factory or os.environ.get(FACTORY_ENV) or REAL_FACTORY
+        checkout = _expand(settings.ovi_checkout)
+        checkpoints = _expand(settings.ovi_checkpoints)
+        if self.factory == REAL_FACTORY:
+            check_ovi_setup(
+                checkout=checkout,
+                checkpoints=checkpoints,
+                variant=settings.ovi_variant,
+                device=settings.ovi_device,
+                fp8=settings.ovi_fp8,
+            )
+        elif settings.ovi_variant not in VARIANTS:
+            raise OviSetupError([unknown_variant_message(settings.ovi_variant)])
+        self.variant = VARIANTS[settings.ovi_variant]
+        if checkpoints is None and checkout is not None:
+            checkpoints = checkout / "ckpts"
+        self._worker = WorkerProcess(
+            WorkerConfig(
+                factory=self.factory,
+                checkout=None if checkout is None else str(checkout),
+                gpu=settings.ovi_device,
+                engine_config=_ovi_config(settings, checkpoints),
+            ),
+            load_timeout_s=load_timeout_s,
+        )
+        self._worker.start()
+        self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
+        self._closed = threading.Event()
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="wavespeed-ovi-dispatch", daemon=True
+        )
+        self._dispatcher.start()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id (it changes when a dead worker is restarted)."""
+        return self._worker.pid
+
+    def render(self, job: RenderJob) -> RenderResult:
+        """Render ``job`` on the GPU, after the jobs that came before it.
+
+        Raises:
+            RenderFailed: with the API task error code: 1400/1401/1402 for a job the
+                engine cannot take, 1403 when Ovi fails, 5003 when the GPU ran out
+                of memory or the engine is closed, 5000 when the worker died.
+        """
+        if self._closed.is_set():
+            raise RenderFailed("the Ovi engine is closed", code=5003)
+        call = build_call(
+            job,
+            params=self.params,
+            variant=self.variant,
+            threads=self.settings.render_threads,
+        )
+        on_start = job.extra.get("on_start")
+        ticket = _Ticket(call, on_start if callable(on_start) else None)
+        self._queue.put(ticket)
+        outcome = ticket.future.result()
+        if isinstance(outcome, Failed):
+            raise RenderFailed(outcome.message, code=outcome.code)
+        log.info(
+            "%s: generated in %.1f s, written in %.2f s",
+            job.prediction_id,
+            outcome.inference_ms / 1000,
+            outcome.write_ms / 1000,
+        )
+        return RenderResult(inference_ms=outcome.inference_ms)
+
+    def close(self) -> None:
+        """Stop the worker (freeing the GPU) and fail the jobs still queued."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._queue.put(None)
+        self._worker.kill()  # a clip in progress is abandoned: it would take minutes
+        self._dispatcher.join()
+        self._worker.stop()
+
+    def __enter__(self) -> OviEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _dispatch(self) -> None:
+        while True:
+            ticket = self._queue.get()
+            if ticket is None:
+                break
+            if self._closed.is_set():
+                ticket.future.set_result(_closed(ticket.call))
+                continue
+            ticket.future.set_result(self._run(ticket))
+            if not self._worker.alive and not self._closed.is_set():
+                self._restart()
+        while True:  # fail what arrived after close() began
+            try:
+                ticket = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if ticket is not None:
+                ticket.future.set_result(_closed(ticket.call))
+
+    def _run(self, ticket: _Ticket) -> Done | Failed:
+        call = ticket.call
+        try:
+            if not self._worker.alive:
+                self._worker.restart()
+            outcome = self._worker.run(call, ticket.on_start)
+        except OviWorkerError as exc:
+            return Failed(
+                call.prediction_id, f"the Ovi worker is unavailable: {exc}", 5003
+            )
+        except Exception as exc:  # the dispatcher must survive anything
+            log.exception("Ovi dispatch of %s failed", call.prediction_id)
+            return Failed(call.prediction_id, f"internal error: {exc!r}", 5000)
+        if self._closed.is_set() and isinstance(outcome, Failed):
+            return _closed(call)
+        return outcome
+
+    def _restart(self) -> None:
+        log.warning("the Ovi worker died; restarting it")
+        try:
+            self._worker.restart()
+        except OviWorkerError:
+            # The next job tries again and fails with the reason.
+            log.exception("restarting the Ovi worker failed")
+
+
+def _closed(call: OviCall) -> Failed:
+    return Failed(
+        call.prediction_id, "the Ovi engine was closed before the clip was done", 5003
+    )
+
+
+def _expand(path: Path | None) -> Path | None:
+    return None if path is None else Path(path).expanduser().resolve()
+
+
+def _ovi_config(settings: Settings, checkpoints: Path | None) -> dict[str, Any]:
+    """The keys Ovi's ``OviFusionEngine`` reads from its config, every one set."""
+    return {
+        "ckpt_dir": str(checkpoints) if checkpoints is not None else "./ckpts",
+        # Explicit: Ovi's shipped YAML says 960x960_10s, its code 960x960_5s.
+        "model_name": settings.ovi_variant,
+        # i2v or t2v follows from each call's image; t2i2v would pull FLUX.
+        "mode": "i2v",
+        "cpu_offload": settings.ovi_cpu_offload,
+        "fp8": settings.ovi_fp8,
+        "qint8": False,
+        "shard_text_model": False,
+    }

@@ -1,0 +1,170 @@
+"""The parent's handle on one worker process: start it, hand it calls, restart it."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from ._request import OviCall
+from ._worker import Done, Failed, LoadFailed, Ready, Started, WorkerConfig, worker_main
+from .errors import OviWorkerError
+
+__all__ = ["WorkerProcess"]
+
+log = logging.getLogger("wavespeed_mock.real_engine")
+
+
+class WorkerProcess:
+    """One spawned worker holding one model on one GPU; one call at a time."""
+
+    def __init__(self, config: WorkerConfig, *, load_timeout_s: float = 1800.0) -> None:
+        self.config = config
+        self.load_timeout_s = load_timeout_s
+        self.load_s = 0.0
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._send_lock = threading.Lock()
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        """Spawn the worker and wait until its model is loaded.
+
+        Raises:
+            OviWorkerError: the worker could not load the model, died or timed out.
+        """
+        # spawn, not fork: forking a server that runs threads can deadlock, and
+        # CUDA cannot be initialised again in a forked child.
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe(duplex=True)
+        process = context.Process(
+            target=worker_main,
+            args=(child, self.config),
+            name="wavespeed-ovi-worker",
+            daemon=True,
+        )
+        process.start()
+        child.close()  # so that a dead worker reads as EOF here
+        self._process, self._conn = process, parent
+        deadline = time.monotonic() + self.load_timeout_s
+        message = self._receive(deadline)
+        if isinstance(message, Ready):
+            self.load_s = message.load_s
+            log.info("Ovi worker %s ready after %.1f s", message.pid, message.load_s)
+            return
+        self.stop()
+        if isinstance(message, LoadFailed):
+            raise OviWorkerError(f"The Ovi worker could not start: {message.message}")
+        if message is None:
+            raise OviWorkerError(
+                "The Ovi worker did not load the model within "
+                f"{self.load_timeout_s:.0f} s"
+            )
+        raise OviWorkerError(
+            f"The Ovi worker exited (exit code {process.exitcode}) while loading the "
+            "model; its output is in the server log"
+        )
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def run(
+        self, call: OviCall, on_start: Callable[[], None] | None = None
+    ) -> Done | Failed:
+        """Render ``call`` in the worker; a dead worker gives a 5000 failure."""
+        if self._conn is None or not self.alive:
+            return self._died(call, "before the render began")
+        try:
+            with self._send_lock:
+                self._conn.send(call)
+        except (OSError, ValueError):
+            return self._died(call, "before the render began")
+        while True:
+            message = self._receive(None)
+            if isinstance(message, Started):
+                if on_start is not None:
+                    try:
+                        on_start()
+                    except Exception:
+                        log.exception(
+                            "on_start callback of %s failed", call.prediction_id
+                        )
+                continue
+            if isinstance(message, (Done, Failed)):
+                return message
+            return self._died(call, "while rendering")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the worker to exit; terminate it if it does not."""
+        process, conn = self._process, self._conn
+        if process is None:
+            return
+        if conn is not None and process.is_alive():
+            try:
+                with self._send_lock:
+                    conn.send(None)
+            except (OSError, ValueError):
+                pass
+        process.join(timeout_s)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        if conn is not None:
+            conn.close()
+        process.close()
+        self._process, self._conn = None, None
+
+    def kill(self) -> None:
+        """Kill the worker outright (it is restarted for the next call)."""
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+
+    def _receive(self, deadline: float | None) -> object | None:
+        """The next message; ``EOFError``-like ends and timeouts give ``None``."""
+        assert self._conn is not None
+        assert self._process is not None
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        ready = wait([self._conn, self._process.sentinel], timeout)
+        if not ready:
+            return None
+        if self._conn in ready or self._conn.poll():
+            try:
+                message: object = self._conn.recv()
+                return message
+            except (EOFError, OSError):
+                return _Gone
+        return _Gone
+
+    def _died(self, call: OviCall, when: str) -> Failed:
+        code = None if self._process is None else self._process.exitcode
+        if self._process is not None and code is None:
+            self._process.join(1)
+            code = self._process.exitcode
+        return Failed(
+            call.prediction_id,
+            f"the Ovi worker process died {when} (exit code {code}); its output is in "
+            "the server log. The worker is restarted for the next prediction",
+            5000,
+        )
+
+
+class _GoneType:
+    """The worker went away (EOF on the pipe or its process ended)."""
+
+
+_Gone = _GoneType()

@@ -1,0 +1,56 @@
+"""Ovi's model variants: what each one loads and what it returns.
+
+Figures from Ovi's ``NAME_TO_MODEL_SPECS_MAP`` and ``download_weights.py`` (see
+``docs/real-engine.md``); kept as data so the checks and the stand-in agree.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+__all__ = [
+    "FP8_CHECKPOINT",
+    "OVI_SAMPLE_RATE",
+    "VARIANTS",
+    "OviVariant",
+    "unknown_variant_message",
+]
+
+OVI_SAMPLE_RATE = 16_000
+"""Ovi's audio: mono float32 at 16 kHz."""
+
+
+@dataclass(frozen=True)
+class OviVariant:
+    name: str
+    checkpoint: str
+    """The fusion checkpoint, relative to the checkpoint folder."""
+    side: int
+    """The target area is ``side * side``; frame sides are multiples of 32."""
+    frames: int
+    audio_samples: int
+
+
+VARIANTS: dict[str, OviVariant] = {
+    v.name: v
+    for v in (
+        OviVariant("720x720_5s", "Ovi/model.safetensors", 720, 121, 80_384),
+        OviVariant("960x960_5s", "Ovi/model_960x960.safetensors", 960, 121, 80_384),
+        OviVariant(
+            "960x960_10s", "Ovi/model_960x960_10s.safetensors", 960, 241, 160_768
+        ),
+    )
+}
+
+FP8_CHECKPOINT = "Ovi/model_fp8_e4m3fn.safetensors"
+"""fp8 weights: a separate download, and only for ``720x720_5s`` (Ovi asserts it)."""
+
+
+def unknown_variant_message(name: str) -> str:
+    close = difflib.get_close_matches(name, list(VARIANTS), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown Ovi variant {name!r}.{hint} Expected one of {', '.join(VARIANTS)} "
+        "(--ovi-variant / WAVESPEED_MOCK_OVI_VARIANT)"
+    )
