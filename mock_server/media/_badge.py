@@ -1,0 +1,64 @@
+"""The small "SYNTHETIC" badge drawn on every frame but the first."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import numpy.typing as npt
+
+# 5x7 glyphs for the letters of the one word we draw; no font file needed.
+_GLYPHS = {
+    "S": ("01111", "10000", "10000", "01110", "00001", "00001", "11110"),
+    "Y": ("10001", "10001", "01010", "00100", "00100", "00100", "00100"),
+    "N": ("10001", "11001", "10101", "10011", "10001", "10001", "10001"),
+    "T": ("11111", "00100", "00100", "00100", "00100", "00100", "00100"),
+    "H": ("10001", "10001", "10001", "11111", "10001", "10001", "10001"),
+    "E": ("11111", "10000", "10000", "11110", "10000", "10000", "11111"),
+    "I": ("01110", "00100", "00100", "00100", "00100", "00100", "01110"),
+    "C": ("01110", "10001", "10000", "10000", "10000", "10001", "01110"),
+}
+WORD = "SYNTHETIC"
+_PAD = 2
+_TEXT_ALPHA = 200  # of 256
+_BACK_ALPHA = 110
+
+
+@cache
+def badge_alpha(scale: int) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
+    """Per-pixel weights (0-256) of white text and of the dark backing."""
+    rows = []
+    for line in range(7):
+        rows.append([int(c) for ch in WORD for c in _GLYPHS[ch][line] + "0"][:-1])
+    text = np.array(rows, dtype=np.uint16)
+    text = np.kron(text, np.ones((scale, scale), dtype=np.uint16))
+    pad = _PAD * scale
+    text = np.pad(text, pad)
+    back = np.full(text.shape, _BACK_ALPHA, dtype=np.uint16)
+    return (text * _TEXT_ALPHA)[..., None], back[..., None]
+
+
+def draw_badge(frame: npt.NDArray[np.uint8], index: int) -> None:
+    """Blend the badge, in place, into the bottom-right corner of ``frame``.
+
+    Under the word a one-pixel tick steps along by ``index``, so consecutive frames
+    always differ, even where the pan moves less than a pixel.
+    """
+    height, width = frame.shape[:2]
+    scale = max(1, min(width, height) // 720)
+    text, back = badge_alpha(scale)
+    bh, bw = text.shape[:2]
+    margin = 6 * scale
+    if bh + margin > height or bw + margin > width:
+        return  # a frame too small to mark legibly: leave it clean
+    y0, x0 = height - margin - bh, width - margin - bw
+    region = frame[y0 : y0 + bh, x0 : x0 + bw]
+    # Darken under the whole badge, then blend white text on top (integer maths).
+    darker = (region.astype(np.uint16) * (256 - back)) >> 8
+    lit = (darker * (256 - text) + 255 * text) >> 8
+    region[...] = lit.astype(np.uint8)
+    pad = _PAD * scale
+    span = bw - 2 * pad
+    tick_x = pad + (index * scale) % span
+    tick_y = bh - pad + scale // 2
+    region[tick_y : tick_y + scale, tick_x : tick_x + scale] = 255

@@ -1,0 +1,116 @@
+"""A content-addressed cache of rendered clips, so a repeat costs a file lookup."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import weakref
+from pathlib import Path
+
+from ._ffmpeg import ffmpeg_version
+from .prompt_tags import check_prompt
+from .render import CLIP_FPS, CLIP_FRAMES, RENDERER_VERSION, check_seed, render_clip
+from .writer import ENCODER_SETTINGS
+
+__all__ = ["ClipCache"]
+
+
+class ClipCache:
+    """Rendered clips under ``root``, named by a hash of everything that made them.
+
+    The key covers the inputs (image bytes, prompt, seed, size), the x264 thread
+    count, the encoder flags, the ffmpeg version and the numpy and Pillow versions
+    (they shape the pixels and samples), and a renderer version. Files appear
+    atomically (``write_clip`` renames a finished temporary file into place), so a
+    crash never leaves half a clip under a key, and two processes rendering the same
+    key each write whole, identical files. Within one process, identical requests
+    wait for the first instead of rendering twice. Nothing is evicted: delete the
+    folder to reclaim the space.
+
+    Example:
+        >>> cache = ClipCache(Path(".wavespeed-mock/cache"))
+        >>> cache.get_or_render(image=None, prompt="Waves", seed=1, size=(960, 540))
+        PosixPath('.wavespeed-mock/cache/3f/3f9c...mp4')
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._locks: weakref.WeakValueDictionary[str, threading.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._guard = threading.Lock()
+
+    def key(
+        self,
+        *,
+        image: bytes | None,
+        prompt: str,
+        seed: int,
+        size: tuple[int, int] | None,
+        threads: int = 1,
+    ) -> str:
+        """The hex SHA-256 naming the clip these inputs render to."""
+        import numpy
+        import PIL
+
+        check_prompt(prompt)
+        parts = {
+            "renderer": RENDERER_VERSION,
+            "frames": CLIP_FRAMES,
+            "fps": CLIP_FPS,
+            "image": hashlib.sha256(image).hexdigest() if image is not None else None,
+            "prompt": prompt,
+            "seed": check_seed(seed),
+            "size": list(size) if size is not None else None,
+            "threads": threads,
+            "encoder": list(ENCODER_SETTINGS),
+            "ffmpeg": ffmpeg_version(),
+            "numpy": numpy.__version__,
+            "pillow": PIL.__version__,
+        }
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=True).encode("ascii")
+        return hashlib.sha256(blob).hexdigest()
+
+    def path_for(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.mp4"
+
+    def get_or_render(
+        self,
+        *,
+        image: bytes | None,
+        prompt: str,
+        seed: int,
+        size: tuple[int, int] | None,
+        max_image_pixels: int = 40_000_000,
+        threads: int = 1,
+    ) -> Path:
+        """The cached clip for these inputs, rendered first if it is not there.
+
+        Takes :func:`render_clip`'s arguments except ``path`` and raises its errors.
+        """
+        key = self.key(
+            image=image, prompt=prompt, seed=seed, size=size, threads=threads
+        )
+        path = self.path_for(key)
+        if path.is_file():
+            return path
+        with self._guard:
+            lock = self._locks.get(key)
+            if lock is None:
+                lock = threading.Lock()
+                self._locks[key] = lock
+        with lock:
+            if path.is_file():  # rendered while we waited
+                return path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            render_clip(
+                image=image,
+                prompt=prompt,
+                seed=seed,
+                size=size,
+                path=path,
+                max_image_pixels=max_image_pixels,
+                threads=threads,
+            )
+        return path

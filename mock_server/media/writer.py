@@ -1,0 +1,323 @@
+"""Writing frames and audio to an MP4: H.264 yuv420p with AAC 44.1 kHz stereo.
+
+This is the layer the real engine reuses: it knows nothing of prompts or seeds.
+Frames go to the bundled ffmpeg as raw RGB on its stdin, one at a time, so a clip
+is never held whole in memory; audio (small: 5 s of 16 kHz float32 is 320 kB) goes
+through a temporary raw file, which is simpler than a second pipe (that would need
+a writer thread, since ffmpeg interleaves its reads and a full pipe would block).
+We drive ffmpeg ourselves rather than through imageio-ffmpeg's writer because we
+need two inputs and exact flags; that writer would also silently resize to a
+multiple of 16 unless ``macro_block_size`` were set (960x540 would become 960x544).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import numpy.typing as npt
+
+from ._ffmpeg import ffmpeg_exe
+from .errors import ClipArrayError, ClipSizeError, EncoderError, EncoderTimeout
+
+__all__ = [
+    "AUDIO_CHANNELS",
+    "AUDIO_SAMPLE_RATE",
+    "ENCODER_SETTINGS",
+    "MAX_FRAMES",
+    "MAX_SIDE",
+    "X264_PRESET",
+    "write_clip",
+]
+
+X264_PRESET = "ultrafast"
+"""Measured on a 2-core machine for 704x704x121 frames (see docs/media.md):
+ultrafast ~0.3 s, veryfast ~0.7 s, Ovi's own medium over 2 s. A mock's clips need
+to decode everywhere and look right, not to be small."""
+X264_CRF = 23
+AUDIO_SAMPLE_RATE = 44_100
+AUDIO_CHANNELS = 2
+AUDIO_BITRATE = "128k"
+MAX_SIDE = 4096
+MAX_FRAMES = 24 * 60
+MIN_SIDE = 16
+MAX_AUDIO_RATE = 192_000
+MIN_AUDIO_RATE = 8_000
+
+# The encoder half of the command: what decides the bytes of the file, and so part
+# of every cache key. What makes the output byte-stable on one machine:
+#   -threads N            x264 output is stable for a fixed thread count, but
+#                         differs between counts (frame threads change decisions);
+#                         the caller pins it (Settings.render_threads).
+#   -fflags +bitexact     the muxer writes no "Lavf..." encoder tag and no times.
+#   -flags:v/a +bitexact  the encoders leave out version strings where they can.
+#   -map_metadata -1      no metadata copied from the inputs, so no creation_time
+#   -map_chapters -1      (and nothing else that could carry a time or a path).
+ENCODER_SETTINGS: tuple[str, ...] = (
+    "-c:v", "libx264",
+    "-preset", X264_PRESET,
+    "-crf", str(X264_CRF),
+    "-pix_fmt", "yuv420p",
+    # swscale's RGB->YUV default is the BT.601 matrix; say so, so players agree.
+    "-colorspace", "smpte170m",
+    "-color_range", "tv",
+    "-c:a", "aac",
+    "-b:a", AUDIO_BITRATE,
+    "-ar", str(AUDIO_SAMPLE_RATE),
+    "-ac", str(AUDIO_CHANNELS),
+    "-fflags", "+bitexact",
+    "-flags:v", "+bitexact",
+    "-flags:a", "+bitexact",
+    "-map_metadata", "-1",
+    "-map_chapters", "-1",
+    # moov first, so a browser can start playing before the download ends.
+    "-movflags", "+faststart",
+)  # fmt: skip
+
+DEFAULT_TIMEOUT_S = 120.0
+
+Frame = npt.NDArray[np.uint8]
+
+
+def write_clip(
+    frames: npt.NDArray[np.uint8] | Iterable[npt.NDArray[np.uint8]],
+    audio: npt.NDArray[np.floating],
+    sample_rate: int,
+    path: Path | str,
+    *,
+    fps: int = 24,
+    threads: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Encode frames and audio to an MP4 at ``path``, atomically.
+
+    Args:
+        frames: uint8 RGB, either one ``(F, H, W, 3)`` array or an iterable of
+            ``(H, W, 3)`` arrays, consumed one at a time (a generator keeps memory
+            flat). Height and width must be even (yuv420p).
+        audio: float samples in [-1, 1]: 1-D for mono or ``(N, 2)`` for stereo.
+        sample_rate: of ``audio``, in Hz; the file always holds 44.1 kHz stereo.
+        path: where the MP4 goes. It is written to a temporary file in the same
+            folder and renamed, so ``path`` is never half-written.
+        fps: frames per second.
+        threads: x264 threads. Output bytes depend on it: keep it fixed.
+        timeout_s: ffmpeg is stopped, and :class:`EncoderTimeout` raised, after this.
+
+    Raises:
+        ClipArrayError: frames or audio of the wrong shape, type or range.
+        ClipSizeError: a frame size that is odd, too small or too large.
+        EncoderError: ffmpeg failed (the message ends with its log).
+
+    Example:
+        >>> frames = np.zeros((24, 64, 64, 3), np.uint8)
+        >>> write_clip(frames, np.zeros(16000, np.float32), 16000, "black.mp4")
+    """
+    path = Path(path)
+    if not 1 <= fps <= 240:
+        raise ClipArrayError(f"fps={fps!r} is out of range; expected 1 to 240.")
+    if not 1 <= threads <= 64:
+        raise ClipArrayError(f"threads={threads!r} is out of range; expected 1 to 64.")
+    if not MIN_AUDIO_RATE <= sample_rate <= MAX_AUDIO_RATE:
+        raise ClipArrayError(
+            f"sample_rate={sample_rate!r} Hz is out of range; expected "
+            f"{MIN_AUDIO_RATE} to {MAX_AUDIO_RATE}."
+        )
+    samples = _check_audio(audio)
+    stream = _frame_stream(frames)
+    first = next(stream)
+    height, width = first.shape[:2]
+
+    folder = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    tmp_video = Path(tmp_name)
+    audio_fd, audio_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".f32", dir=folder
+    )
+    tmp_audio = Path(audio_name)
+    try:
+        with os.fdopen(audio_fd, "wb") as audio_file:
+            audio_file.write(samples.astype("<f4", copy=False).tobytes())
+        command = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-framerate", str(fps), "-i", "pipe:0",
+            "-f", "f32le", "-ar", str(sample_rate),
+            "-ac", str(1 if samples.ndim == 1 else 2), "-i", str(tmp_audio),
+            "-map", "0:v:0", "-map", "1:a:0",
+            *ENCODER_SETTINGS,
+            "-threads", str(threads),
+            "-f", "mp4", str(tmp_video),
+        ]  # fmt: skip
+        _run_ffmpeg(command, first, stream, timeout_s)
+        os.replace(tmp_video, path)
+    finally:
+        tmp_audio.unlink(missing_ok=True)
+        tmp_video.unlink(missing_ok=True)
+
+
+def _run_ffmpeg(
+    command: list[str], first: Frame, rest: Iterator[Frame], timeout_s: float
+) -> None:
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log
+        )
+        # A watchdog rather than a deadline check between writes: a write to a
+        # full pipe blocks, and only killing ffmpeg unblocks it.
+        timed_out = threading.Event()
+
+        def stop() -> None:
+            timed_out.set()
+            process.kill()
+
+        watchdog = threading.Timer(timeout_s, stop)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            assert process.stdin is not None
+            broken = _feed(process.stdin, first, rest)
+            process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            watchdog.cancel()
+        if timed_out.is_set():
+            raise EncoderTimeout(
+                f"ffmpeg ran past its {timeout_s:g} s limit and was stopped."
+            )
+        if process.returncode != 0 or broken:
+            log.seek(0)
+            tail = log.read()[-2000:].decode("utf-8", "replace").strip()
+            raise EncoderError(
+                f"ffmpeg exited with status {process.returncode} while writing the "
+                f"clip.\n{tail or '(no log)'}"
+            )
+
+
+def _feed(stdin: IO[bytes], first: Frame, rest: Iterator[Frame]) -> bool:
+    """Write every frame; True if ffmpeg closed the pipe early."""
+    try:
+        stdin.write(first.data)
+        for frame in rest:
+            stdin.write(frame.data)
+    except BrokenPipeError:
+        return True
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+    return False
+
+
+def _frame_stream(
+    frames: npt.NDArray[np.uint8] | Iterable[npt.NDArray[np.uint8]],
+) -> Iterator[Frame]:
+    """The frames, checked one by one; the first is checked before ffmpeg starts."""
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ClipArrayError(
+                f"frames has shape {frames.shape!r}; "
+                "expected (frames, height, width, 3)."
+            )
+        source: Iterable[npt.NDArray[np.uint8]] = iter(frames)
+    else:
+        source = frames
+    iterator = iter(source)
+    try:
+        first = next(iterator)
+    except StopIteration:
+        raise ClipArrayError(
+            "frames is empty; a clip needs at least one frame."
+        ) from None
+    shape = _check_frame(first, 0, None)
+
+    def generate() -> Iterator[Frame]:
+        yield np.ascontiguousarray(first)
+        for index, frame in enumerate(iterator, start=1):
+            if index >= MAX_FRAMES:
+                raise ClipArrayError(
+                    f"More than {MAX_FRAMES} frames; that is not a clip."
+                )
+            _check_frame(frame, index, shape)
+            yield np.ascontiguousarray(frame)
+
+    return generate()
+
+
+def _check_frame(
+    frame: object, index: int, shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    if not isinstance(frame, np.ndarray):
+        raise ClipArrayError(
+            f"frame {index} is a {type(frame).__name__}; expected a numpy uint8 array."
+        )
+    if frame.dtype != np.uint8:
+        raise ClipArrayError(
+            f"frame {index} has dtype {frame.dtype}; expected uint8 RGB "
+            "(convert float video in [-1, 1] with "
+            "np.clip((x + 1) * 127.5, 0, 255).astype(np.uint8))."
+        )
+    if shape is not None:
+        if frame.shape != shape:
+            raise ClipArrayError(
+                f"frame {index} has shape {frame.shape!r}; "
+                f"earlier frames had {shape!r}."
+            )
+        return shape
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ClipArrayError(
+            f"frame {index} has shape {frame.shape!r}; expected (height, width, 3) RGB."
+        )
+    height, width = frame.shape[:2]
+    check_clip_size(width, height)
+    return tuple(frame.shape)
+
+
+def check_clip_size(width: int, height: int) -> None:
+    """Raise :class:`ClipSizeError` unless ``width`` x ``height`` can be encoded."""
+    for name, side in (("width", width), ("height", height)):
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise ClipSizeError(
+                f"{name} {side} is out of range; "
+                f"expected {MIN_SIDE} to {MAX_SIDE} pixels."
+            )
+        if side % 2:
+            raise ClipSizeError(
+                f"{name} {side} is odd; H.264 in yuv420p needs even sides "
+                f"(try {side - 1} or {side + 1})."
+            )
+
+
+def _check_audio(audio: object) -> npt.NDArray[np.float32]:
+    if not isinstance(audio, np.ndarray):
+        raise ClipArrayError(
+            f"audio is a {type(audio).__name__}; expected a numpy float array."
+        )
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise ClipArrayError(
+            f"audio has dtype {audio.dtype}; expected float32 samples in [-1, 1] "
+            "(divide int16 samples by 32768)."
+        )
+    if audio.ndim not in (1, 2) or (audio.ndim == 2 and audio.shape[1] != 2):
+        raise ClipArrayError(
+            f"audio has shape {audio.shape!r}; expected (samples,) mono or "
+            "(samples, 2) stereo."
+        )
+    if audio.shape[0] == 0:
+        raise ClipArrayError("audio is empty; a clip needs at least one sample.")
+    samples = np.ascontiguousarray(audio, dtype=np.float32)
+    if not np.isfinite(samples).all():
+        raise ClipArrayError("audio holds NaN or infinite samples.")
+    peak = float(np.abs(samples).max())
+    if peak > 1.0 + 1e-4:
+        raise ClipArrayError(f"audio peaks at {peak:.4g}; expected samples in [-1, 1].")
+    return samples
