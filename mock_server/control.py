@@ -76,13 +76,8 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
             raise ApiError(400, "Invalid request body: $.virtual: expected true or false")
-        current = service.clock
-        if virtual is True and not current.virtual:
-            service.clock = VirtualClock(start=current.now())
-        elif virtual is False and isinstance(current, VirtualClock):
-            now = current.now()
-            service.clock = RealClock(offset=max(0.0, now - RealClock().now()))
-            current.set(math.inf)  # wake its sleepers; they re-check on the new clock
+        if virtual is True and not service.clock.virtual:
+            service.clock = VirtualClock(start=service.clock.now())
         for key in ("advance", "set"):
             if key in body:
                 value = body[key]
@@ -97,6 +92,11 @@ def control_routes(service: MockService) -> list[BaseRoute]:
                     target.advance(float(value))
                 else:
                     target.set(float(value))
+        current = service.clock
+        if virtual is False and isinstance(current, VirtualClock):
+            now = current.now()
+            service.clock = RealClock(offset=max(0.0, now - RealClock().now()))
+            current.set(math.inf)  # wake its sleepers; they re-check on the new clock
         return envelope(state_of(service))
 
     async def predictions(request: Request) -> Response:

@@ -82,6 +82,7 @@ class MockService:
         self.terminal_listeners: list[Callable[[Prediction, dict[str, Any]], Awaitable[None]]] = []
         """Awaited once a prediction with a webhook turns terminal, with its view."""
         self._watchers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     def rebase(self, base_url: str) -> None:
         """Hand out URLs under ``base_url`` (a live server learns its port late)."""
@@ -112,12 +113,14 @@ class MockService:
             self._queue_render(p)
 
     def close(self) -> None:
+        """Stop: renders cut short stay in flight, to be re-queued by the next start."""
+        self._closing = True
         for task in list(self._watchers):
             task.cancel()
-        for future in self._futures.values():
+        for future in list(self._futures.values()):
             future.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=True)
         self.engine.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
     # -- predictions ---------------------------------------------------------------
@@ -280,13 +283,19 @@ class MockService:
                 inference_ms=int(result.inference_ms),
                 nsfw=list(result.nsfw),
             )
-        except RenderFailed as exc:
-            self._fail(p, exc.code, str(exc), started)
-        except Exception as exc:  # an engine bug must end the task, not hang it
-            log.exception("render of %s crashed", p.id)
-            self._fail(p, 5000, f"Internal error while rendering: {exc.__class__.__name__}: {exc}", started)
+        except Exception as exc:
+            if self._closing:
+                log.info("render of %s cut short by shutdown; it re-runs at the next start", p.id)
+            elif isinstance(exc, RenderFailed):
+                self._fail(p, exc.code, str(exc), started)
+            else:  # an engine bug must end the task, not hang it
+                self._crash(p, exc, started)
         finally:
             self._signal_done(p.id)
+
+    def _crash(self, p: Prediction, exc: Exception, started: float) -> None:
+        log.error("render of %s crashed", p.id, exc_info=exc)
+        self._fail(p, 5000, f"Internal error while rendering: {exc.__class__.__name__}: {exc}", started)
 
     def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
         if self.store.get(p.id) is p:

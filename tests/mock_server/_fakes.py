@@ -23,17 +23,21 @@ class FakeEngine:
         self.fail_with: RenderFailed | Exception | None = None
         self.gate = threading.Event()
         self.gate.set()
+        self.closed = False
 
     def render(self, job: RenderJob) -> RenderResult:
         self.jobs.append(job)
         if not self.gate.wait(30):
             raise RuntimeError("gate never opened")
+        if self.closed:
+            raise RuntimeError("engine closed while rendering")
         if self.fail_with is not None:
             raise self.fail_with
         job.output_path.write_bytes(FAKE_MP4)
         return RenderResult(inference_ms=1234, nsfw=(False,))
 
     def close(self) -> None:
+        self.closed = True
         self.gate.set()
 
 

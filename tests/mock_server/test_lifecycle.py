@@ -1,0 +1,229 @@
+"""The lifecycle: statuses follow the clock, the poll count or the engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from wavespeed_mock.mock_server import RenderFailed
+from wavespeed_mock.mock_server.clock import VirtualClock
+from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.prediction import TERMINAL_STATUSES
+
+from ._fakes import FakeEngine, ProgressEngine
+from .conftest import AUTH, T2V, StartServer
+
+ORDER = {"created": 0, "processing": 1}
+
+
+def submit(server: LiveServer, body: dict[str, object] | None = None) -> str:
+    response = httpx.post(server.url + T2V, json=body or {"prompt": "waves", "seed": 1}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["id"])
+
+
+def poll(server: LiveServer, pid: str) -> dict[str, object]:
+    response = httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH, timeout=90)
+    assert response.status_code == 200, response.text
+    data: dict[str, object] = response.json()["data"]
+    return data
+
+
+def control(server: LiveServer, path: str, body: dict[str, object]) -> dict[str, object]:
+    response = httpx.post(server.url + "/_mock/" + path, json=body)
+    assert response.status_code == 200, response.text
+    data: dict[str, object] = response.json()["data"]
+    return data
+
+
+def test_instant_profile_completes_on_the_first_poll(start_server: StartServer) -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    server = start_server(engine=engine)
+    pid = submit(server)
+    threading.Timer(0.3, engine.gate.set).start()  # a render still running at the poll
+    data = poll(server, pid)
+    assert data["status"] == "completed"
+    assert data["outputs"] == [f"{server.url}/outputs/{pid}.mp4"]
+    assert data["has_nsfw_contents"] == [False]
+    assert data["timings"] == {"inference": 1234} and data["executionTime"] == 1234
+
+
+def test_fast_profile_under_a_virtual_clock(start_server: StartServer) -> None:
+    server = start_server(profile="fast", virtual_clock=True)
+    pid = submit(server)
+    assert poll(server, pid)["status"] == "created"
+    control(server, "clock", {"advance": 0.5})
+    assert poll(server, pid)["status"] == "processing"
+    control(server, "clock", {"advance": 1.0})
+    assert poll(server, pid)["status"] == "processing"
+    state = control(server, "clock", {"advance": 1.0})
+    assert state["clock"]["virtual"] is True  # type: ignore[index]
+    time.sleep(0.2)  # the fake render runs in real time
+    assert poll(server, pid)["status"] == "completed"
+
+
+def test_realistic_profile_takes_about_a_minute_and_a_half(start_server: StartServer) -> None:
+    server = start_server(profile="realistic", virtual_clock=True)
+    pid = submit(server)
+    control(server, "clock", {"advance": 80})
+    assert poll(server, pid)["status"] == "processing"
+    control(server, "clock", {"advance": 11})
+    assert poll(server, pid)["status"] == "completed"
+
+
+def test_completed_waits_for_the_file_even_past_its_scheduled_time(start_server: StartServer) -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    server = start_server(engine=engine, profile="fast", virtual_clock=True)
+    pid = submit(server)
+    control(server, "clock", {"advance": 60})
+    assert poll(server, pid)["status"] == "processing"
+    engine.gate.set()
+    deadline = time.monotonic() + 10
+    while poll(server, pid)["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_polls_profile_completes_on_the_nth_poll(start_server: StartServer) -> None:
+    server = start_server(profile="polls:3")
+    pid = submit(server)
+    assert [poll(server, pid)["status"] for _ in range(4)] == ["created", "processing", "completed", "completed"]
+
+
+def test_profile_can_be_changed_at_run_time_for_new_predictions(start_server: StartServer) -> None:
+    server = start_server(profile="polls:2")
+    before = submit(server)
+    control(server, "profile", {"profile": "instant"})
+    after = submit(server)
+    assert poll(server, after)["status"] == "completed"
+    assert poll(server, before)["status"] == "processing"
+    bad = httpx.post(server.url + "/_mock/profile", json={"profile": "slowish"})
+    assert bad.status_code == 400 and "slowish" in bad.json()["message"]
+
+
+def test_engine_profile_follows_the_engines_progress(start_server: StartServer) -> None:
+    engine = ProgressEngine()
+    engine.gate.clear()
+    server = start_server(engine=engine, profile="engine")
+    pid = submit(server)
+    assert poll(server, pid)["status"] == "created"
+    engine.gate.set()
+    assert engine.started.wait(10)
+    assert poll(server, pid)["status"] == "processing"
+    engine.finish.set()
+    deadline = time.monotonic() + 10
+    while (status := poll(server, pid)["status"]) != "completed":
+        assert status == "processing" and time.monotonic() < deadline
+        time.sleep(0.02)
+    assert poll(server, pid)["timings"] == {"inference": 77}
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "text"),
+    [
+        (RenderFailed("Failed to download image from the provided URL.", code=1402), 1402, "download"),
+        (ValueError("engine bug"), 5000, "engine bug"),
+    ],
+)
+def test_a_failed_render_is_a_failed_task_not_an_http_error(
+    start_server: StartServer, failure: Exception, code: int, text: str
+) -> None:
+    engine = FakeEngine()
+    engine.fail_with = failure
+    server = start_server(engine=engine)
+    pid = submit(server)
+    data = poll(server, pid)
+    assert data["status"] == "failed" and data["code"] == code and text in str(data["error"])
+    assert data["outputs"] == []
+    assert poll(server, pid)["status"] == "failed"  # terminal states stay
+
+
+def test_statuses_never_go_backwards_and_terminal_states_stay(start_server: StartServer) -> None:
+    server = start_server(profile="fast", virtual_clock=True)
+    pid = submit(server)
+    seen = []
+    for _ in range(12):
+        seen.append(poll(server, pid)["status"])
+        control(server, "clock", {"advance": 0.35})
+        time.sleep(0.01)
+    time.sleep(0.2)
+    seen.extend(poll(server, pid)["status"] for _ in range(3))
+    ranks = [ORDER.get(str(s), 2) for s in seen]
+    assert ranks == sorted(ranks)
+    terminal = [s for s in seen if s in TERMINAL_STATUSES]
+    assert terminal and set(terminal) == {"completed"}
+
+
+def test_virtual_clock_never_goes_backwards(start_server: StartServer) -> None:
+    server = start_server(virtual_clock=True)
+    now = control(server, "clock", {})["clock"]["now"]  # type: ignore[index]
+    assert httpx.post(server.url + "/_mock/clock", json={"advance": -1}).status_code == 400
+    after = control(server, "clock", {"set": now - 100})["clock"]["now"]  # type: ignore[index]
+    assert after == now
+    real = control(server, "clock", {"advance": 3600, "virtual": False})
+    assert real["clock"]["virtual"] is False  # type: ignore[index]
+    assert real["clock"]["now"] >= now + 3600  # type: ignore[index]
+    assert httpx.post(server.url + "/_mock/clock", json={"advance": 1}).status_code == 409
+
+
+def test_reset_forgets_predictions(start_server: StartServer) -> None:
+    server = start_server()
+    pid = submit(server)
+    poll(server, pid)
+    assert control(server, "reset", {})["deleted"] == 1
+    assert httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH).status_code == 404
+    assert httpx.get(f"{server.url}/outputs/{pid}.mp4").status_code == 404
+
+
+def test_predictions_survive_a_restart(start_server: StartServer, tmp_path: object) -> None:
+    first = start_server()
+    pid = submit(first)
+    assert poll(first, pid)["status"] == "completed"
+    data_dir = first.service.data_dir
+    first.stop()
+    second = start_server(data_dir=data_dir)
+    data = poll(second, pid)
+    assert data["status"] == "completed"
+    assert httpx.get(str(data["outputs"][0])).status_code == 200  # type: ignore[index]
+
+
+def test_a_render_in_flight_at_shutdown_finishes_after_a_restart(start_server: StartServer) -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    first = start_server(engine=engine, profile="fast")
+    pid = submit(first)
+    data_dir = first.service.data_dir
+    first.stop()  # the render never ran: the gate was closed, the executor cancelled
+    second = start_server(data_dir=data_dir, profile="instant")
+    deadline = time.monotonic() + 10
+    while (status := poll(second, pid)["status"]) != "completed":
+        assert status in ("created", "processing") and time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_virtual_clock_wakes_sleepers() -> None:
+    import asyncio
+
+    async def scenario() -> list[str]:
+        clock = VirtualClock(start=100.0)
+        events: list[str] = []
+
+        async def sleeper() -> None:
+            await clock.sleep_until(105.0)
+            events.append("woke")
+
+        task = asyncio.ensure_future(sleeper())
+        await asyncio.sleep(0.01)
+        clock.advance(4.0)
+        await asyncio.sleep(0.01)
+        events.append("after 4 s")
+        clock.advance(1.0)
+        await asyncio.wait_for(task, 1.0)
+        return events
+
+    assert asyncio.run(scenario()) == ["after 4 s", "woke"]
