@@ -1,0 +1,172 @@
+"""Fixtures for the real engine's tests: an OviEngine whose worker builds the
+stand-in from ``fake_ovi.py`` instead of Ovi, and helpers to read its clips."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+from wavespeed_mock.mock_server.engine import RenderJob
+from wavespeed_mock.mock_server.settings import Settings
+from wavespeed_mock.real_engine import OviEngine
+
+FAKE_OVI = Path(__file__).with_name("fake_ovi.py")
+FAKE_FACTORY = f"{FAKE_OVI}:FakeOviFusionEngine"
+I2V = "character-ai/ovi/image-to-video"
+T2V = "character-ai/ovi/text-to-video"
+_ids = itertools.count()
+
+
+def png(
+    width: int = 64,
+    height: int = 48,
+    color: tuple[int, ...] = (200, 30, 90),
+    mode: str = "RGB",
+) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class FakeOvi:
+    """An engine running the stand-in, with what the stand-in was called with."""
+
+    engine: OviEngine
+    record: Path
+    output_dir: Path
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        lines = self.record.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line]
+
+    def last_call(self) -> dict[str, Any]:
+        return self.calls()[-1]
+
+    def job(
+        self,
+        prompt: str = "A cat says <S>hello<E>.",
+        *,
+        model: str = I2V,
+        seed: int = 42,
+        image: bytes | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        **extra: Any,
+    ) -> RenderJob:
+        number = next(_ids)
+        if model == I2V and image is None:
+            image = png()
+        return RenderJob(
+            prediction_id=f"pred-{number}",
+            model=model,
+            prompt=prompt,
+            seed=seed,
+            width=width,
+            height=height,
+            output_path=self.output_dir / f"pred-{number}.mp4",
+            image=image,
+            image_source="data:image/png;base64,..." if image else "",
+            extra=extra,
+        )
+
+
+def start_fake_ovi(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, *, frame: str = "48x64", **settings: Any
+) -> FakeOvi:
+    """Spawn an engine on the stand-in; the variables stay set for restarts."""
+    record = tmp / "calls.jsonl"
+    monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
+    monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
+    monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
+    engine = OviEngine(Settings(data_dir=tmp, **settings), factory=FAKE_FACTORY)
+    return FakeOvi(engine, record, tmp / "out")
+
+
+@pytest.fixture(scope="module")
+def wavespeed_fake_ovi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeOvi]:
+    """One engine on the stand-in, shared by a module (spawning costs ~0.5 s)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fake = start_fake_ovi(tmp_path_factory.mktemp("fake-ovi"), monkeypatch)
+        try:
+            yield fake
+        finally:
+            fake.engine.close()
+
+
+@dataclass(frozen=True)
+class Clip:
+    frames: int
+    seconds: float
+    width: int
+    height: int
+    fps: float
+    audio: str | None
+    audio_seconds: float | None
+    first_frame: np.ndarray
+
+
+def probe(path: Path) -> Clip:
+    """What the MP4 holds, from the bundled ffmpeg."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    banner = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stderr
+    video = re.search(r"Video: .*?, (\d+)x(\d+)[ ,].*?([\d.]+) fps", banner)
+    assert video, banner
+    audio = re.search(r"Audio: (\w+)", banner)
+    # The audio stream's own length: decode it to nothing and read the last time.
+    decoded = subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-map",
+            "0:a:0",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stderr
+    times = re.findall(r"time=(\d+):(\d+):([\d.]+)", decoded)
+    audio_seconds = None
+    if times:
+        h, m, s = times[-1]
+        audio_seconds = int(h) * 3600 + int(m) * 60 + float(s)
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    first = np.frombuffer(next(reader), np.uint8).reshape(height, width, 3)
+    reader.close()
+    return Clip(
+        frames,
+        seconds,
+        int(video[1]),
+        int(video[2]),
+        float(video[3]),
+        audio[1] if audio else None,
+        audio_seconds,
+        first.copy(),
+    )

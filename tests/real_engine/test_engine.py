@@ -1,0 +1,246 @@
+"""OviEngine end to end on the stand-in: mapping, failures, queueing, restarts, MP4s."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from wavespeed_mock.mock_server.engine import RenderFailed, RenderResult
+from wavespeed_mock.real_engine import OviEngine
+
+from .conftest import T2V, FakeOvi, png, probe, start_fake_ovi
+
+
+def test_every_generation_parameter_is_passed_explicitly(wavespeed_fake_ovi: FakeOvi):
+    wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(seed=7))
+    kwargs = wavespeed_fake_ovi.last_call()["kwargs"]
+    # Not Ovi's function defaults (5.0 / 4.0 / 9 / empty negatives): its YAML's.
+    assert kwargs == {
+        "text_prompt": "A cat says <S>hello<E>.",
+        "image_path": kwargs["image_path"],
+        "video_frame_height_width": None,
+        "seed": 7,
+        "solver_name": "unipc",
+        "sample_steps": 50,
+        "shift": 5.0,
+        "video_guidance_scale": 4.0,
+        "audio_guidance_scale": 3.0,
+        "slg_layer": 11,
+        "video_negative_prompt": "jitter, bad hands, blur, distortion",
+        "audio_negative_prompt": "robotic, muffled, echo, distorted",
+    }
+
+
+def test_image_is_handed_over_as_an_rgb_pil_image(wavespeed_fake_ovi: FakeOvi):
+    image = png(96, 40, (10, 20, 30, 128), mode="RGBA")
+    wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(image=image))
+    assert wavespeed_fake_ovi.last_call()["kwargs"]["image_path"] == {
+        "type": "PIL.Image.Image",
+        "mode": "RGB",
+        "size": [96, 40],
+        "pixel": [10, 20, 30],
+    }
+
+
+def test_text_to_video_gets_the_requested_size(wavespeed_fake_ovi: FakeOvi):
+    job = wavespeed_fake_ovi.job(model=T2V, width=992, height=512)
+    wavespeed_fake_ovi.engine.render(job)
+    kwargs = wavespeed_fake_ovi.last_call()["kwargs"]
+    assert kwargs["image_path"] is None
+    assert kwargs["video_frame_height_width"] == [512, 992]
+
+
+def test_seed_minus_one_becomes_a_random_seed(wavespeed_fake_ovi: FakeOvi):
+    seeds = set()
+    for _ in range(2):
+        wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(seed=-1))
+        seeds.add(wavespeed_fake_ovi.last_call()["kwargs"]["seed"])
+    assert all(0 <= seed < 2**31 for seed in seeds)
+    assert len(seeds) == 2
+
+
+def test_clip_is_an_mp4_of_the_returned_arrays(wavespeed_fake_ovi: FakeOvi):
+    job = wavespeed_fake_ovi.job()
+    result = wavespeed_fake_ovi.engine.render(job)
+    assert isinstance(result, RenderResult)
+    clip = probe(job.output_path)
+    assert (clip.frames, clip.width, clip.height, clip.fps) == (121, 64, 48, 24.0)
+    assert clip.seconds == pytest.approx(121 / 24, abs=0.05)
+    assert clip.audio == "aac"
+    assert clip.audio_seconds == pytest.approx(80_384 / 16_000, abs=0.1)
+    # No stray temporary files beside it.
+    assert (
+        sorted(p.name for p in job.output_path.parent.iterdir() if "part" in p.name)
+        == []
+    )
+
+
+def test_inference_time_is_the_measured_generate_time(wavespeed_fake_ovi: FakeOvi):
+    job = wavespeed_fake_ovi.job("[fake:sleep=0.4] slow")
+    result = wavespeed_fake_ovi.engine.render(job)
+    assert 400 <= result.inference_ms < 1500
+
+
+@pytest.mark.parametrize(
+    ("tag", "code", "message"),
+    [
+        ("[fake:none]", 1403, "returned no clip: RuntimeError: fake Ovi: sampling"),
+        ("[fake:oom]", 5003, "ran out of memory"),
+        ("[fake:raise]", 1403, "raised: ValueError: fake Ovi: something broke"),
+        ("[fake:bad-shape]", 1403, "expected a float array (3, frames, height, width)"),
+    ],
+)
+def test_failures_end_the_task_and_keep_the_worker(
+    wavespeed_fake_ovi: FakeOvi, tag: str, code: int, message: str
+):
+    pid = wavespeed_fake_ovi.engine.worker_pid
+    job = wavespeed_fake_ovi.job(f"{tag} fails")
+    with pytest.raises(RenderFailed, match=re.escape(message)) as failed:
+        wavespeed_fake_ovi.engine.render(job)
+    assert failed.value.code == code
+    assert not job.output_path.exists()
+    # The same worker takes the next job.
+    after = wavespeed_fake_ovi.job()
+    wavespeed_fake_ovi.engine.render(after)
+    assert after.output_path.exists()
+    assert wavespeed_fake_ovi.engine.worker_pid == pid
+
+
+def test_a_dead_worker_fails_its_task_and_is_restarted(wavespeed_fake_ovi: FakeOvi):
+    engine = wavespeed_fake_ovi.engine
+    pid = engine.worker_pid
+    with pytest.raises(RenderFailed, match="worker process died") as failed:
+        engine.render(wavespeed_fake_ovi.job("[fake:die]"))
+    assert failed.value.code == 5000
+    job = wavespeed_fake_ovi.job()
+    engine.render(job)
+    assert job.output_path.exists()
+    assert engine.worker_pid not in (pid, None)
+
+
+def test_a_worker_killed_while_idle_is_replaced(wavespeed_fake_ovi: FakeOvi):
+    engine = wavespeed_fake_ovi.engine
+    pid = engine.worker_pid
+    assert pid is not None
+    os.kill(pid, 9)
+    time.sleep(0.2)
+    job = wavespeed_fake_ovi.job()
+    engine.render(job)
+    assert job.output_path.exists()
+    assert engine.worker_pid != pid
+
+
+def test_concurrent_jobs_run_one_at_a_time_in_arrival_order(
+    wavespeed_fake_ovi: FakeOvi,
+):
+    events: list[str] = []
+    lock = threading.Lock()
+
+    def note(what: str) -> None:
+        with lock:
+            events.append(what)
+
+    jobs = [
+        wavespeed_fake_ovi.job(
+            f"[fake:sleep=0.3] job {i}", on_start=lambda i=i: note(f"start {i}")
+        )
+        for i in range(3)
+    ]
+
+    def render(i: int) -> None:
+        wavespeed_fake_ovi.engine.render(jobs[i])
+        note(f"done {i}")
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = []
+        for i in range(3):
+            futures.append(pool.submit(render, i))
+            time.sleep(0.08)  # arrive in order while job 0 renders
+        for future in futures:
+            future.result()
+    assert events == ["start 0", "done 0", "start 1", "done 1", "start 2", "done 2"]
+    prompts = [c["kwargs"]["text_prompt"] for c in wavespeed_fake_ovi.calls()[-3:]]
+    assert prompts == [f"[fake:sleep=0.3] job {i}" for i in range(3)]
+
+
+def test_on_start_means_the_gpu_is_on_it(wavespeed_fake_ovi: FakeOvi):
+    started = threading.Event()
+    job = wavespeed_fake_ovi.job("[fake:sleep=0.5] slow", on_start=started.set)
+    worker = threading.Thread(target=wavespeed_fake_ovi.engine.render, args=(job,))
+    began = time.monotonic()
+    worker.start()
+    assert started.wait(2)
+    # Meanwhile the calling process stays free: ticks keep coming on time.
+    gaps = []
+    last = time.monotonic()
+    while worker.is_alive():
+        time.sleep(0.01)
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+    worker.join()
+    assert time.monotonic() - began >= 0.5
+    assert max(gaps) < 0.2
+    assert job.output_path.exists()
+
+
+def test_a_failing_on_start_callback_does_not_fail_the_job(wavespeed_fake_ovi: FakeOvi):
+    def broken() -> None:
+        raise RuntimeError("callback broke")
+
+    job = wavespeed_fake_ovi.job(on_start=broken)
+    wavespeed_fake_ovi.engine.render(job)
+    assert job.output_path.exists()
+
+
+def test_an_undecodable_image_fails_with_1402(wavespeed_fake_ovi: FakeOvi):
+    before = len(wavespeed_fake_ovi.calls())
+    with pytest.raises(RenderFailed, match="could not be decoded") as failed:
+        wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(image=b"not an image"))
+    assert failed.value.code == 1402
+    assert len(wavespeed_fake_ovi.calls()) == before  # never reached the GPU
+
+
+def test_close_fails_queued_jobs_and_stops_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = start_fake_ovi(tmp_path, monkeypatch)
+    pid = fake.engine.worker_pid
+    jobs = [fake.job("[fake:sleep=5] long"), fake.job()]
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(fake.engine.render, job) for job in jobs]
+        time.sleep(0.5)
+        fake.engine.close()
+        for future in futures:
+            with pytest.raises(RenderFailed, match="closed") as failed:
+                future.result(timeout=10)
+            assert failed.value.code == 5003
+    assert fake.engine.worker_pid is None
+    assert pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(RenderFailed, match="closed"):
+        fake.engine.render(fake.job())
+
+
+def test_the_worker_runs_in_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    checkout = tmp_path / "Ovi"
+    checkout.mkdir()
+    fake = start_fake_ovi(tmp_path, monkeypatch, ovi_checkout=checkout)
+    with fake.engine:
+        fake.engine.render(fake.job())
+    assert fake.last_call()["cwd"] == str(checkout.resolve())
+
+
+def test_class_capabilities():
+    assert OviEngine.name == "ovi"
+    assert OviEngine.max_concurrency == 1
+    assert OviEngine.reports_progress is True
+    assert OviEngine.requires_gpu is True
