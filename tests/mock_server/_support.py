@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
-
 from wavespeed_mock.mock_server import account, uploads, webhooks
 from wavespeed_mock.mock_server.app import create_app
 from wavespeed_mock.mock_server.live import LiveServer
@@ -59,16 +58,20 @@ def make_app(service: MockService) -> FastAPI:
 
 
 @asynccontextmanager
-async def running(service: MockService, *, key: str = KEY) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    service: MockService, *, key: str = KEY
+) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of the app; asserts no contract violation at the end."""
     app = make_app(service)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url=service.base_url,
             headers={"Authorization": f"Bearer {key}"},
-        ) as client:
-            yield client
+        ) as client,
+    ):
+        yield client
     assert service.contract_violations == []
 
 
@@ -110,7 +113,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
-                receiver.deliveries.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.deliveries.append(
+                    ({k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 self.send_header("content-length", "0")

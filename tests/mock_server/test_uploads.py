@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-
 from wavespeed_mock.mock_server.uploads import media_type_of, safe_filename
 
 from ._support import I2V, PROMPT, live_server, make_service, running
@@ -54,25 +53,35 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
     async with running(service) as client:
         ticket = await client.post(
             "/api/v3/media/uploads",
-            json={"filename": "knight.png", "size": len(data), "content_type": "image/png"},
+            json={
+                "filename": "knight.png",
+                "size": len(data),
+                "content_type": "image/png",
+            },
         )
         assert ticket.status_code == 200
         body = ticket.json()
         assert body["code"] == 200
         t = body["data"]
-        assert t["type"] == "image" and t["filename"] == "knight.png"
+        assert t["type"] == "image"
+        assert t["filename"] == "knight.png"
         assert t["size"] == len(data)
         assert t["upload"]["method"] == "PUT"
         assert t["upload"]["headers"] == {"Content-Type": "image/png"}
         assert t["download_url"].startswith(service.base_url + "/uploads/")
 
         # The PUT target needs no bearer key, like a pre-signed storage URL.
-        put = await client.put(t["upload"]["url"], content=data,
-                               headers={"Authorization": "", **t["upload"]["headers"]})
-        assert put.status_code == 200 and put.json()["code"] == 200
+        put = await client.put(
+            t["upload"]["url"],
+            content=data,
+            headers={"Authorization": "", **t["upload"]["headers"]},
+        )
+        assert put.status_code == 200
+        assert put.json()["code"] == 200
 
         got = await client.get(t["download_url"], headers={"Authorization": ""})
-        assert got.status_code == 200 and got.content == data
+        assert got.status_code == 200
+        assert got.content == data
         assert got.headers["content-type"] == "image/png"
 
         submitted = await client.post(I2V, json={"image": t["download_url"], **PROMPT})
@@ -80,7 +89,8 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
         result = await client.get(f"/api/v3/predictions/{pid}/result")
         assert result.json()["data"]["status"] == "completed"
     [job] = service.engine.jobs  # type: ignore[attr-defined]
-    assert job.image == data and job.image_source == "upload"
+    assert job.image == data
+    assert job.image_source == "upload"
     # The file sits where the image loader looks, and nothing half-written is left.
     upload_id = t["download_url"].split("/")[-2]
     assert (tmp_path / "uploads" / upload_id / "knight.png").read_bytes() == data
@@ -92,16 +102,22 @@ async def test_ticket_refusals(tmp_path: Path) -> None:
     service = make_service(tmp_path, max_upload_bytes=1000)
     async with running(service) as client:
         unauthenticated = await client.post(
-            "/api/v3/media/uploads", json={"filename": "a.png", "size": 1},
-            headers={"Authorization": ""})
+            "/api/v3/media/uploads",
+            json={"filename": "a.png", "size": 1},
+            headers={"Authorization": ""},
+        )
         assert unauthenticated.status_code == 401
-        too_big = await client.post("/api/v3/media/uploads",
-                                    json={"filename": "a.png", "size": 1001})
-        assert too_big.status_code == 413 and "1,000-byte limit" in too_big.json()["message"]
+        too_big = await client.post(
+            "/api/v3/media/uploads", json={"filename": "a.png", "size": 1001}
+        )
+        assert too_big.status_code == 413
+        assert "1,000-byte limit" in too_big.json()["message"]
         missing = await client.post("/api/v3/media/uploads", json={"filename": "a.png"})
-        assert missing.status_code == 400 and "size" in missing.json()["message"]
-        unsupported = await client.post("/api/v3/media/uploads",
-                                        json={"filename": "notes.txt", "size": 3})
+        assert missing.status_code == 400
+        assert "size" in missing.json()["message"]
+        unsupported = await client.post(
+            "/api/v3/media/uploads", json={"filename": "notes.txt", "size": 3}
+        )
         assert unsupported.status_code == 400
         assert "format not supported" in unsupported.json()["message"]
 
@@ -110,14 +126,22 @@ async def test_ticket_refusals(tmp_path: Path) -> None:
 async def test_put_refusals(tmp_path: Path) -> None:
     service = make_service(tmp_path, max_upload_bytes=1000)
     async with running(service) as client:
-        t = (await client.post("/api/v3/media/uploads",
-                               json={"filename": "a.png", "size": 10})).json()["data"]
+        t = (
+            await client.post(
+                "/api/v3/media/uploads", json={"filename": "a.png", "size": 10}
+            )
+        ).json()["data"]
         url = t["upload"]["url"]
-        unknown = await client.put(url.replace(url.split("/")[-2], "0" * 32), content=b"x")
-        assert unknown.status_code == 404 and "ticket" in unknown.json()["message"]
+        unknown = await client.put(
+            url.replace(url.split("/")[-2], "0" * 32), content=b"x"
+        )
+        assert unknown.status_code == 404
+        assert "ticket" in unknown.json()["message"]
         wrong_name = await client.put(url.rsplit("/", 1)[0] + "/b.png", content=b"x")
         assert wrong_name.status_code == 404
-        not_hex = await client.put(service.base_url + "/uploads/nothex/a.png", content=b"x")
+        not_hex = await client.put(
+            service.base_url + "/uploads/nothex/a.png", content=b"x"
+        )
         assert not_hex.status_code == 404
         over_declared = await client.put(url, content=b"x" * 11)
         assert over_declared.status_code == 413
@@ -139,42 +163,65 @@ async def test_binary_upload(tmp_path: Path) -> None:
     data = png_bytes()
     service = make_service(tmp_path)
     async with running(service) as client:
-        answer = await client.post("/api/v3/media/upload/binary",
-                                   files={"file": ("../../pic.png", data, "image/png")})
+        answer = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("../../pic.png", data, "image/png")},
+        )
         assert answer.status_code == 200
         d = answer.json()["data"]
-        assert d == {"type": "image", "download_url": d["download_url"],
-                     "filename": "pic.png", "size": len(data)}
+        assert d == {
+            "type": "image",
+            "download_url": d["download_url"],
+            "filename": "pic.png",
+            "size": len(data),
+        }
         assert (await client.get(d["download_url"])).content == data
 
-        wrong_field = await client.post("/api/v3/media/upload/binary",
-                                        files={"image": ("pic.png", data, "image/png")})
+        wrong_field = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"image": ("pic.png", data, "image/png")},
+        )
         assert wrong_field.status_code == 400
         assert "'file'" in wrong_field.json()["message"]
-        not_multipart = await client.post("/api/v3/media/upload/binary", json={"file": "x"})
+        not_multipart = await client.post(
+            "/api/v3/media/upload/binary", json={"file": "x"}
+        )
         assert not_multipart.status_code == 400
-        unsupported = await client.post("/api/v3/media/upload/binary",
-                                        files={"file": ("x.exe", b"MZ", "application/x")})
+        unsupported = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("x.exe", b"MZ", "application/x")},
+        )
         assert unsupported.status_code == 400
-        audio = await client.post("/api/v3/media/upload/binary",
-                                  files={"file": ("voice.mp3", b"ID3", "audio/mpeg")})
+        audio = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("voice.mp3", b"ID3", "audio/mpeg")},
+        )
         assert audio.json()["data"]["type"] == "audio"
     stored = [p for p in (tmp_path / "uploads").rglob("*") if p.is_file()]
-    assert all(p.resolve().is_relative_to((tmp_path / "uploads").resolve()) for p in stored)
+    assert all(
+        p.resolve().is_relative_to((tmp_path / "uploads").resolve()) for p in stored
+    )
 
 
 @pytest.mark.anyio
 async def test_binary_upload_size_limit(tmp_path: Path) -> None:
     service = make_service(tmp_path, max_upload_bytes=1000)
     async with running(service) as client:
-        fits = await client.post("/api/v3/media/upload/binary",
-                                 files={"file": ("a.png", b"x" * 1000, "image/png")})
+        fits = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("a.png", b"x" * 1000, "image/png")},
+        )
         assert fits.status_code == 200
-        over = await client.post("/api/v3/media/upload/binary",
-                                 files={"file": ("a.png", b"x" * 1001, "image/png")})
-        assert over.status_code == 413 and "File too large" in over.json()["message"]
-        huge = await client.post("/api/v3/media/upload/binary",
-                                 files={"file": ("a.png", b"x" * 200_000, "image/png")})
+        over = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("a.png", b"x" * 1001, "image/png")},
+        )
+        assert over.status_code == 413
+        assert "File too large" in over.json()["message"]
+        huge = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("a.png", b"x" * 200_000, "image/png")},
+        )
         assert huge.status_code == 413
 
 
@@ -192,8 +239,12 @@ async def test_binary_upload_size_limit(tmp_path: Path) -> None:
 async def test_nothing_outside_the_uploads_is_served(tmp_path: Path, path: str) -> None:
     service = make_service(tmp_path)
     async with running(service) as client:
-        d = (await client.post("/api/v3/media/upload/binary",
-                               files={"file": ("a.png", b"x", "image/png")})).json()["data"]
+        d = (
+            await client.post(
+                "/api/v3/media/upload/binary",
+                files={"file": ("a.png", b"x", "image/png")},
+            )
+        ).json()["data"]
         upload_id = d["download_url"].split("/")[-2]
         answer = await client.get(path.format(id=upload_id))
         assert answer.status_code == 404
@@ -211,14 +262,19 @@ def test_official_sdk_uploads_and_runs_with_the_upload(tmp_path: Path) -> None:
     try:
         client = wavespeed.Client(api_key="test-key", base_url=server.url)
         url = client.upload(str(image))
-        assert url.startswith(server.url + "/uploads/") and url.endswith("/knight.png")
+        assert url.startswith(server.url + "/uploads/")
+        assert url.endswith("/knight.png")
         assert httpx.get(url).content == image.read_bytes()
-        output = client.run("character-ai/ovi/image-to-video",
-                            {"image": url, **PROMPT}, timeout=30, poll_interval=0.05)
+        output = client.run(
+            "character-ai/ovi/image-to-video",
+            {"image": url, **PROMPT},
+            timeout=30,
+            poll_interval=0.05,
+        )
         assert output["outputs"]
         [job] = service.engine.jobs  # type: ignore[attr-defined]
-        assert job.image == image.read_bytes() and job.image_source == "upload"
+        assert job.image == image.read_bytes()
+        assert job.image_source == "upload"
     finally:
         server.stop()
     assert service.contract_violations == []
-

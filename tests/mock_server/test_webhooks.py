@@ -1,4 +1,4 @@
-"""Webhooks: signing and verification, delivery, retries on the server's clock, secrets."""
+"""Webhooks: signing, verification, delivery, retries on the server clock, secrets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
 from wavespeed_mock.contracts import WavespeedMockError, validate
 from wavespeed_mock.mock_server.errors import ApiError
 from wavespeed_mock.mock_server.webhooks import (
@@ -33,8 +32,10 @@ TS = 1758798328
 
 def expected_signature(secret: str, webhook_id: str, ts: int, body: bytes) -> str:
     """The algorithm as the docs state it, written out independently of the helper."""
-    key = secret[len("whsec_"):].encode()
-    return hmac.new(key, f"{webhook_id}.{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    key = secret[len("whsec_") :].encode()
+    return hmac.new(
+        key, f"{webhook_id}.{ts}.".encode() + body, hashlib.sha256
+    ).hexdigest()
 
 
 # -- signing and verifying ---------------------------------------------------------
@@ -44,10 +45,13 @@ def test_sign_webhook_follows_the_documented_algorithm() -> None:
     headers = sign_webhook(BODY, SECRET, webhook_id="abc", timestamp=TS)
     assert headers["webhook-id"] == "abc"
     assert headers["webhook-timestamp"] == str(TS)
-    assert headers["webhook-signature"] == "v3," + expected_signature(SECRET, "abc", TS, BODY)
+    assert headers["webhook-signature"] == "v3," + expected_signature(
+        SECRET, "abc", TS, BODY
+    )
     # The key is the secret's text minus whsec_, not its base64 decoding.
-    assert headers == sign_webhook(BODY, SECRET.removeprefix("whsec_"), webhook_id="abc",
-                                   timestamp=TS)
+    assert headers == sign_webhook(
+        BODY, SECRET.removeprefix("whsec_"), webhook_id="abc", timestamp=TS
+    )
 
 
 def test_verify_webhook_accepts_a_good_delivery_and_returns_the_payload() -> None:
@@ -84,8 +88,9 @@ def test_verify_webhook_rejects_a_stale_timestamp(offset: int) -> None:
         ({"webhook-signature": "v3,ab,cd"}, "v3,<hex>"),
     ],
 )
-def test_verify_webhook_rejects_malformed_headers(change: dict[str, str | None],
-                                                  match: str) -> None:
+def test_verify_webhook_rejects_malformed_headers(
+    change: dict[str, str | None], match: str
+) -> None:
     headers = sign_webhook(BODY, SECRET, webhook_id="abc", timestamp=TS)
     changed = {k: v for k, v in {**headers, **change}.items() if v is not None}
     with pytest.raises(MalformedWebhook, match=match):
@@ -106,16 +111,37 @@ def test_verification_errors_are_typed() -> None:
 
 
 def test_webhook_body_is_compact_with_the_documented_key_order() -> None:
-    view = {"code": 1405, "timings": {"inference": 1}, "executionTime": 1, "error": "",
-            "created_at": "t", "status": "failed", "has_nsfw_contents": [],
-            "urls": {"get": "u"}, "outputs": [], "input": {"prompt": "é"}, "model": "m",
-            "id": "i"}
+    view = {
+        "code": 1405,
+        "timings": {"inference": 1},
+        "executionTime": 1,
+        "error": "",
+        "created_at": "t",
+        "status": "failed",
+        "has_nsfw_contents": [],
+        "urls": {"get": "u"},
+        "outputs": [],
+        "input": {"prompt": "é"},
+        "model": "m",
+        "id": "i",
+    }
     body = webhook_body(view)
     assert list(json.loads(body)) == [
-        "id", "model", "input", "outputs", "urls", "has_nsfw_contents", "status",
-        "created_at", "error", "executionTime", "timings", "code",
+        "id",
+        "model",
+        "input",
+        "outputs",
+        "urls",
+        "has_nsfw_contents",
+        "status",
+        "created_at",
+        "error",
+        "executionTime",
+        "timings",
+        "code",
     ]
-    assert b" " not in body and "é".encode() in body
+    assert b" " not in body
+    assert "é".encode() in body
 
 
 # -- which URLs -----------------------------------------------------------------------
@@ -123,8 +149,13 @@ def test_webhook_body_is_compact_with_the_documented_key_order() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:9/x", "http://127.9.8.7/x", "https://localhost/x",
-     "http://LOCALHOST:80/", "http://[::1]:8080/hook"],
+    [
+        "http://127.0.0.1:9/x",
+        "http://127.9.8.7/x",
+        "https://localhost/x",
+        "http://LOCALHOST:80/",
+        "http://[::1]:8080/hook",
+    ],
 )
 def test_loopback_webhooks_are_allowed(url: str) -> None:
     check_webhook_url(url)
@@ -132,13 +163,21 @@ def test_loopback_webhooks_are_allowed(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://example.com/x", "http://10.0.0.1/x", "http://169.254.169.254/latest",
-     "ftp://127.0.0.1/x", "/relative", "http://127.0.0.1:99999/x", "http://0.0.0.0/"],
+    [
+        "http://example.com/x",
+        "http://10.0.0.1/x",
+        "http://169.254.169.254/latest",
+        "ftp://127.0.0.1/x",
+        "/relative",
+        "http://127.0.0.1:99999/x",
+        "http://0.0.0.0/",
+    ],
 )
 def test_other_webhooks_are_refused_naming_the_parameter(url: str) -> None:
     with pytest.raises(ApiError) as info:
         check_webhook_url(url)
-    assert info.value.status == 400 and "webhook" in info.value.message
+    assert info.value.status == 400
+    assert "webhook" in info.value.message
 
 
 def test_allowed_hosts_extend_loopback() -> None:
@@ -156,33 +195,49 @@ async def test_a_finished_task_is_delivered_signed(tmp_path: Path) -> None:
     service = make_service(tmp_path)
     with Receiver() as receiver:
         async with running(service) as client:
-            secret = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
-            submitted = await client.post(T2V, json=PROMPT, params={"webhook": receiver.url})
+            secret = (await client.get("/api/v3/webhook/secret")).json()["data"][
+                "secret"
+            ]
+            submitted = await client.post(
+                T2V, json=PROMPT, params={"webhook": receiver.url}
+            )
             pid = submitted.json()["data"]["id"]
             await wait_for(lambda: len(receiver.deliveries) == 1)
-            result = (await client.get(f"/api/v3/predictions/{pid}/result")).json()["data"]
+            result = (await client.get(f"/api/v3/predictions/{pid}/result")).json()[
+                "data"
+            ]
 
     headers, body = receiver.deliveries[0]
     assert headers["webhook-id"] == pid
     assert headers["content-type"] == "application/json"
     assert headers["webhook-signature"] == "v3," + expected_signature(
-        secret, pid, int(headers["webhook-timestamp"]), body)
+        secret, pid, int(headers["webhook-timestamp"]), body
+    )
     payload = verify_webhook(headers, body, secret, now=service.clock.now())
     assert payload == result  # the bare prediction object, no envelope
-    assert payload["status"] == "completed" and payload["outputs"]
+    assert payload["status"] == "completed"
+    assert payload["outputs"]
     validate("prediction.json", payload)
     assert body == webhook_body(result)
 
     # A receiver rejects a tampered body and a replay past the tolerance.
     with pytest.raises(InvalidSignature):
-        verify_webhook(headers, body.replace(b"completed", b"failed"), secret,
-                       now=service.clock.now())
+        verify_webhook(
+            headers,
+            body.replace(b"completed", b"failed"),
+            secret,
+            now=service.clock.now(),
+        )
     with pytest.raises(StaleTimestamp):
-        verify_webhook(headers, body, secret, now=int(headers["webhook-timestamp"]) + 301)
+        verify_webhook(
+            headers, body, secret, now=int(headers["webhook-timestamp"]) + 301
+        )
 
     [attempt] = service.webhook_log.attempts()  # type: ignore[attr-defined]
-    assert attempt["prediction_id"] == pid and attempt["url"] == receiver.url
-    assert attempt["attempt"] == 1 and attempt["status_code"] == 200
+    assert attempt["prediction_id"] == pid
+    assert attempt["url"] == receiver.url
+    assert attempt["attempt"] == 1
+    assert attempt["status_code"] == 200
     assert attempt["error"] is None
 
 
@@ -197,7 +252,8 @@ async def test_a_failed_task_is_delivered_too(tmp_path: Path) -> None:
             await client.post(T2V, json=PROMPT, params={"webhook": receiver.url})
             await wait_for(lambda: len(receiver.deliveries) == 1)
     payload = json.loads(receiver.deliveries[0][1])
-    assert payload["status"] == "failed" and payload["code"] == 1405
+    assert payload["status"] == "failed"
+    assert payload["code"] == 1405
     assert payload["error"] == "boom"
 
 
@@ -245,15 +301,18 @@ async def test_delivery_gives_up_after_three_retries(tmp_path: Path) -> None:
             service.clock.advance(10)  # type: ignore[attr-defined]
     attempts = log.attempts()
     assert [a["attempt"] for a in attempts] == [1, 2, 3, 4]
-    assert all(a["status_code"] is None and "ConnectError" in a["error"] for a in attempts)
+    assert all(
+        a["status_code"] is None and "ConnectError" in a["error"] for a in attempts
+    )
 
 
 @pytest.mark.anyio
 async def test_a_disallowed_webhook_is_refused_at_submit(tmp_path: Path) -> None:
     service = make_service(tmp_path)
     async with running(service) as client:
-        answer = await client.post(T2V, json=PROMPT,
-                                   params={"webhook": "https://example.com/hook"})
+        answer = await client.post(
+            T2V, json=PROMPT, params={"webhook": "https://example.com/hook"}
+        )
         assert answer.status_code == 400
         assert "webhook" in answer.json()["message"]
         assert len(service.store) == 0
@@ -263,8 +322,9 @@ async def test_a_disallowed_webhook_is_refused_at_submit(tmp_path: Path) -> None
 async def test_allow_hosts_setting_admits_a_host(tmp_path: Path) -> None:
     service = make_service(tmp_path, webhook_allow_hosts=("hooks.example.com",))
     async with running(service) as client:
-        answer = await client.post(T2V, json=PROMPT,
-                                   params={"webhook": "https://hooks.example.com/x"})
+        answer = await client.post(
+            T2V, json=PROMPT, params={"webhook": "https://hooks.example.com/x"}
+        )
         assert answer.status_code == 200
 
 
@@ -273,13 +333,20 @@ async def test_the_secret_is_per_key_and_survives_a_restart(tmp_path: Path) -> N
     async with running(make_service(tmp_path)) as client:
         first = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
         again = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
-        other = (await client.get("/api/v3/webhook/secret",
-                                  headers={"Authorization": "Bearer other"})).json()
-        unauthenticated = await client.get("/api/v3/webhook/secret",
-                                           headers={"Authorization": ""})
+        other = (
+            await client.get(
+                "/api/v3/webhook/secret", headers={"Authorization": "Bearer other"}
+            )
+        ).json()
+        unauthenticated = await client.get(
+            "/api/v3/webhook/secret", headers={"Authorization": ""}
+        )
     assert first == again != other["data"]["secret"]
-    assert first.startswith("whsec_") and len(first) > 40
+    assert first.startswith("whsec_")
+    assert len(first) > 40
     assert unauthenticated.status_code == 401
     async with running(make_service(tmp_path)) as client:
-        restarted = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
+        restarted = (await client.get("/api/v3/webhook/secret")).json()["data"][
+            "secret"
+        ]
     assert restarted == first

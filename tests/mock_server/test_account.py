@@ -1,0 +1,266 @@
+"""The account: ledger and balance, refunds, history, deletion, catalogue and prices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from wavespeed_mock.mock_server import RenderFailed
+from wavespeed_mock.mock_server.account import UNLIMITED_BALANCE
+from wavespeed_mock.mock_server.prediction import format_timestamp
+
+from ._support import I2V, PROMPT, T2V, make_service, running
+
+IMAGE = {"image": "https://example.com/knight.png", **PROMPT}
+
+
+async def balance(client: httpx.AsyncClient) -> float:
+    answer = await client.get("/api/v3/balance")
+    assert answer.status_code == 200
+    return float(answer.json()["data"]["balance"])
+
+
+async def submit(client: httpx.AsyncClient, path: str = T2V, **headers: str) -> str:
+    answer = await client.post(
+        path, json=IMAGE if path == I2V else PROMPT, headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    pid = str(answer.json()["data"]["id"])
+    await client.get(
+        f"/api/v3/predictions/{pid}/result", headers=headers
+    )  # instant: done
+    return pid
+
+
+@pytest.mark.anyio
+async def test_unlimited_balance_shows_a_large_number_minus_the_spend(
+    tmp_path: Path,
+) -> None:
+    async with running(make_service(tmp_path)) as client:
+        assert await balance(client) == UNLIMITED_BALANCE
+        await submit(client)
+        await submit(client, I2V)
+        assert await balance(client) == pytest.approx(UNLIMITED_BALANCE - 0.30)
+        body = (await client.get("/api/v3/balance")).json()
+        assert body["code"] == 200
+        assert body["data"]["currency"] == "USD"
+
+
+@pytest.mark.anyio
+async def test_insufficient_balance_is_403_and_charges_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    service = make_service(tmp_path, starting_balance=0.40)
+    async with running(service) as client:
+        assert await balance(client) == 0.40
+        await submit(client)
+        await submit(client)
+        assert await balance(client) == pytest.approx(0.10)
+        refused = await client.post(T2V, json=PROMPT)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == 403
+        assert "Insufficient balance" in refused.json()["message"]
+        assert "$0.10" in refused.json()["message"]
+        assert len(service.store) == 2
+        # Another key has its own ledger.
+        assert await submit(client, Authorization="Bearer other")
+    async with running(make_service(tmp_path, starting_balance=0.40)) as client:
+        assert await balance(client) == pytest.approx(0.10)
+
+
+@pytest.mark.anyio
+async def test_failed_cancelled_and_timed_out_tasks_are_refunded(
+    tmp_path: Path,
+) -> None:
+    service = make_service(tmp_path, starting_balance=0.15)
+    async with running(service) as client:
+        service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
+        failed = await submit(client)
+        result = (await client.get(f"/api/v3/predictions/{failed}/result")).json()
+        assert result["data"]["status"] == "failed"
+        assert await balance(client) == 0.15
+        service.engine.fail_with = None  # type: ignore[attr-defined]
+        done = await submit(client)
+        assert await balance(client) == 0.0
+        for status in ("cancelled", "timeout"):
+            p = service.store.get(done)
+            assert p is not None
+            service.store.update(p, forced_status=status)
+            assert await balance(client) == 0.15
+
+
+@pytest.mark.anyio
+async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
+    service = make_service(tmp_path, virtual_clock=True)
+    clock: Any = service.clock
+    async with running(service) as client:
+        ids = []
+        for path in (T2V, T2V, I2V, T2V):
+            ids.append(await submit(client, path))
+            clock.advance(10)
+        service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
+        ids.append(await submit(client))
+        await submit(client, Authorization="Bearer other")
+        newest_first = ids[::-1]
+
+        async def history(**body: Any) -> list[str]:
+            answer = await client.post("/api/v3/predictions", json=body)
+            assert answer.status_code == 200, answer.text
+            data = answer.json()["data"]
+            assert data["page"] == body.get("page", 1)
+            return [item["id"] for item in data["items"]]
+
+        assert await history() == newest_first
+        empty = await client.post("/api/v3/predictions")
+        assert [i["id"] for i in empty.json()["data"]["items"]] == newest_first
+        page = (
+            await client.post("/api/v3/predictions", json={"page": 2, "page_size": 2})
+        ).json()["data"]
+        assert page["total"] == 5
+        assert [i["id"] for i in page["items"]] == newest_first[2:4]
+        assert await history(page=4, page_size=2) == []
+        assert await history(model="character-ai/ovi/image-to-video") == [ids[2]]
+        assert await history(status="failed") == [ids[4]]
+        assert await history(status="completed") == newest_first[1:]
+        created = [service.store.get(i).created_at for i in ids]  # type: ignore[union-attr]
+        assert (
+            await history(created_after=format_timestamp(created[1]))
+            == newest_first[:4]
+        )
+        assert await history(created_before=format_timestamp(created[2])) == ids[1::-1]
+        assert (
+            await history(
+                created_after="2020-01-01T00:00:00.123456789Z",
+                created_before="2999-01-01T00:00:00+02:00",
+            )
+            == newest_first
+        )
+
+        for bad in (
+            {"page_size": 101},
+            {"page": 0},
+            {"status": "bogus"},
+            {"created_after": "yesterday"},
+        ):
+            answer = await client.post("/api/v3/predictions", json=bad)
+            assert answer.status_code == 400, bad
+            assert next(iter(bad)) in answer.json()["message"]
+
+        # Only the past seven days are kept.
+        clock.advance(
+            7 * 24 * 3600 - 15
+        )  # now - 7 days falls between ids[2] and ids[3]
+        assert await history() == [ids[4], ids[3]]
+
+
+@pytest.mark.anyio
+async def test_delete_marks_own_predictions_deleted(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    async with running(service) as client:
+        mine = await submit(client)
+        kept = await submit(client)
+        theirs = await submit(client, Authorization="Bearer other")
+        answer = await client.post(
+            "/api/v3/predictions/delete", json={"ids": [mine, theirs, "nope", mine]}
+        )
+        assert answer.status_code == 200
+        assert answer.json() == {
+            "code": 200,
+            "message": "success",
+            "data": {"deleted_count": 1},
+        }
+        result = (await client.get(f"/api/v3/predictions/{mine}/result")).json()["data"]
+        assert result["status"] == "deleted"
+        assert result["outputs"] == []
+        assert not (service.outputs_dir / f"{mine}.mp4").exists()
+        other = await client.get(f"/api/v3/predictions/{theirs}/result")
+        assert other.json()["data"]["status"] == "completed"
+
+        again = await client.post("/api/v3/predictions/delete", json={"ids": [mine]})
+        assert again.json()["data"]["deleted_count"] == 0
+        history = (await client.post("/api/v3/predictions", json={})).json()["data"]
+        assert [i["id"] for i in history["items"]] == [kept]
+        deleted = (
+            await client.post("/api/v3/predictions", json={"status": "deleted"})
+        ).json()["data"]
+        assert [i["id"] for i in deleted["items"]] == [mine]
+        for bad in ({"ids": []}, {}, {"ids": "abc"}):
+            assert (
+                await client.post("/api/v3/predictions/delete", json=bad)
+            ).status_code == 400
+        # A deleted completed task stays paid for.
+        assert await balance(client) == pytest.approx(UNLIMITED_BALANCE - 0.30)
+
+
+@pytest.mark.anyio
+async def test_models_come_from_the_registry(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    async with running(service) as client:
+        answer = await client.get("/api/v3/models")
+    models = answer.json()["data"]
+    assert [m["model_id"] for m in models] == [
+        "character-ai/ovi/image-to-video",
+        "character-ai/ovi/text-to-video",
+    ]
+    i2v = models[0]
+    assert i2v["base_price"] == 0.15
+    assert i2v["type"] == "image-to-video"
+    [api] = i2v["api_schema"]["api_schemas"]
+    assert api["method"] == "POST"
+    assert api["api_path"] == I2V
+    assert api["server"] == service.base_url
+    schema = api["request_schema"]
+    assert schema["required"] == ["image", "prompt"]
+    assert schema["x-order-properties"] == [
+        "image",
+        "prompt",
+        "seed",
+        "enable_sync_mode",
+    ]
+    assert schema["properties"]["seed"]["maximum"] == 2147483647
+    text = json.dumps(models)
+    assert "$ref" not in text
+    assert "data:image" not in text
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/api/v3/model/price", "/api/v3/model/pricing"])
+async def test_price_endpoints(tmp_path: Path, path: str) -> None:
+    async with running(make_service(tmp_path)) as client:
+        answer = await client.post(
+            path, json={"model_id": "character-ai/ovi/text-to-video", "inputs": PROMPT}
+        )
+        assert answer.json()["data"] == {
+            "model_id": "character-ai/ovi/text-to-video",
+            "price": 0.15,
+            "discounted_price": 0.15,
+            "unit_price": 0.15,
+            "currency": "USD",
+        }
+        unknown = await client.post(
+            path, json={"model_id": "character-ai/ovi/text2video"}
+        )
+        assert unknown.status_code == 404
+        assert (
+            "Did you mean 'character-ai/ovi/text-to-video'" in unknown.json()["message"]
+        )
+        missing = await client.post(path, json={"inputs": {}})
+        assert missing.status_code == 400
+        assert "model_id" in missing.json()["message"]
+
+
+@pytest.mark.anyio
+async def test_account_routes_need_a_key(tmp_path: Path) -> None:
+    async with running(make_service(tmp_path), key="") as client:
+        for method, path in [
+            ("GET", "/api/v3/balance"),
+            ("GET", "/api/v3/models"),
+            ("POST", "/api/v3/predictions"),
+            ("POST", "/api/v3/predictions/delete"),
+            ("POST", "/api/v3/model/price"),
+        ]:
+            answer = await client.request(method, path, json={})
+            assert answer.status_code == 401, path
