@@ -94,13 +94,29 @@ def create_app(settings: Settings | None = None, *, service: MockService | None 
 
     app.add_api_route("/outputs/{filename}", get_output, methods=["GET", "HEAD"])
 
-    for route in control_routes(service):
+    for route in [*_extension_routes(service), *control_routes(service)]:
         app.router.routes.append(route)
 
     _install_error_handlers(app)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     return app
+
+
+def _extension_routes(service: MockService) -> list[Any]:
+    """Webhooks, uploads and the account: hooks on the service, plus their routes.
+
+    Installed once per service, however many apps are built around it.
+    """
+    if service.extension_routes is None:
+        from . import account, uploads, webhooks
+
+        service.extension_routes = [
+            *webhooks.install(service),
+            *uploads.install(service),
+            *account.install(service),
+        ]
+    return service.extension_routes
 
 
 def _submit_handler(

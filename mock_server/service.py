@@ -82,6 +82,8 @@ class MockService:
         self.terminal_listeners: list[Callable[[Prediction, dict[str, Any]], Awaitable[None]]] = []
         """Awaited once a prediction with a webhook turns terminal, with its view."""
         self._watchers: set[asyncio.Task[None]] = set()
+        self.extension_routes: list[Any] | None = None
+        """Routes of the webhook, upload and account layers, once installed."""
         self._closing = False
 
     def rebase(self, base_url: str) -> None:

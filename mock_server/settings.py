@@ -31,6 +31,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = field(default_factory=lambda: Path(".wavespeed-mock"))
+    cache_dir: Path | None = None
+    """Where rendered clips are cached; defaults to ``data_dir / "cache"``."""
+    starting_balance: float | None = None
+    """Each API key's starting balance in USD; None means unlimited."""
     public_url: str | None = None
     """Base of the URLs the server hands out; defaults to http://host:port."""
     profile: str = "fast"

@@ -1,11 +1,31 @@
-"""The pytest plugin: registered through the ``pytest11`` entry point as ``wavespeed``.
+"""The pytest plugin, registered through the ``pytest11`` entry point as ``wavespeed``.
 
-Light to import: fixtures import the server, httpx and the SDK only when used.
+Fixtures (every name starts with ``wavespeed``):
+
+- ``wavespeed_server``: a live mock server on a free loopback port, shared by the
+  session (one per xdist worker), reset before each test, ``instant`` profile.
+- ``wavespeed_client``: an official ``wavespeed.Client`` pointed at that server.
+- ``wavespeed_httpx``: in-process routing of httpx calls to https://api.wavespeed.ai.
+- ``wavespeed_settings``: the settings those use; override it in a conftest.py.
+
+Configure one test with ``@pytest.mark.wavespeed(profile="polls:3", strict=True)``.
+The module is light to import: fixtures import the server, httpx and the SDK
+only when a test uses them.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+if TYPE_CHECKING:
+    from ._routing import InProcessRouter
+    from ._server import ServerFactory, WavespeedServer
+
+_FACTORY = pytest.StashKey["ServerFactory"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -13,8 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--wavespeed-base-url",
         default=None,
-        help="run the wavespeed contract check against this base URL "
-        "(the mock, the real API, or a server running the real engine)",
+        help="add a test that runs the wavespeed contract check against this base "
+        "URL (the mock, the real API, or a server running the real engine)",
     )
     group.addoption(
         "--wavespeed-api-key",
@@ -27,11 +47,170 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="most dollars the contract check may spend (default: one clip per model)",
     )
+    group.addoption(
+        "--wavespeed-models",
+        nargs="+",
+        default=None,
+        help="models the contract check covers (default: every registered model)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "wavespeed(**settings): configure the wavespeed mock server for this test "
-        "(profile='instant', strict=True, api_keys=(...), ...)",
+        "wavespeed(**settings): configure the wavespeed mock for this test, e.g. "
+        "profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True",
     )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    factory = config.stash.get(_FACTORY, None)
+    if factory is not None:
+        factory.close()
+
+
+# -- the contract check as a test item --------------------------------------------
+
+
+class WavespeedContractItem(pytest.Item):
+    """One test that runs the contract check against ``--wavespeed-base-url``."""
+
+    def runtest(self) -> None:
+        from .check import run_contract_check
+
+        options = self.config.option
+        report = run_contract_check(
+            options.wavespeed_base_url,
+            options.wavespeed_api_key or os.environ.get("WAVESPEED_API_KEY", ""),
+            models=options.wavespeed_models,
+            max_spend=options.wavespeed_max_spend,
+        )
+        self.user_properties.append(("wavespeed_contract_report", report.render()))
+        for finding in report.findings:
+            if finding.level == "warning":
+                import warnings
+
+                warnings.warn(f"wavespeed contract check: {finding.name}: {finding.detail}",
+                              UserWarning, stacklevel=1)
+        if not report.ok:
+            raise WavespeedContractFailure(report.render())
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, WavespeedContractFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return ("wavespeed-contract", None, f"wavespeed contract check: {self.config.option.wavespeed_base_url}")
+
+
+class WavespeedContractFailure(AssertionError):
+    pass
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.option.wavespeed_base_url:
+        items.append(WavespeedContractItem.from_parent(session, name="wavespeed_contract_check"))
+
+
+# -- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wavespeed_server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ServerFactory:
+    """Starts live servers on demand, one per start-up configuration, for the session."""
+    from ._server import ServerFactory
+
+    config = request.config
+    factory = config.stash.get(_FACTORY, None)
+    if factory is None:
+        factory = ServerFactory(tmp_path_factory.mktemp("wavespeed"))
+        config.stash[_FACTORY] = factory
+    return factory
+
+
+@pytest.fixture
+def wavespeed_settings() -> dict[str, Any]:
+    """Settings for the mock; override in conftest.py to change them for a suite.
+
+    Keys are :class:`wavespeed_mock.mock_server.Settings` fields, e.g.
+    ``{"profile": "instant", "strict": True}``.
+    """
+    return {"profile": "instant"}
+
+
+def _merged_settings(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[str, Any]:
+    options = dict(base)
+    for marker in reversed(list(request.node.iter_markers("wavespeed"))):
+        if marker.args:
+            raise pytest.UsageError("@pytest.mark.wavespeed takes keyword arguments only")
+        options.update(marker.kwargs)
+    return options
+
+
+@pytest.fixture
+def wavespeed_server(
+    request: pytest.FixtureRequest,
+    wavespeed_server_factory: ServerFactory,
+    wavespeed_settings: dict[str, Any],
+) -> Iterator[WavespeedServer]:
+    """A live mock server, reset for this test, on the ``instant`` profile by default.
+
+    Fails the test if the server sent an answer that breaks the contract.
+    """
+    options = _merged_settings(request, wavespeed_settings)
+    server = wavespeed_server_factory.get(options)
+    server.reset()
+    server.use_real_clock()
+    server.set_profile(str(options.get("profile", "instant")))
+    if options.get("virtual_clock"):
+        server.use_virtual_clock()
+    yield server
+    violations = list(server.contract_violations)
+    if violations:
+        pytest.fail("the wavespeed mock sent answers that break its contract:\n" + "\n".join(violations))
+
+
+@pytest.fixture
+def wavespeed_api_key(wavespeed_server: WavespeedServer) -> str:
+    """An API key the live server accepts."""
+    return wavespeed_server.api_key
+
+
+@pytest.fixture
+def wavespeed_client(wavespeed_server: WavespeedServer) -> Any:
+    """An official ``wavespeed.Client`` pointed at the live server.
+
+    Polls every 0.05 s and retries after 0.05 s instead of the SDK's 1 s.
+    """
+    from ._sdk import make_client
+
+    return make_client(wavespeed_server.url, wavespeed_server.api_key)
+
+
+@pytest.fixture
+def wavespeed_httpx(
+    request: pytest.FixtureRequest,
+    wavespeed_server_factory: ServerFactory,
+    wavespeed_settings: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[InProcessRouter]:
+    """Answer httpx calls to https://api.wavespeed.ai in process, sync and async.
+
+    Code under test keeps its base URL; no socket is opened; other hosts are not
+    intercepted.
+    """
+    from ..mock_server.settings import Settings
+    from ._routing import route_httpx
+
+    options = _merged_settings(request, wavespeed_settings)
+    options.pop("virtual_clock", None)
+    root = wavespeed_server_factory.root
+    data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
+    settings = Settings(**{"profile": "instant", "check_responses": True,
+                           "cache_dir": root / "cache", "data_dir": data_dir, **options})
+    with route_httpx(settings) as router:
+        yield router
+        violations = list(router.service.contract_violations)
+    if violations:
+        pytest.fail("the wavespeed mock sent answers that break its contract:\n" + "\n".join(violations))

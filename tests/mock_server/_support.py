@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
-from wavespeed_mock.mock_server import account, uploads, webhooks
 from wavespeed_mock.mock_server.app import create_app
 from wavespeed_mock.mock_server.live import LiveServer
 from wavespeed_mock.mock_server.service import MockService
@@ -42,19 +41,9 @@ def make_service(
     return MockService(settings, engine=FakeEngine())
 
 
-def install_all(service: MockService) -> list[Any]:
-    return [
-        *webhooks.install(service),
-        *uploads.install(service),
-        *account.install(service),
-    ]
-
-
 def make_app(service: MockService) -> FastAPI:
-    routes = install_all(service)
-    app = create_app(service.settings, service=service)
-    app.router.routes.extend(routes)
-    return app
+    # create_app installs the webhook, upload and account parts itself.
+    return create_app(service.settings, service=service)
 
 
 @asynccontextmanager
@@ -78,7 +67,6 @@ async def running(
 def live_server(service: MockService) -> LiveServer:
     """A started live server around ``service`` (settings with port 0)."""
     server = LiveServer(service.settings, service=service)
-    server.app.router.routes.extend(install_all(service))
     # LiveServer picks the port after the service exists: point the service's
     # URLs at the real port.
     service.settings = server.settings

@@ -1,0 +1,83 @@
+"""In-process routing of httpx to the mock app, for sync and async clients alike.
+
+respx's own ASGI handler only serves async clients (a sync ``httpx.Client`` gets
+an un-awaited coroutine), so the app runs in one anyio blocking portal, started
+with its lifespan, and a plain (sync) respx side effect hands each request to it.
+Starlette's TestClient is avoided because it warns on import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import respx
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ..mock_server.app import create_app
+from ..mock_server.service import MockService
+from ..mock_server.settings import Settings
+
+__all__ = ["API_BASE_URL", "InProcessRouter", "route_httpx"]
+
+API_BASE_URL = "https://api.wavespeed.ai"
+
+
+class InProcessRouter:
+    """The handle the ``wavespeed_httpx`` fixture yields."""
+
+    def __init__(self, router: respx.MockRouter, service: MockService, portal: BlockingPortal) -> None:
+        self.router = router
+        self.service = service
+        self._portal = portal
+        self.base_url = API_BASE_URL
+
+    @property
+    def calls(self) -> respx.models.CallList:
+        """Every request routed to the mock, with its response."""
+        return self.router.calls
+
+    def reset(self) -> None:
+        self.service.reset()
+
+
+def _handler(app: Any, portal: BlockingPortal) -> Any:
+    async def send(request: httpx.Request, body: bytes) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=API_BASE_URL) as client:
+            forwarded = client.build_request(
+                request.method, str(request.url), headers=request.headers, content=body
+            )
+            response = await client.send(forwarded)
+            content = await response.aread()
+        return httpx.Response(
+            response.status_code,
+            headers=[(k, v) for k, v in response.headers.multi_items()
+                     if k.lower() not in ("content-length", "transfer-encoding")],
+            content=content,
+        )
+
+    def side_effect(request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        return portal.call(send, request, body)
+
+    return side_effect
+
+
+@contextlib.contextmanager
+def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
+    """Answer every httpx request to api.wavespeed.ai with an in-process mock app.
+
+    Requests to other hosts pass through untouched.
+    """
+    settings = settings.replace(public_url=API_BASE_URL)
+    service = MockService(settings)
+    app = create_app(settings, service=service)
+    with start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
+            with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
+                router.route(host="api.wavespeed.ai").mock(side_effect=_handler(app, portal))
+                router.route().pass_through()
+                yield InProcessRouter(router, service, portal)

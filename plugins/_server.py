@@ -1,0 +1,126 @@
+"""The live server the fixtures hand out, and the factory that keeps them."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..mock_server.live import LiveServer
+from ..mock_server.settings import Settings
+
+__all__ = ["ServerFactory", "WavespeedServer"]
+
+# Settings a running server can change per test through its control API.
+RUNTIME_OPTIONS = frozenset({"profile", "virtual_clock"})
+DEFAULT_API_KEY = "wavespeed-test-key"
+
+
+class WavespeedServer:
+    """A running mock server, as a test sees it.
+
+    Attributes:
+        url: base URL, e.g. ``http://127.0.0.1:54321``.
+        api_key: a key the server accepts.
+        service: the in-process server core (predictions, clock, engine).
+    """
+
+    def __init__(self, live: LiveServer, api_key: str) -> None:
+        self._live = live
+        self.url = live.url
+        self.api_key = api_key
+        self.service = live.service
+        self._control = httpx.Client(base_url=self.url + "/_mock", timeout=30)
+
+    # -- control -----------------------------------------------------------------
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._control.post(path, json=body)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    def reset(self) -> None:
+        """Forget every prediction; the render cache stays."""
+        self._post("/reset", {})
+        self.service.contract_violations.clear()
+
+    def set_profile(self, profile: str) -> None:
+        """``instant``, ``fast``, ``realistic``, ``polls:N`` or ``engine``."""
+        self._post("/profile", {"profile": profile})
+
+    def use_virtual_clock(self) -> None:
+        """Freeze the clock; move it with :meth:`advance`."""
+        self._post("/clock", {"virtual": True})
+
+    def use_real_clock(self) -> None:
+        self._post("/clock", {"virtual": False})
+
+    def advance(self, seconds: float) -> None:
+        """Move the virtual clock forward (switching to one first if needed)."""
+        self._post("/clock", {"virtual": True, "advance": seconds})
+
+    @property
+    def predictions(self) -> list[dict[str, Any]]:
+        """Stored predictions with their statuses and the seeds the server used."""
+        response = self._control.get("/predictions")
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["data"]["items"]
+        return items
+
+    @property
+    def contract_violations(self) -> list[str]:
+        """Answers this server sent that break the contract (should stay empty)."""
+        return self.service.contract_violations
+
+    def close(self) -> None:
+        self._control.close()
+        self._live.stop()
+
+    def __repr__(self) -> str:
+        return f"<WavespeedServer {self.url}>"
+
+
+class ServerFactory:
+    """Starts servers on demand, one per distinct start-up configuration.
+
+    Servers share one render cache, so a test session pays for each clip once.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cache_dir = root / "cache"
+        self._servers: dict[tuple[tuple[str, Any], ...], WavespeedServer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, options: dict[str, Any]) -> WavespeedServer:
+        startup = {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS}
+        key = tuple(sorted((k, _hashable(v)) for k, v in startup.items()))
+        with self._lock:
+            server = self._servers.get(key)
+            if server is None:
+                data_dir = self.root / f"server-{len(self._servers)}"
+                settings = Settings(
+                    **{"port": 0, "profile": "instant", "check_responses": True,
+                       "cache_dir": self.cache_dir, "data_dir": data_dir, **startup}
+                )
+                keys = settings.api_keys
+                api_key = keys[0] if keys else DEFAULT_API_KEY
+                server = WavespeedServer(LiveServer(settings).start(), api_key)
+                self._servers[key] = server
+            return server
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
