@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 from ..contracts.errors import WavespeedMockError
 from .auth import require_api_key
 from .errors import ApiError
+from .prediction import TERMINAL_STATUSES
 from .responses import envelope
 
 if TYPE_CHECKING:
@@ -360,6 +361,15 @@ class WebhookDelivery:
     async def __call__(self, p: Prediction, view: dict[str, Any]) -> None:
         # A deletion is the user's doing, not the end of the task. [inferred]
         if not p.webhook or view.get("status") == "deleted":
+            return
+        if view.get("status") not in TERMINAL_STATUSES:
+            # polls:N: the watcher fires when the outcome is known, before the
+            # Nth poll makes it visible; a "processing" body would mislead.
+            log.warning(
+                "webhook for %s skipped: status %r is not terminal",
+                p.id,
+                view.get("status"),
+            )
             return
         await self.deliver(p.webhook, view, api_key=p.api_key)
 

@@ -187,7 +187,8 @@ async def test_delete_marks_own_predictions_deleted(tmp_path: Path) -> None:
             await client.post("/api/v3/predictions", json={"status": "deleted"})
         ).json()["data"]
         assert [i["id"] for i in deleted["items"]] == [mine]
-        for bad in ({"ids": []}, {}, {"ids": "abc"}):
+        bad_bodies: list[dict[str, Any]] = [{"ids": []}, {}, {"ids": "abc"}]
+        for bad in bad_bodies:
             assert (
                 await client.post("/api/v3/predictions/delete", json=bad)
             ).status_code == 400
