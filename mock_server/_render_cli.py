@@ -1,0 +1,90 @@
+"""``wavespeed-mock render``: one synthetic clip to a file, no server needed."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_render_parser", "run_render"]
+
+_MAX_SEED = 2**31 - 1  # the contract's bound
+
+
+def add_render_parser(subparsers: Any) -> None:
+    """Add the ``render`` subcommand to an argparse ``subparsers`` object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "render",
+        help="render one synthetic clip to an MP4 file",
+        description=(
+            "Render a deterministic synthetic 5 s, 24 fps MP4 with audio, as the "
+            "mock server would: from an image (image-to-video) or, without "
+            "--image, from the prompt alone (text-to-video)."
+        ),
+    )
+    parser.add_argument(
+        "--image",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="PNG, JPEG or WebP input image; leave out for text-to-video",
+    )
+    parser.add_argument(
+        "--prompt",
+        required=True,
+        help="the prompt; <S>...<E> is speech, <AUDCAP>...<ENDAUDCAP> background",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="the seed (default 42; -1 draws a random one and prints it)",
+    )
+    parser.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="output size, e.g. 960*540 or 540x960 (default: from the image, "
+        "or 960*540 without one)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="where to write the MP4",
+    )
+    parser.set_defaults(handler=run_render)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """Render the clip ``args`` describe; 0 on success, 2 with a message otherwise."""
+    from .media import MediaError, parse_size, render_clip
+
+    try:
+        seed = int(args.seed)
+        if seed == -1:
+            seed = secrets.randbelow(_MAX_SEED + 1)
+        elif not 0 <= seed <= _MAX_SEED:
+            raise ValueError(
+                f"--seed {seed} is out of range; expected -1 to {_MAX_SEED}."
+            )
+        size = parse_size(args.size) if args.size else None
+        image = args.image.read_bytes() if args.image is not None else None
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        info = render_clip(
+            image=image, prompt=args.prompt, seed=seed, size=size, path=output
+        )
+    except (MediaError, ValueError, OSError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"wavespeed-mock render: error: {message}", file=sys.stderr)
+        return 2
+    print(
+        f"Wrote {output} ({info.width}x{info.height}, {info.frames} frames at "
+        f"{info.fps} fps, {info.duration_s:.2f} s, seed {seed})"
+    )
+    return 0

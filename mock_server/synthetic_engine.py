@@ -1,0 +1,113 @@
+"""The synthetic engine: Ovi-shaped clips in under a second, on any machine.
+
+Clips come from :class:`~wavespeed_mock.mock_server.media.ClipCache` under
+``<data_dir>/cache``, so a repeated request costs a file lookup; each job gets its
+own file at ``job.output_path``, hard-linked to the cached one where the file
+system allows (no copy, no extra space), copied otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from .engine import RenderFailed, RenderJob, RenderResult
+from .media import (
+    ClipCache,
+    EncoderError,
+    EncoderTimeout,
+    ImageDecodeError,
+    ImageTooLargeError,
+    MediaError,
+)
+from .settings import Settings
+
+__all__ = ["SyntheticEngine"]
+
+# Task error codes of the API (see RenderFailed).
+_MEDIA_ACCESS = 1402
+_EXECUTION = 1405
+_INTERNAL = 5000
+
+
+class SyntheticEngine:
+    """Renders deterministic synthetic clips with the bundled ffmpeg.
+
+    Each render runs x264 with ``settings.render_threads`` threads (1 by default),
+    so one render per core keeps the machine busy without oversubscribing it.
+    """
+
+    name: ClassVar[str] = "synthetic"
+    max_concurrency: ClassVar[int] = os.cpu_count() or 1
+    reports_progress: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = ClipCache(Path(settings.data_dir) / "cache")
+
+    def render(self, job: RenderJob) -> RenderResult:
+        """Render ``job`` (or find it in the cache) and place it at its output path.
+
+        Raises:
+            RenderFailed: code 1402 for an image that cannot be decoded or has too
+                many pixels, 1405 for other bad input, 5000 if ffmpeg fails.
+        """
+        started = time.perf_counter()
+        size = (job.width, job.height) if job.width and job.height else None
+        try:
+            clip = self.cache.get_or_render(
+                image=job.image,
+                prompt=job.prompt,
+                seed=job.seed,
+                size=size,
+                max_image_pixels=self.settings.max_image_pixels,
+                threads=self.settings.render_threads,
+            )
+        except (ImageDecodeError, ImageTooLargeError) as exc:
+            source = f" from {job.image_source}" if job.image_source else ""
+            raise RenderFailed(
+                f"The image{source} cannot be used: {exc}", code=_MEDIA_ACCESS
+            ) from exc
+        except EncoderTimeout as exc:
+            raise RenderFailed(str(exc), code=_INTERNAL) from exc
+        except EncoderError as exc:
+            raise RenderFailed(
+                f"Encoding the clip failed: {exc}", code=_INTERNAL
+            ) from exc
+        except MediaError as exc:
+            raise RenderFailed(str(exc), code=_EXECUTION) from exc
+        try:
+            _place(clip, Path(job.output_path))
+        except OSError as exc:
+            raise RenderFailed(
+                f"Cannot write the clip to {str(job.output_path)!r}: {exc}",
+                code=_INTERNAL,
+            ) from exc
+        elapsed_ms = round((time.perf_counter() - started) * 1000)
+        return RenderResult(inference_ms=elapsed_ms)
+
+    def close(self) -> None:
+        """Nothing to release: each render's ffmpeg exits with it."""
+
+
+def _place(source: Path, target: Path) -> None:
+    """Put ``source`` at ``target`` atomically: a hard link if possible, else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".part", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
