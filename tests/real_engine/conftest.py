@@ -40,7 +40,7 @@ def png(
 
 
 @dataclass
-class FakeOvi:
+class OviHarness:
     """An engine running the stand-in, with what the stand-in was called with."""
 
     engine: OviEngine
@@ -86,18 +86,20 @@ class FakeOvi:
 
 def start_fake_ovi(
     tmp: Path, monkeypatch: pytest.MonkeyPatch, *, frame: str = "48x64", **settings: Any
-) -> FakeOvi:
+) -> OviHarness:
     """Spawn an engine on the stand-in; the variables stay set for restarts."""
     record = tmp / "calls.jsonl"
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
     monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
     engine = OviEngine(Settings(data_dir=tmp, **settings), factory=FAKE_FACTORY)
-    return FakeOvi(engine, record, tmp / "out")
+    return OviHarness(engine, record, tmp / "out")
 
 
 @pytest.fixture(scope="module")
-def wavespeed_fake_ovi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeOvi]:
+def wavespeed_fake_ovi(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OviHarness]:
     """One engine on the stand-in, shared by a module (spawning costs ~0.5 s)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         fake = start_fake_ovi(tmp_path_factory.mktemp("fake-ovi"), monkeypatch)

@@ -13,10 +13,12 @@ import pytest
 from wavespeed_mock.mock_server.engine import RenderFailed, RenderResult
 from wavespeed_mock.real_engine import OviEngine
 
-from .conftest import T2V, FakeOvi, png, probe, start_fake_ovi
+from .conftest import T2V, OviHarness, png, probe, start_fake_ovi
 
 
-def test_every_generation_parameter_is_passed_explicitly(wavespeed_fake_ovi: FakeOvi):
+def test_every_generation_parameter_is_passed_explicitly(
+    wavespeed_fake_ovi: OviHarness,
+):
     wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(seed=7))
     kwargs = wavespeed_fake_ovi.last_call()["kwargs"]
     # Not Ovi's function defaults (5.0 / 4.0 / 9 / empty negatives): its YAML's.
@@ -36,7 +38,7 @@ def test_every_generation_parameter_is_passed_explicitly(wavespeed_fake_ovi: Fak
     }
 
 
-def test_image_is_handed_over_as_an_rgb_pil_image(wavespeed_fake_ovi: FakeOvi):
+def test_image_is_handed_over_as_an_rgb_pil_image(wavespeed_fake_ovi: OviHarness):
     image = png(96, 40, (10, 20, 30, 128), mode="RGBA")
     wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(image=image))
     assert wavespeed_fake_ovi.last_call()["kwargs"]["image_path"] == {
@@ -47,7 +49,7 @@ def test_image_is_handed_over_as_an_rgb_pil_image(wavespeed_fake_ovi: FakeOvi):
     }
 
 
-def test_text_to_video_gets_the_requested_size(wavespeed_fake_ovi: FakeOvi):
+def test_text_to_video_gets_the_requested_size(wavespeed_fake_ovi: OviHarness):
     job = wavespeed_fake_ovi.job(model=T2V, width=992, height=512)
     wavespeed_fake_ovi.engine.render(job)
     kwargs = wavespeed_fake_ovi.last_call()["kwargs"]
@@ -55,7 +57,7 @@ def test_text_to_video_gets_the_requested_size(wavespeed_fake_ovi: FakeOvi):
     assert kwargs["video_frame_height_width"] == [512, 992]
 
 
-def test_seed_minus_one_becomes_a_random_seed(wavespeed_fake_ovi: FakeOvi):
+def test_seed_minus_one_becomes_a_random_seed(wavespeed_fake_ovi: OviHarness):
     seeds = set()
     for _ in range(2):
         wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(seed=-1))
@@ -64,7 +66,7 @@ def test_seed_minus_one_becomes_a_random_seed(wavespeed_fake_ovi: FakeOvi):
     assert len(seeds) == 2
 
 
-def test_clip_is_an_mp4_of_the_returned_arrays(wavespeed_fake_ovi: FakeOvi):
+def test_clip_is_an_mp4_of_the_returned_arrays(wavespeed_fake_ovi: OviHarness):
     job = wavespeed_fake_ovi.job()
     result = wavespeed_fake_ovi.engine.render(job)
     assert isinstance(result, RenderResult)
@@ -80,7 +82,7 @@ def test_clip_is_an_mp4_of_the_returned_arrays(wavespeed_fake_ovi: FakeOvi):
     )
 
 
-def test_inference_time_is_the_measured_generate_time(wavespeed_fake_ovi: FakeOvi):
+def test_inference_time_is_the_measured_generate_time(wavespeed_fake_ovi: OviHarness):
     job = wavespeed_fake_ovi.job("[fake:sleep=0.4] slow")
     result = wavespeed_fake_ovi.engine.render(job)
     assert 400 <= result.inference_ms < 1500
@@ -96,7 +98,7 @@ def test_inference_time_is_the_measured_generate_time(wavespeed_fake_ovi: FakeOv
     ],
 )
 def test_failures_end_the_task_and_keep_the_worker(
-    wavespeed_fake_ovi: FakeOvi, tag: str, code: int, message: str
+    wavespeed_fake_ovi: OviHarness, tag: str, code: int, message: str
 ):
     pid = wavespeed_fake_ovi.engine.worker_pid
     job = wavespeed_fake_ovi.job(f"{tag} fails")
@@ -111,7 +113,7 @@ def test_failures_end_the_task_and_keep_the_worker(
     assert wavespeed_fake_ovi.engine.worker_pid == pid
 
 
-def test_a_dead_worker_fails_its_task_and_is_restarted(wavespeed_fake_ovi: FakeOvi):
+def test_a_dead_worker_fails_its_task_and_is_restarted(wavespeed_fake_ovi: OviHarness):
     engine = wavespeed_fake_ovi.engine
     pid = engine.worker_pid
     with pytest.raises(RenderFailed, match="worker process died") as failed:
@@ -123,7 +125,7 @@ def test_a_dead_worker_fails_its_task_and_is_restarted(wavespeed_fake_ovi: FakeO
     assert engine.worker_pid not in (pid, None)
 
 
-def test_a_worker_killed_while_idle_is_replaced(wavespeed_fake_ovi: FakeOvi):
+def test_a_worker_killed_while_idle_is_replaced(wavespeed_fake_ovi: OviHarness):
     engine = wavespeed_fake_ovi.engine
     pid = engine.worker_pid
     assert pid is not None
@@ -136,7 +138,7 @@ def test_a_worker_killed_while_idle_is_replaced(wavespeed_fake_ovi: FakeOvi):
 
 
 def test_concurrent_jobs_run_one_at_a_time_in_arrival_order(
-    wavespeed_fake_ovi: FakeOvi,
+    wavespeed_fake_ovi: OviHarness,
 ):
     events: list[str] = []
     lock = threading.Lock()
@@ -168,7 +170,7 @@ def test_concurrent_jobs_run_one_at_a_time_in_arrival_order(
     assert prompts == [f"[fake:sleep=0.3] job {i}" for i in range(3)]
 
 
-def test_on_start_means_the_gpu_is_on_it(wavespeed_fake_ovi: FakeOvi):
+def test_on_start_means_the_gpu_is_on_it(wavespeed_fake_ovi: OviHarness):
     started = threading.Event()
     job = wavespeed_fake_ovi.job("[fake:sleep=0.5] slow", on_start=started.set)
     worker = threading.Thread(target=wavespeed_fake_ovi.engine.render, args=(job,))
@@ -189,7 +191,9 @@ def test_on_start_means_the_gpu_is_on_it(wavespeed_fake_ovi: FakeOvi):
     assert job.output_path.exists()
 
 
-def test_a_failing_on_start_callback_does_not_fail_the_job(wavespeed_fake_ovi: FakeOvi):
+def test_a_failing_on_start_callback_does_not_fail_the_job(
+    wavespeed_fake_ovi: OviHarness,
+):
     def broken() -> None:
         raise RuntimeError("callback broke")
 
@@ -198,7 +202,7 @@ def test_a_failing_on_start_callback_does_not_fail_the_job(wavespeed_fake_ovi: F
     assert job.output_path.exists()
 
 
-def test_an_undecodable_image_fails_with_1402(wavespeed_fake_ovi: FakeOvi):
+def test_an_undecodable_image_fails_with_1402(wavespeed_fake_ovi: OviHarness):
     before = len(wavespeed_fake_ovi.calls())
     with pytest.raises(RenderFailed, match="could not be decoded") as failed:
         wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(image=b"not an image"))
