@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
@@ -85,7 +86,7 @@ def test_clip_is_an_mp4_of_the_returned_arrays(wavespeed_fake_ovi: OviHarness):
 def test_inference_time_is_the_measured_generate_time(wavespeed_fake_ovi: OviHarness):
     job = wavespeed_fake_ovi.job("[fake:sleep=0.4] slow")
     result = wavespeed_fake_ovi.engine.render(job)
-    assert 400 <= result.inference_ms < 1500
+    assert 400 <= result.inference_ms < 3000
 
 
 @pytest.mark.parametrize(
@@ -140,32 +141,25 @@ def test_a_worker_killed_while_idle_is_replaced(wavespeed_fake_ovi: OviHarness):
 def test_concurrent_jobs_run_one_at_a_time_in_arrival_order(
     wavespeed_fake_ovi: OviHarness,
 ):
-    events: list[str] = []
-    lock = threading.Lock()
-
-    def note(what: str) -> None:
-        with lock:
-            events.append(what)
-
+    starts: list[tuple[int, float]] = []
     jobs = [
         wavespeed_fake_ovi.job(
-            f"[fake:sleep=0.3] job {i}", on_start=lambda i=i: note(f"start {i}")
+            f"[fake:sleep=0.3] job {i}",
+            on_start=lambda i=i: starts.append((i, time.monotonic())),
         )
         for i in range(3)
     ]
-
-    def render(i: int) -> None:
-        wavespeed_fake_ovi.engine.render(jobs[i])
-        note(f"done {i}")
-
     with ThreadPoolExecutor(3) as pool:
         futures = []
-        for i in range(3):
-            futures.append(pool.submit(render, i))
+        for job in jobs:
+            futures.append(pool.submit(wavespeed_fake_ovi.engine.render, job))
             time.sleep(0.08)  # arrive in order while job 0 renders
         for future in futures:
             future.result()
-    assert events == ["start 0", "done 0", "start 1", "done 1", "start 2", "done 2"]
+    assert [i for i, _ in starts] == [0, 1, 2]
+    # Each began only after the one before had slept its 0.3 s: never two at once.
+    times = [t for _, t in starts]
+    assert all(later - earlier >= 0.3 for earlier, later in itertools.pairwise(times))
     prompts = [c["kwargs"]["text_prompt"] for c in wavespeed_fake_ovi.calls()[-3:]]
     assert prompts == [f"[fake:sleep=0.3] job {i}" for i in range(3)]
 
@@ -187,7 +181,7 @@ def test_on_start_means_the_gpu_is_on_it(wavespeed_fake_ovi: OviHarness):
         last = now
     worker.join()
     assert time.monotonic() - began >= 0.5
-    assert max(gaps) < 0.2
+    assert max(gaps) < 0.4  # the render takes 0.5 s; a blocked caller would show it
     assert job.output_path.exists()
 
 
