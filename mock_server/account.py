@@ -317,7 +317,8 @@ def install(service: MockService) -> list[BaseRoute]:
     """
     settings = service.settings
     account = Account(service, Ledger(service.data_dir / "ledger.sqlite3"))
-    setattr(service, "account", account)  # noqa: B010 - MockService declares no slot yet
+    service.account = account
+    service.reset_listeners.append(account.ledger.clear)
     service.admission_checks.append(account.check_admission)
     service.created_listeners.append(account.on_created)
     accepted = frozenset(settings.api_keys)

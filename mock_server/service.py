@@ -82,6 +82,16 @@ class MockService:
         self.terminal_listeners: list[Callable[[Prediction, dict[str, Any]], Awaitable[None]]] = []
         """Awaited once a prediction with a webhook turns terminal, with its view."""
         self._watchers: set[asyncio.Task[None]] = set()
+        self.webhook_checks: list[Callable[[str], None]] = []
+        """Run on a submit's ``?webhook=`` URL; raise ApiError to refuse it."""
+        self.reset_listeners: list[Callable[[], None]] = []
+        """Run by :meth:`reset` (the ledger and webhook log forget too)."""
+        self._poll_signals: dict[str, asyncio.Event] = {}
+        # Set by the layers that install themselves (see app._extension_routes).
+        self.webhook_log: Any = None
+        self.webhook_secrets: Any = None
+        self.uploads: Any = None
+        self.account: Any = None
         self.extension_routes: list[Any] | None = None
         """Routes of the webhook, upload and account layers, once installed."""
         self._closing = False
@@ -136,6 +146,9 @@ class MockService:
         webhook: str | None = None,
     ) -> Prediction:
         """Record a validated request and queue its render."""
+        if webhook is not None:
+            for webhook_check in self.webhook_checks:
+                webhook_check(webhook)
         for check in self.admission_checks:
             check(model, api_key)
         prediction_id = uuid.uuid4().hex
@@ -184,6 +197,12 @@ class MockService:
 
         async def watch() -> None:
             await self.wait_until_terminal(p, math.inf)
+            while self.status(p) not in TERMINAL_STATUSES:
+                # polls:N: terminal only once the Nth poll has been answered.
+                signal = self._poll_signals.setdefault(p.id, asyncio.Event())
+                await signal.wait()
+                signal.clear()
+            self._poll_signals.pop(p.id, None)
             view = self.view(p)
             for listener in self.terminal_listeners:
                 try:
@@ -208,6 +227,9 @@ class MockService:
             self.store.update(p, polls=p.polls + 1)
             if p.polls >= p.polls_needed:
                 await self.wait_for_outcome(p, RENDER_WAIT_S)
+            signal = self._poll_signals.get(p.id)
+            if signal is not None:
+                signal.set()
         elif p.profile == "instant":
             await self.wait_for_outcome(p, RENDER_WAIT_S)
         return self.view(p)
@@ -353,6 +375,8 @@ class MockService:
         for future in list(self._futures.values()):
             future.cancel()
         count = self.store.clear()
+        for listener in self.reset_listeners:
+            listener()
         for folder in (self.outputs_dir, self.images.inputs_dir):
             if folder.is_dir():
                 for f in folder.iterdir():

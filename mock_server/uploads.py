@@ -173,7 +173,7 @@ def install(service: MockService) -> list[BaseRoute]:
     uploads = UploadStore(
         data_dir=service.data_dir, store=service.store, max_bytes=limit
     )
-    setattr(service, "uploads", uploads)  # noqa: B010 - MockService declares no slot yet
+    service.uploads = uploads
     accepted = frozenset(settings.api_keys)
 
     def url_of(upload_id: str, filename: str) -> str:

@@ -448,8 +448,9 @@ def install(service: MockService) -> list[BaseRoute]:
     secrets_ = WebhookSecrets(service.store)
     attempts = WebhookLog()
     service.terminal_listeners.append(WebhookDelivery(service, secrets_, attempts))
-    setattr(service, "webhook_log", attempts)  # noqa: B010 - MockService declares no slot yet
-    setattr(service, "webhook_secrets", secrets_)  # noqa: B010
+    service.webhook_log = attempts
+    service.webhook_secrets = secrets_
+    service.reset_listeners.append(attempts.clear)
     allow = tuple(getattr(settings, "webhook_allow_hosts", ()))
     _install_url_check(service, allow)
     accepted = frozenset(settings.api_keys)
@@ -467,19 +468,4 @@ def _install_url_check(service: MockService, allow: tuple[str, ...]) -> None:
     def check(url: str) -> None:
         check_webhook_url(url, allow)
 
-    hooks = getattr(service, "webhook_checks", None)
-    if isinstance(hooks, list):
-        hooks.append(check)
-        return
-    # MockService has no webhook hook yet: admission checks do not see the URL.
-    # Wrap submit until it has one (see docs/api-surface.md).
-    original = service.submit
-
-    def submit(
-        model: Any, body: dict[str, Any], *, api_key: str, webhook: str | None = None
-    ) -> Prediction:
-        if webhook is not None:
-            check(webhook)
-        return original(model, body, api_key=api_key, webhook=webhook)
-
-    service.submit = submit  # type: ignore[method-assign]
+    service.webhook_checks.append(check)

@@ -28,16 +28,19 @@ API_BASE_URL = "https://api.wavespeed.ai"
 class InProcessRouter:
     """The handle the ``wavespeed_httpx`` fixture yields."""
 
-    def __init__(self, router: respx.MockRouter, service: MockService, portal: BlockingPortal) -> None:
+    def __init__(
+        self, router: respx.MockRouter, route: respx.Route, service: MockService, portal: BlockingPortal
+    ) -> None:
         self.router = router
+        self.route = route
         self.service = service
         self._portal = portal
         self.base_url = API_BASE_URL
 
     @property
     def calls(self) -> respx.models.CallList:
-        """Every request routed to the mock, with its response."""
-        return self.router.calls
+        """Every request routed to the mock (not those passed through), with its response."""
+        return self.route.calls
 
     def reset(self) -> None:
         self.service.reset()
@@ -78,6 +81,6 @@ def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
     with start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
             with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
-                router.route(host="api.wavespeed.ai").mock(side_effect=_handler(app, portal))
+                route = router.route(host="api.wavespeed.ai").mock(side_effect=_handler(app, portal))
                 router.route().pass_through()
-                yield InProcessRouter(router, service, portal)
+                yield InProcessRouter(router, route, service, portal)

@@ -89,9 +89,9 @@ class ServerFactory:
     Servers share one render cache, so a test session pays for each clip once.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache_dir: Path | None = None) -> None:
         self.root = root
-        self.cache_dir = root / "cache"
+        self.cache_dir = cache_dir or root / "cache"
         self._servers: dict[tuple[tuple[str, Any], ...], WavespeedServer] = {}
         self._lock = threading.Lock()
 

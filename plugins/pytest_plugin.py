@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -124,7 +125,9 @@ def wavespeed_server_factory(request: pytest.FixtureRequest, tmp_path_factory: p
     config = request.config
     factory = config.stash.get(_FACTORY, None)
     if factory is None:
-        factory = ServerFactory(tmp_path_factory.mktemp("wavespeed"))
+        # WAVESPEED_MOCK_CACHE_DIR keeps rendered clips across sessions.
+        cache = os.environ.get("WAVESPEED_MOCK_CACHE_DIR")
+        factory = ServerFactory(tmp_path_factory.mktemp("wavespeed"), Path(cache) if cache else None)
         config.stash[_FACTORY] = factory
     return factory
 
@@ -205,10 +208,10 @@ def wavespeed_httpx(
 
     options = _merged_settings(request, wavespeed_settings)
     options.pop("virtual_clock", None)
-    root = wavespeed_server_factory.root
     data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
     settings = Settings(**{"profile": "instant", "check_responses": True,
-                           "cache_dir": root / "cache", "data_dir": data_dir, **options})
+                           "cache_dir": wavespeed_server_factory.cache_dir, "data_dir": data_dir,
+                           **options})
     with route_httpx(settings) as router:
         yield router
         violations = list(router.service.contract_violations)

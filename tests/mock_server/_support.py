@@ -34,10 +34,7 @@ def make_service(
     """A service with a fake engine and the webhook, upload and account parts."""
     values: dict[str, Any] = {"profile": "instant", "check_responses": True}
     values.update(options)
-    settings = Settings(data_dir=data_dir, **values)
-    if starting_balance is not None:
-        # settings.starting_balance is read with getattr until Settings declares it.
-        settings.starting_balance = starting_balance  # type: ignore[attr-defined]
+    settings = Settings(data_dir=data_dir, starting_balance=starting_balance, **values)
     return MockService(settings, engine=FakeEngine())
 
 
