@@ -81,7 +81,7 @@ class OviEngine:
     ) -> None:
         self.settings = settings
         self.params = params or GenerationParams()
-        self.factory = factory or os.environ.get(FACTORY_ENV) or REAL_FACTORY
+        self.factory = _absolute(factory or os.environ.get(FACTORY_ENV) or REAL_FACTORY)
         checkout = _expand(settings.ovi_checkout)
         checkpoints = _expand(settings.ovi_checkpoints)
         if self.factory == REAL_FACTORY:
@@ -214,6 +214,14 @@ def _closed(call: OviCall) -> Failed:
     return Failed(
         call.prediction_id, "the Ovi engine was closed before the clip was done", 5003
     )
+
+
+def _absolute(factory: str) -> str:
+    # The worker runs in the Ovi checkout: a file path must not depend on that.
+    target, sep, attr = factory.rpartition(":")
+    if sep and target.endswith(".py"):
+        return f"{Path(target).expanduser().resolve()}:{attr}"
+    return factory
 
 
 def _expand(path: Path | None) -> Path | None:

@@ -85,14 +85,19 @@ class OviHarness:
 
 
 def start_fake_ovi(
-    tmp: Path, monkeypatch: pytest.MonkeyPatch, *, frame: str = "48x64", **settings: Any
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    frame: str = "48x64",
+    factory: str = FAKE_FACTORY,
+    **settings: Any,
 ) -> OviHarness:
     """Spawn an engine on the stand-in; the variables stay set for restarts."""
     record = tmp / "calls.jsonl"
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
     monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
-    engine = OviEngine(Settings(data_dir=tmp, **settings), factory=FAKE_FACTORY)
+    engine = OviEngine(Settings(data_dir=tmp, **settings), factory=factory)
     return OviHarness(engine, record, tmp / "out")
 
 

@@ -14,7 +14,7 @@ import pytest
 from wavespeed_mock.mock_server.engine import RenderFailed, RenderResult
 from wavespeed_mock.real_engine import OviEngine
 
-from .conftest import T2V, OviHarness, png, probe, start_fake_ovi
+from .conftest import FAKE_OVI, T2V, OviHarness, png, probe, start_fake_ovi
 
 
 def test_every_generation_parameter_is_passed_explicitly(
@@ -231,7 +231,14 @@ def test_the_worker_runs_in_the_checkout(
 ):
     checkout = tmp_path / "Ovi"
     checkout.mkdir()
-    fake = start_fake_ovi(tmp_path, monkeypatch, ovi_checkout=checkout)
+    # A factory path relative to where the server was started, not to the checkout.
+    monkeypatch.chdir(FAKE_OVI.parent)
+    fake = start_fake_ovi(
+        tmp_path,
+        monkeypatch,
+        ovi_checkout=checkout,
+        factory="fake_ovi.py:FakeOviFusionEngine",
+    )
     with fake.engine:
         fake.engine.render(fake.job())
     assert fake.last_call()["cwd"] == str(checkout.resolve())
