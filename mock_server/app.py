@@ -24,6 +24,7 @@ from .auth import require_api_key
 from .control import control_routes
 from .errors import ApiError
 from .files import serve_file
+from .journal import JournalMiddleware
 from .prediction import TERMINAL_STATUSES
 from .responses import envelope, error_response, json_response
 from .response_check import ResponseCheckMiddleware
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, service: MockService | None 
         app.router.routes.append(route)
 
     _install_error_handlers(app)
+    app.add_middleware(JournalMiddleware, journal=service.journal)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     return app
@@ -109,9 +111,10 @@ def _extension_routes(service: MockService) -> list[Any]:
     Installed once per service, however many apps are built around it.
     """
     if service.extension_routes is None:
-        from . import account, uploads, webhooks
+        from . import account, scenarios, uploads, webhooks
 
         service.extension_routes = [
+            *scenarios.install(service),
             *webhooks.install(service),
             *uploads.install(service),
             *account.install(service),
@@ -126,6 +129,8 @@ def _submit_handler(
 
     async def submit(request: Request) -> Response:
         api_key = authed(request)
+        for hook in service.submit_hooks:
+            await hook(request, api_key)
         body = await read_json_body(request, settings.max_body_bytes)
         problems = list(iter_request_errors(model.id, body, strict=settings.strict))
         if problems:
@@ -145,6 +150,8 @@ async def _sync_answer(service: MockService, p: Any) -> Response:
 
     wait_s = service.settings.sync_wait_s
     deadline = service.clock.now() + wait_s
+    for hook in service.sync_deadline_hooks:
+        deadline = hook(p, deadline)
     try:
         await asyncio.wait_for(service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S)
     except asyncio.TimeoutError:

@@ -116,6 +116,22 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         ]
         return envelope({"items": items})
 
+    async def journal(request: Request) -> Response:
+        return envelope({"items": list(service.journal)})
+
+    async def webhook_log(request: Request) -> Response:
+        log = service.webhook_log
+        return envelope({"items": log.attempts() if log is not None else []})
+
+    async def ledger(request: Request) -> Response:
+        account = service.account
+        keys = sorted({p.api_key for p in service.store.all()})
+        items = [] if account is None else [
+            {"api_key": key, "spent": account.spent(key), "balance": account.balance(key)}
+            for key in keys
+        ]
+        return envelope({"items": items})
+
     async def document(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ("openapi.yaml", "mock-control.yaml"):
@@ -131,5 +147,8 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         Route(f"{p}/profile", profile, methods=["POST"]),
         Route(f"{p}/clock", clock, methods=["POST"]),
         Route(f"{p}/predictions", predictions, methods=["GET"]),
+        Route(f"{p}/journal", journal, methods=["GET"]),
+        Route(f"{p}/webhooks", webhook_log, methods=["GET"]),
+        Route(f"{p}/ledger", ledger, methods=["GET"]),
         Route(f"{p}/documents/{{name}}", document, methods=["GET"]),
     ]

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..contracts import ModelSpec
 from .clock import Clock, RealClock, VirtualClock
 from .engine import Engine, RenderFailed, RenderJob, load_engine_class
 from .errors import ApiError
+from .journal import JOURNAL_SIZE
 from .images import ImageLoader, decode_data_uri, probe_image
 from .prediction import TERMINAL_STATUSES, Prediction, status_at, to_api
 from .profiles import TimingProfile, parse_profile
@@ -86,12 +88,23 @@ class MockService:
         """Run on a submit's ``?webhook=`` URL; raise ApiError to refuse it."""
         self.reset_listeners: list[Callable[[], None]] = []
         """Run by :meth:`reset` (the ledger and webhook log forget too)."""
+        self.render_listeners: list[Callable[[Prediction], None]] = []
+        """Run after a successful render (scenarios force NSFW flags here)."""
+        self.poll_hooks: list[Callable[[Prediction], Awaitable[None]]] = []
+        """Awaited on each result poll; may sleep (latency) or raise ApiError (5xx)."""
+        self.submit_hooks: list[Callable[[Any, str], Awaitable[None]]] = []
+        """Awaited on each submit with the request and API key, before the body is read."""
+        self.sync_deadline_hooks: list[Callable[[Prediction, float], float]] = []
+        """Adjust a sync-mode wait's deadline (a scenario can force the timeout)."""
         self._poll_signals: dict[str, asyncio.Event] = {}
         # Set by the layers that install themselves (see app._extension_routes).
         self.webhook_log: Any = None
         self.webhook_secrets: Any = None
         self.uploads: Any = None
         self.account: Any = None
+        self.scenarios: Any = None
+        self.journal: deque[dict[str, Any]] = deque(maxlen=JOURNAL_SIZE)
+        """The last requests and their statuses (see journal.py)."""
         self.extension_routes: list[Any] | None = None
         """Routes of the webhook, upload and account layers, once installed."""
         self._closing = False
@@ -223,6 +236,8 @@ class MockService:
     async def poll(self, prediction_id: str) -> dict[str, Any]:
         """The prediction object a result poll answers (counts the poll)."""
         p = self.get(prediction_id)
+        for hook in self.poll_hooks:
+            await hook(p)
         if p.polls_needed and status_at(p, self.clock.now()) not in TERMINAL_STATUSES:
             self.store.update(p, polls=p.polls + 1)
             if p.polls >= p.polls_needed:
@@ -293,8 +308,8 @@ class MockService:
     def _render(self, p: Prediction) -> None:
         started = time.perf_counter()
         try:
-            if self.store.get(p.id) is not p:
-                return  # reset or deleted while queued
+            if self.store.get(p.id) is not p or p.outcome_known:
+                return  # reset, deleted, or a scenario decided the outcome
             job = self._job_for(p)
             if not self.engine.reports_progress:
                 self.store.update(p, render_started_at=self.clock.now())
@@ -307,6 +322,8 @@ class MockService:
                 inference_ms=int(result.inference_ms),
                 nsfw=list(result.nsfw),
             )
+            for listener in self.render_listeners:
+                listener(p)
         except Exception as exc:
             if self._closing:
                 log.info("render of %s cut short by shutdown; it re-runs at the next start", p.id)
@@ -375,6 +392,7 @@ class MockService:
         for future in list(self._futures.values()):
             future.cancel()
         count = self.store.clear()
+        self.journal.clear()
         for listener in self.reset_listeners:
             listener()
         for folder in (self.outputs_dir, self.images.inputs_dir):

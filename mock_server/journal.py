@@ -1,0 +1,51 @@
+"""The request journal: what each client asked and what it was answered.
+
+Kept in memory (the last 10,000 requests), readable at ``GET /_mock/journal``,
+so a test can check which calls its code made (and with which SDK headers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["JOURNAL_SIZE", "JournalMiddleware"]
+
+JOURNAL_SIZE = 10_000
+
+
+class JournalMiddleware:
+    def __init__(self, app: ASGIApp, journal: deque[dict[str, Any]]) -> None:
+        self.app = app
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_mock"):
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            headers = dict(scope["headers"])
+            self.journal.append(
+                {
+                    "at": time.time(),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "status": status,
+                    "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
+                    "client_version": headers.get(b"x-client-version", b"").decode("latin-1"),
+                }
+            )

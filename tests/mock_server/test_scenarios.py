@@ -1,0 +1,224 @@
+"""Scenarios: failures, limits, faults and latency, chosen without changing the client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+import wavespeed
+
+from wavespeed_mock.mock_server.live import LiveServer
+
+from .conftest import AUTH, T2V, StartServer
+
+T2V_MODEL = "character-ai/ovi/text-to-video"
+
+
+def scenario(server: LiveServer, **body: Any) -> dict[str, Any]:
+    response = httpx.post(server.url + "/_mock/scenarios", json=body)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def submit(server: LiveServer, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(server.url + T2V, json={"prompt": "waves", "seed": 1}, headers=headers or AUTH)
+
+
+def result(server: LiveServer, pid: str) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+@pytest.mark.parametrize("code", [1200, 1402, 1403, 1405, 5000, 5003, 5004])
+def test_a_task_fails_with_any_task_error_code(start_server: StartServer, code: int) -> None:
+    server = start_server()
+    scenario(server, fail_code=code)
+    data = result(server, submit(server).json()["data"]["id"])
+    assert data["status"] == "failed" and data["code"] == code and data["error"]
+    assert server.service.engine.jobs == []  # type: ignore[attr-defined]  # nothing rendered
+
+
+@pytest.mark.parametrize("status", ["cancelled", "timeout"])
+def test_terminal_statuses_the_docs_do_not_list(start_server: StartServer, status: str) -> None:
+    server = start_server()
+    scenario(server, status=status)
+    assert result(server, submit(server).json()["data"]["id"])["status"] == status
+
+
+@pytest.mark.sdk
+def test_sdk_run_raises_on_a_failed_task_and_run_no_throw_reports_it(start_server: StartServer) -> None:
+    server = start_server()
+    scenario(server, fail_code=1200)
+    client = wavespeed.Client(api_key="k", base_url=server.url)
+    with pytest.raises(RuntimeError, match="Prediction failed"):
+        client.run(T2V_MODEL, {"prompt": "p"}, poll_interval=0.05)
+    outcome = client.run_no_throw(T2V_MODEL, {"prompt": "p"}, poll_interval=0.05)
+    assert outcome["outputs"] is None
+    assert "sensitive" in str(outcome)
+
+
+@pytest.mark.sdk
+def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
+    # 12 polls at a 50% error share: all clean with odds 1 in 4,096; 20 errors in a
+    # row (the SDK's give-up point here) about 1 in a million.
+    server = start_server(profile="polls:12")
+    scenario(server, poll_error_rate=0.5, seed=7)
+    client = wavespeed.Client(api_key="k", base_url=server.url, retry_interval=0.01, max_connection_retries=20)
+    output = client.run(T2V_MODEL, {"prompt": "p"}, poll_interval=0.01)
+    assert output["outputs"][0].endswith(".mp4")
+    statuses = [e["status"] for e in server.service.journal if e["path"].endswith("/result")]
+    assert {500, 502, 503} & set(statuses) and statuses[-1] == 200
+
+
+def test_poll_errors_are_reproducible_from_the_seed(start_server: StartServer) -> None:
+    server = start_server(profile="polls:50")
+    scenario(server, poll_error_rate=0.3, seed=11)
+    pid = submit(server).json()["data"]["id"]
+    first = [httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH).status_code
+             for _ in range(20)]
+    assert 200 in first and set(first) - {200}
+    # The same seed, prediction id and poll number always draw the same answer.
+    book = server.service.scenarios
+    book._polls.clear()
+    again = []
+    for _ in range(20):
+        try:
+            import asyncio
+
+            asyncio.run(book.on_poll(server.service.store.get(pid)))
+            again.append(200)
+        except Exception as exc:
+            again.append(exc.status)  # type: ignore[attr-defined]
+    assert again == first
+
+
+def test_nsfw_flag(start_server: StartServer) -> None:
+    server = start_server()
+    scenario(server, nsfw=True)
+    data = result(server, submit(server).json()["data"]["id"])
+    assert data["status"] == "completed" and data["has_nsfw_contents"] == [True]
+
+
+def test_per_minute_limit_answers_429_with_retry_after(start_server: StartServer) -> None:
+    server = start_server(virtual_clock=True)
+    scenario(server, per_minute=2)
+    assert [submit(server).status_code for _ in range(2)] == [200, 200]
+    refused = submit(server)
+    assert refused.status_code == 429 and refused.json()["code"] == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    httpx.post(server.url + "/_mock/clock", json={"advance": 61})
+    assert submit(server).status_code == 200
+
+
+def test_bad_bodies_do_not_use_up_the_rate_limit(start_server: StartServer) -> None:
+    server = start_server()
+    scenario(server, per_minute=1)
+    assert httpx.post(server.url + T2V, json={"prompt": ""}, headers=AUTH).status_code == 400
+    assert submit(server).status_code == 200
+
+
+def test_concurrency_cap_queues_extra_tasks_in_created(start_server: StartServer) -> None:
+    server = start_server(profile="fast", virtual_clock=True)
+    scenario(server, concurrency=2)
+    ids = [submit(server).json()["data"]["id"] for _ in range(3)]
+    httpx.post(server.url + "/_mock/clock", json={"advance": 1.0})
+    assert [result(server, i)["status"] for i in ids] == ["processing", "processing", "created"]
+    httpx.post(server.url + "/_mock/clock", json={"advance": 1.5})
+    time.sleep(0.1)
+    assert [result(server, i)["status"] for i in ids] == ["completed", "completed", "processing"]
+
+
+def test_slow_queue(start_server: StartServer) -> None:
+    server = start_server(profile="fast", virtual_clock=True)
+    scenario(server, queue_s=30)
+    pid = submit(server).json()["data"]["id"]
+    httpx.post(server.url + "/_mock/clock", json={"advance": 20})
+    assert result(server, pid)["status"] == "created"
+    httpx.post(server.url + "/_mock/clock", json={"advance": 13})
+    time.sleep(0.05)
+    assert result(server, pid)["status"] == "completed"
+
+
+def test_sync_timeout_scenario(start_server: StartServer) -> None:
+    server = start_server(profile="fast")
+    scenario(server, sync_timeout=True)
+    data = httpx.post(server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH).json()["data"]
+    assert data["status"] == "processing" and data["code"] == 5004
+
+
+@pytest.mark.sdk
+def test_sdk_sync_mode_timeout(start_server: StartServer) -> None:
+    server = start_server(profile="fast")
+    scenario(server, sync_timeout=True)
+    client = wavespeed.Client(api_key="k", base_url=server.url)
+    with pytest.raises(RuntimeError, match="Sync mode timed out"):
+        client.run(T2V_MODEL, {"prompt": "p"}, enable_sync_mode=True)
+
+
+def test_fixed_latency_waits_on_the_servers_clock(start_server: StartServer) -> None:
+    server = start_server()
+    scenario(server, latency={"kind": "fixed", "ms": 300})
+    started = time.monotonic()
+    assert submit(server).status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
+    server = start_server()
+    scenario(server, scope="key", api_key="unlucky", fail_code=1403)
+    scenario(server, scope="next", count=1, status="timeout")
+    scenario(server, scope="named", name="moderated", fail_code=1200)
+    first = submit(server).json()["data"]["id"]  # next-N wins over nothing
+    second = submit(server).json()["data"]["id"]
+    unlucky = submit(server, {"Authorization": "Bearer unlucky"}).json()["data"]["id"]
+    named = submit(server, {**AUTH, "X-Wavespeed-Mock-Scenario": "moderated"}).json()["data"]["id"]
+    assert result(server, first)["status"] == "timeout"
+    assert result(server, second)["status"] == "completed"
+    assert result(server, unlucky)["code"] == 1403
+    assert result(server, named)["code"] == 1200
+    unknown = submit(server, {**AUTH, "X-Wavespeed-Mock-Scenario": "nope"})
+    assert unknown.status_code == 400
+
+
+def test_faults_expire_after_a_count_or_a_time(start_server: StartServer) -> None:
+    server = start_server(virtual_clock=True)
+    scenario(server, fail_code=5003, expires_after_count=2)
+    statuses = [result(server, submit(server).json()["data"]["id"])["status"] for _ in range(3)]
+    assert statuses == ["failed", "failed", "completed"]
+    scenario(server, fail_code=5003, expires_after_s=10)
+    assert result(server, submit(server).json()["data"]["id"])["status"] == "failed"
+    httpx.post(server.url + "/_mock/clock", json={"advance": 11})
+    assert result(server, submit(server).json()["data"]["id"])["status"] == "completed"
+
+
+def test_scenarios_can_be_listed_and_cleared(start_server: StartServer) -> None:
+    server = start_server()
+    scenario(server, fail_code=1402)
+    assert httpx.get(server.url + "/_mock/scenarios").json()["data"]["scenarios"]["global"]["fail_code"] == 1402
+    httpx.delete(server.url + "/_mock/scenarios")
+    assert result(server, submit(server).json()["data"]["id"])["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"fail_code": -1}, {"status": "exploded"}, {"poll_error_rate": 2}, {"latency": {"kind": "weird"}},
+     {"scope": "key"}, {"scope": "next"}, {"unknown_knob": 1}, {"per_minute": 0}],
+)
+def test_bad_scenarios_are_400(start_server: StartServer, body: dict[str, Any]) -> None:
+    server = start_server()
+    response = httpx.post(server.url + "/_mock/scenarios", json=body)
+    assert response.status_code == 400 and response.json()["code"] == 400
+
+
+def test_journal_and_ledger(start_server: StartServer) -> None:
+    server = start_server()
+    submit(server)
+    journal = httpx.get(server.url + "/_mock/journal").json()["data"]["items"]
+    assert journal[-1]["path"] == T2V and journal[-1]["status"] == 200
+    ledger = httpx.get(server.url + "/_mock/ledger").json()["data"]["items"]
+    assert ledger == [{"api_key": "test-key", "spent": 0.15, "balance": pytest.approx(ledger[0]["balance"])}]
