@@ -47,7 +47,7 @@ def square_png(side: int = 1024) -> bytes:
     return buffer.getvalue()
 
 
-def bench_engine(clips: int, workdir: Path) -> dict[str, float]:
+def bench_engine(clips: int, workdir: Path, threads: int | None) -> dict[str, float]:
     from wavespeed_mock.mock_server.engine import RenderJob
     from wavespeed_mock.mock_server.settings import Settings
     from wavespeed_mock.real_engine import OviEngine
@@ -56,7 +56,12 @@ def bench_engine(clips: int, workdir: Path) -> dict[str, float]:
     os.environ["WAVESPEED_FAKE_OVI_FRAME"] = "ovi"  # Ovi's sizing: 704x704 here
     image = square_png()
     began = time.perf_counter()
-    engine = OviEngine(Settings(data_dir=workdir), factory=f"{FAKE}:FakeOviFusionEngine")
+    engine = OviEngine(
+        Settings(data_dir=workdir),
+        factory=f"{FAKE}:FakeOviFusionEngine",
+        encode_threads=threads,
+    )
+    threads = engine.encode_threads
     start_s = time.perf_counter() - began
     overheads, inferences = [], []
     try:
@@ -86,16 +91,18 @@ def bench_engine(clips: int, workdir: Path) -> dict[str, float]:
         "overhead_max_s": max(overheads),
         "stand_in_generate_s": statistics.median(inferences),
         "decode_s": decode,
-        "write_s": min(_timed(lambda: _write_full_size(workdir)) for _ in range(2)),
+        "write_s": min(
+            _timed(lambda: _write_full_size(workdir, threads)) for _ in range(2)
+        ),
+        "threads": threads,
         "mp4_bytes": (workdir / f"bench-{clips}.mp4").stat().st_size,
     }
 
 
-def _write_full_size(workdir: Path) -> None:
+def _write_full_size(workdir: Path, threads: int) -> None:
     """Float frames to bytes and the MP4, as the worker does, in this process."""
     sys.path.insert(0, str(FAKE.parent))
     import fake_ovi
-
     from wavespeed_mock.mock_server.media.writer import write_clip
     from wavespeed_mock.real_engine._frames import video_frames
 
@@ -103,7 +110,9 @@ def _write_full_size(workdir: Path) -> None:
     if video is None:
         video, audio = fake_ovi._video(1, 704, 704), fake_ovi._audio(1)
         _VIDEO["v"], _VIDEO["a"] = video, audio
-    write_clip(video_frames(video), audio, 16_000, workdir / "direct.mp4")
+    write_clip(
+        video_frames(video), audio, 16_000, workdir / "direct.mp4", threads=threads
+    )
 
 
 _VIDEO: dict[str, np.ndarray] = {}
@@ -131,7 +140,6 @@ def _send_floats(conn: Connection) -> None:
 def _to_shared_uint8(conn: Connection) -> None:
     sys.path.insert(0, str(FAKE.parent))
     import fake_ovi
-
     from wavespeed_mock.real_engine._frames import video_frames
 
     video = fake_ovi._video(1, 704, 704)
@@ -184,14 +192,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=5)
     parser.add_argument("--compare-handoffs", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="x264 threads (default: the engine's)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ovi-") as folder:
-        figures = bench_engine(args.clips, Path(folder))
+        figures = bench_engine(args.clips, Path(folder), args.threads)
     print(f"clips: {args.clips} x 121 frames 704x704 + 5.02 s audio (stand-in)")
     print(f"engine start (spawn + stand-in load): {figures['start_s']:.2f} s")
-    print(f"stand-in generate (excluded):        {figures['stand_in_generate_s']:.2f} s")
+    print(
+        f"stand-in generate (excluded):        {figures['stand_in_generate_s']:.2f} s"
+    )
     print(f"image decode, 1024x1024 PNG:         {figures['decode_s']:.3f} s")
-    print(f"frames to bytes + MP4 write:         {figures['write_s']:.2f} s")
+    print(
+        f"frames to bytes + MP4 write:         {figures['write_s']:.2f} s "
+        f"({figures['threads']:.0f} x264 threads)"
+    )
     print(f"MP4 size:                            {figures['mp4_bytes'] / 1e6:.1f} MB")
     print(
         f"OVERHEAD per clip (median of {args.clips}): {figures['overhead_s']:.2f} s "

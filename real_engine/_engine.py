@@ -55,6 +55,11 @@ class OviEngine:
             then Ovi's real ``OviFusionEngine``. The start-up checks (torch, CUDA,
             checkout, checkpoints) run only for the real one.
         params: the sampling settings; the defaults are Ovi's recommended ones.
+        encode_threads: x264 threads for the MP4. Defaults to the larger of
+            ``settings.render_threads`` and the cores, up to 4: the synthetic
+            engine pins one thread so its files are byte-stable, but a real
+            model's clips differ run to run anyway, and the encode is most of the
+            time this engine adds to a clip.
         load_timeout_s: how long to wait for the model to load.
 
     Raises:
@@ -77,10 +82,14 @@ class OviEngine:
         *,
         factory: str | None = None,
         params: GenerationParams | None = None,
+        encode_threads: int | None = None,
         load_timeout_s: float = 1800.0,
     ) -> None:
         self.settings = settings
         self.params = params or GenerationParams()
+        self.encode_threads = encode_threads or max(
+            settings.render_threads, min(4, os.cpu_count() or 1)
+        )
         self.factory = _absolute(factory or os.environ.get(FACTORY_ENV) or REAL_FACTORY)
         checkout = _expand(settings.ovi_checkout)
         checkpoints = _expand(settings.ovi_checkpoints)
@@ -133,7 +142,7 @@ class OviEngine:
             job,
             params=self.params,
             variant=self.variant,
-            threads=self.settings.render_threads,
+            threads=self.encode_threads,
         )
         on_start = job.extra.get("on_start")
         ticket = _Ticket(call, on_start if callable(on_start) else None)
