@@ -55,18 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve_parser(subparsers)
-    try:
-        from ._render_cli import add_render_parser
+    from ._render_cli import add_render_parser
 
-        add_render_parser(subparsers)
-    except ImportError:  # pragma: no cover - the media layer is part of the package
-        pass
-    try:
-        from ..plugins.check import add_check_parser
+    add_render_parser(subparsers)
+    from ..plugins.check import add_check_parser
+    from ._control_cli import add_control_parser
 
-        add_check_parser(subparsers)
-    except ImportError:  # pragma: no cover - being built
-        pass
+    add_check_parser(subparsers)
+    add_control_parser(subparsers)
     return parser
 
 
@@ -110,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._render_cli import run_render
 
             return int(run_render(args))
+        if args.command == "control":
+            from ._control_cli import run_control
+
+            return run_control(args)
         if args.command == "check":
             from ..plugins.check import run_check
 

@@ -1,0 +1,99 @@
+"""The ``wavespeed-mock`` command: serve, control and check, as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from wavespeed_mock.mock_server.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``wavespeed-mock serve`` in a subprocess, configured by flags and variables."""
+    port = free_port()
+    data = tmp_path_factory.mktemp("served")
+    env = {**os.environ, "WAVESPEED_MOCK_PROFILE": "instant"}
+    log = (data / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve", "--port", str(port),
+         "--data-dir", str(data), "--api-key", "cli-key"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/_mock/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, (data / "server.log").read_text()
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+    log.close()
+    assert (data / "state.sqlite3").exists()
+
+
+def test_serve_reads_flags_and_variables(served: str) -> None:
+    state = httpx.get(served + "/_mock/state").json()["data"]
+    assert state["profile"] == "instant"  # from WAVESPEED_MOCK_PROFILE
+    refused = httpx.post(served + "/api/v3/character-ai/ovi/text-to-video", json={"prompt": "p"},
+                         headers={"Authorization": "Bearer other"})
+    assert refused.status_code == 401  # from --api-key
+
+
+def test_control_commands(served: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["control", "--url", served, "profile", "polls:2"]) == 0
+    assert json.loads(capsys.readouterr().out)["profile"] == "polls:2"
+    assert main(["control", "--url", served, "scenario", '{"fail_code": 1402}']) == 0
+    assert json.loads(capsys.readouterr().out)["scenario"]["fail_code"] == 1402
+    assert main(["control", "--url", served, "clear-scenarios"]) == 0
+    assert json.loads(capsys.readouterr().out)["scenarios"]["global"] is None
+    assert main(["control", "--url", served, "profile", "nonsense"]) == 1
+    capsys.readouterr()
+    assert main(["control", "--url", served, "profile", "instant"]) == 0
+    assert main(["control", "--url", "http://127.0.0.1:9", "state"]) == 2
+
+
+def test_check_passes_against_the_mock(served: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "--base-url", served, "--api-key", "cli-key"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "violation" not in out.lower() or "0 violation" in out.lower()
+
+
+def test_unknown_engine_fails_at_start_up_listing_the_known_ones(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve", "--engine", "synthetc",
+         "--data-dir", str(tmp_path), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 2
+    assert "Unknown engine 'synthetc'" in out.stderr and "synthetic" in out.stderr
+
+
+def test_bad_environment_variable_is_a_clear_error(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "WAVESPEED_MOCK_PORT": "eighty"},
+    )
+    assert out.returncode == 2 and "WAVESPEED_MOCK_PORT='eighty'" in out.stderr
