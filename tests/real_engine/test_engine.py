@@ -249,3 +249,11 @@ def test_class_capabilities():
     assert OviEngine.max_concurrency == 1
     assert OviEngine.reports_progress is True
     assert OviEngine.requires_gpu is True
+
+
+def test_encoding_uses_the_cores(wavespeed_fake_ovi: OviHarness):
+    # The synthetic engine pins one x264 thread for byte-stable files; the real
+    # model's files are not byte-stable anyway, so its encode may use the cores.
+    assert wavespeed_fake_ovi.engine.encode_threads == max(
+        1, min(4, os.cpu_count() or 1)
+    )
