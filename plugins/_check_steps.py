@@ -374,7 +374,8 @@ class Target:
             if not isinstance(data, dict):
                 break
             self._observe(data, outcome, problems, task_id)
-            if outcome.finished:
+            # Once terminal, one more poll shows whether the status stays.
+            if outcome.finished or seen_terminal:
                 seen_terminal += 1
         self.report.add(
             "violation" if problems else "pass",
@@ -454,11 +455,12 @@ class Target:
         expected = spec.output
         problems = []
         if info.fps is None or abs(info.fps - expected.fps) > 0.05:
-            problems.append(f"{info.fps} fps; documented {expected.fps:g}")
+            found = f"{info.fps:g} fps" if info.fps else "no frame rate"
+            problems.append(f"{found}; documented {expected.fps:g}")
         low, high = expected.duration_s * 0.9, expected.duration_s * 1.12
         if info.duration_s is None or not low <= info.duration_s <= high:
             problems.append(
-                f"{info.duration_s} s long; documented about "
+                f"{info.duration_s or 0:.2f} s long; documented about "
                 f"{expected.duration_s:g} s ({low:.2f}-{high:.2f})"
             )
         if expected.has_audio and not info.has_audio:

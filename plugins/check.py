@@ -118,7 +118,7 @@ def run_contract_check(
     say(plan.describe())
     report = CheckReport(base_url, plan)
     specs = [get_model(model) for model in plan.models]
-    http = client if client is not None else httpx.Client(timeout=httpx.Timeout(60.0))
+    http = client if client is not None else _open_client()
     target = Target(
         http,
         base_url,
@@ -145,6 +145,11 @@ def run_contract_check(
         if client is None:
             http.close()
     return report
+
+
+def _open_client() -> httpx.Client:
+    # A generous read timeout: a submit to a busy real API can take a while.
+    return httpx.Client(timeout=httpx.Timeout(60.0))
 
 
 def _check_bad_body(target: Target, specs: list[ModelSpec]) -> None:
