@@ -47,7 +47,7 @@ class SyntheticEngine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cache = ClipCache(Path(settings.data_dir) / "cache")
+        self.cache = ClipCache(settings.cache_dir or Path(settings.data_dir) / "cache")
 
     def render(self, job: RenderJob) -> RenderResult:
         """Render ``job`` (or find it in the cache) and place it at its output path.

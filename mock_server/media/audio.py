@@ -64,7 +64,7 @@ def synthesize_audio(
 
 
 def _crc(text: str) -> int:
-    return zlib.crc32(text.encode("utf-8"))
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
 
 
 def _fft_length(count: int) -> int:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from .audio import SAMPLE_RATE, synthesize_audio
 from .errors import ClipSizeError, SeedError
-from .frames import choose_motion, draw_scene, iter_frames, pad_canvas
+from .frames import Motion, choose_motion, draw_scene, iter_frames, pad_canvas
 from .image import decode_image, fit_image
 from .prompt_tags import check_prompt, parse_prompt_tags
 from .sizes import DEFAULT_TEXT_TO_VIDEO_SIZE, output_size_for_image
@@ -82,34 +84,21 @@ def render_clip(
     check_prompt(prompt)
     seed = check_seed(seed)
     if size is not None:
-        width, height = check_size(size)
-    picture = None
-    if image is not None:
-        picture = decode_image(image, max_pixels=max_image_pixels)
-        if size is None:
-            width, height = output_size_for_image(*picture.size)
-    elif size is None:
-        width, height = DEFAULT_TEXT_TO_VIDEO_SIZE
-
-    # Separate streams for picture and sound, so a change to one leaves the other.
-    root = np.random.SeedSequence([seed, zlib.crc32(prompt.encode("utf-8"))])
-    motion_seq, scene_seq = root.spawn(2)
-    motion = choose_motion(np.random.default_rng(motion_seq), width, height)
-    if picture is not None:
-        first = fit_image(picture, (width, height))
-        del picture
-        canvas = pad_canvas(first, motion.margin)
-    else:
-        first = None
-        canvas = draw_scene(
-            np.random.default_rng(scene_seq),
-            width + 2 * motion.margin,
-            height + 2 * motion.margin,
-        )
+        size = check_size(size)
     duration_s = CLIP_FRAMES / CLIP_FPS
-    audio = synthesize_audio(
-        parse_prompt_tags(prompt), seed=seed, duration_s=duration_s
-    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The sound needs nothing from the picture: make it while the image decodes
+        # (Pillow and numpy release the GIL), before ffmpeg takes a core.
+        sound = pool.submit(
+            synthesize_audio,
+            parse_prompt_tags(prompt),
+            seed=seed,
+            duration_s=duration_s,
+        )
+        first, canvas, motion, width, height = _picture(
+            image, prompt, seed, size, max_image_pixels
+        )
+        audio = sound.result()
     frames = iter_frames(canvas, width, height, motion, CLIP_FRAMES, first=first)
     write_clip(frames, audio, SAMPLE_RATE, path, fps=CLIP_FPS, threads=threads)
     return ClipInfo(
@@ -119,6 +108,43 @@ def render_clip(
         fps=CLIP_FPS,
         duration_s=duration_s,
     )
+
+
+def _picture(
+    image: bytes | None,
+    prompt: str,
+    seed: int,
+    size: tuple[int, int] | None,
+    max_image_pixels: int,
+) -> tuple[npt.NDArray[np.uint8] | None, npt.NDArray[np.uint8], Motion, int, int]:
+    """Frame 0 (the fitted image, or None), the canvas, the pan and the size."""
+    picture = None
+    if image is not None:
+        picture = decode_image(image, max_pixels=max_image_pixels)
+    if size is not None:
+        width, height = size
+    elif picture is not None:
+        width, height = output_size_for_image(*picture.size)
+    else:
+        width, height = DEFAULT_TEXT_TO_VIDEO_SIZE
+    # Separate streams for motion and scene, so a change to one leaves the other.
+    root = np.random.SeedSequence([seed, zlib.crc32(_utf8(prompt))])
+    motion_seq, scene_seq = root.spawn(2)
+    motion = choose_motion(np.random.default_rng(motion_seq), width, height)
+    if picture is not None:
+        first = fit_image(picture, (width, height))
+        return first, pad_canvas(first, motion.margin), motion, width, height
+    canvas = draw_scene(
+        np.random.default_rng(scene_seq),
+        width + 2 * motion.margin,
+        height + 2 * motion.margin,
+    )
+    return None, canvas, motion, width, height
+
+
+def _utf8(text: str) -> bytes:
+    # A JSON string may hold a lone surrogate ("\ud800"); hash it, don't fail on it.
+    return text.encode("utf-8", "surrogatepass")
 
 
 def check_seed(seed: object) -> int:
