@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import imageio_ffmpeg
 import pytest
-
 from wavespeed_mock.contracts import get_model, is_valid_request
 
 BASE_URL = "https://fake.test"
@@ -24,12 +23,25 @@ BASE_URL = "https://fake.test"
 def _clip(tmp: Path, fps: int, seconds: float, audio: bool) -> bytes:
     out = tmp / f"clip-{fps}-{seconds}-{audio}.mp4"
     command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc=size=64x64:rate={fps}:duration={seconds}",
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc=size=64x64:rate={fps}:duration={seconds}",
     ]
     if audio:
-        command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-                    "-c:a", "aac"]
+        command += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-c:a",
+            "aac",
+        ]
     command += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-shortest", str(out)]
     subprocess.run(command, check=True, capture_output=True, timeout=60)
     return out.read_bytes()
@@ -69,8 +81,9 @@ class FakeWavespeed:
     """
 
     clip: bytes
-    statuses: list[str] = field(default_factory=lambda: ["created", "processing",
-                                                         "completed"])
+    statuses: list[str] = field(
+        default_factory=lambda: ["created", "processing", "completed"]
+    )
     submit_status: int = 200
     include_id: bool = True
     bad_body: str = "400"  # "400", "422", "task-1400", or anything else: run it
@@ -97,7 +110,9 @@ class FakeWavespeed:
             return httpx.Response(200, content=self.uploads.get(path, b""))
         if path.startswith("/outputs/"):
             data = self.clip if self.output is None else self.output
-            return httpx.Response(200, content=data, headers={"content-type": "video/mp4"})
+            return httpx.Response(
+                200, content=data, headers={"content-type": "video/mp4"}
+            )
         if not request.headers.get("authorization", "").startswith("Bearer "):
             if not self.auth_envelope:
                 return httpx.Response(self.auth_status, text="<html>denied</html>")
@@ -106,23 +121,40 @@ class FakeWavespeed:
             if not self.ticket_ok:
                 return _envelope(404, "no such route")
             name = json.loads(request.content)["filename"]
-            return _json(200, {"code": 200, "message": "success", "data": {
-                "download_url": f"{BASE_URL}/storage/{name}",
-                "upload": {"method": "PUT", "url": f"{BASE_URL}/storage/{name}",
-                           "headers": {"Content-Type": "image/png"}},
-            }})
+            return _json(
+                200,
+                {
+                    "code": 200,
+                    "message": "success",
+                    "data": {
+                        "download_url": f"{BASE_URL}/storage/{name}",
+                        "upload": {
+                            "method": "PUT",
+                            "url": f"{BASE_URL}/storage/{name}",
+                            "headers": {"Content-Type": "image/png"},
+                        },
+                    },
+                },
+            )
         if path == "/api/v3/media/upload/binary":
             if not self.binary_ok:
                 return _envelope(500, "broken")
             body = request.content  # multipart: the PNG sits between the boundaries
-            png = body[body.index(b"\x89PNG"):body.rindex(b"\r\n--")]
+            png = body[body.index(b"\x89PNG") : body.rindex(b"\r\n--")]
             self.uploads["/storage/binary.png"] = png
-            return _json(200, {"code": 200, "data": {
-                "download_url": f"{BASE_URL}/storage/binary.png"}})
+            return _json(
+                200,
+                {
+                    "code": 200,
+                    "data": {"download_url": f"{BASE_URL}/storage/binary.png"},
+                },
+            )
         if path.startswith("/api/v3/predictions/") and path.endswith("/result"):
             return self._poll(path.split("/")[4])
         if request.method == "POST" and path.startswith("/api/v3/"):
-            return self._submit(path.removeprefix("/api/v3/"), json.loads(request.content))
+            return self._submit(
+                path.removeprefix("/api/v3/"), json.loads(request.content)
+            )
         return _envelope(404, "not found")
 
     def _submit(self, model: str, body: dict[str, Any]) -> httpx.Response:
@@ -140,7 +172,9 @@ class FakeWavespeed:
         data = self._prediction(task_id, "created")
         if not self.include_id:
             del data["id"]
-        return _json(self.submit_status, {"code": 200, "message": "success", "data": data})
+        return _json(
+            self.submit_status, {"code": 200, "message": "success", "data": data}
+        )
 
     def _poll(self, task_id: str) -> httpx.Response:
         task = self.tasks.get(task_id)
@@ -149,8 +183,14 @@ class FakeWavespeed:
         statuses = task["statuses"]
         status = statuses[min(task["polls"], len(statuses) - 1)]
         task["polls"] += 1
-        return _json(200, {"code": 200, "message": "success",
-                           "data": self._prediction(task_id, status)})
+        return _json(
+            200,
+            {
+                "code": 200,
+                "message": "success",
+                "data": self._prediction(task_id, status),
+            },
+        )
 
     def _prediction(self, task_id: str, status: str) -> dict[str, Any]:
         task = self.tasks[task_id]

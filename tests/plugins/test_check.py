@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 
 import pytest
-
 from wavespeed_mock.plugins import (
     CheckReport,
     ContractViolation,
@@ -26,8 +25,9 @@ T2V = "character-ai/ovi/text-to-video"
 
 
 def run(fake: FakeWavespeed, **options: object) -> CheckReport:
-    return run_contract_check(BASE_URL, "test-key", client=fake.client(),
-                              poll_interval_s=0, **options)  # type: ignore[arg-type]
+    return run_contract_check(
+        BASE_URL, "test-key", client=fake.client(), poll_interval_s=0, **options
+    )  # type: ignore[arg-type]
 
 
 def levels(report: CheckReport, name: str) -> set[str]:
@@ -43,11 +43,21 @@ def test_a_conforming_target_passes_with_no_warning(fake: FakeWavespeed) -> None
     assert report.ok, report.render()
     assert report.warnings == [], report.render()
     names = {f.name for f in report.findings}
-    assert {"auth/missing-key", "predictions/unknown-id", "media/upload-ticket",
-            "submit/bad-body", f"{I2V}/submit", f"{I2V}/lifecycle", f"{I2V}/output",
-            f"{T2V}/submit", f"{T2V}/lifecycle", f"{T2V}/output"} <= names
+    assert {
+        "auth/missing-key",
+        "predictions/unknown-id",
+        "media/upload-ticket",
+        "submit/bad-body",
+        f"{I2V}/submit",
+        f"{I2V}/lifecycle",
+        f"{I2V}/output",
+        f"{T2V}/submit",
+        f"{T2V}/lifecycle",
+        f"{T2V}/output",
+    } <= names
     output = next(f for f in report.findings if f.name == f"{T2V}/output")
-    assert "24 fps" in output.detail and "audio aac" in output.detail
+    assert "24 fps" in output.detail
+    assert "audio aac" in output.detail
     assert report.spent_usd == pytest.approx(0.30)
 
 
@@ -57,9 +67,14 @@ def test_the_upload_put_carries_no_bearer_key(fake: FakeWavespeed) -> None:
     put = next(r for r in fake.requests if r.method == "PUT")
     assert "authorization" not in put.headers
     assert put.headers["content-type"] == "image/png"
-    submit = next(r for r in fake.requests
-                  if r.url.path == f"/api/v3/{I2V}" and b'"prompt"' in r.content
-                  and b'"image"' in r.content and "authorization" in r.headers)
+    submit = next(
+        r
+        for r in fake.requests
+        if r.url.path == f"/api/v3/{I2V}"
+        and b'"prompt"' in r.content
+        and b'"image"' in r.content
+        and "authorization" in r.headers
+    )
     assert f"{BASE_URL}/storage/check-image.png".encode() in submit.content
 
 
@@ -69,7 +84,8 @@ def test_the_report_renders_plan_findings_and_summary(fake: FakeWavespeed) -> No
 
     assert f"contract check of {BASE_URL}" in text
     assert "May spend at most $0.15" in text
-    assert "PASS" in text and "VIOLATION" in text
+    assert "PASS" in text
+    assert "VIOLATION" in text
     assert "status went backwards: 'processing' → 'created'" in text
     assert text.rstrip().splitlines()[-1].endswith("FAILED")
 
@@ -83,7 +99,8 @@ def test_a_201_on_submit_is_a_violation(fake: FakeWavespeed) -> None:
 
     assert not report.ok
     violation = next(f for f in report.violations if f.name == f"{T2V}/submit")
-    assert "HTTP 201" in violation.detail and "exactly 200" in violation.detail
+    assert "HTTP 201" in violation.detail
+    assert "exactly 200" in violation.detail
 
 
 def test_statuses_going_backwards_are_a_violation(fake: FakeWavespeed) -> None:
@@ -98,8 +115,10 @@ def test_a_terminal_status_that_changes_is_a_violation(fake: FakeWavespeed) -> N
     fake.statuses = ["created", "completed", "processing"]
     report = run(fake, models=[T2V])
 
-    assert any("terminal status 'completed' changed to 'processing'" in f.detail
-               for f in report.violations), report.render()
+    assert any(
+        "terminal status 'completed' changed to 'processing'" in f.detail
+        for f in report.violations
+    ), report.render()
 
 
 def test_a_submit_without_data_id_is_a_violation(fake: FakeWavespeed) -> None:
@@ -121,11 +140,16 @@ def test_an_output_that_is_not_mp4_is_a_violation(fake: FakeWavespeed) -> None:
 
 @pytest.mark.parametrize(
     ("shape", "complaint"),
-    [({"fps": 30}, "30 fps; documented 24"), ({"seconds": 3.0}, "s long"),
-     ({"audio": False}, "no audio stream")],
+    [
+        ({"fps": 30}, "30 fps; documented 24"),
+        ({"seconds": 3.0}, "s long"),
+        ({"audio": False}, "no audio stream"),
+    ],
 )
 def test_a_clip_off_the_promise_is_a_violation(
-    fake: FakeWavespeed, make_clip: Callable[..., bytes], shape: dict[str, object],
+    fake: FakeWavespeed,
+    make_clip: Callable[..., bytes],
+    shape: dict[str, object],
     complaint: str,
 ) -> None:
     fake.output = make_clip(**shape)
@@ -150,7 +174,9 @@ def test_a_401_outside_the_envelope_is_a_violation(fake: FakeWavespeed) -> None:
     assert "not JSON" in violation.detail
 
 
-def test_a_failed_ticket_upload_falls_back_to_the_binary_upload(fake: FakeWavespeed) -> None:
+def test_a_failed_ticket_upload_falls_back_to_the_binary_upload(
+    fake: FakeWavespeed,
+) -> None:
     fake.ticket_ok = False
     report = run(fake, models=[I2V])
 
@@ -186,7 +212,8 @@ def test_a_bad_body_that_fails_as_a_task_is_only_a_warning(fake: FakeWavespeed) 
 
     assert report.ok, report.render()
     warning = next(f for f in report.warnings if f.name == "submit/bad-body")
-    assert "code 1400" in warning.detail and "HTTP 400" in warning.detail
+    assert "code 1400" in warning.detail
+    assert "HTTP 400" in warning.detail
     # A failed task is refunded (documented), so both clips still fit the budget.
     assert levels(report, f"{T2V}/output") == {"pass"}
 
@@ -227,10 +254,16 @@ def test_a_plan_over_max_spend_refuses_before_any_request(fake: FakeWavespeed) -
 
 def test_the_plan_is_said_before_the_first_request(fake: FakeWavespeed) -> None:
     said: list[tuple[str, int]] = []
-    run(fake, models=[T2V], progress=lambda line: said.append((line, len(fake.requests))))
+    run(
+        fake,
+        models=[T2V],
+        progress=lambda line: said.append((line, len(fake.requests))),
+    )
 
-    assert said[0] == ("May spend at most $0.15 (one clip each: "
-                       f"{T2V} $0.15); limit $0.15.", 0)
+    assert said[0] == (
+        f"May spend at most $0.15 (one clip each: {T2V} $0.15); limit $0.15.",
+        0,
+    )
 
 
 def test_a_bad_body_the_target_runs_counts_against_the_budget(
@@ -255,11 +288,21 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_run_check_prints_the_report_and_exits_0(
-    fake: FakeWavespeed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: FakeWavespeed,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(check_module, "_open_client", fake.client)
-    args = parse("--base-url", BASE_URL, "--api-key", "k", "--models", T2V,
-                 "--poll-interval", "0")
+    args = parse(
+        "--base-url",
+        BASE_URL,
+        "--api-key",
+        "k",
+        "--models",
+        T2V,
+        "--poll-interval",
+        "0",
+    )
 
     assert args.handler is run_check
     assert run_check(args) == 0
@@ -269,16 +312,26 @@ def test_run_check_prints_the_report_and_exits_0(
 
 
 def test_run_check_exits_1_on_a_violation(
-    fake: FakeWavespeed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake: FakeWavespeed,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fake.submit_status = 201
     monkeypatch.setattr(check_module, "_open_client", fake.client)
     monkeypatch.setenv("WAVESPEED_API_KEY", "from-env")
 
-    assert run_check(parse("--base-url", BASE_URL, "--models", T2V,
-                           "--poll-interval", "0")) == 1
+    assert (
+        run_check(
+            parse("--base-url", BASE_URL, "--models", T2V, "--poll-interval", "0")
+        )
+        == 1
+    )
     assert "FAILED" in capsys.readouterr().out
-    keyed = [r.headers["authorization"] for r in fake.requests if "authorization" in r.headers]
+    keyed = [
+        r.headers["authorization"]
+        for r in fake.requests
+        if "authorization" in r.headers
+    ]
     assert set(keyed) == {"Bearer from-env"}
 
 
@@ -287,7 +340,9 @@ def test_run_check_exits_1_on_a_violation(
     [(["--max-spend", "0.1"], "more than --max-spend $0.10"), ([], "no API key")],
 )
 def test_run_check_exits_2_when_it_cannot_run(
-    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("WAVESPEED_API_KEY", raising=False)
@@ -302,7 +357,7 @@ def test_an_unknown_model_is_a_usage_error() -> None:
         parse("--base-url", BASE_URL, "--models", "character-ai/ovi/text-to-vide0")
 
 
-# -- probing clips -----------------------------------------------------------------------
+# -- probing clips ------------------------------------------------------------------
 
 
 def test_probe_reads_fps_duration_and_streams(clip: bytes) -> None:
@@ -312,7 +367,11 @@ def test_probe_reads_fps_duration_and_streams(clip: bytes) -> None:
     assert info.fps == 24
     assert info.duration_s == pytest.approx(5.0, abs=0.1)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == (
-        "h264", "aac", 64, 64)
+        "h264",
+        "aac",
+        64,
+        64,
+    )
 
 
 def test_probe_of_garbage_says_ffmpeg_cannot_read_it() -> None:
