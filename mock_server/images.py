@@ -10,6 +10,7 @@ never makes requests a client chose (no server-side request forgery).
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 import io
@@ -75,6 +76,7 @@ def probe_image(data: bytes, max_pixels: int) -> tuple[int, int]:
     return width, height
 
 
+@functools.lru_cache(maxsize=256)
 def placeholder_image(url: str) -> bytes:
     """A deterministic 512x512 PNG derived from ``url`` (no network)."""
     digest = hashlib.sha256(url.encode()).digest()
