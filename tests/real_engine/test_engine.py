@@ -253,7 +253,6 @@ def test_class_capabilities():
 
 def test_encoding_uses_the_cores(wavespeed_fake_ovi: OviHarness):
     # The synthetic engine pins one x264 thread for byte-stable files; the real
-    # model's files are not byte-stable anyway, so its encode may use the cores.
-    assert wavespeed_fake_ovi.engine.encode_threads == max(
-        1, min(4, os.cpu_count() or 1)
-    )
+    # model's files are not byte-stable anyway, so its encode may use half the cores.
+    cores = os.cpu_count() or 2
+    assert wavespeed_fake_ovi.engine.encode_threads == max(1, min(4, cores // 2))
