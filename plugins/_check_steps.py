@@ -413,6 +413,7 @@ class Target:
             )
         if previous != status:
             outcome.statuses.append(status)
+            self.progress(f"  task {task_id}: {status}")
         outcome.data = data
         outcome.finished = status in _TERMINAL
 

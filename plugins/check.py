@@ -69,10 +69,10 @@ def plan_spend(
     if max_spend is not None and max_spend < 0:
         raise ValueError(f"max_spend must be at least 0 dollars, got {max_spend!r}")
     prices = tuple(get_model(model).price_for() for model in ids)
-    plan = SpendPlan(ids, prices, 0.0)
-    limit = plan.total_usd if max_spend is None else float(max_spend)
+    total = round(sum(prices), 6)
+    limit = total if max_spend is None else float(max_spend)
     plan = SpendPlan(ids, prices, limit)
-    if plan.total_usd > limit + 1e-9:
+    if total > limit + 1e-9:
         clips = ", ".join(f"{m} ${p:.2f}" for m, p in zip(ids, prices, strict=True))
         raise SpendLimitError(plan.total_usd, limit, f"one clip each: {clips}")
     return plan

@@ -120,6 +120,7 @@ MAX_EXTRA_PROPERTIES = 2
 # Integers and numbers without bounds stay within what every JSON parser keeps exact.
 _UNBOUNDED = 2**53
 
+_SYNC_FIELD = "enable_sync_mode"
 _INLINE_BASE = SCHEMA_BASE_URI + "__inline__.json"
 _PROMPT_REF = SCHEMA_BASE_URI + "common.json#/$defs/prompt"
 _SEED_REF = SCHEMA_BASE_URI + "common.json#/$defs/seed"
@@ -193,12 +194,19 @@ def from_schema(
 
 
 def request_bodies(
-    model: str, *, strict: bool = False
+    model: str, *, strict: bool = False, sync_mode: bool = False
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Valid submit bodies for ``model``, generated from its request schema.
 
     Strict bodies hold only the documented fields and forms (no data: URIs, no
     unknown fields); the others may carry both, which the mock accepts.
+
+    Args:
+        model: a registered model id.
+        strict: only what the real API documents.
+        sync_mode: also generate ``"enable_sync_mode": true``, whose submit blocks
+            until the clip is done. Off by default, so that a test submitting many
+            bodies gets each answer at once.
 
     Example:
         >>> bodies = request_bodies("character-ai/ovi/image-to-video", strict=True)
@@ -209,7 +217,15 @@ def request_bodies(
     strategy: st.SearchStrategy[dict[str, Any]] = translator.strategy(
         request_schema(model, strict=strict), SCHEMA_BASE_URI + spec.input_schema
     )
+    if not sync_mode:
+        strategy = strategy.map(_without_sync_mode)
     return strategy
+
+
+def _without_sync_mode(body: dict[str, Any]) -> dict[str, Any]:
+    if body.get(_SYNC_FIELD) is True:
+        return {k: v for k, v in body.items() if k != _SYNC_FIELD}
+    return body
 
 
 @dataclass(frozen=True)
@@ -285,9 +301,7 @@ def prompts(
         vocabulary,
         vocabulary,
         vocabulary,
-        st.text(
-            st.characters(codec="utf-8", categories=["L"]), min_size=1, max_size=8
-        ),
+        st.text(st.characters(codec="utf-8", categories=["L"]), min_size=1, max_size=8),
     )
     sentence = st.lists(word, min_size=1, max_size=8).map(" ".join)
     speech = (st.sampled_from(_SPEECH) | sentence).map(lambda s: f"<S>{s}<E>")
@@ -616,7 +630,7 @@ def _strings(node: Mapping[str, Any]) -> st.SearchStrategy[str]:
     else:
         assert pattern is not None
         strategy = _pattern_strings(pattern)
-    upper = int(node.get("maxLength", math.inf)) if "maxLength" in node else None
+    upper: int | None = node.get("maxLength")
     search = re.compile(pattern).search if pattern else None
     return strategy.filter(
         lambda s: (
@@ -742,7 +756,8 @@ _BAD_STRINGS = (
     "ftp://example.com/a.png",
     f"data:image/png;base64,{_TINY_PNG_B64}",
 )
-_NOT_OBJECTS: tuple[Any, ...] = ([], "body", None)
+# Not None: httpx's json=None sends no body at all, a different test than JSON null.
+_NOT_OBJECTS: tuple[Any, ...] = ([], "body", 7)
 _BAD_SCALARS: tuple[Any, ...] = (None, True, 0, 1.5, "text", [], {})
 
 

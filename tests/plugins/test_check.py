@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from wavespeed_mock.plugins import (
@@ -24,10 +25,10 @@ I2V = "character-ai/ovi/image-to-video"
 T2V = "character-ai/ovi/text-to-video"
 
 
-def run(fake: FakeWavespeed, **options: object) -> CheckReport:
+def run(fake: FakeWavespeed, **options: Any) -> CheckReport:
     return run_contract_check(
         BASE_URL, "test-key", client=fake.client(), poll_interval_s=0, **options
-    )  # type: ignore[arg-type]
+    )
 
 
 def levels(report: CheckReport, name: str) -> set[str]:

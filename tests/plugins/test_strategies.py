@@ -153,6 +153,19 @@ def test_strict_bodies_hold_documented_fields_and_urls_only(
     assert re.match(r"(?i)https?://", body["image"])
 
 
+@pytest.mark.parametrize("sync_mode", [False, True])
+def test_sync_mode_is_asked_for_only_when_allowed(sync_mode: bool) -> None:
+    asked: list[bool] = []
+
+    @FEW
+    @given(request_bodies(T2V, sync_mode=sync_mode))
+    def collect(body: dict[str, Any]) -> None:
+        asked.append(body.get("enable_sync_mode") is True)
+
+    collect()
+    assert any(asked) is sync_mode
+
+
 def test_lenient_bodies_can_use_the_mocks_data_uris() -> None:
     images: list[str] = []
 
