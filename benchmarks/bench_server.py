@@ -63,12 +63,27 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def wrk(url: str, connections: int, duration: int, script: Path | None) -> dict[str, float]:
-    cmd = ["taskset", "-c", "1", "wrk", "-t", "1", "-c", str(connections), "-d", f"{duration}s",
-           "--latency", "-H", f"Authorization: {AUTH}"]
+def wrk(
+    url: str, connections: int, duration: int, script: Path | None
+) -> dict[str, float]:
+    cmd = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--latency",
+        "-H",
+        f"Authorization: {AUTH}",
+    ]
     if script:
         cmd += ["-s", str(script)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: str) -> float:
@@ -79,25 +94,45 @@ def wrk(url: str, connections: int, duration: int, script: Path | None) -> dict[
         return float(m.group(1)) * scale
 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rate, "p50": pct("50"), "p99": pct("99"), "non2xx": float(non2xx.group(1)) if non2xx else 0.0}
+    return {
+        "rps": rate,
+        "p50": pct("50"),
+        "p99": pct("99"),
+        "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
 def post_script(folder: Path) -> Path:
     script = folder / "post.lua"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         wrk.method = "POST"
         wrk.body = '{BODY}'
         wrk.headers["Content-Type"] = "application/json"
-    """))
+    """)
+    )
     return script
 
 
 def start_mock(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "WAVESPEED_MOCK_PROFILE": "instant"}
     return subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve",
-         "--port", str(port), "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "taskset",
+            "-c",
+            "0",
+            sys.executable,
+            "-m",
+            "wavespeed_mock.mock_server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -107,20 +142,39 @@ def start_prism(port: int) -> subprocess.Popen[bytes] | None:
         return None
     spec = ROOT / "contracts" / "openapi.yaml"
     return subprocess.Popen(
-        ["taskset", "-c", "0", str(prism), "mock", "-p", str(port), "-h", "127.0.0.1", str(spec)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "taskset",
+            "-c",
+            "0",
+            str(prism),
+            "mock",
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            str(spec),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
-def measure(name: str, base: str, poll_path: str, duration: int, script: Path) -> dict[str, dict[int, dict[str, float]]]:
+def measure(
+    name: str, base: str, poll_path: str, duration: int, script: Path
+) -> dict[str, dict[int, dict[str, float]]]:
     results: dict[str, dict[int, dict[str, float]]] = {"poll": {}, "submit": {}}
     for connections in (1, 16, 64):
-        results["poll"][connections] = wrk(base + poll_path, connections, duration, None)
+        results["poll"][connections] = wrk(
+            base + poll_path, connections, duration, None
+        )
         results["submit"][connections] = wrk(base + T2V, connections, duration, script)
         for kind in ("poll", "submit"):
             r = results[kind][connections]
-            print(f"  {name:<15} {kind:<6} c={connections:<3} {r['rps']:>9.0f} req/s  "
-                  f"p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  non-2xx {r['non2xx']:.0f}", flush=True)
+            print(
+                f"  {name:<15} {kind:<6} c={connections:<3} {r['rps']:>9.0f} req/s  "
+                f"p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  non-2xx {r['non2xx']:.0f}",
+                flush=True,
+            )
     return results
 
 
@@ -140,15 +194,30 @@ def main() -> int:
         try:
             wait_up(base + "/_mock/health")
             # Warm the clip cache and make one completed prediction to poll.
-            first = httpx.post(base + T2V, content=BODY, headers={"Authorization": AUTH,
-                               "Content-Type": "application/json"}, timeout=60).json()["data"]["id"]
-            status = httpx.get(f"{base}/api/v3/predictions/{first}/result",
-                               headers={"Authorization": AUTH}, timeout=60).json()["data"]["status"]
+            first = httpx.post(
+                base + T2V,
+                content=BODY,
+                headers={"Authorization": AUTH, "Content-Type": "application/json"},
+                timeout=60,
+            ).json()["data"]["id"]
+            status = httpx.get(
+                f"{base}/api/v3/predictions/{first}/result",
+                headers={"Authorization": AUTH},
+                timeout=60,
+            ).json()["data"]["status"]
             assert status == "completed", status
             print("wavespeed-mock (1 process, instant profile, cached clip):")
-            mock = measure("wavespeed-mock", base, f"/api/v3/predictions/{first}/result", args.duration, script)
+            mock = measure(
+                "wavespeed-mock",
+                base,
+                f"/api/v3/predictions/{first}/result",
+                args.duration,
+                script,
+            )
             stored = int(httpx.get(base + "/_mock/state").json()["data"]["predictions"])
-            with httpx.Client(headers={"Authorization": AUTH, "Content-Type": "application/json"}) as c:
+            with httpx.Client(
+                headers={"Authorization": AUTH, "Content-Type": "application/json"}
+            ) as c:
                 while stored < 10_000:
                     c.post(base + T2V, content=BODY)
                     stored += 1
@@ -170,17 +239,26 @@ def main() -> int:
                 pbase = f"http://127.0.0.1:{prism_port}"
                 wait_up(pbase + "/api/v3/balance", 120)
                 print("Stoplight Prism (prism mock contracts/openapi.yaml):")
-                baseline = measure("prism", pbase, "/api/v3/predictions/0123456789abcdef0123456789abcdef/result",
-                                   args.duration, script)
+                baseline = measure(
+                    "prism",
+                    pbase,
+                    "/api/v3/predictions/0123456789abcdef0123456789abcdef/result",
+                    args.duration,
+                    script,
+                )
             finally:
                 prism.terminate()
                 prism.wait(10)
 
-    print("\nsummary (targets: polls >= 1.0x Prism, submits >= 2,000/s, p99 <= 10 ms at 16 and <= 40 ms at 64, <= 150 MB):")
+    print(
+        "\nsummary (targets: polls >= 1.0x Prism, submits >= 2,000/s, p99 <= 10 ms at 16 and <= 40 ms at 64, <= 150 MB):"
+    )
     for kind in ("poll", "submit"):
         for c in (1, 16, 64):
             m = mock[kind][c]
-            line = f"  {kind:<6} c={c:<3} mock {m['rps']:>7.0f}/s p99 {m['p99']:6.2f} ms"
+            line = (
+                f"  {kind:<6} c={c:<3} mock {m['rps']:>7.0f}/s p99 {m['p99']:6.2f} ms"
+            )
             if baseline:
                 b = baseline[kind][c]
                 line += f"  | prism {b['rps']:>7.0f}/s p99 {b['p99']:6.2f} ms  | ratio {m['rps'] / b['rps']:.2f}x"

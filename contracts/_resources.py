@@ -38,7 +38,9 @@ def schema_registry() -> Registry[Any]:
     """A referencing registry holding every schema under its ``$id``."""
     pairs = []
     for name in schema_names():
-        resource = Resource.from_contents(load_schema(name), default_specification=DRAFT202012)
+        resource = Resource.from_contents(
+            load_schema(name), default_specification=DRAFT202012
+        )
         pairs.append((SCHEMA_BASE_URI + name, resource))
     return Registry().with_resources(pairs)
 

@@ -58,8 +58,10 @@ class ModelSpec:
 
         Billed per started unit, never less than the minimum charge.
         """
-        length = max(seconds if seconds is not None else self.output.duration_s,
-                     self.minimum_seconds)
+        length = max(
+            seconds if seconds is not None else self.output.duration_s,
+            self.minimum_seconds,
+        )
         units = math.ceil(round(length / self.unit_seconds, 9))
         return round(units * self.price_usd, 6)
 

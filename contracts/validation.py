@@ -63,7 +63,10 @@ def _strict_copy(schema: dict[str, Any], base: str) -> dict[str, Any]:
                         for branch in node[key]
                         if not (
                             branch.get(MOCK_ONLY)
-                            or ("$ref" in branch and _resolve(branch["$ref"], base).get(MOCK_ONLY))
+                            or (
+                                "$ref" in branch
+                                and _resolve(branch["$ref"], base).get(MOCK_ONLY)
+                            )
                         )
                     ]
             for value in node.values():
@@ -121,7 +124,9 @@ def _to_contract_error(error: ValidationError, schema_name: str) -> ContractErro
             path = f"{path}.{missing}"
             message = f"{missing!r} is required but missing"
             instance = None
-            close = difflib.get_close_matches(missing, list(error.instance), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(
+                missing, list(error.instance), n=1, cutoff=0.6
+            )
             suggestion = close[0] if close else None
     elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))
@@ -140,7 +145,9 @@ def _to_contract_error(error: ValidationError, schema_name: str) -> ContractErro
         )
     elif error.validator == "format":
         message = f"{error.instance!r:.80} is not a valid {error.validator_value}"
-    elif error.validator in ("maxLength", "minLength") and isinstance(error.instance, str):
+    elif error.validator in ("maxLength", "minLength") and isinstance(
+        error.instance, str
+    ):
         bound = error.validator_value
         word = "at most" if error.validator == "maxLength" else "at least"
         message = f"has {len(error.instance)} characters; expected {word} {bound}"
@@ -168,9 +175,13 @@ def _by_relevance(error: ValidationError) -> ValidationError:
             types = sorted(
                 {str(t) for e in error.context for t in _as_list(e.validator_value)}
             )
-            error.message = f"{error.instance!r:.80} is not of type {' or '.join(types)}"
+            error.message = (
+                f"{error.instance!r:.80} is not of type {' or '.join(types)}"
+            )
             return error
-        error = min(causes, key=lambda e: (list(e.relative_schema_path)[:1], len(e.path)))
+        error = min(
+            causes, key=lambda e: (list(e.relative_schema_path)[:1], len(e.path))
+        )
     return error
 
 
@@ -181,7 +192,9 @@ def _as_list(value: Any) -> list[Any]:
 # -- the three tiers, for any schema ----------------------------------------------
 
 
-def iter_errors(schema: str, instance: Any, *, strict: bool = False) -> Iterator[ContractError]:
+def iter_errors(
+    schema: str, instance: Any, *, strict: bool = False
+) -> Iterator[ContractError]:
     """Every violation of ``schema`` (a file name such as ``prediction.json``)."""
     name = _schema_file(schema)
     for error in _validator(name, strict).iter_errors(instance):
@@ -203,7 +216,9 @@ def validate(schema: str, instance: Any, *, strict: bool = False) -> None:
 # -- requests ----------------------------------------------------------------------
 
 
-def iter_request_errors(model: str, body: Any, *, strict: bool = False) -> Iterator[ContractError]:
+def iter_request_errors(
+    model: str, body: Any, *, strict: bool = False
+) -> Iterator[ContractError]:
     """Every violation in a submit body for ``model``."""
     return iter_errors(get_model(model).input_schema, body, strict=strict)
 
@@ -256,15 +271,20 @@ def response_schema_name(method: str, path: str, status: int) -> str | None:
     document = _document_for(path)
     doc = load_openapi(document)
     operation = next(
-        (op for pattern, m, op in _operations(document)
-         if m == method.lower() and pattern.match(path)),
+        (
+            op
+            for pattern, m, op in _operations(document)
+            if m == method.lower() and pattern.match(path)
+        ),
         None,
     )
     if operation is None:
         if status >= 400:
             return "error.json"  # unknown paths and wrong methods answer the envelope
         raise ContractError(
-            f"no operation {method.upper()} {path} in {document}", path="$", instance=path
+            f"no operation {method.upper()} {path} in {document}",
+            path="$",
+            instance=path,
         )
     responses = operation.get("responses", {})
     response = (
@@ -288,7 +308,9 @@ def response_schema_name(method: str, path: str, status: int) -> str | None:
     return str(ref).rsplit("/", 1)[-1]
 
 
-def iter_response_errors(method: str, path: str, status: int, body: Any) -> Iterator[ContractError]:
+def iter_response_errors(
+    method: str, path: str, status: int, body: Any
+) -> Iterator[ContractError]:
     """Every violation in a response ``body`` answered with ``status``."""
     try:
         name = response_schema_name(method, path, status)

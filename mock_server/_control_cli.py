@@ -10,13 +10,19 @@ from typing import Any
 __all__ = ["add_control_parser", "run_control"]
 
 
-def add_control_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_control_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     control = subparsers.add_parser(
         "control",
         help="steer a running mock server (reset, profile, clock, scenarios, logs)",
         description="Talk to a running server's /_mock control API.",
     )
-    control.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default %(default)s)")
+    control.add_argument(
+        "--url",
+        default="http://127.0.0.1:8000",
+        help="the server (default %(default)s)",
+    )
     actions = control.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("state", help="profile, clock and counts")
     actions.add_parser("reset", help="forget every prediction")
@@ -27,14 +33,18 @@ def add_control_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     clock.add_argument("--real", action="store_true", help="back to real time")
     clock.add_argument("--advance", type=float, help="seconds to move a virtual clock")
     scenario = actions.add_parser(
-        "scenario", help="set a scenario from JSON, e.g. '{\"fail_code\": 1402}' (see docs/scenarios.md)"
+        "scenario",
+        help="set a scenario from JSON, e.g. '{\"fail_code\": 1402}' (see docs/scenarios.md)",
     )
     scenario.add_argument("json", help="the scenario object")
     actions.add_parser("scenarios", help="list the scenarios in force")
     actions.add_parser("clear-scenarios", help="remove every scenario")
-    for name, text in (("predictions", "stored predictions and their seeds"),
-                       ("journal", "the last requests"), ("webhooks", "webhook delivery attempts"),
-                       ("ledger", "spend and balance per key")):
+    for name, text in (
+        ("predictions", "stored predictions and their seeds"),
+        ("journal", "the last requests"),
+        ("webhooks", "webhook delivery attempts"),
+        ("ledger", "spend and balance per key"),
+    ):
         actions.add_parser(name, help=text)
 
 
@@ -62,7 +72,10 @@ def run_control(args: argparse.Namespace) -> int:
         try:
             body = json.loads(args.json)
         except json.JSONDecodeError as exc:
-            print(f"wavespeed-mock control: the scenario is not JSON: {exc}", file=sys.stderr)
+            print(
+                f"wavespeed-mock control: the scenario is not JSON: {exc}",
+                file=sys.stderr,
+            )
             return 2
         method, path = "POST", "/scenarios"
     elif action == "clear-scenarios":
@@ -70,8 +83,18 @@ def run_control(args: argparse.Namespace) -> int:
     try:
         response = httpx.request(method, base + path, json=body, timeout=30)
     except httpx.HTTPError as exc:
-        print(f"wavespeed-mock control: cannot reach {args.url}: {exc}", file=sys.stderr)
+        print(
+            f"wavespeed-mock control: cannot reach {args.url}: {exc}", file=sys.stderr
+        )
         return 2
-    answer = response.json() if response.headers.get("content-type", "").startswith("application/json") else response.text
-    print(json.dumps(answer.get("data", answer) if isinstance(answer, dict) else answer, indent=2))
+    answer = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else response.text
+    )
+    print(
+        json.dumps(
+            answer.get("data", answer) if isinstance(answer, dict) else answer, indent=2
+        )
+    )
     return 0 if response.status_code == 200 else 1

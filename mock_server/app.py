@@ -7,6 +7,7 @@ a framework page or a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import logging
@@ -26,8 +27,8 @@ from .errors import ApiError
 from .files import serve_file
 from .journal import JournalMiddleware
 from .prediction import TERMINAL_STATUSES
-from .responses import envelope, error_response, json_response
 from .response_check import ResponseCheckMiddleware
+from .responses import envelope, error_response, json_response
 from .service import MockService
 from .settings import Settings
 
@@ -41,7 +42,9 @@ SYNC_TIMEOUT_CODE = 5004
 SYNC_REAL_TIME_CAP_S = 600.0
 
 
-def create_app(settings: Settings | None = None, *, service: MockService | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, service: MockService | None = None
+) -> FastAPI:
     """The mock server as an ASGI app.
 
     Example:
@@ -86,12 +89,18 @@ def create_app(settings: Settings | None = None, *, service: MockService | None 
         authed(request)
         return envelope(await service.poll(request.path_params["prediction_id"]))
 
-    app.add_api_route("/api/v3/predictions/{prediction_id}/result", get_result, methods=["GET"])
-    app.add_api_route("/api/v3/predictions/{prediction_id}", get_result, methods=["GET"])
+    app.add_api_route(
+        "/api/v3/predictions/{prediction_id}/result", get_result, methods=["GET"]
+    )
+    app.add_api_route(
+        "/api/v3/predictions/{prediction_id}", get_result, methods=["GET"]
+    )
 
     async def get_output(request: Request) -> Response:
         name = request.path_params["filename"]
-        return serve_file(service.outputs_dir, name, "video/mp4", request.headers.get("range"))
+        return serve_file(
+            service.outputs_dir, name, "video/mp4", request.headers.get("range")
+        )
 
     app.add_api_route("/outputs/{filename}", get_output, methods=["GET", "HEAD"])
 
@@ -152,10 +161,10 @@ async def _sync_answer(service: MockService, p: Any) -> Response:
     deadline = service.clock.now() + wait_s
     for hook in service.sync_deadline_hooks:
         deadline = hook(p, deadline)
-    try:
-        await asyncio.wait_for(service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S)
-    except asyncio.TimeoutError:
-        pass
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(
+            service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S
+        )
     data = service.view(p)
     if data["status"] not in TERMINAL_STATUSES:
         data["status"] = "processing"
@@ -185,7 +194,10 @@ async def read_json_body(request: Request, limit: int) -> Any:
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"Request body of {int(declared):,} bytes is over the {limit:,}-byte limit")
+        raise ApiError(
+            413,
+            f"Request body of {int(declared):,} bytes is over the {limit:,}-byte limit",
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -195,7 +207,9 @@ async def read_json_body(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        raise ApiError(400, "Invalid request body: the body is empty; send a JSON object")
+        raise ApiError(
+            400, "Invalid request body: the body is empty; send a JSON object"
+        )
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -207,7 +221,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, error_code=exc.error_code, headers=exc.headers)
+        return error_response(
+            exc.status, exc.message, error_code=exc.error_code, headers=exc.headers
+        )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -215,14 +231,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = f"Not found: {request.method} {path}"
             if path.startswith("/api/v3/") and request.method == "POST":
-                model = path[len("/api/v3/"):]
+                model = path[len("/api/v3/") :]
                 close = difflib.get_close_matches(model, models, n=1, cutoff=0.5)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 message = f"Model {model!r} not found.{hint} Models served: {', '.join(models)}."
             return error_response(404, message)
         if exc.status_code == 405:
-            return error_response(405, f"Method {request.method} is not allowed on {path}",
-                                  headers=dict(exc.headers or {}))
+            return error_response(
+                405,
+                f"Method {request.method} is not allowed on {path}",
+                headers=dict(exc.headers or {}),
+            )
         return error_response(exc.status_code, str(exc.detail))
 
     async def on_crash(request: Request, exc: Exception) -> Response:

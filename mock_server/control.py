@@ -42,7 +42,11 @@ def state_of(service: MockService) -> dict[str, Any]:
     clock = service.clock
     return {
         "profile": service.profile.name,
-        "clock": {"virtual": clock.virtual, "now": clock.now(), "now_iso": format_timestamp(clock.now())},
+        "clock": {
+            "virtual": clock.virtual,
+            "now": clock.now(),
+            "now_iso": format_timestamp(clock.now()),
+        },
         "predictions": len(service.store),
         "pending_renders": service.pending_renders(),
         "engine": service.engine.name,
@@ -64,7 +68,10 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         body = await _json_object(request)
         name = body.get("profile")
         if not isinstance(name, str):
-            raise ApiError(400, "Invalid request body: $.profile: expected a profile name such as 'instant'")
+            raise ApiError(
+                400,
+                "Invalid request body: $.profile: expected a profile name such as 'instant'",
+            )
         try:
             service.set_profile(name)
         except WavespeedMockError as exc:
@@ -75,20 +82,35 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         body = await _json_object(request)
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
-            raise ApiError(400, "Invalid request body: $.virtual: expected true or false")
+            raise ApiError(
+                400, "Invalid request body: $.virtual: expected true or false"
+            )
         if virtual is True and not service.clock.virtual:
             service.clock = VirtualClock(start=service.clock.now())
         for key in ("advance", "set"):
             if key in body:
                 value = body[key]
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                    raise ApiError(400, f"Invalid request body: $.{key}: expected a number of seconds")
+                if (
+                    not isinstance(value, (int, float))
+                    or isinstance(value, bool)
+                    or not math.isfinite(value)
+                ):
+                    raise ApiError(
+                        400,
+                        f"Invalid request body: $.{key}: expected a number of seconds",
+                    )
                 target = service.clock
                 if not isinstance(target, VirtualClock):
-                    raise ApiError(409, "The clock is real; switch to a virtual clock with {\"virtual\": true} first")
+                    raise ApiError(
+                        409,
+                        'The clock is real; switch to a virtual clock with {"virtual": true} first',
+                    )
                 if key == "advance":
                     if value < 0:
-                        raise ApiError(400, "Invalid request body: $.advance: a clock never goes backwards")
+                        raise ApiError(
+                            400,
+                            "Invalid request body: $.advance: a clock never goes backwards",
+                        )
                     target.advance(float(value))
                 else:
                     target.set(float(value))
@@ -126,17 +148,31 @@ def control_routes(service: MockService) -> list[BaseRoute]:
     async def ledger(request: Request) -> Response:
         account = service.account
         keys = sorted({p.api_key for p in service.store.all()})
-        items = [] if account is None else [
-            {"api_key": key, "spent": account.spent(key), "balance": account.balance(key)}
-            for key in keys
-        ]
+        items = (
+            []
+            if account is None
+            else [
+                {
+                    "api_key": key,
+                    "spent": account.spent(key),
+                    "balance": account.balance(key),
+                }
+                for key in keys
+            ]
+        )
         return envelope({"items": items})
 
     async def document(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ("openapi.yaml", "mock-control.yaml"):
-            raise ApiError(404, f"No document {name!r}; try openapi.yaml or mock-control.yaml")
-        text = resources.files("wavespeed_mock.contracts").joinpath(name).read_text(encoding="utf-8")
+            raise ApiError(
+                404, f"No document {name!r}; try openapi.yaml or mock-control.yaml"
+            )
+        text = (
+            resources.files("wavespeed_mock.contracts")
+            .joinpath(name)
+            .read_text(encoding="utf-8")
+        )
         return Response(text, media_type="application/yaml")
 
     p = CONTROL_PREFIX

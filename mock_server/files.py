@@ -41,7 +41,9 @@ def _satisfiable(header: str, size: int) -> bool | None:
     return False if seen else None
 
 
-def serve_file(root: Path, relative: str, media_type: str, range_header: str | None) -> Response:
+def serve_file(
+    root: Path, relative: str, media_type: str, range_header: str | None
+) -> Response:
     """A file under ``root``; never anything outside it, whatever ``relative`` says."""
     base = root.resolve()
     path = (base / relative).resolve()

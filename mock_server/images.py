@@ -10,8 +10,8 @@ never makes requests a client chose (no server-side request forgery).
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import hashlib
 import io
 import re
@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 UPLOAD_PATH = re.compile(r"^/uploads/([0-9a-f]{32})/([^/]{1,255})$")
-_DATA_URI = re.compile(r"^data:(image/[A-Za-z0-9.+-]+)((?:;[A-Za-z0-9=._+-]+)*);base64,", re.I)
+_DATA_URI = re.compile(
+    r"^data:(image/[A-Za-z0-9.+-]+)((?:;[A-Za-z0-9=._+-]+)*);base64,", re.I
+)
 FETCH_TIMEOUT_S = 10.0
 FETCH_MAX_BYTES = 30 * 1024 * 1024
 
@@ -45,11 +47,17 @@ def decode_data_uri(value: str) -> bytes:
     """
     match = _DATA_URI.match(value)
     if not match:
-        raise ApiError(400, "Invalid request body: $.image: data: URI must be data:image/<type>;base64,<data>")
+        raise ApiError(
+            400,
+            "Invalid request body: $.image: data: URI must be data:image/<type>;base64,<data>",
+        )
     try:
-        return base64.b64decode(value[match.end():], validate=True)
+        return base64.b64decode(value[match.end() :], validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "Invalid request body: $.image: the data: URI's base64 payload is malformed") from None
+        raise ApiError(
+            400,
+            "Invalid request body: $.image: the data: URI's base64 payload is malformed",
+        ) from None
 
 
 def probe_image(data: bytes, max_pixels: int) -> tuple[int, int]:
@@ -65,7 +73,9 @@ def probe_image(data: bytes, max_pixels: int) -> tuple[int, int]:
                 width, height = img.size
                 kind = img.format
     except (OSError, Image.DecompressionBombError, ValueError) as exc:
-        raise ValueError(f"the bytes are not a readable image ({exc.__class__.__name__})") from None
+        raise ValueError(
+            f"the bytes are not a readable image ({exc.__class__.__name__})"
+        ) from None
     if kind not in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
         raise ValueError(f"unsupported image format {kind!r}; send PNG, JPEG or WebP")
     if width * height > max_pixels:
@@ -88,7 +98,9 @@ def placeholder_image(url: str) -> bytes:
     t = (x * (digest[6] / 255.0) + y * (1 - digest[6] / 255.0))[..., None]
     pixels = (c0 * (1 - t) + c1 * t).astype(np.uint8)
     # Stripes so that motion and frame-diffing code has edges to follow.
-    pixels[(((x * 512).astype(int) // 32) + ((y * 512).astype(int) // 32)) % 2 == 0] //= 2
+    pixels[
+        (((x * 512).astype(int) // 32) + ((y * 512).astype(int) // 32)) % 2 == 0
+    ] //= 2
     out = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(out, format="PNG")
     return out.getvalue()
@@ -145,7 +157,10 @@ class ImageLoader:
         local = self.upload_file(image)
         if local is not None:
             if not local.is_file():
-                raise RenderFailed(f"Failed to download image from the provided URL: no upload at {image}", code=1402)
+                raise RenderFailed(
+                    f"Failed to download image from the provided URL: no upload at {image}",
+                    code=1402,
+                )
             return local.read_bytes(), "upload"
         if not self.fetch_remote:
             return placeholder_image(image), "placeholder"
@@ -173,13 +188,16 @@ class ImageLoader:
                         chunks.append(chunk)
         except httpx.HTTPError as exc:
             raise RenderFailed(
-                f"Failed to download image from the provided URL: {exc.__class__.__name__}", code=1402
+                f"Failed to download image from the provided URL: {exc.__class__.__name__}",
+                code=1402,
             ) from None
         data = b"".join(chunks)
         try:
             probe_image(data, self.max_pixels)
         except ValueError as exc:
-            raise RenderFailed(f"The image at the provided URL cannot be used: {exc}", code=1402) from None
+            raise RenderFailed(
+                f"The image at the provided URL cannot be used: {exc}", code=1402
+            ) from None
         return data
 
 

@@ -46,6 +46,8 @@ class JournalMiddleware:
                     "query": scope.get("query_string", b"").decode("latin-1"),
                     "status": status,
                     "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
-                    "client_version": headers.get(b"x-client-version", b"").decode("latin-1"),
+                    "client_version": headers.get(b"x-client-version", b"").decode(
+                        "latin-1"
+                    ),
                 }
             )

@@ -30,7 +30,9 @@ class LiveServer:
         ...     httpx.get(server.url + "/_mock/health")
     """
 
-    def __init__(self, settings: Settings, *, service: MockService | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, service: MockService | None = None
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((settings.host, settings.port if settings.port else 0))
@@ -41,7 +43,11 @@ class LiveServer:
             self.service.rebase(self.settings.base_url)
         self.app = create_app(self.settings, service=self.service)
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="on", loop="asyncio"
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -58,14 +64,20 @@ class LiveServer:
             except BaseException as exc:  # surfaced by start() and stop()
                 self._error = exc
 
-        self._thread = threading.Thread(target=run, name="wavespeed-mock-server", daemon=True)
+        self._thread = threading.Thread(
+            target=run, name="wavespeed-mock-server", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self._server.started:
             if self._error is not None or not self._thread.is_alive():
-                raise RuntimeError(f"wavespeed-mock server failed to start: {self._error!r}")
+                raise RuntimeError(
+                    f"wavespeed-mock server failed to start: {self._error!r}"
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"wavespeed-mock server did not start within {timeout_s} s")
+                raise RuntimeError(
+                    f"wavespeed-mock server did not start within {timeout_s} s"
+                )
             time.sleep(0.01)
         return self
 

@@ -14,7 +14,9 @@ from typing import Any
 
 __all__ = ["TERMINAL_STATUSES", "Prediction", "format_timestamp", "status_at"]
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
+TERMINAL_STATUSES = frozenset(
+    {"completed", "failed", "cancelled", "timeout", "deleted"}
+)
 
 
 @dataclass

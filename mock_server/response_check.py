@@ -37,7 +37,9 @@ class ResponseCheckMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = dict(message.get("headers", []))
-                is_json = headers.get(b"content-type", b"").startswith(b"application/json")
+                is_json = headers.get(b"content-type", b"").startswith(
+                    b"application/json"
+                )
             elif message["type"] == "http.response.body" and is_json:
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -47,7 +49,9 @@ class ResponseCheckMiddleware:
             return
         self._check(scope["method"], scope["path"], status, is_json, b"".join(chunks))
 
-    def _check(self, method: str, path: str, status: int, is_json: bool, raw: bytes) -> None:
+    def _check(
+        self, method: str, path: str, status: int, is_json: bool, raw: bytes
+    ) -> None:
         problems: list[str] = []
         body: Any = None
         if is_json:
@@ -58,7 +62,9 @@ class ResponseCheckMiddleware:
         elif status >= 400 and status != 416:
             problems.append(f"HTTP {status} answered without a JSON envelope")
         if is_json and not problems:
-            problems.extend(str(e) for e in iter_response_errors(method, path, status, body))
+            problems.extend(
+                str(e) for e in iter_response_errors(method, path, status, body)
+            )
         for problem in problems:
             line = f"{method} {path} -> {status}: {problem}"
             log.error("contract violation: %s", line)

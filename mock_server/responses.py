@@ -10,9 +10,13 @@ from starlette.responses import Response
 __all__ = ["envelope", "error_response", "json_response"]
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        content, status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def envelope(data: Any) -> Response:

@@ -52,9 +52,21 @@ TASK_ERRORS: dict[int, str] = {
     5004: "The request timed out.",
 }
 _KNOWN = {
-    "name", "fail_code", "fail_message", "status", "nsfw", "queue_s", "sync_timeout",
-    "poll_error_rate", "poll_error_statuses", "latency", "per_minute", "concurrency",
-    "seed", "expires_after_s", "expires_after_count",
+    "name",
+    "fail_code",
+    "fail_message",
+    "status",
+    "nsfw",
+    "queue_s",
+    "sync_timeout",
+    "poll_error_rate",
+    "poll_error_statuses",
+    "latency",
+    "per_minute",
+    "concurrency",
+    "seed",
+    "expires_after_s",
+    "expires_after_count",
 }
 
 
@@ -85,7 +97,10 @@ class Scenario:
     def from_json(cls, body: dict[str, Any]) -> Scenario:
         unknown = set(body) - _KNOWN - {"scope", "api_key", "count"}
         if unknown:
-            raise ApiError(400, f"Invalid scenario: unknown field(s) {sorted(unknown)}; known: {sorted(_KNOWN)}")
+            raise ApiError(
+                400,
+                f"Invalid scenario: unknown field(s) {sorted(unknown)}; known: {sorted(_KNOWN)}",
+            )
         values = {k: v for k, v in body.items() if k in _KNOWN}
         if "poll_error_statuses" in values:
             values["poll_error_statuses"] = tuple(values["poll_error_statuses"])
@@ -100,15 +115,23 @@ class Scenario:
         def bad(field_name: str, why: str) -> ApiError:
             return ApiError(400, f"Invalid scenario: $.{field_name}: {why}")
 
-        if self.fail_code is not None and (not isinstance(self.fail_code, int) or self.fail_code <= 0):
+        if self.fail_code is not None and (
+            not isinstance(self.fail_code, int) or self.fail_code <= 0
+        ):
             raise bad("fail_code", "expected a positive task error code such as 1402")
         if self.status not in (None, "cancelled", "timeout"):
             raise bad("status", "expected 'cancelled' or 'timeout'")
         if not 0.0 <= float(self.poll_error_rate) <= 1.0:
             raise bad("poll_error_rate", "expected a share between 0 and 1")
         if any(s not in (500, 502, 503, 504, 429) for s in self.poll_error_statuses):
-            raise bad("poll_error_statuses", "expected statuses among 429, 500, 502, 503, 504")
-        if self.latency and self.latency.get("kind") not in ("fixed", "uniform", "lognormal"):
+            raise bad(
+                "poll_error_statuses", "expected statuses among 429, 500, 502, 503, 504"
+            )
+        if self.latency and self.latency.get("kind") not in (
+            "fixed",
+            "uniform",
+            "lognormal",
+        ):
             raise bad("latency.kind", "expected 'fixed', 'uniform' or 'lognormal'")
         for name in ("per_minute", "concurrency", "expires_after_count"):
             value = getattr(self, name)
@@ -121,20 +144,34 @@ class Scenario:
         return {k: getattr(self, k) for k in sorted(_KNOWN)} | {"uses": self.uses}
 
     def expired(self, now: float) -> bool:
-        if self.expires_after_s is not None and now >= self.set_at + self.expires_after_s:
+        if (
+            self.expires_after_s is not None
+            and now >= self.set_at + self.expires_after_s
+        ):
             return True
-        return self.expires_after_count is not None and self.uses >= self.expires_after_count
+        return (
+            self.expires_after_count is not None
+            and self.uses >= self.expires_after_count
+        )
 
     def rng(self, *salt: object) -> random.Random:
         text = ":".join(str(s) for s in (self.seed, self.name, *salt))
-        return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
+        return random.Random(
+            int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+        )
 
     def latency_s(self, rng: random.Random) -> float:
         kind = self.latency.get("kind")
         if kind == "fixed":
             return float(self.latency.get("ms", 0)) / 1000
         if kind == "uniform":
-            return rng.uniform(float(self.latency.get("min_ms", 0)), float(self.latency.get("max_ms", 0))) / 1000
+            return (
+                rng.uniform(
+                    float(self.latency.get("min_ms", 0)),
+                    float(self.latency.get("max_ms", 0)),
+                )
+                / 1000
+            )
         if kind == "lognormal":
             median = float(self.latency.get("median_ms", 100))
             sigma = float(self.latency.get("sigma", 0.5))
@@ -183,19 +220,29 @@ class ScenarioBook:
             elif scope == "key":
                 key = body.get("api_key")
                 if not isinstance(key, str) or not key:
-                    raise ApiError(400, "Invalid scenario: $.api_key: required with scope 'key'")
+                    raise ApiError(
+                        400, "Invalid scenario: $.api_key: required with scope 'key'"
+                    )
                 self.by_key[key] = scenario
             elif scope == "next":
                 count = body.get("count")
                 if not isinstance(count, int) or count < 1:
-                    raise ApiError(400, "Invalid scenario: $.count: an integer >= 1 is required with scope 'next'")
+                    raise ApiError(
+                        400,
+                        "Invalid scenario: $.count: an integer >= 1 is required with scope 'next'",
+                    )
                 self.next_n.append([scenario, count])
             elif scope == "named":
                 if not scenario.name:
-                    raise ApiError(400, "Invalid scenario: $.name: required with scope 'named'")
+                    raise ApiError(
+                        400, "Invalid scenario: $.name: required with scope 'named'"
+                    )
                 self.named[scenario.name] = scenario
             else:
-                raise ApiError(400, "Invalid scenario: $.scope: expected 'global', 'key', 'next' or 'named'")
+                raise ApiError(
+                    400,
+                    "Invalid scenario: $.scope: expected 'global', 'key', 'next' or 'named'",
+                )
         return scenario
 
     def choose(self, request: Request, api_key: str) -> tuple[Scenario, str] | None:
@@ -209,7 +256,10 @@ class ScenarioBook:
             if name:
                 scenario = self.named.get(name)
                 if scenario is None:
-                    raise ApiError(400, f"Unknown scenario {name!r} in {SCENARIO_HEADER}; set it first with scope 'named'")
+                    raise ApiError(
+                        400,
+                        f"Unknown scenario {name!r} in {SCENARIO_HEADER}; set it first with scope 'named'",
+                    )
                 return scenario, "named"
             while self.next_n:
                 head: Scenario = self.next_n[0][0]
@@ -286,7 +336,9 @@ class ScenarioBook:
             changes["done_at"] = p.done_at + shift
         if scenario.status is not None:
             changes["forced_status"] = scenario.status
-            changes["failure_message"] = f"Prediction {scenario.status} by the mock's scenario"
+            changes["failure_message"] = (
+                f"Prediction {scenario.status} by the mock's scenario"
+            )
         elif scenario.fail_code is not None:
             changes["failure_code"] = scenario.fail_code
             changes["failure_message"] = scenario.fail_message or TASK_ERRORS.get(
@@ -303,8 +355,11 @@ class ScenarioBook:
         busy = sorted(
             q.done_at
             for q in self.service.store.all()
-            if q.api_key == p.api_key and q.id != p.id and q.done_at > now
-            and status_at(q, now) not in ("completed", "failed", "cancelled", "timeout", "deleted")
+            if q.api_key == p.api_key
+            and q.id != p.id
+            and q.done_at > now
+            and status_at(q, now)
+            not in ("completed", "failed", "cancelled", "timeout", "deleted")
         )
         if len(busy) < cap:
             return 0.0
@@ -325,7 +380,10 @@ class ScenarioBook:
         await self._delay(scenario, rng)
         if scenario.poll_error_rate and rng.random() < scenario.poll_error_rate:
             status = rng.choice(list(scenario.poll_error_statuses))
-            raise ApiError(status, f"Injected by the mock's scenario: HTTP {status} on a result poll")
+            raise ApiError(
+                status,
+                f"Injected by the mock's scenario: HTTP {status} on a result poll",
+            )
 
     def _ambient(self, api_key: str) -> Scenario | None:
         now = self.service.clock.now()

@@ -24,8 +24,8 @@ from ..contracts import ModelSpec
 from .clock import Clock, RealClock, VirtualClock
 from .engine import Engine, RenderFailed, RenderJob, load_engine_class
 from .errors import ApiError
-from .journal import JOURNAL_SIZE
 from .images import ImageLoader, decode_data_uri, probe_image
+from .journal import JOURNAL_SIZE
 from .prediction import TERMINAL_STATUSES, Prediction, status_at, to_api
 from .profiles import TimingProfile, parse_profile
 from .settings import Settings
@@ -52,7 +52,9 @@ class MockService:
         engine: Engine | None = None,
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or (VirtualClock() if settings.virtual_clock else RealClock())
+        self.clock: Clock = clock or (
+            VirtualClock() if settings.virtual_clock else RealClock()
+        )
         self.profile: TimingProfile = parse_profile(settings.profile)
         self.data_dir = Path(settings.data_dir)
         self.outputs_dir = self.data_dir / "outputs"
@@ -84,12 +86,14 @@ class MockService:
         """Run before a prediction is created; raise ApiError to refuse (403, 429)."""
         self.created_listeners: list[Callable[[Prediction], None]] = []
         """Run right after a prediction is stored (ledger charges, scenarios)."""
-        self.terminal_listeners: list[Callable[[Prediction, dict[str, Any]], Awaitable[None]]] = []
+        self.terminal_listeners: list[
+            Callable[[Prediction, dict[str, Any]], Awaitable[None]]
+        ] = []
         """Awaited once a prediction with a webhook turns terminal, with its view."""
         self._watchers: set[asyncio.Task[None]] = set()
         self.webhook_checks: list[Callable[[str], None]] = []
         """Run on a submit's ``?webhook=`` URL; raise ApiError to refuse it."""
-        self.reset_listeners: list[Callable[[], None]] = []
+        self.reset_listeners: list[Callable[[], object]] = []
         """Run by :meth:`reset` (the ledger and webhook log forget too)."""
         self.render_listeners: list[Callable[[Prediction], None]] = []
         """Run after a successful render (scenarios force NSFW flags here)."""
@@ -129,9 +133,9 @@ class MockService:
         """Attach to the event loop and finish what a previous run left in flight."""
         self._loop = loop or asyncio.get_running_loop()
         for p in self.store.all():
-            if p.webhook and self.terminal_listeners and p.forced_status != "deleted":
-                if self.status(p) not in TERMINAL_STATUSES:
-                    self._watch(p)
+            unfinished = self.status(p) not in TERMINAL_STATUSES
+            if p.webhook and self.terminal_listeners and unfinished:
+                self._watch(p)
             if p.outcome_known or p.forced_status:
                 continue
             output = self.outputs_dir / p.output_name
@@ -169,10 +173,18 @@ class MockService:
             check(model, api_key)
         prediction_id = f"{self._ids.getrandbits(128):032x}"
         seed_requested = int(body.get("seed", -1))
-        seed = self._random.randint(0, SEED_MAX) if seed_requested == -1 else seed_requested
+        seed = (
+            self._random.randint(0, SEED_MAX)
+            if seed_requested == -1
+            else seed_requested
+        )
         echoed = dict(body)
         image = body.get("image")
-        if model.takes_image and isinstance(image, str) and image[:5].lower() == "data:":
+        if (
+            model.takes_image
+            and isinstance(image, str)
+            and image[:5].lower() == "data:"
+        ):
             data = decode_data_uri(image)
             try:
                 probe_image(data, self.settings.max_image_pixels)
@@ -277,14 +289,22 @@ class MockService:
         """
         while True:
             now = self.clock.now()
-            if p.outcome_known and (p.polls_needed or p.follows_engine or now >= p.done_at):
+            if p.outcome_known and (
+                p.polls_needed or p.follows_engine or now >= p.done_at
+            ):
                 return True
             if status_at(p, now) in TERMINAL_STATUSES:
                 return True
             if now >= deadline:
                 return False
             waits: list[asyncio.Future[Any]] = [
-                asyncio.ensure_future(self.clock.sleep_until(min(deadline, max(p.done_at, now)) if p.outcome_known else deadline)),
+                asyncio.ensure_future(
+                    self.clock.sleep_until(
+                        min(deadline, max(p.done_at, now))
+                        if p.outcome_known
+                        else deadline
+                    )
+                ),
             ]
             if not p.outcome_known:
                 waits.append(asyncio.ensure_future(self._done_event(p.id).wait()))
@@ -308,7 +328,11 @@ class MockService:
             return
         future = self._executor.submit(self._render, p)
         self._futures[p.id] = future
-        future.add_done_callback(lambda _f, pid=p.id: self._futures.pop(pid, None))
+
+        def forget(_: Future[None], pid: str = p.id) -> None:
+            self._futures.pop(pid, None)
+
+        future.add_done_callback(forget)
 
     def _render_from_cache(self, p: Prediction) -> bool:
         """Finish ``p`` at once if the engine already has its clip (a file lookup).
@@ -330,8 +354,11 @@ class MockService:
             return False
         now = self.clock.now()
         self.store.update(
-            p, render_started_at=now, rendered_at=now,
-            inference_ms=int(result.inference_ms), nsfw=list(result.nsfw),
+            p,
+            render_started_at=now,
+            rendered_at=now,
+            inference_ms=int(result.inference_ms),
+            nsfw=list(result.nsfw),
         )
         for listener in self.render_listeners:
             listener(p)
@@ -358,7 +385,10 @@ class MockService:
                 listener(p)
         except Exception as exc:
             if self._closing:
-                log.info("render of %s cut short by shutdown; it re-runs at the next start", p.id)
+                log.info(
+                    "render of %s cut short by shutdown; it re-runs at the next start",
+                    p.id,
+                )
             elif isinstance(exc, RenderFailed):
                 self._fail(p, exc.code, str(exc), started)
             else:  # an engine bug must end the task, not hang it
@@ -368,7 +398,12 @@ class MockService:
 
     def _crash(self, p: Prediction, exc: Exception, started: float) -> None:
         log.error("render of %s crashed", p.id, exc_info=exc)
-        self._fail(p, 5000, f"Internal error while rendering: {exc.__class__.__name__}: {exc}", started)
+        self._fail(
+            p,
+            5000,
+            f"Internal error while rendering: {exc.__class__.__name__}: {exc}",
+            started,
+        )
 
     def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
         if self.store.get(p.id) is p:
@@ -391,7 +426,9 @@ class MockService:
             width, height = int(w), int(h)
         extra: dict[str, Any] = {}
         if self.engine.reports_progress:
-            extra["on_start"] = lambda: self.store.update(p, render_started_at=self.clock.now())
+            extra["on_start"] = lambda: self.store.update(
+                p, render_started_at=self.clock.now()
+            )
         return RenderJob(
             prediction_id=p.id,
             model=p.model,

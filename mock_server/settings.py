@@ -77,7 +77,9 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
         """Settings from ``WAVESPEED_MOCK_*`` variables, then ``overrides``."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}

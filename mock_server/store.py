@@ -44,7 +44,9 @@ class PredictionStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._rows: dict[str, Prediction] = {}
-        for (body,) in self._db.execute("SELECT body FROM predictions ORDER BY created_at"):
+        for (body,) in self._db.execute(
+            "SELECT body FROM predictions ORDER BY created_at"
+        ):
             p = _decode(body)
             self._rows[p.id] = p
 
@@ -83,7 +85,9 @@ class PredictionStore:
     def remove(self, ids: Iterable[str]) -> int:
         with self._lock:
             gone = [i for i in ids if self._rows.pop(i, None) is not None]
-            self._db.executemany("DELETE FROM predictions WHERE id = ?", [(i,) for i in gone])
+            self._db.executemany(
+                "DELETE FROM predictions WHERE id = ?", [(i,) for i in gone]
+            )
             return len(gone)
 
     def clear(self) -> int:

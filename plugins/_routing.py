@@ -29,7 +29,11 @@ class InProcessRouter:
     """The handle the ``wavespeed_httpx`` fixture yields."""
 
     def __init__(
-        self, router: respx.MockRouter, route: respx.Route, service: MockService, portal: BlockingPortal
+        self,
+        router: respx.MockRouter,
+        route: respx.Route,
+        service: MockService,
+        portal: BlockingPortal,
     ) -> None:
         self.router = router
         self.route = route
@@ -49,7 +53,9 @@ class InProcessRouter:
 def _handler(app: Any, portal: BlockingPortal) -> Any:
     async def send(request: httpx.Request, body: bytes) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=API_BASE_URL) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=API_BASE_URL
+        ) as client:
             forwarded = client.build_request(
                 request.method, str(request.url), headers=request.headers, content=body
             )
@@ -57,8 +63,11 @@ def _handler(app: Any, portal: BlockingPortal) -> Any:
             content = await response.aread()
         return httpx.Response(
             response.status_code,
-            headers=[(k, v) for k, v in response.headers.multi_items()
-                     if k.lower() not in ("content-length", "transfer-encoding")],
+            headers=[
+                (k, v)
+                for k, v in response.headers.multi_items()
+                if k.lower() not in ("content-length", "transfer-encoding")
+            ],
             content=content,
         )
 
@@ -81,6 +90,8 @@ def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
     with start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
             with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
-                route = router.route(host="api.wavespeed.ai").mock(side_effect=_handler(app, portal))
+                route = router.route(host="api.wavespeed.ai").mock(
+                    side_effect=_handler(app, portal)
+                )
                 router.route().pass_through()
                 yield InProcessRouter(router, route, service, portal)

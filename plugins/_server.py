@@ -103,8 +103,14 @@ class ServerFactory:
             if server is None:
                 data_dir = self.root / f"server-{len(self._servers)}"
                 settings = Settings(
-                    **{"port": 0, "profile": "instant", "check_responses": True,
-                       "cache_dir": self.cache_dir, "data_dir": data_dir, **startup}
+                    **{
+                        "port": 0,
+                        "profile": "instant",
+                        "check_responses": True,
+                        "cache_dir": self.cache_dir,
+                        "data_dir": data_dir,
+                        **startup,
+                    }
                 )
                 keys = settings.api_keys
                 api_key = keys[0] if keys else DEFAULT_API_KEY

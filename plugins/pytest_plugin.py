@@ -91,34 +91,49 @@ class WavespeedContractItem(pytest.Item):
             if finding.level == "warning":
                 import warnings
 
-                warnings.warn(f"wavespeed contract check: {finding.name}: {finding.detail}",
-                              UserWarning, stacklevel=1)
+                warnings.warn(
+                    f"wavespeed contract check: {finding.name}: {finding.detail}",
+                    UserWarning,
+                    stacklevel=1,
+                )
         if not report.ok:
             raise WavespeedContractFailure(report.render())
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str:
         if isinstance(excinfo.value, WavespeedContractFailure):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
-        return ("wavespeed-contract", None, f"wavespeed contract check: {self.config.option.wavespeed_base_url}")
+        return (
+            "wavespeed-contract",
+            None,
+            f"wavespeed contract check: {self.config.option.wavespeed_base_url}",
+        )
 
 
 class WavespeedContractFailure(AssertionError):
     pass
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     if config.option.wavespeed_base_url:
-        items.append(WavespeedContractItem.from_parent(session, name="wavespeed_contract_check"))
+        items.append(
+            WavespeedContractItem.from_parent(session, name="wavespeed_contract_check")
+        )
 
 
 # -- fixtures --------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def wavespeed_server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ServerFactory:
+def wavespeed_server_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> ServerFactory:
     """Starts live servers on demand, one per start-up configuration, for the session."""
     from ._server import ServerFactory
 
@@ -127,7 +142,9 @@ def wavespeed_server_factory(request: pytest.FixtureRequest, tmp_path_factory: p
     if factory is None:
         # WAVESPEED_MOCK_CACHE_DIR keeps rendered clips across sessions.
         cache = os.environ.get("WAVESPEED_MOCK_CACHE_DIR")
-        factory = ServerFactory(tmp_path_factory.mktemp("wavespeed"), Path(cache) if cache else None)
+        factory = ServerFactory(
+            tmp_path_factory.mktemp("wavespeed"), Path(cache) if cache else None
+        )
         config.stash[_FACTORY] = factory
     return factory
 
@@ -142,11 +159,15 @@ def wavespeed_settings() -> dict[str, Any]:
     return {"profile": "instant"}
 
 
-def _merged_settings(request: pytest.FixtureRequest, base: dict[str, Any]) -> dict[str, Any]:
+def _merged_settings(
+    request: pytest.FixtureRequest, base: dict[str, Any]
+) -> dict[str, Any]:
     options = dict(base)
     for marker in reversed(list(request.node.iter_markers("wavespeed"))):
         if marker.args:
-            raise pytest.UsageError("@pytest.mark.wavespeed takes keyword arguments only")
+            raise pytest.UsageError(
+                "@pytest.mark.wavespeed takes keyword arguments only"
+            )
         options.update(marker.kwargs)
     return options
 
@@ -171,7 +192,10 @@ def wavespeed_server(
     yield server
     violations = list(server.contract_violations)
     if violations:
-        pytest.fail("the wavespeed mock sent answers that break its contract:\n" + "\n".join(violations))
+        pytest.fail(
+            "the wavespeed mock sent answers that break its contract:\n"
+            + "\n".join(violations)
+        )
 
 
 @pytest.fixture
@@ -209,11 +233,20 @@ def wavespeed_httpx(
     options = _merged_settings(request, wavespeed_settings)
     options.pop("virtual_clock", None)
     data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
-    settings = Settings(**{"profile": "instant", "check_responses": True,
-                           "cache_dir": wavespeed_server_factory.cache_dir, "data_dir": data_dir,
-                           **options})
+    settings = Settings(
+        **{
+            "profile": "instant",
+            "check_responses": True,
+            "cache_dir": wavespeed_server_factory.cache_dir,
+            "data_dir": data_dir,
+            **options,
+        }
+    )
     with route_httpx(settings) as router:
         yield router
         violations = list(router.service.contract_violations)
     if violations:
-        pytest.fail("the wavespeed mock sent answers that break its contract:\n" + "\n".join(violations))
+        pytest.fail(
+            "the wavespeed mock sent answers that break its contract:\n"
+            + "\n".join(violations)
+        )

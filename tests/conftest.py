@@ -21,7 +21,9 @@ def pytest_runtest_makereport(
     report = yield
     if report.skipped and os.environ.get("CI") and item.get_closest_marker("sdk"):
         report.outcome = "failed"
-        report.longrepr = f"SDK test skipped in CI, which is not allowed: {report.longrepr}"
+        report.longrepr = (
+            f"SDK test skipped in CI, which is not allowed: {report.longrepr}"
+        )
     return report
 
 

@@ -49,7 +49,12 @@ def test_layers_point_one_way(area: str) -> None:
     for path in sorted((ROOT / area).rglob("*.py")):
         for target in imported_areas(path, area):
             if target.startswith("bare:"):
-                problems.append(f"{path.relative_to(ROOT)} imports a bare {target[5:]!r}")
-            elif target in FORBIDDEN[area] and (area, path.name, target) not in EXCEPTIONS:
+                problems.append(
+                    f"{path.relative_to(ROOT)} imports a bare {target[5:]!r}"
+                )
+            elif (
+                target in FORBIDDEN[area]
+                and (area, path.name, target) not in EXCEPTIONS
+            ):
                 problems.append(f"{path.relative_to(ROOT)} imports {target}")
     assert problems == []

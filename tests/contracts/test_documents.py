@@ -6,12 +6,17 @@ from importlib import resources
 from typing import Any
 
 import pytest
+import wavespeed_mock.contracts as contracts
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 from openapi_spec_validator.readers import read_from_filename
-
-import wavespeed_mock.contracts as contracts
-from wavespeed_mock.contracts import load_model_registry, load_openapi, load_schema, schema_names, validate
+from wavespeed_mock.contracts import (
+    load_model_registry,
+    load_openapi,
+    load_schema,
+    schema_names,
+    validate,
+)
 
 DOCUMENTS = ["openapi.yaml", "mock-control.yaml"]
 
@@ -88,7 +93,10 @@ def test_every_documented_endpoint_is_described() -> None:
     assert expected <= present
     assert "predictionFinished" in load_openapi()["webhooks"]
     for status in ("400", "401", "403", "404", "405", "413", "429", "5XX"):
-        assert status in paths["/api/v3/character-ai/ovi/image-to-video"]["post"]["responses"]
+        assert (
+            status
+            in paths["/api/v3/character-ai/ovi/image-to-video"]["post"]["responses"]
+        )
 
 
 def test_mock_only_routes_are_marked() -> None:
@@ -96,7 +104,9 @@ def test_mock_only_routes_are_marked() -> None:
     for path in ("/outputs/{filename}", "/uploads/{upload_id}/{filename}"):
         for operation in paths[path].values():
             assert "mock-only" in operation["tags"]
-    assert {"200", "206", "416"} <= set(paths["/outputs/{filename}"]["get"]["responses"])
+    assert {"200", "206", "416"} <= set(
+        paths["/outputs/{filename}"]["get"]["responses"]
+    )
 
 
 def test_model_registry_matches_its_schema_and_points_at_real_schemas() -> None:
@@ -104,4 +114,3 @@ def test_model_registry_matches_its_schema_and_points_at_real_schemas() -> None:
     validate("model-registry", registry)
     for entry in registry["models"]:
         assert entry["input_schema"] in schema_names()
-

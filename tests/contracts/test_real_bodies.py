@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-
 from wavespeed_mock.contracts import iter_errors, validate
 
 # §1.4 [OBS] AIPROXY: a captured submit answer.
@@ -21,7 +20,9 @@ CAPTURED_SUBMIT = {
         "id": "6488c2754f6f4dfea924382fa14d11bd",
         "model": "alibaba/wan-2.5/text-to-image",
         "outputs": [],
-        "urls": {"get": "https://api.wavespeed.ai/api/v3/predictions/6488c2754f6f4dfea924382fa14d11bd/result"},
+        "urls": {
+            "get": "https://api.wavespeed.ai/api/v3/predictions/6488c2754f6f4dfea924382fa14d11bd/result"
+        },
         "has_nsfw_contents": [],
         "status": "created",
         "created_at": "2025-09-29T23:09:43.027Z",
@@ -36,7 +37,9 @@ HISTORY_ITEM = {
     "id": "e6832d4abffb4d79bfbca19783fca133",
     "model": "wavespeed-ai/flux-dev",
     "outputs": ["https://d2p7pge43lyniu.cloudfront.net/output/x.jpeg"],
-    "urls": {"get": "https://api.wavespeed.ai/api/v3/predictions/e6832d4abffb4d79bfbca19783fca133/result"},
+    "urls": {
+        "get": "https://api.wavespeed.ai/api/v3/predictions/e6832d4abffb4d79bfbca19783fca133/result"
+    },
     "has_nsfw_contents": [False],
     "status": "completed",
     "created_at": "2025-05-19T06:09:15.948268264Z",
@@ -63,7 +66,9 @@ SYNC_TIMEOUT = {
         "status": "processing",
         "code": 5004,
         "error": "Sync mode timed out after 90 seconds. The prediction is still processing asynchronously.",
-        "urls": {"get": "https://api.wavespeed.ai/api/v3/predictions/req-timeout/result"},
+        "urls": {
+            "get": "https://api.wavespeed.ai/api/v3/predictions/req-timeout/result"
+        },
         "outputs": [],
     },
 }
@@ -122,28 +127,43 @@ VERBATIM: list[tuple[str, str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("schema", "body"), [(s, b) for _, s, b in VERBATIM],
-                         ids=[name for name, _, _ in VERBATIM])
+@pytest.mark.parametrize(
+    ("schema", "body"),
+    [(s, b) for _, s, b in VERBATIM],
+    ids=[name for name, _, _ in VERBATIM],
+)
 def test_verbatim_body_validates(schema: str, body: Any) -> None:
     assert [str(e) for e in iter_errors(schema, body)] == []
 
 
 @pytest.mark.parametrize(
     "created_at",
-    ["2025-08-19T11:34:26Z", "2025-10-31T23:02:36.92Z", "2025-09-29T23:09:43.027Z",
-     "2025-05-19T06:09:15.948268264Z", "2025-05-19T06:09:15+02:00"],
+    [
+        "2025-08-19T11:34:26Z",
+        "2025-10-31T23:02:36.92Z",
+        "2025-09-29T23:09:43.027Z",
+        "2025-05-19T06:09:15.948268264Z",
+        "2025-05-19T06:09:15+02:00",
+    ],
 )
 def test_created_at_accepts_any_rfc3339_precision(created_at: str) -> None:
     validate("prediction", {"id": "x", "status": "created", "created_at": created_at})
 
 
-@pytest.mark.parametrize("created_at", ["2025-13-01T00:00:00Z", "yesterday", "2025-01-01 00:00:00"])
+@pytest.mark.parametrize(
+    "created_at", ["2025-13-01T00:00:00Z", "yesterday", "2025-01-01 00:00:00"]
+)
 def test_created_at_rejects_non_rfc3339(created_at: str) -> None:
-    assert list(iter_errors("prediction", {"id": "x", "status": "created", "created_at": created_at}))
+    assert list(
+        iter_errors(
+            "prediction", {"id": "x", "status": "created", "created_at": created_at}
+        )
+    )
 
 
 @pytest.mark.parametrize(
-    "status", ["created", "processing", "completed", "failed", "cancelled", "timeout", "deleted"]
+    "status",
+    ["created", "processing", "completed", "failed", "cancelled", "timeout", "deleted"],
 )
 def test_all_seven_server_statuses_are_admitted(status: str) -> None:
     validate("prediction", {"id": "x", "status": status})

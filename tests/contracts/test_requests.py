@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from wavespeed_mock.contracts import (
     ContractError,
     UnknownModelError,
@@ -42,7 +41,11 @@ def test_the_seed_docs_example_request_validates() -> None:
     "body",
     [
         {"prompt": "A cinematic ocean wave at sunrise, highly detailed"},
-        {"prompt": "A cinematic ocean wave at sunrise, highly detailed", "size": "960*540", "seed": 0},
+        {
+            "prompt": "A cinematic ocean wave at sunrise, highly detailed",
+            "size": "960*540",
+            "seed": 0,
+        },
         {"prompt": "p", "size": "540*960", "seed": 2147483647},
     ],
 )
@@ -62,15 +65,23 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("empty body", I2V, {}, "$.image"),
     ("body not an object", I2V, ["image", "prompt"], "$"),
     ("prompt too long", T2V, {"prompt": "x" * 10_001}, "$.prompt"),
-    ("image URL too long", I2V, dict(KNIGHT, image="https://e.com/" + "a" * 8200), "$.image"),
+    (
+        "image URL too long",
+        I2V,
+        dict(KNIGHT, image="https://e.com/" + "a" * 8200),
+        "$.image",
+    ),
     ("image not http(s)", I2V, dict(KNIGHT, image="ftp://e.com/a.png"), "$.image"),
     ("image not a URL", I2V, dict(KNIGHT, image="https://"), "$.image"),
 ]
 
 
-@pytest.mark.parametrize(("model", "body", "path"), [c[1:] for c in INVALID],
-                         ids=[c[0] for c in INVALID])
-def test_invalid_request_is_rejected_with_the_field_path(model: str, body: Any, path: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "body", "path"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_request_is_rejected_with_the_field_path(
+    model: str, body: Any, path: str
+) -> None:
     with pytest.raises(ContractError) as caught:
         validate_request(model, body)
     assert caught.value.path == path

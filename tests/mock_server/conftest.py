@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from wavespeed_mock.mock_server.engine import Engine
 from wavespeed_mock.mock_server.live import LiveServer
 from wavespeed_mock.mock_server.service import MockService
@@ -28,8 +27,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     """Start a live server; every response it sends is checked against the contract."""
     started: list[LiveServer] = []
 
-    def start(*, engine: Engine | None = None, data_dir: Path | None = None, **settings: Any) -> LiveServer:
-        options: dict[str, Any] = {"profile": "instant", "port": 0, "check_responses": True}
+    def start(
+        *, engine: Engine | None = None, data_dir: Path | None = None, **settings: Any
+    ) -> LiveServer:
+        options: dict[str, Any] = {
+            "profile": "instant",
+            "port": 0,
+            "check_responses": True,
+        }
         options.update(settings)
         config = Settings(data_dir=data_dir or tmp_path / "data", **options)
         service = MockService(config, engine=engine or FakeEngine())

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-
 from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.live import LiveServer
 
@@ -35,35 +34,58 @@ def png_data_uri(width: int = 64, height: int = 48) -> str:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Token abc"},
-     {"Authorization": "test-key"}],
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Token abc"},
+        {"Authorization": "test-key"},
+    ],
     ids=["missing", "empty", "empty-bearer", "other-scheme", "no-scheme"],
 )
-def test_missing_or_malformed_key_is_401_in_the_envelope(server: LiveServer, headers: dict[str, str]) -> None:
+def test_missing_or_malformed_key_is_401_in_the_envelope(
+    server: LiveServer, headers: dict[str, str]
+) -> None:
     response = httpx.post(server.url + I2V, json=KNIGHT, headers=headers)
     assert response.status_code == 401
     body = response.json()
     assert body["code"] == 401 and "Bearer" in body["message"]
-    assert httpx.get(server.url + "/api/v3/predictions/abc/result", headers=headers).status_code == 401
+    assert (
+        httpx.get(
+            server.url + "/api/v3/predictions/abc/result", headers=headers
+        ).status_code
+        == 401
+    )
 
 
 def test_any_non_empty_key_is_accepted_by_default(server: LiveServer) -> None:
-    response = httpx.post(server.url + I2V, json=KNIGHT, headers={"Authorization": "Bearer whatever"})
+    response = httpx.post(
+        server.url + I2V, json=KNIGHT, headers={"Authorization": "Bearer whatever"}
+    )
     assert response.status_code == 200
 
 
 def test_api_keys_restrict_the_accepted_keys(start_server: StartServer) -> None:
     server = start_server(api_keys=("good",))
-    bad = httpx.post(server.url + I2V, json=KNIGHT, headers={"Authorization": "Bearer bad"})
-    assert bad.status_code == 401 and bad.json()["message"] == "Unauthorized: invalid API key"
-    good = httpx.post(server.url + I2V, json=KNIGHT, headers={"Authorization": "Bearer good"})
+    bad = httpx.post(
+        server.url + I2V, json=KNIGHT, headers={"Authorization": "Bearer bad"}
+    )
+    assert (
+        bad.status_code == 401
+        and bad.json()["message"] == "Unauthorized: invalid API key"
+    )
+    good = httpx.post(
+        server.url + I2V, json=KNIGHT, headers={"Authorization": "Bearer good"}
+    )
     assert good.status_code == 200
 
 
 # -- submit and validation ----------------------------------------------------------------
 
 
-def test_submit_is_http_200_with_a_task(client: httpx.Client, server: LiveServer) -> None:
+def test_submit_is_http_200_with_a_task(
+    client: httpx.Client, server: LiveServer
+) -> None:
     response = client.post(I2V, json=KNIGHT)
     assert response.status_code == 200
     data = response.json()["data"]
@@ -87,21 +109,29 @@ def test_submit_is_http_200_with_a_task(client: httpx.Client, server: LiveServer
         (T2V, [1, 2], "$"),
     ],
 )
-def test_bad_body_is_400_naming_the_field(client: httpx.Client, path: str, body: object, field: str) -> None:
+def test_bad_body_is_400_naming_the_field(
+    client: httpx.Client, path: str, body: object, field: str
+) -> None:
     response = client.post(path, json=body)
     assert response.status_code == 400
     assert response.json()["code"] == 400
     assert field in response.json()["message"]
 
 
-def test_the_docs_bare_seed_body_names_both_missing_fields(client: httpx.Client) -> None:
+def test_the_docs_bare_seed_body_names_both_missing_fields(
+    client: httpx.Client,
+) -> None:
     message = client.post(I2V, json={"seed": -1}).json()["message"]
     assert "$.image" in message and "$.prompt" in message
 
 
 def test_body_that_is_not_json_is_400(client: httpx.Client) -> None:
-    response = client.post(T2V, content=b"{not json", headers={"Content-Type": "application/json"})
-    assert response.status_code == 400 and "not valid JSON" in response.json()["message"]
+    response = client.post(
+        T2V, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert (
+        response.status_code == 400 and "not valid JSON" in response.json()["message"]
+    )
     empty = client.post(T2V, content=b"")
     assert empty.status_code == 400 and "empty" in empty.json()["message"]
 
@@ -117,14 +147,18 @@ def test_body_over_the_limit_is_413(start_server: StartServer) -> None:
             yield b"x" * 200
         yield b'"}'
 
-    streamed = httpx.post(server.url + T2V, content=chunks(), headers=AUTH)  # no Content-Length
+    streamed = httpx.post(
+        server.url + T2V, content=chunks(), headers=AUTH
+    )  # no Content-Length
     assert streamed.status_code == 413
 
 
 def test_unknown_model_is_404_with_a_suggestion(client: httpx.Client) -> None:
     response = client.post("/api/v3/character-ai/ovi/image-to-vide", json=KNIGHT)
     assert response.status_code == 404
-    assert "Did you mean 'character-ai/ovi/image-to-video'?" in response.json()["message"]
+    assert (
+        "Did you mean 'character-ai/ovi/image-to-video'?" in response.json()["message"]
+    )
 
 
 def test_unknown_prediction_is_404(client: httpx.Client) -> None:
@@ -141,16 +175,28 @@ def test_wrong_method_is_405(client: httpx.Client) -> None:
 
 def test_unknown_fields_are_ignored_unless_strict(start_server: StartServer) -> None:
     lenient = start_server()
-    assert httpx.post(lenient.url + I2V, json=dict(KNIGHT, seeds=1), headers=AUTH).status_code == 200
+    assert (
+        httpx.post(
+            lenient.url + I2V, json=dict(KNIGHT, seeds=1), headers=AUTH
+        ).status_code
+        == 200
+    )
     strict = start_server(strict=True)
     response = httpx.post(strict.url + I2V, json=dict(KNIGHT, seeds=1), headers=AUTH)
     assert response.status_code == 400
-    assert "$.seeds" in response.json()["message"] and "'seed'" in response.json()["message"]
-    data_uri = httpx.post(strict.url + I2V, json=dict(KNIGHT, image=png_data_uri()), headers=AUTH)
+    assert (
+        "$.seeds" in response.json()["message"]
+        and "'seed'" in response.json()["message"]
+    )
+    data_uri = httpx.post(
+        strict.url + I2V, json=dict(KNIGHT, image=png_data_uri()), headers=AUTH
+    )
     assert data_uri.status_code == 400 and "$.image" in data_uri.json()["message"]
 
 
-def test_data_uri_image_is_decoded_and_passed_to_the_engine(client: httpx.Client, server: LiveServer) -> None:
+def test_data_uri_image_is_decoded_and_passed_to_the_engine(
+    client: httpx.Client, server: LiveServer
+) -> None:
     uri = png_data_uri(80, 60)
     data = client.post(I2V, json=dict(KNIGHT, image=uri)).json()["data"]
     result = client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]
@@ -164,42 +210,71 @@ def test_data_uri_image_is_decoded_and_passed_to_the_engine(client: httpx.Client
     ("uri", "expected"),
     [
         ("data:image/png;base64,!!!!", "base64"),
-        ("data:image/png;base64," + base64.b64encode(b"not an image").decode(), "not a readable image"),
+        (
+            "data:image/png;base64," + base64.b64encode(b"not an image").decode(),
+            "not a readable image",
+        ),
     ],
 )
 def test_bad_data_uri_is_400(client: httpx.Client, uri: str, expected: str) -> None:
     response = client.post(I2V, json=dict(KNIGHT, image=uri))
     assert response.status_code == 400
-    assert "$.image" in response.json()["message"] and expected in response.json()["message"]
+    assert (
+        "$.image" in response.json()["message"]
+        and expected in response.json()["message"]
+    )
 
 
 def test_image_over_the_pixel_limit_is_400(start_server: StartServer) -> None:
     server = start_server(max_image_pixels=1000)
-    response = httpx.post(server.url + I2V, json=dict(KNIGHT, image=png_data_uri(50, 50)), headers=AUTH)
+    response = httpx.post(
+        server.url + I2V, json=dict(KNIGHT, image=png_data_uri(50, 50)), headers=AUTH
+    )
     assert response.status_code == 400 and "limit" in response.json()["message"]
 
 
-def test_remote_image_is_not_fetched_by_default(client: httpx.Client, server: LiveServer) -> None:
-    data = client.post(I2V, json=dict(KNIGHT, image="http://127.0.0.1:9/never.png")).json()["data"]
-    assert client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]["status"] == "completed"
+def test_remote_image_is_not_fetched_by_default(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    data = client.post(
+        I2V, json=dict(KNIGHT, image="http://127.0.0.1:9/never.png")
+    ).json()["data"]
+    assert (
+        client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]["status"]
+        == "completed"
+    )
     job = server.service.engine.jobs[-1]  # type: ignore[attr-defined]
     assert job.image_source == "placeholder" and job.image.startswith(b"\x89PNG")
 
 
-def test_unreachable_remote_image_fails_the_task_with_1402(start_server: StartServer) -> None:
+def test_unreachable_remote_image_fails_the_task_with_1402(
+    start_server: StartServer,
+) -> None:
     server = start_server(fetch_remote_images=True)
-    data = httpx.post(server.url + I2V, json=dict(KNIGHT, image="http://127.0.0.1:9/gone.png"), headers=AUTH).json()["data"]
-    result = httpx.get(f"{server.url}/api/v3/predictions/{data['id']}/result", headers=AUTH)
+    data = httpx.post(
+        server.url + I2V,
+        json=dict(KNIGHT, image="http://127.0.0.1:9/gone.png"),
+        headers=AUTH,
+    ).json()["data"]
+    result = httpx.get(
+        f"{server.url}/api/v3/predictions/{data['id']}/result", headers=AUTH
+    )
     assert result.status_code == 200
     body = result.json()["data"]
     assert body["status"] == "failed" and body["code"] == 1402 and body["error"]
 
 
-def test_seed_minus_one_is_resolved_and_shown_in_the_control_api(client: httpx.Client) -> None:
+def test_seed_minus_one_is_resolved_and_shown_in_the_control_api(
+    client: httpx.Client,
+) -> None:
     first = client.post(I2V, json=dict(KNIGHT, seed=-1)).json()["data"]["id"]
     fixed = client.post(I2V, json=dict(KNIGHT, seed=7)).json()["data"]["id"]
-    items = {i["id"]: i for i in client.get("/_mock/predictions").json()["data"]["items"]}
-    assert items[first]["seed_requested"] == -1 and 0 <= items[first]["seed"] <= 2147483647
+    items = {
+        i["id"]: i for i in client.get("/_mock/predictions").json()["data"]["items"]
+    }
+    assert (
+        items[first]["seed_requested"] == -1 and 0 <= items[first]["seed"] <= 2147483647
+    )
     assert items[fixed]["seed"] == 7
 
 
@@ -208,7 +283,9 @@ def test_seed_minus_one_is_resolved_and_shown_in_the_control_api(client: httpx.C
 
 def _completed(client: httpx.Client) -> dict[str, object]:
     pid = client.post(T2V, json={"prompt": "waves"}).json()["data"]["id"]
-    data: dict[str, object] = client.get(f"/api/v3/predictions/{pid}/result").json()["data"]
+    data: dict[str, object] = client.get(f"/api/v3/predictions/{pid}/result").json()[
+        "data"
+    ]
     assert data["status"] == "completed"
     return data
 
@@ -232,40 +309,79 @@ def test_output_is_served_as_mp4_with_ranges(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/outputs/..%2Fstate.sqlite3", "/outputs/%2E%2E%2Fstate.sqlite3", "/outputs/..%5Cstate.sqlite3",
-     "/outputs/nothere.mp4", "/outputs/"],
+    [
+        "/outputs/..%2Fstate.sqlite3",
+        "/outputs/%2E%2E%2Fstate.sqlite3",
+        "/outputs/..%5Cstate.sqlite3",
+        "/outputs/nothere.mp4",
+        "/outputs/",
+    ],
 )
-def test_files_outside_the_output_folder_are_never_served(server: LiveServer, path: str) -> None:
+def test_files_outside_the_output_folder_are_never_served(
+    server: LiveServer, path: str
+) -> None:
     response = httpx.get(server.url + path)
     assert response.status_code == 404
     assert b"SQLite" not in response.content
 
 
-def test_the_seed_docs_curl_commands_work_with_only_the_host_changed(server: LiveServer) -> None:
+def test_the_seed_docs_curl_commands_work_with_only_the_host_changed(
+    server: LiveServer,
+) -> None:
     submit = [
-        "curl", "--silent", "--location", "--request", "POST", f"{server.url}/api/v3/character-ai/ovi/image-to-video",
-        "--header", "Content-Type: application/json",
-        "--header", "Authorization: Bearer test-key",
-        "--data-raw", '{\n    "seed": -1\n}',
+        "curl",
+        "--silent",
+        "--location",
+        "--request",
+        "POST",
+        f"{server.url}/api/v3/character-ai/ovi/image-to-video",
+        "--header",
+        "Content-Type: application/json",
+        "--header",
+        "Authorization: Bearer test-key",
+        "--data-raw",
+        '{\n    "seed": -1\n}',
     ]
-    bare = httpx.Response(200, content=subprocess.run(submit, capture_output=True, check=True).stdout).json()
-    assert bare["code"] == 400 and "$.image" in bare["message"] and "$.prompt" in bare["message"]
-    submit[-1] = '{"image": "https://example.com/knight.png", "prompt": "A knight", "seed": -1}'
-    task = httpx.Response(200, content=subprocess.run(submit, capture_output=True, check=True).stdout).json()
+    bare = httpx.Response(
+        200, content=subprocess.run(submit, capture_output=True, check=True).stdout
+    ).json()
+    assert (
+        bare["code"] == 400
+        and "$.image" in bare["message"]
+        and "$.prompt" in bare["message"]
+    )
+    submit[-1] = (
+        '{"image": "https://example.com/knight.png", "prompt": "A knight", "seed": -1}'
+    )
+    task = httpx.Response(
+        200, content=subprocess.run(submit, capture_output=True, check=True).stdout
+    ).json()
     validate("prediction-envelope", task)
     request_id = task["data"]["id"]
     result = [
-        "curl", "--silent", "--location", "--request", "GET", f"{server.url}/api/v3/predictions/{request_id}/result",
-        "--header", "Authorization: Bearer test-key",
+        "curl",
+        "--silent",
+        "--location",
+        "--request",
+        "GET",
+        f"{server.url}/api/v3/predictions/{request_id}/result",
+        "--header",
+        "Authorization: Bearer test-key",
     ]
-    polled = httpx.Response(200, content=subprocess.run(result, capture_output=True, check=True).stdout).json()
-    assert polled["data"]["id"] == request_id and polled["data"]["status"] == "completed"
+    polled = httpx.Response(
+        200, content=subprocess.run(result, capture_output=True, check=True).stdout
+    ).json()
+    assert (
+        polled["data"]["id"] == request_id and polled["data"]["status"] == "completed"
+    )
 
 
 def test_contract_documents_are_served(server: LiveServer) -> None:
     text = httpx.get(server.url + "/_mock/documents/openapi.yaml").text
     assert text.startswith("openapi: 3.1.0")
-    assert httpx.get(server.url + "/_mock/documents/../pyproject.toml").status_code == 404
+    assert (
+        httpx.get(server.url + "/_mock/documents/../pyproject.toml").status_code == 404
+    )
 
 
 def test_server_binds_to_loopback_by_default(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from wavespeed_mock.mock_server.cli import main
 
 
@@ -31,9 +30,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "WAVESPEED_MOCK_PROFILE": "instant"}
     log = (data / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve", "--port", str(port),
-         "--data-dir", str(data), "--api-key", "cli-key"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "wavespeed_mock.mock_server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--api-key",
+            "cli-key",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -56,8 +67,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def test_serve_reads_flags_and_variables(served: str) -> None:
     state = httpx.get(served + "/_mock/state").json()["data"]
     assert state["profile"] == "instant"  # from WAVESPEED_MOCK_PROFILE
-    refused = httpx.post(served + "/api/v3/character-ai/ovi/text-to-video", json={"prompt": "p"},
-                         headers={"Authorization": "Bearer other"})
+    refused = httpx.post(
+        served + "/api/v3/character-ai/ovi/text-to-video",
+        json={"prompt": "p"},
+        headers={"Authorization": "Bearer other"},
+    )
     assert refused.status_code == 401  # from --api-key
 
 
@@ -74,18 +88,44 @@ def test_control_commands(served: str, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["control", "--url", "http://127.0.0.1:9", "state"]) == 2
 
 
-def test_check_passes_against_the_mock(served: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["check", "--base-url", served, "--api-key", "cli-key"])
+def test_check_passes_against_the_mock(
+    served: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "check",
+            "--base-url",
+            served,
+            "--api-key",
+            "cli-key",
+            "--poll-interval",
+            "0.2",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "violation" not in out.lower() or "0 violation" in out.lower()
 
 
-def test_unknown_engine_fails_at_start_up_listing_the_known_ones(tmp_path: Path) -> None:
+def test_unknown_engine_fails_at_start_up_listing_the_known_ones(
+    tmp_path: Path,
+) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve", "--engine", "synthetc",
-         "--data-dir", str(tmp_path), "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "wavespeed_mock.mock_server.cli",
+            "serve",
+            "--engine",
+            "synthetc",
+            "--data-dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
     assert "Unknown engine 'synthetc'" in out.stderr and "synthetic" in out.stderr
@@ -93,7 +133,17 @@ def test_unknown_engine_fails_at_start_up_listing_the_known_ones(tmp_path: Path)
 
 def test_bad_environment_variable_is_a_clear_error(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "wavespeed_mock.mock_server.cli", "serve", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "WAVESPEED_MOCK_PORT": "eighty"},
+        [
+            sys.executable,
+            "-m",
+            "wavespeed_mock.mock_server.cli",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WAVESPEED_MOCK_PORT": "eighty"},
     )
     assert out.returncode == 2 and "WAVESPEED_MOCK_PORT='eighty'" in out.stderr

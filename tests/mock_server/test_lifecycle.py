@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-
 from wavespeed_mock.mock_server import RenderFailed
 from wavespeed_mock.mock_server.clock import VirtualClock
 from wavespeed_mock.mock_server.live import LiveServer
@@ -20,19 +19,25 @@ ORDER = {"created": 0, "processing": 1}
 
 
 def submit(server: LiveServer, body: dict[str, object] | None = None) -> str:
-    response = httpx.post(server.url + T2V, json=body or {"prompt": "waves", "seed": 1}, headers=AUTH)
+    response = httpx.post(
+        server.url + T2V, json=body or {"prompt": "waves", "seed": 1}, headers=AUTH
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["id"])
 
 
 def poll(server: LiveServer, pid: str) -> dict[str, object]:
-    response = httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH, timeout=90)
+    response = httpx.get(
+        f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH, timeout=90
+    )
     assert response.status_code == 200, response.text
     data: dict[str, object] = response.json()["data"]
     return data
 
 
-def control(server: LiveServer, path: str, body: dict[str, object]) -> dict[str, object]:
+def control(
+    server: LiveServer, path: str, body: dict[str, object]
+) -> dict[str, object]:
     response = httpx.post(server.url + "/_mock/" + path, json=body)
     assert response.status_code == 200, response.text
     data: dict[str, object] = response.json()["data"]
@@ -66,7 +71,9 @@ def test_fast_profile_under_a_virtual_clock(start_server: StartServer) -> None:
     assert poll(server, pid)["status"] == "completed"
 
 
-def test_realistic_profile_takes_about_a_minute_and_a_half(start_server: StartServer) -> None:
+def test_realistic_profile_takes_about_a_minute_and_a_half(
+    start_server: StartServer,
+) -> None:
     server = start_server(profile="realistic", virtual_clock=True)
     pid = submit(server)
     control(server, "clock", {"advance": 80})
@@ -75,7 +82,9 @@ def test_realistic_profile_takes_about_a_minute_and_a_half(start_server: StartSe
     assert poll(server, pid)["status"] == "completed"
 
 
-def test_completed_waits_for_the_file_even_past_its_scheduled_time(start_server: StartServer) -> None:
+def test_completed_waits_for_the_file_even_past_its_scheduled_time(
+    start_server: StartServer,
+) -> None:
     engine = FakeEngine()
     engine.gate.clear()
     server = start_server(engine=engine, profile="fast", virtual_clock=True)
@@ -92,10 +101,17 @@ def test_completed_waits_for_the_file_even_past_its_scheduled_time(start_server:
 def test_polls_profile_completes_on_the_nth_poll(start_server: StartServer) -> None:
     server = start_server(profile="polls:3")
     pid = submit(server)
-    assert [poll(server, pid)["status"] for _ in range(4)] == ["created", "processing", "completed", "completed"]
+    assert [poll(server, pid)["status"] for _ in range(4)] == [
+        "created",
+        "processing",
+        "completed",
+        "completed",
+    ]
 
 
-def test_profile_can_be_changed_at_run_time_for_new_predictions(start_server: StartServer) -> None:
+def test_profile_can_be_changed_at_run_time_for_new_predictions(
+    start_server: StartServer,
+) -> None:
     server = start_server(profile="polls:2")
     before = submit(server)
     control(server, "profile", {"profile": "instant"})
@@ -126,7 +142,11 @@ def test_engine_profile_follows_the_engines_progress(start_server: StartServer) 
 @pytest.mark.parametrize(
     ("failure", "code", "text"),
     [
-        (RenderFailed("Failed to download image from the provided URL.", code=1402), 1402, "download"),
+        (
+            RenderFailed("Failed to download image from the provided URL.", code=1402),
+            1402,
+            "download",
+        ),
         (ValueError("engine bug"), 5000, "engine bug"),
     ],
 )
@@ -138,12 +158,18 @@ def test_a_failed_render_is_a_failed_task_not_an_http_error(
     server = start_server(engine=engine)
     pid = submit(server)
     data = poll(server, pid)
-    assert data["status"] == "failed" and data["code"] == code and text in str(data["error"])
+    assert (
+        data["status"] == "failed"
+        and data["code"] == code
+        and text in str(data["error"])
+    )
     assert data["outputs"] == []
     assert poll(server, pid)["status"] == "failed"  # terminal states stay
 
 
-def test_statuses_never_go_backwards_and_terminal_states_stay(start_server: StartServer) -> None:
+def test_statuses_never_go_backwards_and_terminal_states_stay(
+    start_server: StartServer,
+) -> None:
     server = start_server(profile="fast", virtual_clock=True)
     pid = submit(server)
     seen = []
@@ -162,13 +188,17 @@ def test_statuses_never_go_backwards_and_terminal_states_stay(start_server: Star
 def test_virtual_clock_never_goes_backwards(start_server: StartServer) -> None:
     server = start_server(virtual_clock=True)
     now = control(server, "clock", {})["clock"]["now"]  # type: ignore[index]
-    assert httpx.post(server.url + "/_mock/clock", json={"advance": -1}).status_code == 400
+    assert (
+        httpx.post(server.url + "/_mock/clock", json={"advance": -1}).status_code == 400
+    )
     after = control(server, "clock", {"set": now - 100})["clock"]["now"]  # type: ignore[index]
     assert after == now
     real = control(server, "clock", {"advance": 3600, "virtual": False})
     assert real["clock"]["virtual"] is False  # type: ignore[index]
     assert real["clock"]["now"] >= now + 3600  # type: ignore[index]
-    assert httpx.post(server.url + "/_mock/clock", json={"advance": 1}).status_code == 409
+    assert (
+        httpx.post(server.url + "/_mock/clock", json={"advance": 1}).status_code == 409
+    )
 
 
 def test_reset_forgets_predictions(start_server: StartServer) -> None:
@@ -176,11 +206,18 @@ def test_reset_forgets_predictions(start_server: StartServer) -> None:
     pid = submit(server)
     poll(server, pid)
     assert control(server, "reset", {})["deleted"] == 1
-    assert httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH).status_code == 404
+    assert (
+        httpx.get(
+            f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH
+        ).status_code
+        == 404
+    )
     assert httpx.get(f"{server.url}/outputs/{pid}.mp4").status_code == 404
 
 
-def test_predictions_survive_a_restart(start_server: StartServer, tmp_path: object) -> None:
+def test_predictions_survive_a_restart(
+    start_server: StartServer, tmp_path: object
+) -> None:
     first = start_server()
     pid = submit(first)
     assert poll(first, pid)["status"] == "completed"
@@ -192,7 +229,9 @@ def test_predictions_survive_a_restart(start_server: StartServer, tmp_path: obje
     assert httpx.get(str(data["outputs"][0])).status_code == 200  # type: ignore[index]
 
 
-def test_a_render_in_flight_at_shutdown_finishes_after_a_restart(start_server: StartServer) -> None:
+def test_a_render_in_flight_at_shutdown_finishes_after_a_restart(
+    start_server: StartServer,
+) -> None:
     engine = FakeEngine()
     engine.gate.clear()
     first = start_server(engine=engine, profile="fast")

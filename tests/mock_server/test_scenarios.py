@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 import wavespeed
-
 from wavespeed_mock.mock_server.live import LiveServer
 
 from .conftest import AUTH, T2V, StartServer
@@ -24,7 +23,9 @@ def scenario(server: LiveServer, **body: Any) -> dict[str, Any]:
 
 
 def submit(server: LiveServer, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(server.url + T2V, json={"prompt": "waves", "seed": 1}, headers=headers or AUTH)
+    return httpx.post(
+        server.url + T2V, json={"prompt": "waves", "seed": 1}, headers=headers or AUTH
+    )
 
 
 def result(server: LiveServer, pid: str) -> dict[str, Any]:
@@ -35,7 +36,9 @@ def result(server: LiveServer, pid: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("code", [1200, 1402, 1403, 1405, 5000, 5003, 5004])
-def test_a_task_fails_with_any_task_error_code(start_server: StartServer, code: int) -> None:
+def test_a_task_fails_with_any_task_error_code(
+    start_server: StartServer, code: int
+) -> None:
     server = start_server()
     scenario(server, fail_code=code)
     data = result(server, submit(server).json()["data"]["id"])
@@ -44,14 +47,18 @@ def test_a_task_fails_with_any_task_error_code(start_server: StartServer, code: 
 
 
 @pytest.mark.parametrize("status", ["cancelled", "timeout"])
-def test_terminal_statuses_the_docs_do_not_list(start_server: StartServer, status: str) -> None:
+def test_terminal_statuses_the_docs_do_not_list(
+    start_server: StartServer, status: str
+) -> None:
     server = start_server()
     scenario(server, status=status)
     assert result(server, submit(server).json()["data"]["id"])["status"] == status
 
 
 @pytest.mark.sdk
-def test_sdk_run_raises_on_a_failed_task_and_run_no_throw_reports_it(start_server: StartServer) -> None:
+def test_sdk_run_raises_on_a_failed_task_and_run_no_throw_reports_it(
+    start_server: StartServer,
+) -> None:
     server = start_server()
     scenario(server, fail_code=1200)
     client = wavespeed.Client(api_key="k", base_url=server.url)
@@ -68,10 +75,14 @@ def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
     # row (the SDK's give-up point here) about 1 in a million.
     server = start_server(profile="polls:12")
     scenario(server, poll_error_rate=0.5, seed=7)
-    client = wavespeed.Client(api_key="k", base_url=server.url, retry_interval=0.01, max_connection_retries=20)
+    client = wavespeed.Client(
+        api_key="k", base_url=server.url, retry_interval=0.01, max_connection_retries=20
+    )
     output = client.run(T2V_MODEL, {"prompt": "p"}, poll_interval=0.01)
     assert output["outputs"][0].endswith(".mp4")
-    statuses = [e["status"] for e in server.service.journal if e["path"].endswith("/result")]
+    statuses = [
+        e["status"] for e in server.service.journal if e["path"].endswith("/result")
+    ]
     assert {500, 502, 503} & set(statuses) and statuses[-1] == 200
 
 
@@ -79,8 +90,12 @@ def test_poll_errors_are_reproducible_from_the_seed(start_server: StartServer) -
     server = start_server(profile="polls:50")
     scenario(server, poll_error_rate=0.3, seed=11)
     pid = submit(server).json()["data"]["id"]
-    first = [httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH).status_code
-             for _ in range(20)]
+    first = [
+        httpx.get(
+            f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH
+        ).status_code
+        for _ in range(20)
+    ]
     assert 200 in first and set(first) - {200}
     # The same seed, prediction id and poll number always draw the same answer.
     book = server.service.scenarios
@@ -104,7 +119,9 @@ def test_nsfw_flag(start_server: StartServer) -> None:
     assert data["status"] == "completed" and data["has_nsfw_contents"] == [True]
 
 
-def test_per_minute_limit_answers_429_with_retry_after(start_server: StartServer) -> None:
+def test_per_minute_limit_answers_429_with_retry_after(
+    start_server: StartServer,
+) -> None:
     server = start_server(virtual_clock=True)
     scenario(server, per_minute=2)
     assert [submit(server).status_code for _ in range(2)] == [200, 200]
@@ -118,19 +135,32 @@ def test_per_minute_limit_answers_429_with_retry_after(start_server: StartServer
 def test_bad_bodies_do_not_use_up_the_rate_limit(start_server: StartServer) -> None:
     server = start_server()
     scenario(server, per_minute=1)
-    assert httpx.post(server.url + T2V, json={"prompt": ""}, headers=AUTH).status_code == 400
+    assert (
+        httpx.post(server.url + T2V, json={"prompt": ""}, headers=AUTH).status_code
+        == 400
+    )
     assert submit(server).status_code == 200
 
 
-def test_concurrency_cap_queues_extra_tasks_in_created(start_server: StartServer) -> None:
+def test_concurrency_cap_queues_extra_tasks_in_created(
+    start_server: StartServer,
+) -> None:
     server = start_server(profile="fast", virtual_clock=True)
     scenario(server, concurrency=2)
     ids = [submit(server).json()["data"]["id"] for _ in range(3)]
     httpx.post(server.url + "/_mock/clock", json={"advance": 1.0})
-    assert [result(server, i)["status"] for i in ids] == ["processing", "processing", "created"]
+    assert [result(server, i)["status"] for i in ids] == [
+        "processing",
+        "processing",
+        "created",
+    ]
     httpx.post(server.url + "/_mock/clock", json={"advance": 1.5})
     time.sleep(0.1)
-    assert [result(server, i)["status"] for i in ids] == ["completed", "completed", "processing"]
+    assert [result(server, i)["status"] for i in ids] == [
+        "completed",
+        "completed",
+        "processing",
+    ]
 
 
 def test_slow_queue(start_server: StartServer) -> None:
@@ -147,7 +177,9 @@ def test_slow_queue(start_server: StartServer) -> None:
 def test_sync_timeout_scenario(start_server: StartServer) -> None:
     server = start_server(profile="fast")
     scenario(server, sync_timeout=True)
-    data = httpx.post(server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH).json()["data"]
+    data = httpx.post(
+        server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH
+    ).json()["data"]
     assert data["status"] == "processing" and data["code"] == 5004
 
 
@@ -176,7 +208,9 @@ def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
     first = submit(server).json()["data"]["id"]  # next-N wins over nothing
     second = submit(server).json()["data"]["id"]
     unlucky = submit(server, {"Authorization": "Bearer unlucky"}).json()["data"]["id"]
-    named = submit(server, {**AUTH, "X-Wavespeed-Mock-Scenario": "moderated"}).json()["data"]["id"]
+    named = submit(server, {**AUTH, "X-Wavespeed-Mock-Scenario": "moderated"}).json()[
+        "data"
+    ]["id"]
     assert result(server, first)["status"] == "timeout"
     assert result(server, second)["status"] == "completed"
     assert result(server, unlucky)["code"] == 1403
@@ -188,7 +222,9 @@ def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
 def test_faults_expire_after_a_count_or_a_time(start_server: StartServer) -> None:
     server = start_server(virtual_clock=True)
     scenario(server, fail_code=5003, expires_after_count=2)
-    statuses = [result(server, submit(server).json()["data"]["id"])["status"] for _ in range(3)]
+    statuses = [
+        result(server, submit(server).json()["data"]["id"])["status"] for _ in range(3)
+    ]
     assert statuses == ["failed", "failed", "completed"]
     scenario(server, fail_code=5003, expires_after_s=10)
     assert result(server, submit(server).json()["data"]["id"])["status"] == "failed"
@@ -199,15 +235,28 @@ def test_faults_expire_after_a_count_or_a_time(start_server: StartServer) -> Non
 def test_scenarios_can_be_listed_and_cleared(start_server: StartServer) -> None:
     server = start_server()
     scenario(server, fail_code=1402)
-    assert httpx.get(server.url + "/_mock/scenarios").json()["data"]["scenarios"]["global"]["fail_code"] == 1402
+    assert (
+        httpx.get(server.url + "/_mock/scenarios").json()["data"]["scenarios"][
+            "global"
+        ]["fail_code"]
+        == 1402
+    )
     httpx.delete(server.url + "/_mock/scenarios")
     assert result(server, submit(server).json()["data"]["id"])["status"] == "completed"
 
 
 @pytest.mark.parametrize(
     "body",
-    [{"fail_code": -1}, {"status": "exploded"}, {"poll_error_rate": 2}, {"latency": {"kind": "weird"}},
-     {"scope": "key"}, {"scope": "next"}, {"unknown_knob": 1}, {"per_minute": 0}],
+    [
+        {"fail_code": -1},
+        {"status": "exploded"},
+        {"poll_error_rate": 2},
+        {"latency": {"kind": "weird"}},
+        {"scope": "key"},
+        {"scope": "next"},
+        {"unknown_knob": 1},
+        {"per_minute": 0},
+    ],
 )
 def test_bad_scenarios_are_400(start_server: StartServer, body: dict[str, Any]) -> None:
     server = start_server()
@@ -221,4 +270,10 @@ def test_journal_and_ledger(start_server: StartServer) -> None:
     journal = httpx.get(server.url + "/_mock/journal").json()["data"]["items"]
     assert journal[-1]["path"] == T2V and journal[-1]["status"] == 200
     ledger = httpx.get(server.url + "/_mock/ledger").json()["data"]["items"]
-    assert ledger == [{"api_key": "test-key", "spent": 0.15, "balance": pytest.approx(ledger[0]["balance"])}]
+    assert ledger == [
+        {
+            "api_key": "test-key",
+            "spent": 0.15,
+            "balance": pytest.approx(ledger[0]["balance"]),
+        }
+    ]

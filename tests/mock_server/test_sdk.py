@@ -14,7 +14,6 @@ import imageio_ffmpeg
 import pytest
 import wavespeed
 from PIL import Image
-
 from wavespeed_mock.mock_server.live import LiveServer
 from wavespeed_mock.mock_server.service import MockService
 from wavespeed_mock.mock_server.settings import Settings
@@ -32,7 +31,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start(data_dir: Path, **options: object) -> LiveServer:
-    values: dict[str, object] = {"port": 0, "profile": "fast", "check_responses": True, **options}
+    values: dict[str, object] = {
+        "port": 0,
+        "profile": "fast",
+        "check_responses": True,
+        **options,
+    }
     settings = Settings(data_dir=data_dir, **values)  # type: ignore[arg-type]
     return LiveServer(settings).start()
 
@@ -46,15 +50,20 @@ def server(data_dir: Path) -> object:
 
 
 def client_for(server: LiveServer) -> wavespeed.Client:
-    return wavespeed.Client(api_key="test-key", base_url=server.url, retry_interval=0.05)
+    return wavespeed.Client(
+        api_key="test-key", base_url=server.url, retry_interval=0.05
+    )
 
 
 def probe(mp4: bytes, tmp_path: Path) -> str:
     """What the bundled ffmpeg says about a file (it has no ffprobe)."""
     path = tmp_path / "clip.mp4"
     path.write_bytes(mp4)
-    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+    )
     return out.stderr
 
 
@@ -65,9 +74,13 @@ def upload_png(server: LiveServer, tmp_path: Path) -> str:
     return url
 
 
-def test_run_image_to_video_returns_a_playable_clip(server: LiveServer, tmp_path: Path) -> None:
+def test_run_image_to_video_returns_a_playable_clip(
+    server: LiveServer, tmp_path: Path
+) -> None:
     image = upload_png(server, tmp_path)
-    output = client_for(server).run(I2V, {"image": image, "prompt": PROMPT, "seed": 42}, poll_interval=0.05)
+    output = client_for(server).run(
+        I2V, {"image": image, "prompt": PROMPT, "seed": 42}, poll_interval=0.05
+    )
     url = output["outputs"][0]
     assert url.startswith(server.url + "/outputs/")
     clip = httpx.get(url).content
@@ -77,23 +90,37 @@ def test_run_image_to_video_returns_a_playable_clip(server: LiveServer, tmp_path
     assert "960x544" in info  # 16:9 image -> Ovi's 720x720-area size
 
 
-def test_run_text_to_video_returns_a_playable_clip(server: LiveServer, tmp_path: Path) -> None:
-    output = client_for(server).run(T2V, {"prompt": PROMPT, "size": "540*960", "seed": 3}, poll_interval=0.05)
+def test_run_text_to_video_returns_a_playable_clip(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    output = client_for(server).run(
+        T2V, {"prompt": PROMPT, "size": "540*960", "seed": 3}, poll_interval=0.05
+    )
     info = probe(httpx.get(output["outputs"][0]).content, tmp_path)
     assert "540x960" in info and "Audio: aac" in info and "Duration: 00:00:05.0" in info
 
 
 def test_run_no_throw_reports_a_failed_task(server: LiveServer) -> None:
-    broken = "data:image/png;base64," + "iVBORw0KGgo="  # a PNG signature and nothing else
-    result = client_for(server).run_no_throw(I2V, {"image": broken, "prompt": PROMPT}, poll_interval=0.05)
+    broken = (
+        "data:image/png;base64," + "iVBORw0KGgo="
+    )  # a PNG signature and nothing else
+    result = client_for(server).run_no_throw(
+        I2V, {"image": broken, "prompt": PROMPT}, poll_interval=0.05
+    )
     assert result["outputs"] is None or result["outputs"] == []
-    assert result["detail"]["status"] == "failed" if "detail" in result else result["status"] == "failed"
+    assert (
+        result["detail"]["status"] == "failed"
+        if "detail" in result
+        else result["status"] == "failed"
+    )
 
 
 def test_sync_mode_through_the_sdk(data_dir: Path) -> None:
     live = start(data_dir / "sync", profile="instant")
     try:
-        output = client_for(live).run(T2V, {"prompt": PROMPT, "seed": 5}, enable_sync_mode=True)
+        output = client_for(live).run(
+            T2V, {"prompt": PROMPT, "seed": 5}, enable_sync_mode=True
+        )
         assert output["outputs"][0].endswith(".mp4")
     finally:
         live.stop()
@@ -101,8 +128,11 @@ def test_sync_mode_through_the_sdk(data_dir: Path) -> None:
 
 def test_get_result_works_after_a_restart(data_dir: Path) -> None:
     first = start(data_dir / "restart", profile="instant")
-    pid = httpx.post(first.url + "/api/v3/" + T2V, json={"prompt": PROMPT, "seed": 9},
-                     headers={"Authorization": "Bearer test-key"}).json()["data"]["id"]
+    pid = httpx.post(
+        first.url + "/api/v3/" + T2V,
+        json={"prompt": PROMPT, "seed": 9},
+        headers={"Authorization": "Bearer test-key"},
+    ).json()["data"]["id"]
     client_for(first).run(T2V, {"prompt": PROMPT, "seed": 9}, poll_interval=0.05)
     first.stop()
     second = start(data_dir / "restart", profile="instant")

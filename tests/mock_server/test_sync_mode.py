@@ -14,33 +14,54 @@ from .conftest import AUTH, T2V, StartServer
 def test_sync_submit_returns_the_completed_envelope(start_server: StartServer) -> None:
     server = start_server(profile="fast", sync_wait_s=30)
     started = time.monotonic()
-    response = httpx.post(server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH, timeout=60)
+    response = httpx.post(
+        server.url + T2V,
+        json={"prompt": "p", "enable_sync_mode": True},
+        headers=AUTH,
+        timeout=60,
+    )
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "completed" and data["outputs"]
-    assert time.monotonic() - started >= 2.0  # it waited out the fast profile's schedule
+    assert (
+        time.monotonic() - started >= 2.0
+    )  # it waited out the fast profile's schedule
 
 
-def test_sync_timeout_answers_5004_and_the_task_goes_on(start_server: StartServer) -> None:
+def test_sync_timeout_answers_5004_and_the_task_goes_on(
+    start_server: StartServer,
+) -> None:
     engine = FakeEngine()
     engine.gate.clear()
     server = start_server(engine=engine, profile="instant", sync_wait_s=0.3)
-    response = httpx.post(server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH)
+    response = httpx.post(
+        server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH
+    )
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "processing" and data["code"] == 5004
-    assert data["error"] == "Sync mode timed out after 0.3 seconds. The prediction is still processing asynchronously."
+    assert (
+        data["error"]
+        == "Sync mode timed out after 0.3 seconds. The prediction is still processing asynchronously."
+    )
     engine.gate.set()
     polled = httpx.get(data["urls"]["get"], headers=AUTH).json()["data"]
     assert polled["status"] == "completed"
 
 
-def test_sync_wait_on_a_virtual_clock_ends_when_the_clock_moves(start_server: StartServer) -> None:
+def test_sync_wait_on_a_virtual_clock_ends_when_the_clock_moves(
+    start_server: StartServer,
+) -> None:
     server = start_server(profile="fast", virtual_clock=True, sync_wait_s=90)
     answer: dict[str, object] = {}
 
     def call() -> None:
-        r = httpx.post(server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH, timeout=60)
+        r = httpx.post(
+            server.url + T2V,
+            json={"prompt": "p", "enable_sync_mode": True},
+            headers=AUTH,
+            timeout=60,
+        )
         answer.update(r.json()["data"])
 
     thread = threading.Thread(target=call)
@@ -57,7 +78,12 @@ def test_sync_timeout_on_a_virtual_clock(start_server: StartServer) -> None:
     answer: dict[str, object] = {}
 
     def call() -> None:
-        r = httpx.post(server.url + T2V, json={"prompt": "p", "enable_sync_mode": True}, headers=AUTH, timeout=60)
+        r = httpx.post(
+            server.url + T2V,
+            json={"prompt": "p", "enable_sync_mode": True},
+            headers=AUTH,
+            timeout=60,
+        )
         answer.update(r.json()["data"])
 
     thread = threading.Thread(target=call)

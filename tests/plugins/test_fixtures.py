@@ -6,7 +6,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-DOWNSTREAM = '''
+DOWNSTREAM = """
 import asyncio
 
 import httpx
@@ -86,7 +86,7 @@ def test_httpx_other_hosts_pass_through(wavespeed_httpx, wavespeed_server):
     response = httpx.get(f"{wavespeed_server.url}/_mock/health")
     assert response.status_code == 200
     assert len(wavespeed_httpx.calls) == 0
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +111,18 @@ def test_each_fixture_works_in_a_downstream_suite(downstream: pytest.Pytester) -
     result.assert_outcomes(passed=9)
 
 
-def test_plugin_loads_beside_a_repos_own_plugins_and_contracts_packages(downstream: pytest.Pytester) -> None:
+def test_plugin_loads_beside_a_repos_own_plugins_and_contracts_packages(
+    downstream: pytest.Pytester,
+) -> None:
     for name in ("plugins", "contracts", "mock_server"):
         package = downstream.mkpydir(name)
-        (package / "__init__.py").write_text("RAISE = 1 / 0  # never imported by the plugin\n")
+        (package / "__init__.py").write_text(
+            "RAISE = 1 / 0  # never imported by the plugin\n"
+        )
     downstream.makeconftest("import sys; sys.path.insert(0, '.')\n")
-    result = downstream.runpytest_subprocess("-p", "no:cacheprovider", "-k", "sdk_client or httpx_sync")
+    result = downstream.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-k", "sdk_client or httpx_sync"
+    )
     result.assert_outcomes(passed=2)
 
 
@@ -137,7 +143,9 @@ def test_a_contract_violation_fails_the_test(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*break its contract*", "*'pending' is not one of*"])
 
 
-def test_settings_fixture_can_be_overridden_in_conftest(pytester: pytest.Pytester) -> None:
+def test_settings_fixture_can_be_overridden_in_conftest(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makeconftest(
         """
         import pytest
