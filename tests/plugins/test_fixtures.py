@@ -182,3 +182,40 @@ def test_marker_rejects_positional_arguments(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*keyword arguments only*"])
+
+
+PROPERTY_TEST = '''
+import httpx
+from hypothesis import HealthCheck, given, settings
+
+from wavespeed_mock.plugins import assert_conforms, invalid_request_bodies, request_bodies
+
+I2V = "character-ai/ovi/image-to-video"
+KEY = {"Authorization": "Bearer any-key"}
+QUICK = settings(max_examples=25, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@QUICK
+@given(case=invalid_request_bodies(I2V))
+def test_every_broken_rule_is_a_400_naming_its_field(wavespeed_server, case):
+    response = httpx.post(f"{wavespeed_server.url}/api/v3/{I2V}", json=case.body, headers=KEY)
+    assert response.status_code == 400
+    assert case.path in response.json()["message"]
+    assert_conforms(response)
+
+
+@settings(max_examples=3, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=request_bodies(I2V))
+def test_valid_bodies_become_tasks(wavespeed_server, body):
+    response = httpx.post(f"{wavespeed_server.url}/api/v3/{I2V}", json=body, headers=KEY)
+    assert response.status_code == 200, response.text
+    assert_conforms(response)
+'''
+
+
+def test_a_property_test_with_the_strategies_runs_against_the_mock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_properties=PROPERTY_TEST)
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
