@@ -148,7 +148,7 @@ def _submit_handler(
         p = service.submit(model, body, api_key=api_key, webhook=webhook)
         if body.get("enable_sync_mode") is True:
             return await _sync_answer(service, p)
-        return envelope(service.view(p))
+        return envelope(service.view(p, accepted=True))
 
     submit.__name__ = f"submit_{model.id.replace('/', '_').replace('-', '_')}"
     return submit

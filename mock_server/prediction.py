@@ -91,9 +91,18 @@ def format_timestamp(seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def to_api(p: Prediction, now: float, base_url: str) -> dict[str, Any]:
-    """The prediction object of the envelope (and of a webhook delivery)."""
+def to_api(
+    p: Prediction, now: float, base_url: str, *, accepted: bool = False
+) -> dict[str, Any]:
+    """The prediction object of the envelope (and of a webhook delivery).
+
+    ``accepted`` gives the answer to the submit itself, which describes the task
+    as just accepted (``created`` or ``processing``), never finished, as the API
+    does, even when a cached clip is already there.
+    """
     status = status_at(p, now)
+    if accepted and status in TERMINAL_STATUSES:
+        status = "processing" if now >= p.start_at else "created"
     completed = status == "completed"
     terminal = status in TERMINAL_STATUSES
     data: dict[str, Any] = {

@@ -264,8 +264,8 @@ class MockService:
             await self.wait_for_outcome(p, RENDER_WAIT_S)
         return self.view(p)
 
-    def view(self, p: Prediction) -> dict[str, Any]:
-        return to_api(p, self.clock.now(), self.base_url)
+    def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
+        return to_api(p, self.clock.now(), self.base_url, accepted=accepted)
 
     def status(self, p: Prediction) -> str:
         return status_at(p, self.clock.now())
