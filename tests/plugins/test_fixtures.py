@@ -184,7 +184,7 @@ def test_marker_rejects_positional_arguments(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*keyword arguments only*"])
 
 
-PROPERTY_TEST = '''
+PROPERTY_TEST = """
 import httpx
 from hypothesis import HealthCheck, given, settings
 
@@ -212,10 +212,12 @@ def test_valid_bodies_become_tasks(wavespeed_server, body):
     response = httpx.post(f"{wavespeed_server.url}/api/v3/{I2V}", json=body, headers=KEY)
     assert response.status_code == 200, response.text
     assert_conforms(response)
-'''
+"""
 
 
-def test_a_property_test_with_the_strategies_runs_against_the_mock(pytester: pytest.Pytester) -> None:
+def test_a_property_test_with_the_strategies_runs_against_the_mock(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(test_properties=PROPERTY_TEST)
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
