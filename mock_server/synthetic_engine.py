@@ -90,6 +90,30 @@ class SyntheticEngine:
         elapsed_ms = round((time.perf_counter() - started) * 1000)
         return RenderResult(inference_ms=elapsed_ms)
 
+    def render_cached(self, job: RenderJob) -> RenderResult | None:
+        """The clip from the cache alone (a file lookup), or None on a miss.
+
+        The server calls this on the submit path, so a repeated request costs no
+        worker hand-off; a miss, or any problem, falls back to :meth:`render`.
+        """
+        started = time.perf_counter()
+        size = (job.width, job.height) if job.width and job.height else None
+        try:
+            key = self.cache.key(
+                image=job.image,
+                prompt=job.prompt,
+                seed=job.seed,
+                size=size,
+                threads=self.settings.render_threads,
+            )
+        except MediaError:
+            return None
+        path = self.cache.path_for(key)
+        if not path.is_file():
+            return None
+        _place(path, Path(job.output_path))
+        return RenderResult(inference_ms=round((time.perf_counter() - started) * 1000))
+
     def close(self) -> None:
         """Nothing to release: each render's ffmpeg exits with it."""
 

@@ -37,7 +37,9 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         }
         options.update(settings)
         config = Settings(data_dir=data_dir or tmp_path / "data", **options)
-        service = MockService(config, engine=engine or FakeEngine())
+        # engine="synthetic" runs the real synthetic engine; the default is a fake.
+        chosen = None if engine == "synthetic" else engine or FakeEngine()
+        service = MockService(config, engine=chosen)  # type: ignore[arg-type]
         server = LiveServer(config, service=service).start()
         started.append(server)
         return server

@@ -266,3 +266,22 @@ def test_virtual_clock_wakes_sleepers() -> None:
         return events
 
     assert asyncio.run(scenario()) == ["after 4 s", "woke"]
+
+
+def test_a_cached_clip_is_placed_on_the_submit_path(start_server: StartServer) -> None:
+    from wavespeed_mock.mock_server.synthetic_engine import SyntheticEngine
+
+    server = start_server(engine="synthetic", profile="fast")
+    assert isinstance(server.service.engine, SyntheticEngine)
+    body = {"prompt": "cache me", "seed": 5}
+    first = submit(server, body)
+    deadline = time.monotonic() + 30
+    while server.service.get(first).rendered_at is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = submit(server, body)
+    again = server.service.get(second)
+    assert again.rendered_at is not None  # no worker needed
+    assert (server.service.outputs_dir / f"{second}.mp4").read_bytes() == (
+        server.service.outputs_dir / f"{first}.mp4"
+    ).read_bytes()
