@@ -28,7 +28,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[LiveServer] = []
 
     def start(
-        *, engine: Engine | None = None, data_dir: Path | None = None, **settings: Any
+        *, engine: Engine | str | None = None, data_dir: Path | None = None, **settings: Any
     ) -> LiveServer:
         options: dict[str, Any] = {
             "profile": "instant",
@@ -39,7 +39,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         config = Settings(data_dir=data_dir or tmp_path / "data", **options)
         # engine="synthetic" runs the real synthetic engine; the default is a fake.
         chosen = None if engine == "synthetic" else engine or FakeEngine()
-        service = MockService(config, engine=chosen)  # type: ignore[arg-type]
+        service = MockService(config, engine=chosen)  # type: ignore[arg-type]  # str excluded above
         server = LiveServer(config, service=service).start()
         started.append(server)
         return server
