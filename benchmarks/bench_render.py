@@ -80,16 +80,16 @@ def make_image() -> bytes:
 
 
 def baseline_inputs(image: bytes, folder: Path) -> tuple[Path, Path, int, int]:
-    """The very frames and audio the renderer makes, written to raw files."""
+    """The very frames (I420) and audio the renderer pipes to ffmpeg, as raw files."""
     picture = decode_image(image, max_pixels=40_000_000)
     first = fit_image(picture, (704, 704))
     root = np.random.SeedSequence([SEED, zlib.crc32(PROMPT.encode("utf-8"))])
     motion_seq, _ = root.spawn(2)
     motion = choose_motion(np.random.default_rng(motion_seq), 704, 704)
     canvas = pad_canvas(first, motion.margin)
-    video = folder / "frames.rgb"
+    video = folder / "frames.yuv"
     with video.open("wb") as out:
-        for frame in iter_frames(canvas, 704, 704, motion, CLIP_FRAMES, first=first):
+        for frame in iter_frames(canvas, 704, 704, motion, CLIP_FRAMES):
             out.write(frame.tobytes())
     audio = synthesize_audio(
         parse_prompt_tags(PROMPT), seed=SEED, duration_s=CLIP_FRAMES / CLIP_FPS
@@ -116,7 +116,7 @@ def baseline_command(
         "-f",
         "rawvideo",
         "-pix_fmt",
-        "rgb24",
+        "yuv420p",
         "-s",
         f"{size[0]}x{size[1]}",
         "-framerate",

@@ -20,6 +20,7 @@ _GLYPHS = {
 }
 WORD = "SYNTHETIC"
 _PAD = 2
+_MARGIN = 6
 _TEXT_ALPHA = 200  # of 256
 _BACK_ALPHA = 110
 
@@ -38,17 +39,33 @@ def badge_alpha(scale: int) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint
     return (text * _TEXT_ALPHA)[..., None], back[..., None]
 
 
-def draw_badge(frame: npt.NDArray[np.uint8], index: int) -> None:
+def badge_scale(width: int, height: int) -> int:
+    """Pixels per font pixel for a frame of this size (1 up to 1440 px, then 2...)."""
+    return max(1, min(width, height) // 720)
+
+
+def badge_corner(scale: int) -> tuple[int, int]:
+    """(height, width) of the frame corner the badge and its margin cover, even."""
+    text, _ = badge_alpha(scale)
+    margin = _MARGIN * scale
+    bh, bw = text.shape[0] + margin, text.shape[1] + margin
+    return bh + bh % 2, bw + bw % 2
+
+
+def draw_badge(
+    frame: npt.NDArray[np.uint8], index: int, *, scale: int | None = None
+) -> None:
     """Blend the badge, in place, into the bottom-right corner of ``frame``.
 
     Under the word a one-pixel tick steps along by ``index``, so consecutive frames
     always differ, even where the pan moves less than a pixel.
     """
     height, width = frame.shape[:2]
-    scale = max(1, min(width, height) // 720)
+    if scale is None:
+        scale = badge_scale(width, height)
     text, back = badge_alpha(scale)
     bh, bw = text.shape[:2]
-    margin = 6 * scale
+    margin = _MARGIN * scale
     if bh + margin > height or bw + margin > width:
         return  # a frame too small to mark legibly: leave it clean
     y0, x0 = height - margin - bh, width - margin - bw

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ._badge import draw_badge
+from ._badge import badge_corner, badge_scale, draw_badge
+from ._yuv import YuvCanvas
 
 __all__ = ["Motion", "choose_motion", "draw_scene", "iter_frames", "pad_canvas"]
 
@@ -62,25 +63,28 @@ def iter_frames(
     height: int,
     motion: Motion,
     count: int,
-    *,
-    first: npt.NDArray[np.uint8] | None = None,
 ) -> Iterator[npt.NDArray[np.uint8]]:
-    """``count`` frames of ``width`` x ``height`` panned across ``canvas``.
+    """``count`` I420 frames of ``width`` x ``height`` panned across ``canvas``.
 
-    ``first``, if given, is yielded as frame 0 unchanged (the input image);
-    otherwise frame 0 is the centre of the canvas. Each frame is a new array.
+    Frame 0 is the centre of the canvas, untouched (for image-to-video, the fitted
+    image itself); the rest carry the badge. Each frame is a new
+    ``(height * 3 // 2, width)`` array for ``write_clip(..., pixel_format="yuv420p")``.
     """
     margin = (canvas.shape[0] - height) // 2
+    yuv = YuvCanvas(canvas)
+    scale = badge_scale(width, height)
+    corner_h, corner_w = badge_corner(scale)
     for index in range(count):
-        if index == 0 and first is not None:
-            yield first
-            continue
         dx, dy = motion.offset(index, count)
         x0 = min(max(margin + dx, 0), canvas.shape[1] - width)
         y0 = min(max(margin + dy, 0), canvas.shape[0] - height)
-        frame = canvas[y0 : y0 + height, x0 : x0 + width].copy()
-        if index > 0:
-            draw_badge(frame, index)
+        frame = yuv.crop(x0, y0, width, height)
+        if index > 0 and corner_h <= height and corner_w <= width:
+            # The badge is drawn in RGB on the corner it covers, then converted.
+            cy, cx = y0 + height - corner_h, x0 + width - corner_w
+            corner = canvas[cy : cy + corner_h, cx : cx + corner_w].copy()
+            draw_badge(corner, index, scale=scale)
+            yuv.paste(frame, corner, width - corner_w, height - corner_h)
         yield frame
 
 

@@ -95,12 +95,20 @@ def render_clip(
             seed=seed,
             duration_s=duration_s,
         )
-        first, canvas, motion, width, height = _picture(
+        canvas, motion, width, height = _picture(
             image, prompt, seed, size, max_image_pixels
         )
         audio = sound.result()
-    frames = iter_frames(canvas, width, height, motion, CLIP_FRAMES, first=first)
-    write_clip(frames, audio, SAMPLE_RATE, path, fps=CLIP_FPS, threads=threads)
+    frames = iter_frames(canvas, width, height, motion, CLIP_FRAMES)
+    write_clip(
+        frames,
+        audio,
+        SAMPLE_RATE,
+        path,
+        fps=CLIP_FPS,
+        threads=threads,
+        pixel_format="yuv420p",
+    )
     return ClipInfo(
         width=width,
         height=height,
@@ -116,8 +124,8 @@ def _picture(
     seed: int,
     size: tuple[int, int] | None,
     max_image_pixels: int,
-) -> tuple[npt.NDArray[np.uint8] | None, npt.NDArray[np.uint8], Motion, int, int]:
-    """Frame 0 (the fitted image, or None), the canvas, the pan and the size."""
+) -> tuple[npt.NDArray[np.uint8], Motion, int, int]:
+    """The canvas to pan over (the fitted image at its centre), the pan, the size."""
     picture = None
     if image is not None:
         picture = decode_image(image, max_pixels=max_image_pixels)
@@ -133,13 +141,13 @@ def _picture(
     motion = choose_motion(np.random.default_rng(motion_seq), width, height)
     if picture is not None:
         first = fit_image(picture, (width, height))
-        return first, pad_canvas(first, motion.margin), motion, width, height
+        return pad_canvas(first, motion.margin), motion, width, height
     canvas = draw_scene(
         np.random.default_rng(scene_seq),
         width + 2 * motion.margin,
         height + 2 * motion.margin,
     )
-    return None, canvas, motion, width, height
+    return canvas, motion, width, height
 
 
 def _utf8(text: str) -> bytes:

@@ -1,8 +1,8 @@
 """Writing frames and audio to an MP4: H.264 yuv420p with AAC 44.1 kHz stereo.
 
 This is the layer the real engine reuses: it knows nothing of prompts or seeds.
-Frames go to the bundled ffmpeg as raw RGB on its stdin, one at a time, so a clip
-is never held whole in memory; audio (small: 5 s of 16 kHz float32 is 320 kB) goes
+Frames go to the bundled ffmpeg as raw RGB (or ready-made I420) on its stdin, one
+at a time, so a clip is never held whole in memory; audio (small: 5 s of 16 kHz float32 is 320 kB) goes
 through a temporary raw file, which is simpler than a second pipe (that would need
 a writer thread, since ffmpeg interleaves its reads and a full pipe would block).
 We drive ffmpeg ourselves rather than through imageio-ffmpeg's writer because we
@@ -19,7 +19,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +84,7 @@ ENCODER_SETTINGS: tuple[str, ...] = (
 DEFAULT_TIMEOUT_S = 120.0
 
 Frame = npt.NDArray[np.uint8]
+PixelFormat = Literal["rgb24", "yuv420p"]
 
 
 def write_clip(
@@ -95,6 +96,7 @@ def write_clip(
     fps: int = 24,
     threads: int = 1,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    pixel_format: PixelFormat = "rgb24",
 ) -> None:
     """Encode frames and audio to an MP4 at ``path``, atomically.
 
@@ -109,6 +111,11 @@ def write_clip(
         fps: frames per second.
         threads: x264 threads. Output bytes depend on it: keep it fixed.
         timeout_s: ffmpeg is stopped, and :class:`EncoderTimeout` raised, after this.
+        pixel_format: ``"rgb24"`` (the default) for the frames described above, or
+            ``"yuv420p"`` for frames already converted (BT.601, TV range) and laid
+            out as I420 in a ``(height * 3 // 2, width)`` array: the Y plane, then
+            U, then V. ffmpeg then converts nothing, which saves it ~0.2 s of CPU
+            per 704x704 clip.
 
     Raises:
         ClipArrayError: frames or audio of the wrong shape, type or range.
@@ -130,9 +137,13 @@ def write_clip(
             f"{MIN_AUDIO_RATE} to {MAX_AUDIO_RATE}."
         )
     samples = _check_audio(audio)
-    stream = _frame_stream(frames)
+    if pixel_format not in ("rgb24", "yuv420p"):
+        raise ClipArrayError(
+            f"pixel_format={pixel_format!r}; expected 'rgb24' or 'yuv420p'."
+        )
+    stream = _frame_stream(frames, pixel_format)
     first = next(stream)
-    height, width = first.shape[:2]
+    height, width = _frame_size(first.shape, pixel_format)
 
     folder = path.parent
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
@@ -147,7 +158,7 @@ def write_clip(
             audio_file.write(samples.astype("<f4", copy=False).tobytes())
         command = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-f", "rawvideo", "-pix_fmt", pixel_format, "-s", f"{width}x{height}",
             "-framerate", str(fps), "-i", "pipe:0",
             "-f", "f32le", "-ar", str(sample_rate),
             "-ac", str(1 if samples.ndim == 1 else 2), "-i", str(tmp_audio),
@@ -218,15 +229,28 @@ def _feed(stdin: IO[bytes], first: Frame, rest: Iterator[Frame]) -> bool:
     return False
 
 
+def _frame_size(shape: tuple[int, ...], pixel_format: PixelFormat) -> tuple[int, int]:
+    """(height, width) of a checked frame of ``shape``."""
+    if pixel_format == "yuv420p":
+        return shape[0] * 2 // 3, shape[1]
+    return shape[0], shape[1]
+
+
 def _frame_stream(
     frames: npt.NDArray[np.uint8] | Iterable[npt.NDArray[np.uint8]],
+    pixel_format: PixelFormat = "rgb24",
 ) -> Iterator[Frame]:
     """The frames, checked one by one; the first is checked before ffmpeg starts."""
     if isinstance(frames, np.ndarray):
-        if frames.ndim != 4 or frames.shape[-1] != 3:
+        if pixel_format == "rgb24" and (frames.ndim != 4 or frames.shape[-1] != 3):
             raise ClipArrayError(
                 f"frames has shape {frames.shape!r}; "
                 "expected (frames, height, width, 3)."
+            )
+        if pixel_format == "yuv420p" and frames.ndim != 3:
+            raise ClipArrayError(
+                f"frames has shape {frames.shape!r}; "
+                "expected (frames, height * 3 // 2, width) I420."
             )
         source: Iterable[npt.NDArray[np.uint8]] = iter(frames)
     else:
@@ -238,7 +262,7 @@ def _frame_stream(
         raise ClipArrayError(
             "frames is empty; a clip needs at least one frame."
         ) from None
-    shape = _check_frame(first, 0, None)
+    shape = _check_frame(first, 0, None, pixel_format)
 
     def generate() -> Iterator[Frame]:
         yield np.ascontiguousarray(first)
@@ -247,14 +271,17 @@ def _frame_stream(
                 raise ClipArrayError(
                     f"More than {MAX_FRAMES} frames; that is not a clip."
                 )
-            _check_frame(frame, index, shape)
+            _check_frame(frame, index, shape, pixel_format)
             yield np.ascontiguousarray(frame)
 
     return generate()
 
 
 def _check_frame(
-    frame: object, index: int, shape: tuple[int, ...] | None
+    frame: object,
+    index: int,
+    shape: tuple[int, ...] | None,
+    pixel_format: PixelFormat = "rgb24",
 ) -> tuple[int, ...]:
     if not isinstance(frame, np.ndarray):
         raise ClipArrayError(
@@ -273,11 +300,17 @@ def _check_frame(
                 f"earlier frames had {shape!r}."
             )
         return shape
-    if frame.ndim != 3 or frame.shape[2] != 3:
+    if pixel_format == "yuv420p":
+        if frame.ndim != 2 or frame.shape[0] % 3:
+            raise ClipArrayError(
+                f"frame {index} has shape {frame.shape!r}; expected "
+                "(height * 3 // 2, width) I420."
+            )
+    elif frame.ndim != 3 or frame.shape[2] != 3:
         raise ClipArrayError(
             f"frame {index} has shape {frame.shape!r}; expected (height, width, 3) RGB."
         )
-    height, width = frame.shape[:2]
+    height, width = _frame_size(frame.shape, pixel_format)
     check_clip_size(width, height)
     return tuple(frame.shape)
 

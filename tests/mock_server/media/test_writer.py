@@ -177,3 +177,35 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         write_clip(frames, tone(0.1), RATE, tmp_path / "x.mp4", fps=0)
     with pytest.raises(ClipArrayError, match="threads"):
         write_clip(frames, tone(0.1), RATE, tmp_path / "x.mp4", threads=0)
+
+
+def test_i420_frames_are_written_as_given(tmp_path: Path) -> None:
+    from wavespeed_mock.mock_server.media._yuv import rgb_to_i420
+
+    rgb = gradient_frames(6, 96, 64)
+    path = tmp_path / "i420.mp4"
+    write_clip(
+        [rgb_to_i420(f) for f in rgb], tone(0.3), RATE, path, pixel_format="yuv420p"
+    )
+    info = probe(path)
+    assert (info.width, info.height, info.pix_fmt) == (96, 64, "yuv420p")
+    assert psnr(read_frames(path, {5})[5], rgb[5]) > 30
+
+
+def test_i420_frames_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ClipArrayError, match="I420"):
+        write_clip(
+            gradient_frames(2, 64, 64),
+            tone(0.1),
+            RATE,
+            tmp_path / "x.mp4",
+            pixel_format="yuv420p",
+        )
+    with pytest.raises(ClipArrayError, match="pixel_format"):
+        write_clip(
+            gradient_frames(2, 64, 64),
+            tone(0.1),
+            RATE,
+            tmp_path / "x.mp4",
+            pixel_format="nv12",
+        )  # type: ignore[arg-type]
