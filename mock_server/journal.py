@@ -26,28 +26,28 @@ class JournalMiddleware:
         if scope["type"] != "http" or scope["path"].startswith("/_mock"):
             await self.app(scope, receive, send)
             return
-        status = 0
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            # Recorded before the answer leaves, so the journal's order is the
+            # order in which clients saw their answers.
             if message["type"] == "http.response.start":
-                status = message["status"]
+                self._record(scope, message["status"])
             await send(message)
 
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            headers = dict(scope["headers"])
-            self.journal.append(
-                {
-                    "at": time.time(),
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "query": scope.get("query_string", b"").decode("latin-1"),
-                    "status": status,
-                    "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
-                    "client_version": headers.get(b"x-client-version", b"").decode(
-                        "latin-1"
-                    ),
-                }
-            )
+        await self.app(scope, receive, capture)
+
+    def _record(self, scope: Scope, status: int) -> None:
+        headers = dict(scope["headers"])
+        self.journal.append(
+            {
+                "at": time.time(),
+                "method": scope["method"],
+                "path": scope["path"],
+                "query": scope.get("query_string", b"").decode("latin-1"),
+                "status": status,
+                "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
+                "client_version": headers.get(b"x-client-version", b"").decode(
+                    "latin-1"
+                ),
+            }
+        )
