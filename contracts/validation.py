@@ -18,7 +18,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from ._formats import format_checker
-from ._resources import SCHEMA_BASE_URI, load_openapi, load_schema, schema_registry
+from ._resources import (
+    SCHEMA_BASE_URI,
+    inlined_schema,
+    load_openapi,
+    load_schema,
+    schema_registry,
+)
 from .errors import ContractError
 from .registry import get_model
 
@@ -79,16 +85,22 @@ def _strict_copy(schema: dict[str, Any], base: str) -> dict[str, Any]:
     return strict
 
 
-def request_schema(model: str, *, strict: bool = False) -> dict[str, Any]:
-    """The JSON Schema of a model's request body (strict: as the real API promises)."""
+def request_schema(
+    model: str, *, strict: bool = False, inlined: bool = False
+) -> dict[str, Any]:
+    """The JSON Schema of a model's request body.
+
+    ``strict``: as the real API promises it (no unknown fields, no mock-only
+    conveniences). ``inlined``: with every ``$ref`` replaced by its target.
+    """
     name = get_model(model).input_schema
-    schema = load_schema(name)
+    schema = inlined_schema(name) if inlined else load_schema(name)
     return _strict_copy(schema, SCHEMA_BASE_URI + name) if strict else schema
 
 
 @cache
 def _validator(name: str, strict: bool = False) -> Draft202012Validator:
-    schema = load_schema(name)
+    schema = inlined_schema(name)
     if strict:
         schema = _strict_copy(schema, SCHEMA_BASE_URI + name)
     return Draft202012Validator(

@@ -93,6 +93,8 @@ class MockService:
         self._watchers: set[asyncio.Task[None]] = set()
         self.webhook_checks: list[Callable[[str], None]] = []
         """Run on a submit's ``?webhook=`` URL; raise ApiError to refuse it."""
+        self.close_listeners: list[Callable[[], object]] = []
+        """Run by :meth:`close`, after the renders stopped (the ledger closes its file)."""
         self.reset_listeners: list[Callable[[], object]] = []
         """Run by :meth:`reset` (the ledger and webhook log forget too)."""
         self.render_listeners: list[Callable[[Prediction], None]] = []
@@ -153,6 +155,8 @@ class MockService:
             future.cancel()
         self.engine.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        for listener in self.close_listeners:
+            listener()
         self.store.close()
 
     # -- predictions ---------------------------------------------------------------
@@ -209,10 +213,15 @@ class MockService:
             api_key=api_key,
             webhook=webhook,
         )
+        cached = self._render_from_cache(p)  # before storing: one write, not two
         self.store.add(p)
         for listener in self.created_listeners:
             listener(p)
-        self._queue_render(p)
+        if cached:
+            for render_listener in self.render_listeners:
+                render_listener(p)
+        else:
+            self._queue_render(p)
         if p.webhook and self.terminal_listeners:
             self._watch(p)
         return p
@@ -324,8 +333,6 @@ class MockService:
     # -- rendering -----------------------------------------------------------------
 
     def _queue_render(self, p: Prediction) -> None:
-        if self._render_from_cache(p):
-            return
         future = self._executor.submit(self._render, p)
         self._futures[p.id] = future
 
@@ -352,16 +359,11 @@ class MockService:
             return False  # the worker will render it and report any failure
         if result is None:
             return False
+        # Not stored yet: submit() writes the row once, outcome included.
         now = self.clock.now()
-        self.store.update(
-            p,
-            render_started_at=now,
-            rendered_at=now,
-            inference_ms=int(result.inference_ms),
-            nsfw=list(result.nsfw),
-        )
-        for listener in self.render_listeners:
-            listener(p)
+        p.render_started_at = p.rendered_at = now
+        p.inference_ms = int(result.inference_ms)
+        p.nsfw = list(result.nsfw)
         return True
 
     def _render(self, p: Prediction) -> None:

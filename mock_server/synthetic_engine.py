@@ -121,6 +121,14 @@ class SyntheticEngine:
 def _place(source: Path, target: Path) -> None:
     """Put ``source`` at ``target`` atomically: a hard link if possible, else a copy."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # A new name: one link call creates it whole, atomically (the usual case).
+        os.link(source, target)
+        return
+    except FileExistsError:
+        pass  # re-rendering over an old file: replace it atomically below
+    except OSError:
+        pass  # no hard links here: copy through a temp file
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".part", dir=target.parent
     )
