@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from ..contracts import ContractError, ModelSpec, iter_request_errors, list_models
 from .auth import require_api_key
@@ -77,24 +78,22 @@ def create_app(
     def authed(request: Request) -> str:
         return require_api_key(request, accepted)
 
-    for model in list_models():
-        app.add_api_route(
+    # Plain Starlette routes: the handlers take the raw request and answer the
+    # envelope themselves, so FastAPI's dependency and serialisation layer would
+    # only add cost on the two hottest paths.
+    routes: list[BaseRoute] = [
+        Route(
             model.path,
             _submit_handler(service, model, authed),
             methods=["POST"],
             name=f"submit {model.id}",
         )
+        for model in list_models()
+    ]
 
     async def get_result(request: Request) -> Response:
         authed(request)
         return envelope(await service.poll(request.path_params["prediction_id"]))
-
-    app.add_api_route(
-        "/api/v3/predictions/{prediction_id}/result", get_result, methods=["GET"]
-    )
-    app.add_api_route(
-        "/api/v3/predictions/{prediction_id}", get_result, methods=["GET"]
-    )
 
     async def get_output(request: Request) -> Response:
         name = request.path_params["filename"]
@@ -102,10 +101,16 @@ def create_app(
             service.outputs_dir, name, "video/mp4", request.headers.get("range")
         )
 
-    app.add_api_route("/outputs/{filename}", get_output, methods=["GET", "HEAD"])
-
-    for route in [*_extension_routes(service), *control_routes(service)]:
-        app.router.routes.append(route)
+    routes += [
+        Route(
+            "/api/v3/predictions/{prediction_id}/result", get_result, methods=["GET"]
+        ),
+        Route("/api/v3/predictions/{prediction_id}", get_result, methods=["GET"]),
+        Route("/outputs/{filename}", get_output, methods=["GET", "HEAD"]),
+        *_extension_routes(service),
+        *control_routes(service),
+    ]
+    app.router.routes.extend(routes)
 
     _install_error_handlers(app)
     app.add_middleware(JournalMiddleware, journal=service.journal)

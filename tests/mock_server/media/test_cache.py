@@ -65,11 +65,17 @@ def test_the_encoder_settings_are_in_the_key(
 ) -> None:
     cache = ClipCache(tmp_path)
     before = cache.key(**SMALL)
+    # Keys are memoised per process (the settings never change while it runs),
+    # so forget them after each change.
     monkeypatch.setattr(cache_module, "ENCODER_SETTINGS", ("-preset", "medium"))
+    cache_module._clip_key.cache_clear()
     assert cache.key(**SMALL) != before
     monkeypatch.undo()
     monkeypatch.setattr(cache_module, "ffmpeg_version", lambda: "ffmpeg version 0")
+    cache_module._clip_key.cache_clear()
     assert cache.key(**SMALL) != before
+    monkeypatch.undo()
+    cache_module._clip_key.cache_clear()
 
 
 def test_concurrent_identical_requests_render_once(
