@@ -14,11 +14,8 @@ is unlimited and the balance shows :data:`UNLIMITED_BALANCE` minus the spend.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +35,7 @@ from ..contracts import (
 from .auth import require_api_key
 from .errors import ApiError
 from .responses import envelope
+from .sqlite_writer import SQLiteWriter
 
 if TYPE_CHECKING:
     from .prediction import Prediction
@@ -87,59 +85,41 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
         self._charges: dict[str, dict[str, int]] = {}
         self._credits: dict[str, int] = {}
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-            for pid, key, amount in db.execute(
-                "SELECT prediction_id, api_key, amount_micros FROM charges"
-            ):
-                self._charges.setdefault(key, {})[pid] = int(amount)
-            for key, amount in db.execute(
-                "SELECT api_key, SUM(amount_micros) FROM credits GROUP BY api_key"
-            ):
-                self._credits[key] = int(amount)
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # One connection for the ledger's life (WAL, no fsync per write): opening
-        # one per charge cost milliseconds on every submit. Closed by close().
-        if self._db is None:
-            self._db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        yield self._db
+        # Writes leave the submit path and commit in batches (see sqlite_writer).
+        self._db = SQLiteWriter(path, _SCHEMA)
+        for pid, key, amount in self._db.read(
+            "SELECT prediction_id, api_key, amount_micros FROM charges"
+        ):
+            self._charges.setdefault(key, {})[pid] = int(amount)
+        for key, amount in self._db.read(
+            "SELECT api_key, SUM(amount_micros) FROM credits GROUP BY api_key"
+        ):
+            self._credits[key] = int(amount)
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._db.close()
 
     def charge(self, p: Prediction, amount_usd: float) -> None:
         micros = round(amount_usd * MICROS)
-        with self._lock, self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO charges VALUES (?, ?, ?, ?, ?)",
-                (p.id, p.api_key, p.model, micros, p.created_at),
-            )
+        with self._lock:
             self._charges.setdefault(p.api_key, {})[p.id] = micros
+        self._db.write(
+            "INSERT OR REPLACE INTO charges VALUES (?, ?, ?, ?, ?)",
+            (p.id, p.api_key, p.model, micros, p.created_at),
+        )
 
     def credit(self, api_key: str, amount_usd: float, *, at: float) -> None:
         """Add money to a key (a top-up; negative takes it away)."""
         micros = round(amount_usd * MICROS)
-        with self._lock, self._connect() as db:
-            db.execute(
-                "INSERT INTO credits (api_key, amount_micros, created_at) "
-                "VALUES (?, ?, ?)",
-                (api_key, micros, at),
-            )
+        with self._lock:
             self._credits[api_key] = self._credits.get(api_key, 0) + micros
+        self._db.write(
+            "INSERT INTO credits (api_key, amount_micros, created_at) VALUES (?, ?, ?)",
+            (api_key, micros, at),
+        )
 
     def charges(self, api_key: str) -> dict[str, int]:
         """Prediction id to charge in micro-dollars."""
@@ -150,11 +130,11 @@ class Ledger:
         return self._credits.get(api_key, 0)
 
     def clear(self) -> None:
-        with self._lock, self._connect() as db:
-            db.execute("DELETE FROM charges")
-            db.execute("DELETE FROM credits")
+        with self._lock:
             self._charges.clear()
             self._credits.clear()
+        self._db.write("DELETE FROM charges")
+        self._db.write("DELETE FROM credits")
 
 
 class Account:

@@ -1,20 +1,21 @@
 """Where predictions live: SQLite in WAL mode, with every row also kept in memory.
 
-Reads (every poll) come from memory; writes go through to SQLite, so predictions
-survive a restart. Nothing else in the server touches SQL.
+Reads (every poll) come from memory; writes go to SQLite behind the request
+path (:class:`SQLiteWriter`, committed in batches), so predictions survive a
+restart. Nothing else in the server touches the predictions' tables.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .prediction import Prediction
+from .sqlite_writer import SQLiteWriter
 
 __all__ = ["PredictionStore"]
 
@@ -36,15 +37,11 @@ class PredictionStore:
     """Create, get, update and list predictions."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
         self._rows: dict[str, Prediction] = {}
-        for (body,) in self._db.execute(
+        self._db = SQLiteWriter(path, _SCHEMA)
+        for (body,) in self._db.read(
             "SELECT body FROM predictions ORDER BY created_at"
         ):
             p = _decode(body)
@@ -58,12 +55,12 @@ class PredictionStore:
 
     def add(self, p: Prediction) -> None:
         with self._lock:
-            self._db.execute(
+            self._rows[p.id] = p
+            self._db.write(
                 "INSERT INTO predictions (id, created_at, model, api_key, body) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (p.id, p.created_at, p.model, p.api_key, _encode(p)),
             )
-            self._rows[p.id] = p
 
     def update(self, p: Prediction, **changes: Any) -> None:
         """Apply ``changes`` to ``p`` and persist them together."""
@@ -74,7 +71,7 @@ class PredictionStore:
             for name, value in changes.items():
                 setattr(p, name, value)
             if p.id in self._rows:
-                self._db.execute(
+                self._db.write(
                     "UPDATE predictions SET body = ? WHERE id = ?", (_encode(p), p.id)
                 )
 
@@ -85,33 +82,34 @@ class PredictionStore:
     def remove(self, ids: Iterable[str]) -> int:
         with self._lock:
             gone = [i for i in ids if self._rows.pop(i, None) is not None]
-            self._db.executemany(
-                "DELETE FROM predictions WHERE id = ?", [(i,) for i in gone]
-            )
+            for i in gone:
+                self._db.write("DELETE FROM predictions WHERE id = ?", (i,))
             return len(gone)
 
     def clear(self) -> int:
         with self._lock:
             count = len(self._rows)
             self._rows.clear()
-            self._db.execute("DELETE FROM predictions")
+            self._db.write("DELETE FROM predictions")
             return count
 
     def get_value(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._db.read("SELECT value FROM kv WHERE key = ?", (key,))
+        return None if not rows else str(rows[0][0])
 
     def set_value(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO kv (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+        self._db.write_now(
+            "INSERT INTO kv (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def flush(self) -> None:
+        """Wait until every write so far has committed."""
+        self._db.flush()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def _encode(p: Prediction) -> str:
