@@ -8,8 +8,8 @@ timers, a restart needs no catch-up, and statuses can never go backwards.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 __all__ = ["TERMINAL_STATUSES", "Prediction", "format_timestamp", "status_at"]
@@ -87,8 +87,14 @@ def status_at(p: Prediction, now: float) -> str:
 
 def format_timestamp(seconds: float) -> str:
     """RFC 3339 UTC with milliseconds, as the API's captured answers show."""
-    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # As datetime does: round to microseconds, then keep whole milliseconds, so
+    # the text never names a moment later than the one it stands for.
+    whole = int(seconds)
+    micros = round((seconds - whole) * 1_000_000)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    millis = micros // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
 def to_api(

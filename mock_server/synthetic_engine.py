@@ -48,6 +48,7 @@ class SyntheticEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ClipCache(settings.cache_dir or Path(settings.data_dir) / "cache")
+        self._present: set[str] = set()
 
     def render(self, job: RenderJob) -> RenderResult:
         """Render ``job`` (or find it in the cache) and place it at its output path.
@@ -109,9 +110,15 @@ class SyntheticEngine:
         except MediaError:
             return None
         path = self.cache.path_for(key)
-        if not path.is_file():
+        if key not in self._present:
+            if not path.is_file():
+                return None
+            self._present.add(key)  # cached clips are never removed while we run
+        try:
+            _place(path, Path(job.output_path))
+        except FileNotFoundError:  # removed by hand after all
+            self._present.discard(key)
             return None
-        _place(path, Path(job.output_path))
         return RenderResult(inference_ms=round((time.perf_counter() - started) * 1000))
 
     def close(self) -> None:
@@ -120,11 +127,14 @@ class SyntheticEngine:
 
 def _place(source: Path, target: Path) -> None:
     """Put ``source`` at ``target`` atomically: a hard link if possible, else a copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         # A new name: one link call creates it whole, atomically (the usual case).
         os.link(source, target)
         return
+    except FileNotFoundError:
+        if not source.exists():
+            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         pass  # re-rendering over an old file: replace it atomically below
     except OSError:
