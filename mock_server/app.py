@@ -98,9 +98,11 @@ def create_app(
 
     async def get_output(request: Request) -> Response:
         name = request.path_params["filename"]
-        return serve_file(
-            service.outputs_dir, name, "video/mp4", request.headers.get("range")
-        )
+        folder = service.outputs_dir
+        if name.endswith(".mp4"):
+            # A cached clip is served from the cache, not copied per prediction.
+            folder, name = service.output_file(name[: -len(".mp4")])
+        return serve_file(folder, name, "video/mp4", request.headers.get("range"))
 
     routes += [
         Route(

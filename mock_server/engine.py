@@ -65,6 +65,9 @@ class RenderResult:
     """Measured generation time, reported as ``timings.inference``."""
     nsfw: tuple[bool, ...] = (False,)
     """One flag per output, reported as ``has_nsfw_contents``."""
+    output_path: Path | None = None
+    """Where the clip is when the engine keeps it elsewhere than ``job.output_path``
+    (the synthetic engine's cache); the server then serves it from there."""
 
 
 class EngineError(WavespeedMockError, RuntimeError):

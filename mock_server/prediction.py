@@ -47,6 +47,8 @@ class Prediction:
     """A terminal status other than completed/failed (scenarios), or ``deleted``."""
     webhook: str | None = None
     scenario: str | None = None
+    output_file: str | None = None
+    """The clip's file when it is not at ``outputs/<id>.mp4`` (a cached clip)."""
 
     @property
     def outcome_known(self) -> bool:

@@ -118,6 +118,14 @@ class MockService:
         """Routes of the webhook, upload and account layers, once installed."""
         self._closing = False
 
+    def output_file(self, prediction_id: str) -> tuple[Path, str]:
+        """The folder and name of a prediction's clip, for the output route."""
+        p = self.store.get(prediction_id)
+        if p is not None and p.output_file and p.forced_status != "deleted":
+            path = Path(p.output_file)
+            return path.parent, path.name
+        return self.outputs_dir, f"{prediction_id}.mp4"
+
     def rebase(self, base_url: str) -> None:
         """Hand out URLs under ``base_url`` (a live server learns its port late)."""
         self.settings = self.settings.replace(public_url=base_url)
@@ -140,7 +148,7 @@ class MockService:
                 self._watch(p)
             if p.outcome_known or p.forced_status:
                 continue
-            output = self.outputs_dir / p.output_name
+            output = Path(p.output_file or self.outputs_dir / p.output_name)
             if output.exists() and p.rendered_at is not None:
                 continue
             log.info("re-queueing render of %s left in flight by a previous run", p.id)
@@ -364,6 +372,8 @@ class MockService:
         p.render_started_at = p.rendered_at = now
         p.inference_ms = int(result.inference_ms)
         p.nsfw = list(result.nsfw)
+        if result.output_path is not None:
+            p.output_file = str(result.output_path)
         return True
 
     def _render(self, p: Prediction) -> None:

@@ -96,19 +96,36 @@ class SQLiteWriter:
 
     @staticmethod
     def _commit(db: sqlite3.Connection, batch: list[_Item]) -> None:
+        # Runs of the same fire-and-forget statement go through executemany: one
+        # C-level loop instead of a Python step per row, so the writer holds the
+        # GIL (and delays the event loop) for less time.
         results: list[tuple[Future[list[Any]], list[Any] | BaseException]] = []
         db.execute("BEGIN")
+        run_sql = ""
+        run: list[tuple[Any, ...]] = []
+
+        def flush_run() -> None:
+            if run:
+                try:
+                    db.executemany(run_sql, run)
+                except sqlite3.Error as exc:
+                    log.error("SQLite write to %s failed: %s (%s)", db, exc, run_sql)
+                run.clear()
+
         for sql, params, done in batch:
-            try:
-                rows = db.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                if done is None:  # nobody waits for it: say so, keep the others
-                    log.error("SQLite write to %s failed: %s (%s)", db, exc, sql)
-                else:
-                    results.append((done, exc))
+            if done is None:
+                if sql != run_sql:
+                    flush_run()
+                    run_sql = sql
+                run.append(params)
                 continue
-            if done is not None:
-                results.append((done, rows))
+            flush_run()
+            run_sql = ""
+            try:
+                results.append((done, db.execute(sql, params).fetchall()))
+            except sqlite3.Error as exc:
+                results.append((done, exc))
+        flush_run()
         db.execute("COMMIT")
         for done, outcome in results:
             if isinstance(outcome, BaseException):

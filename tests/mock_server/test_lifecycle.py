@@ -268,7 +268,9 @@ def test_virtual_clock_wakes_sleepers() -> None:
     assert asyncio.run(scenario()) == ["after 4 s", "woke"]
 
 
-def test_a_cached_clip_is_placed_on_the_submit_path(start_server: StartServer) -> None:
+def test_a_cached_clip_is_served_from_the_cache_without_a_worker(
+    start_server: StartServer,
+) -> None:
     from wavespeed_mock.mock_server.synthetic_engine import SyntheticEngine
 
     server = start_server(engine="synthetic", profile="fast")
@@ -281,7 +283,19 @@ def test_a_cached_clip_is_placed_on_the_submit_path(start_server: StartServer) -
         time.sleep(0.05)
     second = submit(server, body)
     again = server.service.get(second)
-    assert again.rendered_at is not None  # no worker needed
-    assert (server.service.outputs_dir / f"{second}.mp4").read_bytes() == (
-        server.service.outputs_dir / f"{first}.mp4"
-    ).read_bytes()
+    assert again.rendered_at is not None  # finished on the submit path
+    assert again.output_file is not None and "cache" in again.output_file
+    one = httpx.get(f"{server.url}/outputs/{first}.mp4")
+    two = httpx.get(f"{server.url}/outputs/{second}.mp4")
+    assert one.status_code == two.status_code == 200
+    assert one.content == two.content and two.content[4:8] == b"ftyp"
+    part = httpx.get(
+        f"{server.url}/outputs/{second}.mp4", headers={"Range": "bytes=0-7"}
+    )
+    assert part.status_code == 206 and part.content == two.content[:8]
+    deleted = httpx.post(
+        f"{server.url}/api/v3/predictions/delete", json={"ids": [second]}, headers=AUTH
+    )
+    assert deleted.status_code == 200
+    assert httpx.get(f"{server.url}/outputs/{second}.mp4").status_code == 404
+    assert httpx.get(f"{server.url}/outputs/{first}.mp4").status_code == 200
