@@ -1,9 +1,10 @@
 """The synthetic engine: Ovi-shaped clips in under a second, on any machine.
 
 Clips come from :class:`~wavespeed_mock.mock_server.media.ClipCache` under
-``<data_dir>/cache``, so a repeated request costs a file lookup; each job gets its
-own file at ``job.output_path``, hard-linked to the cached one where the file
-system allows (no copy, no extra space), copied otherwise.
+``<data_dir>/cache``, so a repeated request costs a file lookup. A rendered job
+gets its own file at ``job.output_path``, hard-linked to the cached one where the
+file system allows, copied otherwise; a cache hit found on the submit path
+(:meth:`SyntheticEngine.render_cached`) is served from the cache itself.
 """
 
 from __future__ import annotations
