@@ -33,6 +33,7 @@ from ..contracts import (
     request_schema,
 )
 from .auth import require_api_key
+from .bodies import read_json_body
 from .errors import ApiError
 from .responses import envelope
 from .sqlite_writer import SQLiteWriter
@@ -242,8 +243,6 @@ async def _json_object(
     request: Request, schema: str, *, optional: bool = False
 ) -> dict[str, Any]:
     """The JSON object body, checked against ``schema`` (``{}`` if optional, empty)."""
-    from .app import read_json_body
-
     if optional:
         length = request.headers.get("content-length")
         if length == "0" or (

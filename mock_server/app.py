@@ -24,13 +24,14 @@ from starlette.routing import BaseRoute, Route
 
 from ..contracts import ContractError, ModelSpec, iter_request_errors, list_models
 from .auth import require_api_key
+from .bodies import parse_json, read_body
 from .control import control_routes
 from .errors import ApiError
 from .files import serve_file
 from .journal import JournalMiddleware
 from .prediction import TERMINAL_STATUSES
 from .response_check import ResponseCheckMiddleware
-from .responses import envelope, error_response, json_response
+from .responses import envelope, error_response
 from .service import MockService
 from .settings import Settings
 
@@ -217,45 +218,6 @@ def _bad_request_message(problems: list[ContractError]) -> str:
     return "Invalid request body: " + "; ".join(parts) + more
 
 
-async def read_json_body(request: Request, limit: int) -> Any:
-    """The request's JSON body, read no further than ``limit`` bytes.
-
-    Raises:
-        ApiError: 413 past the limit, 400 for a body that is not JSON.
-    """
-    return parse_json(await read_body(request, limit))
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request's body, read no further than ``limit`` bytes (413 beyond)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(
-            413,
-            f"Request body of {int(declared):,} bytes is over the {limit:,}-byte limit",
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"Request body is over the {limit:,}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json(raw: bytes) -> Any:
-    """``raw`` as JSON (400 in the envelope for an empty or broken body)."""
-    if not raw.strip():
-        raise ApiError(
-            400, "Invalid request body: the body is empty; send a JSON object"
-        )
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"Invalid request body: not valid JSON ({exc})") from None
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     models = [m.id for m in list_models()]
 
@@ -291,6 +253,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_crash)
-
-
-__all__ += ["json_response", "parse_json", "read_body", "read_json_body"]

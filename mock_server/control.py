@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..contracts.errors import WavespeedMockError
-from .clock import RealClock, VirtualClock
+from .bodies import read_json_body
+from .clock import VirtualClock
 from .errors import ApiError
 from .prediction import format_timestamp
 from .responses import envelope
@@ -30,8 +31,6 @@ CONTROL_PREFIX = "/_mock"
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    from .app import read_json_body
-
     body = await read_json_body(request, 64 * 1024)
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid request body: $: expected a JSON object")
@@ -85,8 +84,8 @@ def control_routes(service: MockService) -> list[BaseRoute]:
             raise ApiError(
                 400, "Invalid request body: $.virtual: expected true or false"
             )
-        if virtual is True and not service.clock.virtual:
-            service.clock = VirtualClock(start=service.clock.now())
+        if virtual is True:
+            service.use_virtual_clock()
         for key in ("advance", "set"):
             if key in body:
                 value = body[key]
@@ -114,11 +113,8 @@ def control_routes(service: MockService) -> list[BaseRoute]:
                     target.advance(float(value))
                 else:
                     target.set(float(value))
-        current = service.clock
-        if virtual is False and isinstance(current, VirtualClock):
-            now = current.now()
-            service.clock = RealClock(offset=max(0.0, now - RealClock().now()))
-            current.set(math.inf)  # wake its sleepers; they re-check on the new clock
+        if virtual is False:
+            service.use_real_clock()
         return envelope(state_of(service))
 
     async def predictions(request: Request) -> Response:

@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
 
 import uvicorn
 
@@ -100,6 +99,3 @@ class LiveServer:
 
     def __repr__(self) -> str:
         return f"<LiveServer {self.url}>"
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .bodies import read_json_body
 from .errors import ApiError
 from .prediction import Prediction, status_at
 from .responses import envelope
@@ -420,8 +421,6 @@ def install(service: MockService) -> list[BaseRoute]:
     service.reset_listeners.append(book.clear)
 
     async def set_scenario(request: Request) -> Response:
-        from .app import read_json_body
-
         body = await read_json_body(request, 64 * 1024)
         if not isinstance(body, dict):
             raise ApiError(400, "Invalid scenario: $: expected a JSON object")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -483,13 +482,23 @@ class MockService:
                         f.unlink(missing_ok=True)
         return count
 
+    def use_virtual_clock(self) -> VirtualClock:
+        """Freeze time at its present value; only :meth:`advance` moves it."""
+        if not isinstance(self.clock, VirtualClock):
+            self.clock = VirtualClock(start=self.clock.now())
+        return self.clock
+
+    def use_real_clock(self) -> None:
+        """Back to the wall clock, shifted so that time never goes backwards."""
+        current = self.clock
+        if isinstance(current, VirtualClock):
+            now = current.now()
+            self.clock = RealClock(offset=max(0.0, now - RealClock().now()))
+            current.set(math.inf)  # wake its sleepers; they re-check on the new clock
+
     def set_profile(self, text: str) -> TimingProfile:
         self.profile = parse_profile(text)
         return self.profile
 
     def pending_renders(self) -> int:
         return len(self._futures)
-
-    @property
-    def cpu_count(self) -> int:
-        return os.cpu_count() or 1

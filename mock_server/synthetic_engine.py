@@ -59,7 +59,7 @@ class SyntheticEngine:
                 many pixels, 1405 for other bad input, 5000 if ffmpeg fails.
         """
         started = time.perf_counter()
-        size = (job.width, job.height) if job.width and job.height else None
+        size = _size(job)
         try:
             clip = self.cache.get_or_render(
                 image=job.image,
@@ -99,7 +99,7 @@ class SyntheticEngine:
         worker hand-off; a miss, or any problem, falls back to :meth:`render`.
         """
         started = time.perf_counter()
-        size = (job.width, job.height) if job.width and job.height else None
+        size = _size(job)
         try:
             key = self.cache.key(
                 image=job.image,
@@ -124,6 +124,11 @@ class SyntheticEngine:
 
     def close(self) -> None:
         """Nothing to release: each render's ffmpeg exits with it."""
+
+
+def _size(job: RenderJob) -> tuple[int, int] | None:
+    """The requested (width, height), or None to follow the image."""
+    return (job.width, job.height) if job.width and job.height else None
 
 
 def _place(source: Path, target: Path) -> None:

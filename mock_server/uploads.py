@@ -34,6 +34,7 @@ from starlette.types import Message
 
 from ..contracts import iter_errors
 from .auth import require_api_key
+from .bodies import read_json_body
 from .errors import ApiError
 from .files import serve_file
 from .responses import envelope
@@ -181,8 +182,6 @@ def install(service: MockService) -> list[BaseRoute]:
         return f"{service.base_url}/uploads/{upload_id}/{filename}"
 
     async def create_ticket(request: Request) -> Response:
-        from .app import read_json_body
-
         require_api_key(request, accepted)
         body = await read_json_body(request, TICKET_BODY_LIMIT)
         problem = _problems_message("upload-ticket.request.json", body)

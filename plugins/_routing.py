@@ -33,12 +33,10 @@ class InProcessRouter:
         router: respx.MockRouter,
         route: respx.Route,
         service: MockService,
-        portal: BlockingPortal,
     ) -> None:
         self.router = router
         self.route = route
         self.service = service
-        self._portal = portal
         self.base_url = API_BASE_URL
 
     @property
@@ -94,4 +92,4 @@ def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
                     side_effect=_handler(app, portal)
                 )
                 router.route().pass_through()
-                yield InProcessRouter(router, route, service, portal)
+                yield InProcessRouter(router, route, service)

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
@@ -63,13 +62,8 @@ async def running(
 
 def live_server(service: MockService) -> LiveServer:
     """A started live server around ``service`` (settings with port 0)."""
-    server = LiveServer(service.settings, service=service)
-    # LiveServer picks the port after the service exists: point the service's
-    # URLs at the real port.
-    service.settings = server.settings
-    service.base_url = server.url
-    service.images.base = urlsplit(server.url)
-    return server.start()
+    # LiveServer picks the port and points the service's URLs at it.
+    return LiveServer(service.settings, service=service).start()
 
 
 async def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:

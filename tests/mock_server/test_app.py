@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
@@ -384,7 +383,7 @@ def test_contract_documents_are_served(server: LiveServer) -> None:
     )
 
 
-def test_server_binds_to_loopback_by_default(tmp_path: Path) -> None:
+def test_server_binds_to_loopback_by_default() -> None:
     from wavespeed_mock.mock_server.settings import Settings
 
     assert Settings().host == "127.0.0.1"

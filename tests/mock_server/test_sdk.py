@@ -5,7 +5,6 @@ These tests are marked ``sdk``: in CI a skip among them is a failure.
 
 from __future__ import annotations
 
-import io
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 import wavespeed
 from PIL import Image
 from wavespeed_mock.mock_server.live import LiveServer
-from wavespeed_mock.mock_server.service import MockService
 from wavespeed_mock.mock_server.settings import Settings
 
 pytestmark = pytest.mark.sdk
@@ -152,7 +150,3 @@ def test_wrong_key_surfaces_as_the_sdks_submit_error(data_dir: Path) -> None:
             client.run(T2V, {"prompt": PROMPT})
     finally:
         live.stop()
-
-
-def _unused(_: io.BytesIO, __: MockService) -> None:  # keeps imports honest for mypy
-    pass

@@ -6,6 +6,7 @@ import threading
 import time
 
 import httpx
+from wavespeed_mock.mock_server.live import LiveServer
 
 from ._fakes import FakeEngine
 from .conftest import AUTH, T2V, StartServer
@@ -49,10 +50,10 @@ def test_sync_timeout_answers_5004_and_the_task_goes_on(
     assert polled["status"] == "completed"
 
 
-def test_sync_wait_on_a_virtual_clock_ends_when_the_clock_moves(
-    start_server: StartServer,
-) -> None:
-    server = start_server(profile="fast", virtual_clock=True, sync_wait_s=90)
+def sync_submit_in_background(
+    server: LiveServer,
+) -> tuple[threading.Thread, dict[str, object]]:
+    """A sync-mode submit running in a thread; its answer's data lands in the dict."""
     answer: dict[str, object] = {}
 
     def call() -> None:
@@ -66,6 +67,14 @@ def test_sync_wait_on_a_virtual_clock_ends_when_the_clock_moves(
 
     thread = threading.Thread(target=call)
     thread.start()
+    return thread, answer
+
+
+def test_sync_wait_on_a_virtual_clock_ends_when_the_clock_moves(
+    start_server: StartServer,
+) -> None:
+    server = start_server(profile="fast", virtual_clock=True, sync_wait_s=90)
+    thread, answer = sync_submit_in_background(server)
     time.sleep(0.5)
     assert thread.is_alive(), "a frozen clock holds the sync wait"
     httpx.post(server.url + "/_mock/clock", json={"advance": 3})
@@ -75,19 +84,7 @@ def test_sync_wait_on_a_virtual_clock_ends_when_the_clock_moves(
 
 def test_sync_timeout_on_a_virtual_clock(start_server: StartServer) -> None:
     server = start_server(profile="realistic", virtual_clock=True, sync_wait_s=60)
-    answer: dict[str, object] = {}
-
-    def call() -> None:
-        r = httpx.post(
-            server.url + T2V,
-            json={"prompt": "p", "enable_sync_mode": True},
-            headers=AUTH,
-            timeout=60,
-        )
-        answer.update(r.json()["data"])
-
-    thread = threading.Thread(target=call)
-    thread.start()
+    thread, answer = sync_submit_in_background(server)
     time.sleep(0.3)
     httpx.post(server.url + "/_mock/clock", json={"advance": 61})
     thread.join(10)
