@@ -21,6 +21,8 @@ from wavespeed_mock.mock_server.engine import RenderJob
 from wavespeed_mock.mock_server.settings import Settings
 from wavespeed_mock.real_engine import OviEngine
 
+from .._video import decode_frames
+
 FAKE_OVI = Path(__file__).with_name("fake_ovi.py")
 FAKE_FACTORY = f"{FAKE_OVI}:FakeOviFusionEngine"
 I2V = "character-ai/ovi/image-to-video"
@@ -162,11 +164,7 @@ def probe(path: Path) -> Clip:
     if times:
         h, m, s = times[-1]
         audio_seconds = int(h) * 3600 + int(m) * 60 + float(s)
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    first = np.frombuffer(next(reader), np.uint8).reshape(height, width, 3)
-    reader.close()
+    first = decode_frames(path, 1)[0]
     return Clip(
         frames,
         seconds,

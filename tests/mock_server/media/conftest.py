@@ -20,6 +20,8 @@ import pytest
 from PIL import Image, ImageDraw
 from wavespeed_mock.mock_server.media import render_clip
 
+from ..._video import decode_frames
+
 SPEECH_PROMPT = (
     "A woman looks into the camera and says <S>Good morning, everyone, and welcome "
     "to the show.<E> <AUDCAP>Soft rain on a window, a distant piano.<ENDAUDCAP>"
@@ -81,19 +83,8 @@ def count_frames(path: Path) -> int:
 
 def read_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     """Decode the frames at ``indices`` (RGB uint8)."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    width, height = meta["size"]
-    found: dict[int, np.ndarray] = {}
-    try:
-        for index, raw in enumerate(reader):
-            if index in indices:
-                found[index] = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
-            if len(found) == len(indices):
-                break
-    finally:
-        reader.close()
-    return found
+    frames = decode_frames(path, max(indices) + 1)
+    return {index: frames[index] for index in indices if index < len(frames)}
 
 
 def decode_audio(path: Path, rate: int = 16_000) -> np.ndarray:
