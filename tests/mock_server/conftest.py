@@ -28,7 +28,10 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
     started: list[LiveServer] = []
 
     def start(
-        *, engine: Engine | str | None = None, data_dir: Path | None = None, **settings: Any
+        *,
+        engine: Engine | str | None = None,
+        data_dir: Path | None = None,
+        **settings: Any,
     ) -> LiveServer:
         options: dict[str, Any] = {
             "profile": "instant",
