@@ -14,7 +14,7 @@ of one INSERT as multi-row statements: a few steps per batch instead of one per
 row. On Linux the writer thread also runs at a lower priority (nice 10): on a
 busy core its SQLite work then waits for the event loop rather than the other
 way round. Measured with benchmarks/bench_server.py: submits went from about
-2,900/s to 4,500/s at 16 connections.
+2,900/s to 3,700-4,500/s at 16 connections.
 """
 
 from __future__ import annotations
