@@ -112,6 +112,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .live import UVICORN_OPTIONS
 
     keys = {
         name: getattr(args, name)
@@ -152,18 +153,7 @@ def serve(args: argparse.Namespace) -> int:
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
         file=sys.stderr,
     )
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        # The standard loop, not uvloop: under uvloop one run in two of 64
-        # connections posting submits had a p99 of 90-600 ms (max latency up to
-        # 760 ms) while the app's own handling stayed under 31 ms; the standard
-        # loop held p99 at 28-31 ms and max at 52 ms (benchmarks/bench_server.py).
-        loop="asyncio",
-    )
+    uvicorn.run(app, host=settings.host, port=settings.port, **UVICORN_OPTIONS)
     return 0
 
 

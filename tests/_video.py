@@ -7,29 +7,25 @@ garbage collector, and the ResourceWarning that follows fails a suite run with
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 
+# The size of the raw output stream, as ffmpeg describes it on stderr.
+_OUTPUT_VIDEO_SIZE = re.compile(
+    r"Output #0.*?Video: rawvideo.*?, (\d{2,5})x(\d{2,5})", re.DOTALL
+)
+
 
 def decode_frames(path: Path, count: int) -> list[np.ndarray]:
     """The first ``count`` video frames of ``path`` as RGB uint8 arrays."""
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    probe = subprocess.run(
-        [ffmpeg, "-hide_banner", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    ).stderr
-    size = _video_size(probe)
     done = subprocess.run(
         [
-            ffmpeg,
-            "-v",
-            "error",
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner",
             "-i",
             str(path),
             "-map",
@@ -46,18 +42,13 @@ def decode_frames(path: Path, count: int) -> list[np.ndarray]:
         timeout=60,
         check=True,
     )
-    width, height = size
+    log = done.stderr.decode(errors="replace")
+    size = _OUTPUT_VIDEO_SIZE.search(log)
+    assert size, log
+    width, height = int(size.group(1)), int(size.group(2))
     frame_bytes = width * height * 3
     raw = done.stdout
     return [
         np.frombuffer(raw[i : i + frame_bytes], np.uint8).reshape(height, width, 3)
         for i in range(0, len(raw) - frame_bytes + 1, frame_bytes)
     ]
-
-
-def _video_size(ffmpeg_banner: str) -> tuple[int, int]:
-    import re
-
-    match = re.search(r"Video: .*?, (\d{2,5})x(\d{2,5})", ffmpeg_banner)
-    assert match, ffmpeg_banner
-    return int(match.group(1)), int(match.group(2))
