@@ -48,7 +48,7 @@ def square_png(side: int = 1024) -> bytes:
 
 
 def bench_engine(clips: int, workdir: Path, threads: int | None) -> dict[str, float]:
-    from wavespeed_mock.mock_server.engine import RenderJob
+    from wavespeed_mock.mock_server.core.engine import RenderJob
     from wavespeed_mock.mock_server.settings import Settings
     from wavespeed_mock.real_engine import OviEngine
     from wavespeed_mock.real_engine._request import decode_image

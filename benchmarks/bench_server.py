@@ -128,7 +128,7 @@ def start_mock(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
             "0",
             sys.executable,
             "-m",
-            "wavespeed_mock.mock_server.cli",
+            "wavespeed_mock.mock_server.cli.main",
             "serve",
             "--port",
             str(port),

@@ -12,6 +12,17 @@ from __future__ import annotations
 
 from ._resources import load_model_registry, load_openapi, load_schema, schema_names
 from .errors import ContractError, UnknownModelError, WavespeedMockError
+from .facts import (
+    BodyLimits,
+    SeedRule,
+    body_limits,
+    did_you_mean,
+    image_formats,
+    refunded_statuses,
+    seed_rule,
+    statuses,
+    terminal_statuses,
+)
 from .registry import ModelOutput, ModelSpec, get_model, list_models
 from .validation import (
     is_valid,
@@ -28,12 +39,17 @@ from .validation import (
 )
 
 __all__ = [
+    "BodyLimits",
     "ContractError",
     "ModelOutput",
     "ModelSpec",
+    "SeedRule",
     "UnknownModelError",
     "WavespeedMockError",
+    "body_limits",
+    "did_you_mean",
     "get_model",
+    "image_formats",
     "is_valid",
     "is_valid_request",
     "is_valid_response",
@@ -44,9 +60,13 @@ __all__ = [
     "load_model_registry",
     "load_openapi",
     "load_schema",
+    "refunded_statuses",
     "request_schema",
     "response_schema_name",
     "schema_names",
+    "seed_rule",
+    "statuses",
+    "terminal_statuses",
     "validate",
     "validate_request",
     "validate_response",

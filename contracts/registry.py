@@ -5,7 +5,6 @@ The data lives in ``models.json``; this module only reads it.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -13,6 +12,7 @@ from typing import Any
 
 from ._resources import load_model_registry
 from .errors import UnknownModelError
+from .facts import did_you_mean
 
 __all__ = ["ModelOutput", "ModelSpec", "get_model", "list_models"]
 
@@ -111,5 +111,6 @@ def get_model(model_id: str) -> ModelSpec:
         return models[model_id]
     except KeyError:
         known = list(models)
-        close = difflib.get_close_matches(model_id, known, n=1, cutoff=0.5)
-        raise UnknownModelError(model_id, known, close[0] if close else None) from None
+        raise UnknownModelError(
+            model_id, known, did_you_mean(model_id, known)
+        ) from None

@@ -8,7 +8,6 @@ pick the schema from the model registry and the OpenAPI document.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -26,6 +25,7 @@ from ._resources import (
     schema_registry,
 )
 from .errors import ContractError
+from .facts import did_you_mean
 from .registry import get_model
 
 __all__ = [
@@ -136,10 +136,7 @@ def _to_contract_error(error: ValidationError, schema_name: str) -> ContractErro
             path = f"{path}.{missing}"
             message = f"{missing!r} is required but missing"
             instance = None
-            close = difflib.get_close_matches(
-                missing, list(error.instance), n=1, cutoff=0.6
-            )
-            suggestion = close[0] if close else None
+            suggestion = did_you_mean(missing, error.instance)
     elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = list(error.schema.get("properties", {}))
         extras = [k for k in error.instance if k not in known]
@@ -148,8 +145,7 @@ def _to_contract_error(error: ValidationError, schema_name: str) -> ContractErro
             path = f"{path}.{extra}"
             instance = error.instance[extra]
             message = f"unknown field {extra!r} (strict mode rejects fields the contract does not name)"
-            close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
-            suggestion = close[0] if close else None
+            suggestion = did_you_mean(extra, known)
     elif error.validator == "pattern":
         described = error.schema.get("description", "")
         message = f"{error.instance!r:.80} is not in the expected form" + (

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .engine import (
+from .core.engine import (
     Engine,
     EngineError,
     RenderFailed,
@@ -27,15 +27,15 @@ from .engine import (
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from .app import create_app
-    from .clock import Clock, RealClock, VirtualClock
+    from .http.app import create_app
+    from .core.clock import Clock, RealClock, VirtualClock
     from .errors import ApiError
-    from .live import LiveServer
-    from .prediction import Prediction, status_at
-    from .profiles import TimingProfile, parse_profile
-    from .service import MockService
+    from .http.live import LiveServer
+    from .core.prediction import Prediction, status_at
+    from .core.profiles import TimingProfile, parse_profile
+    from .core.service import MockService
     from .synthetic_engine import SyntheticEngine
-    from .webhooks import (
+    from .features.webhooks.delivery import (
         InvalidSignature,
         MalformedWebhook,
         StaleTimestamp,
@@ -46,23 +46,23 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ApiError": "errors",
-    "Clock": "clock",
-    "InvalidSignature": "webhooks",
-    "LiveServer": "live",
-    "MalformedWebhook": "webhooks",
-    "MockService": "service",
-    "Prediction": "prediction",
-    "RealClock": "clock",
-    "StaleTimestamp": "webhooks",
+    "Clock": "core.clock",
+    "InvalidSignature": "features.webhooks.delivery",
+    "LiveServer": "http.live",
+    "MalformedWebhook": "features.webhooks.delivery",
+    "MockService": "core.service",
+    "Prediction": "core.prediction",
+    "RealClock": "core.clock",
+    "StaleTimestamp": "features.webhooks.delivery",
     "SyntheticEngine": "synthetic_engine",
-    "TimingProfile": "profiles",
-    "VirtualClock": "clock",
-    "WebhookVerificationError": "webhooks",
-    "create_app": "app",
-    "parse_profile": "profiles",
-    "sign_webhook": "webhooks",
-    "status_at": "prediction",
-    "verify_webhook": "webhooks",
+    "TimingProfile": "core.profiles",
+    "VirtualClock": "core.clock",
+    "WebhookVerificationError": "features.webhooks.delivery",
+    "create_app": "http.app",
+    "parse_profile": "core.profiles",
+    "sign_webhook": "features.webhooks.delivery",
+    "status_at": "core.prediction",
+    "verify_webhook": "features.webhooks.delivery",
 }
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from .engine import RenderFailed, RenderJob, RenderResult
+from .core.engine import RenderFailed, RenderJob, RenderResult
 from .media import (
     ClipCache,
     EncoderError,

@@ -16,8 +16,8 @@ import httpx
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ..mock_server.app import create_app
-from ..mock_server.service import MockService
+from ..mock_server.core.service import MockService
+from ..mock_server.http.app import create_app
 from ..mock_server.settings import Settings
 
 __all__ = ["API_BASE_URL", "InProcessRouter", "route_httpx"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..mock_server.live import LiveServer
+from ..mock_server.http.live import LiveServer
 from ..mock_server.settings import Settings
 
 __all__ = ["ServerFactory", "WavespeedServer"]

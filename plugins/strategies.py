@@ -77,6 +77,13 @@ ANNOTATION_KEYWORDS = frozenset(
         "default",
         "examples",
         MOCK_ONLY,
+        # The contract's facts, read by wavespeed_mock.contracts.facts.
+        "x-random-seed",
+        "x-image-formats",
+        "x-submit-body-bytes",
+        "x-json-body-bytes",
+        "x-terminal",
+        "x-refunded",
     }
 )
 #: Keywords the translator turns into strategies.

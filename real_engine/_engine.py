@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..mock_server.engine import RenderFailed, RenderJob, RenderResult
+from ..mock_server.core.engine import RenderFailed, RenderJob, RenderResult
 from ..mock_server.settings import Settings
 from ._process import WorkerProcess
 from ._request import GenerationParams, OviCall, build_call

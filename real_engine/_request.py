@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..mock_server.engine import RenderFailed, RenderJob
+from ..mock_server.core.engine import RenderFailed, RenderJob
 from ._variants import OviVariant
 
 __all__ = ["GenerationParams", "OviCall", "build_call", "decode_image", "resolve_seed"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..mock_server.engine import EngineError
+from ..mock_server.core.engine import EngineError
 
 __all__ = ["OviSetupError", "OviWorkerError"]
 

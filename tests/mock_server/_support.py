@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from wavespeed_mock.mock_server.app import create_app
-from wavespeed_mock.mock_server.live import LiveServer
-from wavespeed_mock.mock_server.service import MockService
+from wavespeed_mock.mock_server.core.service import MockService
+from wavespeed_mock.mock_server.http.app import create_app
+from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 from ._fakes import FakeEngine

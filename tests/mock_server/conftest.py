@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from wavespeed_mock.mock_server.engine import Engine
-from wavespeed_mock.mock_server.live import LiveServer
-from wavespeed_mock.mock_server.service import MockService
+from wavespeed_mock.mock_server.core.engine import Engine
+from wavespeed_mock.mock_server.core.service import MockService
+from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 from ._fakes import FakeEngine

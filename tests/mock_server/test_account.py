@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from wavespeed_mock.mock_server import RenderFailed
-from wavespeed_mock.mock_server.account import UNLIMITED_BALANCE
-from wavespeed_mock.mock_server.prediction import format_timestamp
+from wavespeed_mock.mock_server.core.prediction import format_timestamp
+from wavespeed_mock.mock_server.features.account.ledger import UNLIMITED_BALANCE
 
 from ._support import I2V, PROMPT, T2V, make_service, running
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 from wavespeed_mock.contracts import validate
-from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FAKE_MP4
 from .conftest import AUTH, I2V, T2V, StartServer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from wavespeed_mock.mock_server.cli import main
+from wavespeed_mock.mock_server.cli.main import main
 
 
 def free_port() -> int:
@@ -33,7 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "wavespeed_mock.mock_server.cli",
+            "wavespeed_mock.mock_server.cli.main",
             "serve",
             "--port",
             str(port),
@@ -114,7 +114,7 @@ def test_unknown_engine_fails_at_start_up_listing_the_known_ones(
         [
             sys.executable,
             "-m",
-            "wavespeed_mock.mock_server.cli",
+            "wavespeed_mock.mock_server.cli.main",
             "serve",
             "--engine",
             "synthetc",
@@ -136,7 +136,7 @@ def test_bad_environment_variable_is_a_clear_error(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "wavespeed_mock.mock_server.cli",
+            "wavespeed_mock.mock_server.cli.main",
             "serve",
             "--data-dir",
             str(tmp_path),

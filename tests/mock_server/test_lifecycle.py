@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 from wavespeed_mock.mock_server import RenderFailed
-from wavespeed_mock.mock_server.clock import VirtualClock
-from wavespeed_mock.mock_server.live import LiveServer
-from wavespeed_mock.mock_server.prediction import TERMINAL_STATUSES
+from wavespeed_mock.mock_server.core.clock import VirtualClock
+from wavespeed_mock.mock_server.core.prediction import TERMINAL_STATUSES
+from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FakeEngine, ProgressEngine
 from .conftest import AUTH, T2V, StartServer

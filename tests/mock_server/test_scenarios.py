@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 import wavespeed
-from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.http.live import LiveServer
 
 from .conftest import AUTH, T2V, StartServer
 

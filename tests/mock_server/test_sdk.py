@@ -13,7 +13,7 @@ import imageio_ffmpeg
 import pytest
 import wavespeed
 from PIL import Image
-from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 pytestmark = pytest.mark.sdk

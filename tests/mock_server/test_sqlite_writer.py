@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from wavespeed_mock.mock_server import sqlite_writer
-from wavespeed_mock.mock_server.sqlite_writer import SQLiteWriter, _write_run
+from wavespeed_mock.mock_server.core import sqlite_writer
+from wavespeed_mock.mock_server.core.sqlite_writer import SQLiteWriter, _write_run
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER);"
 

@@ -6,7 +6,7 @@ import threading
 import time
 
 import httpx
-from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FakeEngine
 from .conftest import AUTH, T2V, StartServer

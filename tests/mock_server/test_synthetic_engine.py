@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from wavespeed_mock.mock_server.engine import (
+from wavespeed_mock.mock_server.core.engine import (
     Engine,
     RenderFailed,
     RenderJob,

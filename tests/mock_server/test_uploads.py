@@ -8,7 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from wavespeed_mock.mock_server.uploads import media_type_of, safe_filename
+from wavespeed_mock.mock_server.features.uploads.files import (
+    media_type_of,
+    safe_filename,
+)
 
 from ._support import I2V, PROMPT, live_server, make_service, running
 

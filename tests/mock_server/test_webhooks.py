@@ -12,7 +12,7 @@ import anyio
 import pytest
 from wavespeed_mock.contracts import WavespeedMockError, validate
 from wavespeed_mock.mock_server.errors import ApiError
-from wavespeed_mock.mock_server.webhooks import (
+from wavespeed_mock.mock_server.features.webhooks.delivery import (
     InvalidSignature,
     MalformedWebhook,
     StaleTimestamp,

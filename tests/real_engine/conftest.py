@@ -17,7 +17,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
-from wavespeed_mock.mock_server.engine import RenderJob
+from wavespeed_mock.mock_server.core.engine import RenderJob
 from wavespeed_mock.mock_server.settings import Settings
 from wavespeed_mock.real_engine import OviEngine
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from wavespeed_mock.mock_server.live import LiveServer
+from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 from wavespeed_mock.plugins.check import run_contract_check
 from wavespeed_mock.real_engine import FACTORY_ENV

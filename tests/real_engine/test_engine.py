@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from wavespeed_mock.mock_server.engine import RenderFailed, RenderResult
+from wavespeed_mock.mock_server.core.engine import RenderFailed, RenderResult
 from wavespeed_mock.real_engine import OviEngine
 
 from .conftest import FAKE_OVI, T2V, OviHarness, png, probe, start_fake_ovi

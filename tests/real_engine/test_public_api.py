@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import wavespeed_mock.real_engine as real_engine
-from wavespeed_mock.mock_server.engine import Engine, load_engine_class
+from wavespeed_mock.mock_server.core.engine import Engine, load_engine_class
 
 
 def test_all_lists_exactly_the_public_names():

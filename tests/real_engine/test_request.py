@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from wavespeed_mock.mock_server.engine import RenderFailed, RenderJob
+from wavespeed_mock.mock_server.core.engine import RenderFailed, RenderJob
 from wavespeed_mock.real_engine import VARIANTS, GenerationParams, OviLike
 from wavespeed_mock.real_engine._request import build_call, decode_image, resolve_seed
 

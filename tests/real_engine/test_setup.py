@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from wavespeed_mock.mock_server.engine import EngineError
+from wavespeed_mock.mock_server.core.engine import EngineError
 from wavespeed_mock.mock_server.settings import Settings
 from wavespeed_mock.real_engine import (
     FACTORY_ENV,

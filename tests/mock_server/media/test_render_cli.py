@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
-from wavespeed_mock.mock_server._render_cli import add_render_parser, run_render
+from wavespeed_mock.mock_server.cli.render import add_render_parser, run_render
 
 from .conftest import make_picture, probe
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import uvicorn
 
+from ..core.service import MockService
+from ..settings import Settings
 from .app import create_app
-from .service import MockService
-from .settings import Settings
 
 __all__ = ["LiveServer"]
 

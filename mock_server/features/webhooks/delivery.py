@@ -37,16 +37,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..contracts.errors import WavespeedMockError
-from .auth import require_api_key
-from .errors import ApiError
-from .prediction import TERMINAL_STATUSES
-from .responses import envelope
+from ....contracts.errors import WavespeedMockError
+from ...core.prediction import TERMINAL_STATUSES
+from ...errors import ApiError
+from ...http.auth import require_api_key
+from ...http.responses import envelope
 
 if TYPE_CHECKING:
-    from .prediction import Prediction
-    from .service import MockService
-    from .store import PredictionStore
+    from ...core.prediction import Prediction
+    from ...core.service import MockService
+    from ...core.store import PredictionStore
 
 __all__ = [
     "MAX_RETRIES",

@@ -32,16 +32,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
-from ..contracts import iter_errors
-from .auth import require_api_key
-from .bodies import read_json_body
-from .errors import ApiError
-from .files import serve_file
-from .responses import envelope
+from ....contracts import iter_errors
+from ...errors import ApiError
+from ...http.auth import require_api_key
+from ...http.bodies import read_json_body
+from ...http.files import serve_file
+from ...http.responses import envelope
 
 if TYPE_CHECKING:
-    from .service import MockService
-    from .store import PredictionStore
+    from ...core.service import MockService
+    from ...core.store import PredictionStore
 
 __all__ = [
     "MEDIA_EXTENSIONS",

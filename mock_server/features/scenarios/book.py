@@ -28,13 +28,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .bodies import read_json_body
-from .errors import ApiError
-from .prediction import Prediction, status_at
-from .responses import envelope
+from ...core.prediction import Prediction, status_at
+from ...errors import ApiError
+from ...http.bodies import read_json_body
+from ...http.responses import envelope
 
 if TYPE_CHECKING:
-    from .service import MockService
+    from ...core.service import MockService
 
 __all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook", "install"]
 

@@ -62,7 +62,7 @@ def add_render_parser(subparsers: Any) -> None:
 
 def run_render(args: argparse.Namespace) -> int:
     """Render the clip ``args`` describe; 0 on success, 2 with a message otherwise."""
-    from .media import MediaError, parse_size, render_clip
+    from ..media import MediaError, parse_size, render_clip
 
     try:
         seed = int(args.seed)

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .errors import ApiError
+from ..errors import ApiError
 
 __all__ = ["parse_json", "read_body", "read_json_body"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from .errors import ApiError
+from ..errors import ApiError
 
 __all__ = ["require_api_key"]
 

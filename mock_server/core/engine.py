@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..contracts.errors import WavespeedMockError
+from ...contracts.errors import WavespeedMockError
 
 __all__ = [
     "BUILTIN_ENGINES",

@@ -19,15 +19,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..contracts import ModelSpec
+from ...contracts import ModelSpec
+from ..errors import ApiError
+from ..http.journal import JOURNAL_SIZE
+from ..settings import Settings
 from .clock import Clock, RealClock, VirtualClock
 from .engine import Engine, RenderFailed, RenderJob, load_engine_class
-from .errors import ApiError
 from .images import ImageLoader, decode_data_uri, probe_image
-from .journal import JOURNAL_SIZE
 from .prediction import TERMINAL_STATUSES, Prediction, status_at, to_api
 from .profiles import TimingProfile, parse_profile
-from .settings import Settings
 from .store import PredictionStore
 
 __all__ = ["MockService"]

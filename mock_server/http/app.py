@@ -22,18 +22,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..contracts import ContractError, ModelSpec, iter_request_errors, list_models
+from ...contracts import ContractError, ModelSpec, iter_request_errors, list_models
+from ..core.prediction import TERMINAL_STATUSES
+from ..core.service import MockService
+from ..errors import ApiError
+from ..settings import Settings
 from .auth import require_api_key
 from .bodies import parse_json, read_body
 from .control import control_routes
-from .errors import ApiError
 from .files import serve_file
 from .journal import JournalMiddleware
-from .prediction import TERMINAL_STATUSES
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
-from .service import MockService
-from .settings import Settings
 
 __all__ = ["create_app"]
 
@@ -129,7 +129,10 @@ def _extension_routes(service: MockService) -> list[Any]:
     Installed once per service, however many apps are built around it.
     """
     if service.extension_routes is None:
-        from . import account, scenarios, uploads, webhooks
+        from ..features.account import ledger as account
+        from ..features.scenarios import book as scenarios
+        from ..features.uploads import files as uploads
+        from ..features.webhooks import delivery as webhooks
 
         service.extension_routes = [
             *scenarios.install(service),

@@ -12,7 +12,7 @@ from pathlib import Path
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from .errors import ApiError
+from ..errors import ApiError
 from .responses import error_response
 
 __all__ = ["serve_file"]

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..contracts.errors import WavespeedMockError
-from .settings import Settings
+from ...contracts.errors import WavespeedMockError
+from ..settings import Settings
 
 __all__ = ["build_parser", "main"]
 
@@ -97,11 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve_parser(subparsers)
-    from ._render_cli import add_render_parser
+    from .render import add_render_parser
 
     add_render_parser(subparsers)
-    from ..plugins.check import add_check_parser
-    from ._control_cli import add_control_parser
+    from ...plugins.check import add_check_parser
+    from .control import add_control_parser
 
     add_check_parser(subparsers)
     add_control_parser(subparsers)
@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
-    from .live import UVICORN_OPTIONS
+    from ..http.app import create_app
+    from ..http.live import UVICORN_OPTIONS
 
     keys = {
         name: getattr(args, name)
@@ -189,15 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args)
         if args.command == "render":
-            from ._render_cli import run_render
+            from .render import run_render
 
             return int(run_render(args))
         if args.command == "control":
-            from ._control_cli import run_control
+            from .control import run_control
 
             return run_control(args)
         if args.command == "check":
-            from ..plugins.check import run_check
+            from ...plugins.check import run_check
 
             return int(run_check(args))
     except WavespeedMockError as exc:

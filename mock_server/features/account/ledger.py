@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..contracts import (
+from ....contracts import (
     ModelSpec,
     UnknownModelError,
     get_model,
@@ -32,15 +32,15 @@ from ..contracts import (
     list_models,
     request_schema,
 )
-from .auth import require_api_key
-from .bodies import read_json_body
-from .errors import ApiError
-from .responses import envelope
-from .sqlite_writer import SQLiteWriter
+from ...core.sqlite_writer import SQLiteWriter
+from ...errors import ApiError
+from ...http.auth import require_api_key
+from ...http.bodies import read_json_body
+from ...http.responses import envelope
 
 if TYPE_CHECKING:
-    from .prediction import Prediction
-    from .service import MockService
+    from ...core.prediction import Prediction
+    from ...core.service import MockService
 
 __all__ = [
     "REFUNDED_STATUSES",

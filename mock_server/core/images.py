@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from ..errors import ApiError
 from .engine import RenderFailed
-from .errors import ApiError
 
 __all__ = [
     "ImageLoader",

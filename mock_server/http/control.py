@@ -15,15 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..contracts.errors import WavespeedMockError
+from ...contracts.errors import WavespeedMockError
+from ..core.clock import VirtualClock
+from ..core.prediction import format_timestamp
+from ..errors import ApiError
 from .bodies import read_json_body
-from .clock import VirtualClock
-from .errors import ApiError
-from .prediction import format_timestamp
 from .responses import envelope
 
 if TYPE_CHECKING:
-    from .service import MockService
+    from ..core.service import MockService
 
 __all__ = ["CONTROL_PREFIX", "control_routes"]
 

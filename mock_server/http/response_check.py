@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..contracts import iter_response_errors
+from ...contracts import iter_response_errors
 
 __all__ = ["ResponseCheckMiddleware"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..contracts.errors import WavespeedMockError
+from ...contracts.errors import WavespeedMockError
 
 __all__ = ["PROFILE_NAMES", "ProfileError", "TimingProfile", "parse_profile"]
 

@@ -1,0 +1,133 @@
+"""Facts of the API that code needs as values, read from the contract's documents.
+
+Each fact is stated once, in the schema where it belongs (``common.json``,
+``prediction.json``), with its provenance tag; this module only reads it, so the
+server, the plugin and the real engine cannot disagree.
+
+Example:
+    >>> from wavespeed_mock.contracts import seed_rule, terminal_statuses
+    >>> seed_rule().maximum
+    2147483647
+    >>> "completed" in terminal_statuses()
+    True
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ._resources import load_schema
+
+__all__ = [
+    "BodyLimits",
+    "SeedRule",
+    "body_limits",
+    "did_you_mean",
+    "image_formats",
+    "refunded_statuses",
+    "seed_rule",
+    "statuses",
+    "terminal_statuses",
+]
+
+SUGGESTION_CUTOFF = 0.6
+"""How alike a name must be to be offered as "did you mean" (difflib's ratio)."""
+
+
+@dataclass(frozen=True)
+class SeedRule:
+    """The request's ``seed``: ``random`` asks the server to draw one."""
+
+    minimum: int
+    """The smallest seed a render uses (the request's minimum is ``random``)."""
+    maximum: int
+    random: int
+    """The request value that means "draw a seed" (-1)."""
+
+    def resolve(self, requested: int, draw: int) -> int:
+        """``requested``, or ``draw`` when the request asked for a random seed."""
+        return draw if requested == self.random else requested
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """Largest request bodies, in bytes."""
+
+    submit_bytes: int
+    """A submit body (it may carry a ``data:`` image)."""
+    json_bytes: int
+    """Every other JSON body: control API, upload tickets, history, delete, price."""
+
+
+def _common(name: str) -> Any:
+    return load_schema("common.json")["$defs"][name]
+
+
+def _status_schema() -> Any:
+    return load_schema("prediction.json")["properties"]["status"]
+
+
+@cache
+def seed_rule() -> SeedRule:
+    """The seed bounds and the random-seed value, from ``common.json#/$defs/seed``."""
+    seed = _common("seed")
+    random = int(seed["x-random-seed"])
+    return SeedRule(
+        minimum=max(int(seed["minimum"]), random + 1),
+        maximum=int(seed["maximum"]),
+        random=random,
+    )
+
+
+@cache
+def statuses() -> tuple[str, ...]:
+    """Every task status, in lifecycle order."""
+    return tuple(_status_schema()["enum"])
+
+
+@cache
+def terminal_statuses() -> frozenset[str]:
+    """Statuses after which a task never changes (``x-terminal``)."""
+    return frozenset(_status_schema()["x-terminal"])
+
+
+@cache
+def refunded_statuses() -> frozenset[str]:
+    """Terminal statuses whose charge is refunded (``x-refunded``)."""
+    return frozenset(_status_schema()["x-refunded"])
+
+
+@cache
+def body_limits() -> BodyLimits:
+    """Request body bounds, from ``common.json#/$defs/body_limits``."""
+    limits = _common("body_limits")
+    return BodyLimits(
+        submit_bytes=int(limits["x-submit-body-bytes"]),
+        json_bytes=int(limits["x-json-body-bytes"]),
+    )
+
+
+@cache
+def image_formats() -> frozenset[str]:
+    """Image formats a request's image may have (Pillow's format names)."""
+    return frozenset(_common("data_uri")["x-image-formats"])
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``name``, if one is close enough to suggest.
+
+    The one place names are matched, so every "did you mean" in the project (model
+    ids, body fields, engines, schemas, variants) offers the same suggestions.
+
+    Example:
+        >>> did_you_mean("promt", ["prompt", "seed"])
+        'prompt'
+    """
+    close = difflib.get_close_matches(
+        name, list(choices), n=1, cutoff=SUGGESTION_CUTOFF
+    )
+    return close[0] if close else None
