@@ -49,15 +49,14 @@ def square_png(side: int = 1024) -> bytes:
 
 def bench_engine(clips: int, workdir: Path, threads: int | None) -> dict[str, float]:
     from wavespeed_mock.mock_server.core.engine import RenderJob
-    from wavespeed_mock.mock_server.settings import Settings
-    from wavespeed_mock.real_engine import OviEngine
+    from wavespeed_mock.real_engine import OviEngine, OviOptions
     from wavespeed_mock.real_engine._request import decode_image
 
     os.environ["WAVESPEED_FAKE_OVI_FRAME"] = "ovi"  # Ovi's sizing: 704x704 here
     image = square_png()
     began = time.perf_counter()
     engine = OviEngine(
-        Settings(data_dir=workdir),
+        OviOptions(variant="720x720_5s"),
         factory=f"{FAKE}:FakeOviFusionEngine",
         encode_threads=threads,
     )

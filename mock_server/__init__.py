@@ -15,27 +15,30 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core.engine import (
+    CachedRenderer,
     Engine,
     EngineError,
+    EngineOption,
     RenderFailed,
     RenderJob,
     RenderResult,
     UnknownEngineError,
     available_engines,
+    load_engine,
     load_engine_class,
 )
 from .settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from .http.app import create_app
-    from .core.clock import Clock, RealClock, VirtualClock
-    from .errors import ApiError
-    from .http.live import LiveServer
-    from .core.prediction import Prediction, status_at
+    from .assembly import Features, MockServer, build_server
+    from .core.clock import Clock, RealClock, ServerClock, VirtualClock
+    from .core.components import SubmitRequest
+    from .core.lifecycle import status_at
+    from .core.prediction import Prediction
     from .core.profiles import TimingProfile, parse_profile
-    from .core.service import MockService
-    from .synthetic_engine import SyntheticEngine
-    from .features.webhooks.delivery import (
+    from .core.service import MockService, Submission
+    from .errors import ApiError
+    from .features.webhooks import (
         InvalidSignature,
         MalformedWebhook,
         StaleTimestamp,
@@ -43,26 +46,35 @@ if TYPE_CHECKING:
         sign_webhook,
         verify_webhook,
     )
+    from .http.app import create_app
+    from .http.live import LiveServer
+    from .synthetic_engine import SyntheticEngine
 
 _LAZY = {
     "ApiError": "errors",
     "Clock": "core.clock",
-    "InvalidSignature": "features.webhooks.delivery",
+    "Features": "assembly",
+    "InvalidSignature": "features.webhooks",
     "LiveServer": "http.live",
-    "MalformedWebhook": "features.webhooks.delivery",
+    "MalformedWebhook": "features.webhooks",
+    "MockServer": "assembly",
     "MockService": "core.service",
     "Prediction": "core.prediction",
     "RealClock": "core.clock",
-    "StaleTimestamp": "features.webhooks.delivery",
+    "ServerClock": "core.clock",
+    "StaleTimestamp": "features.webhooks",
+    "SubmitRequest": "core.components",
+    "Submission": "core.service",
     "SyntheticEngine": "synthetic_engine",
     "TimingProfile": "core.profiles",
     "VirtualClock": "core.clock",
-    "WebhookVerificationError": "features.webhooks.delivery",
+    "WebhookVerificationError": "features.webhooks",
+    "build_server": "assembly",
     "create_app": "http.app",
     "parse_profile": "core.profiles",
-    "sign_webhook": "features.webhooks.delivery",
-    "status_at": "core.prediction",
-    "verify_webhook": "features.webhooks.delivery",
+    "sign_webhook": "features.webhooks",
+    "status_at": "core.lifecycle",
+    "verify_webhook": "features.webhooks",
 }
 
 
@@ -77,28 +89,37 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ApiError",
+    "CachedRenderer",
     "Clock",
     "Engine",
     "EngineError",
+    "EngineOption",
+    "Features",
     "InvalidSignature",
     "LiveServer",
     "MalformedWebhook",
+    "MockServer",
     "MockService",
     "Prediction",
     "RealClock",
     "RenderFailed",
     "RenderJob",
     "RenderResult",
+    "ServerClock",
     "Settings",
     "SettingsError",
     "StaleTimestamp",
+    "Submission",
+    "SubmitRequest",
     "SyntheticEngine",
     "TimingProfile",
     "UnknownEngineError",
     "VirtualClock",
     "WebhookVerificationError",
     "available_engines",
+    "build_server",
     "create_app",
+    "load_engine",
     "load_engine_class",
     "parse_profile",
     "sign_webhook",

@@ -13,11 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contracts import body_limits
 from ..contracts.errors import WavespeedMockError
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+__all__ = [
+    "CONTROL_PREFIX",
+    "ENV_PREFIX",
+    "SCENARIO_HEADER",
+    "Settings",
+    "SettingsError",
+]
 
 ENV_PREFIX = "WAVESPEED_MOCK_"
+CONTROL_PREFIX = "/_mock"
+"""Where the control API lives (never part of the WaveSpeed API)."""
+SCENARIO_HEADER = "x-wavespeed-mock-scenario"
+"""The request header that picks a named scenario for one submit."""
 
 
 class SettingsError(WavespeedMockError, ValueError):
@@ -48,7 +59,8 @@ class Settings:
     """Fetch http(s) image URLs (bounded); off keeps the server hermetic."""
     virtual_clock: bool = False
     """Start with a frozen virtual clock that only the control API moves."""
-    max_body_bytes: int = 30 * 1024 * 1024
+    max_body_bytes: int = field(default_factory=lambda: body_limits().submit_bytes)
+    """The largest submit body; the contract's bound by default."""
     max_image_pixels: int = 40_000_000
     max_upload_bytes: int = 200 * 1024 * 1024
     sync_wait_s: float = 90.0
@@ -59,12 +71,13 @@ class Settings:
     """Validate every JSON answer against the contract and record violations."""
     webhook_allow_hosts: tuple[str, ...] = ()
     """Hosts beyond loopback that webhooks may be delivered to."""
-    ovi_checkout: Path | None = None
-    ovi_checkpoints: Path | None = None
-    ovi_variant: str = "720x720_5s"
-    ovi_device: int = 0
-    ovi_cpu_offload: bool = False
-    ovi_fp8: bool = False
+    webhook_retry_base_s: float = 1.0
+    """First backoff before a webhook retry, then doubled (1, 2, 4 s). [inferred]"""
+    webhook_timeout_s: float = 10.0
+    """Real-time bound of one webhook attempt. [inferred]"""
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
+    """The engine's own options by name (``{"checkout": Path("~/Ovi")}`` for ovi);
+    unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default."""
 
     @property
     def base_url(self) -> str:
@@ -84,6 +97,8 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
+            if f.name == "engine_options":
+                continue  # each engine reads its own variables (core.engine)
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is not None:
                 values[f.name] = _parse(f.name, f.type, raw)

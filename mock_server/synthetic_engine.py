@@ -13,10 +13,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from .core.engine import RenderFailed, RenderJob, RenderResult
+from .core.engine import EngineOption, RenderFailed, RenderJob, RenderResult
 from .media import (
     ClipCache,
     EncoderError,
@@ -45,11 +46,20 @@ class SyntheticEngine:
     name: ClassVar[str] = "synthetic"
     max_concurrency: ClassVar[int] = os.cpu_count() or 1
     reports_progress: ClassVar[bool] = False
+    options: ClassVar[tuple[EngineOption, ...]] = ()
+    default_profile: ClassVar[str | None] = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ClipCache(settings.cache_dir or Path(settings.data_dir) / "cache")
         self._present: set[str] = set()
+        self.cache.remove_partials()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, options: Mapping[str, Any]
+    ) -> SyntheticEngine:
+        return cls(settings)
 
     def render(self, job: RenderJob) -> RenderResult:
         """Render ``job`` (or find it in the cache) and place it at its output path.
@@ -68,6 +78,7 @@ class SyntheticEngine:
                 size=size,
                 max_image_pixels=self.settings.max_image_pixels,
                 threads=self.settings.render_threads,
+                image_digest=job.image_digest,
             )
         except (ImageDecodeError, ImageTooLargeError) as exc:
             source = f" from {job.image_source}" if job.image_source else ""
@@ -107,6 +118,7 @@ class SyntheticEngine:
                 seed=job.seed,
                 size=size,
                 threads=self.settings.render_threads,
+                image_digest=job.image_digest,
             )
         except MediaError:
             return None

@@ -22,6 +22,8 @@ from ..contracts import (
     iter_errors,
     iter_response_errors,
     request_schema,
+    statuses,
+    terminal_statuses,
     validate_request,
 )
 from ..contracts.errors import ContractError
@@ -38,11 +40,15 @@ IMAGE_NAME = "check-image.png"
 # Stands in for an image in bodies that must never run (no key, missing field).
 PLACEHOLDER_IMAGE = "https://example.com/wavespeed-mock-check.png"
 
-_TERMINAL = frozenset({"completed", "failed", "cancelled", "timeout", "deleted"})
-_RANK = {"created": 0, "processing": 1}
 # The SDKs retry these on a poll; anything else non-200 raises at once.
 _RETRIED = frozenset({429, 500, 502, 503, 504})
 _MAX_POLL_RETRIES = 5
+
+
+def _rank(status: str) -> int:
+    """A status's place in the lifecycle; terminal and unknown ones come last."""
+    live = [s for s in statuses() if s not in terminal_statuses()]
+    return live.index(status) if status in live else len(live)
 
 
 def bundled_image() -> bytes:
@@ -402,9 +408,9 @@ class Target:
             problems.append(f"$.data.id changed from {task_id!r} to {data.get('id')!r}")
         previous = outcome.statuses[-1] if outcome.statuses else None
         if previous is not None and previous != status:
-            if previous in _TERMINAL:
+            if previous in terminal_statuses():
                 problems.append(f"terminal status {previous!r} changed to {status!r}")
-            elif _RANK.get(status, 2) < _RANK.get(previous, 2):
+            elif _rank(status) < _rank(previous):
                 problems.append(f"status went backwards: {previous!r} → {status!r}")
         if status != "completed" and data.get("outputs"):
             problems.append(
@@ -415,7 +421,7 @@ class Target:
             outcome.statuses.append(status)
             self.progress(f"  task {task_id}: {status}")
         outcome.data = data
-        outcome.finished = status in _TERMINAL
+        outcome.finished = status in terminal_statuses()
 
     # -- the clip ----------------------------------------------------------------------
 

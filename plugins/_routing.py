@@ -16,7 +16,7 @@ import httpx
 import respx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ..mock_server.core.service import MockService
+from ..mock_server.assembly import MockServer, build_server
 from ..mock_server.http.app import create_app
 from ..mock_server.settings import Settings
 
@@ -32,11 +32,12 @@ class InProcessRouter:
         self,
         router: respx.MockRouter,
         route: respx.Route,
-        service: MockService,
+        server: MockServer,
     ) -> None:
         self.router = router
         self.route = route
-        self.service = service
+        self.mock = server
+        self.service = server.service
         self.base_url = API_BASE_URL
 
     @property
@@ -45,7 +46,7 @@ class InProcessRouter:
         return self.route.calls
 
     def reset(self) -> None:
-        self.service.reset()
+        self.mock.reset()
 
 
 def _handler(app: Any, portal: BlockingPortal) -> Any:
@@ -83,8 +84,8 @@ def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
     Requests to other hosts pass through untouched.
     """
     settings = settings.replace(public_url=API_BASE_URL)
-    service = MockService(settings)
-    app = create_app(settings, service=service)
+    server = build_server(settings)
+    app = create_app(server=server)
     with start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
             with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
@@ -92,4 +93,4 @@ def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
                     side_effect=_handler(app, portal)
                 )
                 router.route().pass_through()
-                yield InProcessRouter(router, route, service)
+                yield InProcessRouter(router, route, server)

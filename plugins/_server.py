@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ..mock_server.http.live import LiveServer
-from ..mock_server.settings import Settings
+from ..mock_server.settings import CONTROL_PREFIX, Settings
 
 __all__ = ["ServerFactory", "WavespeedServer"]
 
@@ -32,7 +32,7 @@ class WavespeedServer:
         self.url = live.url
         self.api_key = api_key
         self.service = live.service
-        self._control = httpx.Client(base_url=self.url + "/_mock", timeout=30)
+        self._control = httpx.Client(base_url=self.url + CONTROL_PREFIX, timeout=30)
 
     # -- control -----------------------------------------------------------------
     # The server runs in this process, so these call its service directly: the
@@ -41,7 +41,7 @@ class WavespeedServer:
 
     def reset(self) -> None:
         """Forget every prediction; the render cache stays."""
-        self.service.reset()
+        self._live.mock.reset()
         self.service.contract_violations.clear()
 
     def set_profile(self, profile: str) -> None:
@@ -50,14 +50,14 @@ class WavespeedServer:
 
     def use_virtual_clock(self) -> None:
         """Freeze the clock; move it with :meth:`advance`."""
-        self.service.use_virtual_clock()
+        self.service.clock.freeze()
 
     def use_real_clock(self) -> None:
-        self.service.use_real_clock()
+        self.service.clock.unfreeze()
 
     def advance(self, seconds: float) -> None:
         """Move the virtual clock forward (switching to one first if needed)."""
-        self.service.use_virtual_clock().advance(seconds)
+        self.service.clock.freeze().advance(seconds)
 
     @property
     def predictions(self) -> list[dict[str, Any]]:

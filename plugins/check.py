@@ -27,7 +27,13 @@ from typing import Any
 
 import httpx
 
-from ..contracts import ModelSpec, get_model, list_models, request_schema
+from ..contracts import (
+    ModelSpec,
+    get_model,
+    list_models,
+    refunded_statuses,
+    request_schema,
+)
 from ..contracts.errors import WavespeedMockError
 from ._check_report import CheckReport, Finding, SpendPlan
 from ._check_steps import PLACEHOLDER_IMAGE, Target, check_body, envelope_problems
@@ -47,8 +53,6 @@ __all__ = [
 #: WaveSpeed's docs ask for at least 5 s between polls of a video task.
 DEFAULT_POLL_INTERVAL_S = 5.0
 API_KEY_ENV = "WAVESPEED_API_KEY"
-# Refunded per the docs (D-REFUND): failed requests cost nothing in the end.
-_REFUNDED = frozenset({"failed", "timeout"})
 
 
 def plan_spend(
@@ -210,7 +214,7 @@ def _check_bad_body(target: Target, specs: list[ModelSpec]) -> None:
     outcome = target.poll(task_id, name, first=_data(answer))
     data = outcome.data or {}
     status, code = data.get("status"), data.get("code")
-    if status in _REFUNDED:
+    if status in refunded_statuses():
         report.spent_usd -= price
     if status == "failed" and code in (1400, 1401):
         detail = (
@@ -284,7 +288,7 @@ def _check_model(target: Target, spec: ModelSpec, image_url: str | None) -> None
     if not outcome.finished:
         return
     if status != "completed":
-        if status in _REFUNDED:
+        if status in refunded_statuses():
             report.spent_usd -= price
         report.add(
             "violation",

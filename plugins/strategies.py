@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -40,7 +39,14 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from ..contracts import get_model, load_schema, request_schema, schema_names
+from ..contracts import (
+    did_you_mean,
+    get_model,
+    load_schema,
+    request_schema,
+    schema_names,
+    seed_rule,
+)
 from ..contracts._formats import format_checker
 from ..contracts._resources import SCHEMA_BASE_URI, schema_registry
 from .errors import UnknownSchemaError, UnsupportedSchemaError
@@ -330,10 +336,13 @@ def prompts(
 
 
 def seeds() -> st.SearchStrategy[int]:
-    """Seeds within the contract's bounds, always trying -1, 0 and both bounds."""
-    schema = load_schema("common.json")["$defs"]["seed"]
-    low, high = int(schema["minimum"]), int(schema["maximum"])
-    edges = sorted({v for v in (low, low + 1, 0, high - 1, high) if low <= v <= high})
+    """Request seeds: the random-seed value, and seeds within the contract's bounds.
+
+    The random-seed value (-1) and both bounds are always among the first tried.
+    """
+    rule = seed_rule()
+    low, high = rule.minimum, rule.maximum
+    edges = sorted({rule.random, low, low + 1, high - 1, high})
     return st.sampled_from(edges) | st.integers(low, high)
 
 
@@ -351,9 +360,8 @@ def _locate(schema: str | Mapping[str, Any]) -> tuple[Any, str, Registry[Any]]:
         name, _, fragment = schema.partition("#")
         name = name if name.endswith(".json") else name + ".json"
         if name not in schema_names():
-            close = difflib.get_close_matches(name, schema_names(), n=1)
             raise UnknownSchemaError(
-                name, list(schema_names()), close[0] if close else None
+                name, list(schema_names()), did_you_mean(name, schema_names())
             )
         document: Any = load_schema(name)
         _walk_keywords(document, "", name)

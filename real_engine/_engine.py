@@ -6,20 +6,28 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..mock_server.core.engine import RenderFailed, RenderJob, RenderResult
-from ..mock_server.settings import Settings
-from ._process import WorkerProcess
+from ..mock_server.core.engine import (
+    EngineOption,
+    RenderFailed,
+    RenderJob,
+    RenderResult,
+)
+from ._options import OVI_OPTIONS, OviOptions
+from ._process import NotTaken, WorkerProcess
 from ._request import GenerationParams, OviCall, build_call
 from ._setup import check_ovi_setup
 from ._variants import VARIANTS, unknown_variant_message
 from ._worker import REAL_FACTORY, Done, Failed, WorkerConfig
 from .errors import OviSetupError, OviWorkerError
+
+if TYPE_CHECKING:
+    from ..mock_server.settings import Settings
 
 __all__ = ["FACTORY_ENV", "OviEngine"]
 
@@ -41,26 +49,26 @@ class OviEngine:
     """Runs the real Ovi model behind the mock API, one clip at a time per GPU.
 
     The model is loaded once, at construction, in a worker process on
-    ``settings.ovi_device``. :meth:`render` may be called from several threads:
-    calls are served strictly in the order they arrive, and ``job.extra["on_start"]``
-    (a zero-argument callable) is called when the GPU starts on a job.
+    ``options.device``. :meth:`render` may be called from several threads: calls
+    are served strictly in the order they arrive, and ``job.on_start`` is called
+    when the GPU starts on a job. The server builds it with :meth:`from_settings`
+    from the ``--ovi-*`` flags (:class:`OviOptions`).
 
     Args:
-        settings: reads ``ovi_checkout``, ``ovi_checkpoints`` (default
-            ``<checkout>/ckpts``), ``ovi_variant``, ``ovi_device``,
-            ``ovi_cpu_offload``, ``ovi_fp8`` and ``render_threads``.
+        options: the checkout, checkpoints, variant, device, CPU offload and fp8.
         factory: builds the model inside the worker, called as
             ``factory(config=..., device=0)``; given as ``"module:callable"`` or
             ``"path/to/file.py:callable"``. Defaults to ``$WAVESPEED_MOCK_OVI_FACTORY``,
             then Ovi's real ``OviFusionEngine``. The start-up checks (torch, CUDA,
             checkout, checkpoints) run only for the real one.
         params: the sampling settings; the defaults are Ovi's recommended ones.
-        encode_threads: x264 threads for the MP4. Defaults to the larger of
-            ``settings.render_threads`` and half the cores, up to 4 (the other
-            half converts frames and serves requests; on 2 cores one thread
-            measured faster than two). The synthetic engine pins one thread so
-            its files are byte-stable, but a real model's clips differ run to run
-            anyway, and the encode is most of the time this engine adds.
+        encode_threads: x264 threads for the MP4. Defaults to half the cores, up
+            to 4 (the other half converts frames and serves requests; on 2 cores
+            one thread measured faster than two), and never fewer than the
+            server's ``render_threads`` when built by :meth:`from_settings`. The
+            synthetic engine pins one thread so its files are byte-stable, but a
+            real model's clips differ run to run anyway, and the encode is most of
+            the time this engine adds.
         load_timeout_s: how long to wait for the model to load.
 
     Raises:
@@ -68,7 +76,7 @@ class OviEngine:
         OviWorkerError: the worker could not load the model.
 
     Example:
-        >>> engine = OviEngine(Settings(ovi_checkout=Path("~/Ovi").expanduser()))
+        >>> engine = OviEngine(OviOptions(checkout=Path("~/Ovi")))
         ... # doctest: +SKIP
     """
 
@@ -76,53 +84,70 @@ class OviEngine:
     max_concurrency: ClassVar[int] = 1
     reports_progress: ClassVar[bool] = True
     requires_gpu: ClassVar[bool] = True
+    options: ClassVar[tuple[EngineOption, ...]] = OVI_OPTIONS
+    default_profile: ClassVar[str | None] = "engine"
+    """A real model implies real progress: ``processing`` means the GPU is on it."""
 
     def __init__(
         self,
-        settings: Settings,
+        options: OviOptions | None = None,
         *,
         factory: str | None = None,
         params: GenerationParams | None = None,
         encode_threads: int | None = None,
         load_timeout_s: float = 1800.0,
     ) -> None:
-        self.settings = settings
+        options = options or OviOptions()
         self.params = params or GenerationParams()
-        self.encode_threads = encode_threads or max(
-            settings.render_threads, min(4, (os.cpu_count() or 2) // 2)
-        )
+        self.encode_threads = encode_threads or default_encode_threads()
         self.factory = _absolute(factory or os.environ.get(FACTORY_ENV) or REAL_FACTORY)
-        checkout = _expand(settings.ovi_checkout)
-        checkpoints = _expand(settings.ovi_checkpoints)
+        # Resolved here: the worker runs in the checkout, so relative paths move.
+        checkout = _expand(options.checkout)
+        checkpoints = _expand(options.checkpoints)
+        self.ovi_options = replace(options, checkout=checkout, checkpoints=checkpoints)
         if self.factory == REAL_FACTORY:
             check_ovi_setup(
                 checkout=checkout,
                 checkpoints=checkpoints,
-                variant=settings.ovi_variant,
-                device=settings.ovi_device,
-                fp8=settings.ovi_fp8,
+                variant=options.variant,
+                device=options.device,
+                fp8=options.fp8,
             )
-        elif settings.ovi_variant not in VARIANTS:
-            raise OviSetupError([unknown_variant_message(settings.ovi_variant)])
-        self.variant = VARIANTS[settings.ovi_variant]
-        if checkpoints is None and checkout is not None:
-            checkpoints = checkout / "ckpts"
+        elif options.variant not in VARIANTS:
+            raise OviSetupError([unknown_variant_message(options.variant)])
+        self.variant = VARIANTS[options.variant]
         self._worker = WorkerProcess(
             WorkerConfig(
                 factory=self.factory,
                 checkout=None if checkout is None else str(checkout),
-                gpu=settings.ovi_device,
-                engine_config=_ovi_config(settings, checkpoints),
+                gpu=options.device,
+                engine_config=_ovi_config(self.ovi_options),
             ),
             load_timeout_s=load_timeout_s,
         )
         self._worker.start()
         self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
         self._closed = threading.Event()
+        # Held while a job is queued and while close() queues its stop marker, so
+        # no job can land behind the marker, where the dispatcher never looks.
+        self._accepting = threading.Lock()
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="wavespeed-ovi-dispatch", daemon=True
         )
         self._dispatcher.start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: Mapping[str, Any]) -> OviEngine:
+        """The engine the server runs: ``options`` are the ``--ovi-*`` values.
+
+        Example:
+            >>> OviEngine.from_settings(Settings(), {"checkout": Path("~/Ovi")})
+            ... # doctest: +SKIP
+        """
+        return cls(
+            OviOptions.from_mapping(options),
+            encode_threads=max(settings.render_threads, default_encode_threads()),
+        )
 
     @property
     def worker_pid(self) -> int | None:
@@ -145,9 +170,11 @@ class OviEngine:
             variant=self.variant,
             threads=self.encode_threads,
         )
-        on_start = job.extra.get("on_start")
-        ticket = _Ticket(call, on_start if callable(on_start) else None)
-        self._queue.put(ticket)
+        ticket = _Ticket(call, job.on_start)
+        with self._accepting:
+            if self._closed.is_set():
+                raise RenderFailed("the Ovi engine is closed", code=5003)
+            self._queue.put(ticket)
         outcome = ticket.future.result()
         if isinstance(outcome, Failed):
             raise RenderFailed(outcome.message, code=outcome.code)
@@ -161,10 +188,11 @@ class OviEngine:
 
     def close(self) -> None:
         """Stop the worker (freeing the GPU) and fail the jobs still queued."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
-        self._queue.put(None)
+        with self._accepting:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            self._queue.put(None)
         self._worker.kill()  # a clip in progress is abandoned: it would take minutes
         self._dispatcher.join()
         self._worker.stop()
@@ -186,20 +214,22 @@ class OviEngine:
             ticket.future.set_result(self._run(ticket))
             if not self._worker.alive and not self._closed.is_set():
                 self._restart()
-        while True:  # fail what arrived after close() began
-            try:
-                ticket = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if ticket is not None:
-                ticket.future.set_result(_closed(ticket.call))
+        # Nothing follows the stop marker: render() queues under the lock close()
+        # takes to queue the marker, and finds the engine closed after it.
 
     def _run(self, ticket: _Ticket) -> Done | Failed:
         call = ticket.call
         try:
-            if not self._worker.alive:
-                self._worker.restart()
             outcome = self._worker.run(call, ticket.on_start)
+            if isinstance(outcome, NotTaken) and not self._closed.is_set():
+                # The worker died between jobs (killed, the OOM killer) and this
+                # job never reached it: a new worker gets it, once.
+                log.warning(
+                    "the Ovi worker was gone before %s; restarting it",
+                    call.prediction_id,
+                )
+                self._worker.restart()
+                outcome = self._worker.run(call, ticket.on_start)
         except OviWorkerError as exc:
             return Failed(
                 call.prediction_id, f"the Ovi worker is unavailable: {exc}", 5003
@@ -207,6 +237,8 @@ class OviEngine:
         except Exception as exc:  # the dispatcher must survive anything
             log.exception("Ovi dispatch of %s failed", call.prediction_id)
             return Failed(call.prediction_id, f"internal error: {exc!r}", 5000)
+        if isinstance(outcome, NotTaken):
+            outcome = outcome.failure
         if self._closed.is_set() and isinstance(outcome, Failed):
             return _closed(call)
         return outcome
@@ -238,16 +270,22 @@ def _expand(path: Path | None) -> Path | None:
     return None if path is None else Path(path).expanduser().resolve()
 
 
-def _ovi_config(settings: Settings, checkpoints: Path | None) -> dict[str, Any]:
+def default_encode_threads() -> int:
+    """Half the cores, at least 1 and at most 4 (see ``OviEngine``'s ``encode_threads``)."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def _ovi_config(options: OviOptions) -> dict[str, Any]:
     """The keys Ovi's ``OviFusionEngine`` reads from its config, every one set."""
+    checkpoints = options.checkpoint_dir
     return {
         "ckpt_dir": str(checkpoints) if checkpoints is not None else "./ckpts",
         # Explicit: Ovi's shipped YAML says 960x960_10s, its code 960x960_5s.
-        "model_name": settings.ovi_variant,
+        "model_name": options.variant,
         # i2v or t2v follows from each call's image; t2i2v would pull FLUX.
         "mode": "i2v",
-        "cpu_offload": settings.ovi_cpu_offload,
-        "fp8": settings.ovi_fp8,
+        "cpu_offload": options.cpu_offload,
+        "fp8": options.fp8,
         "qint8": False,
         "shard_text_model": False,
     }

@@ -7,6 +7,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
@@ -14,9 +15,18 @@ from ._request import OviCall
 from ._worker import Done, Failed, LoadFailed, Ready, Started, WorkerConfig, worker_main
 from .errors import OviWorkerError
 
-__all__ = ["WorkerProcess"]
+__all__ = ["NotTaken", "WorkerProcess"]
 
 log = logging.getLogger("wavespeed_mock.real_engine")
+
+
+@dataclass(frozen=True)
+class NotTaken:
+    """The worker was gone before it took a call: the call never reached the GPU,
+    so it may be handed to a new worker."""
+
+    failure: Failed
+    """What to report if it is not handed over again."""
 
 
 class WorkerProcess:
@@ -82,18 +92,24 @@ class WorkerProcess:
 
     def run(
         self, call: OviCall, on_start: Callable[[], None] | None = None
-    ) -> Done | Failed:
-        """Render ``call`` in the worker; a dead worker gives a 5000 failure."""
+    ) -> Done | Failed | NotTaken:
+        """Render ``call`` in the worker.
+
+        A worker that dies while rendering gives a 5000 failure; one found dead
+        before it said it started on the call gives :class:`NotTaken`.
+        """
         if self._conn is None or not self.alive:
-            return self._died(call, "before the render began")
+            return NotTaken(self._died(call, "before the render began"))
         try:
             with self._send_lock:
                 self._conn.send(call)
         except (OSError, ValueError):
-            return self._died(call, "before the render began")
+            return NotTaken(self._died(call, "before the render began"))
+        started = False
         while True:
             message = self._receive(None)
             if isinstance(message, Started):
+                started = True
                 if on_start is not None:
                     try:
                         on_start()
@@ -104,6 +120,8 @@ class WorkerProcess:
                 continue
             if isinstance(message, (Done, Failed)):
                 return message
+            if not started:
+                return NotTaken(self._died(call, "before the render began"))
             return self._died(call, "while rendering")
 
     def stop(self, timeout_s: float = 10.0) -> None:

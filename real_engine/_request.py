@@ -10,13 +10,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..contracts import seed_rule
 from ..mock_server.core.engine import RenderFailed, RenderJob
 from ._variants import OviVariant
 
 __all__ = ["GenerationParams", "OviCall", "build_call", "decode_image", "resolve_seed"]
-
-SEED_LIMIT = 2**31
-"""The API's seeds run from 0 to 2**31 - 1."""
 
 
 @dataclass(frozen=True)
@@ -74,18 +72,19 @@ class OviCall:
 
 
 def resolve_seed(seed: int) -> int:
-    """``seed``, or a fresh random one for ``-1`` (the API's "random").
+    """``seed``, or a fresh random one for the API's random seed (``-1``).
 
     Torch would turn -1 into 2**64 - 1, a fixed seed, so -1 never reaches Ovi.
     """
-    if seed == -1:
-        return secrets.randbelow(SEED_LIMIT)
-    if not 0 <= seed < SEED_LIMIT:
+    rule = seed_rule()
+    if seed != rule.random and not rule.minimum <= seed <= rule.maximum:
         raise RenderFailed(
-            f"seed {seed!r} is out of range; expected -1 or 0..{SEED_LIMIT - 1}",
+            f"seed {seed!r} is out of range; expected {rule.random} or "
+            f"{rule.minimum}..{rule.maximum}",
             code=1401,
         )
-    return seed
+    draw = rule.minimum + secrets.randbelow(rule.maximum - rule.minimum + 1)
+    return rule.resolve(seed, draw)
 
 
 def decode_image(data: bytes, *, source: str = "") -> np.ndarray:

@@ -6,8 +6,9 @@ Figures from Ovi's ``NAME_TO_MODEL_SPECS_MAP`` and ``download_weights.py`` (see
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
+
+from ..contracts import did_you_mean
 
 __all__ = [
     "FP8_CHECKPOINT",
@@ -48,8 +49,8 @@ FP8_CHECKPOINT = "Ovi/model_fp8_e4m3fn.safetensors"
 
 
 def unknown_variant_message(name: str) -> str:
-    close = difflib.get_close_matches(name, list(VARIANTS), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = did_you_mean(name, VARIANTS)
+    hint = f" Did you mean {close!r}?" if close else ""
     return (
         f"unknown Ovi variant {name!r}.{hint} Expected one of {', '.join(VARIANTS)} "
         "(--ovi-variant / WAVESPEED_MOCK_OVI_VARIANT)"

@@ -1,0 +1,1 @@
+"""The core: prediction, lifecycle, clock, store, engine interface, and the service."""

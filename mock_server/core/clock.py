@@ -9,11 +9,14 @@ fault expiry) use ``sleep_until``, which a virtual clock wakes when it moves.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "RealClock", "VirtualClock"]
+from ...contracts.errors import WavespeedMockError
+
+__all__ = ["Clock", "ClockError", "RealClock", "ServerClock", "VirtualClock"]
 
 
 class Clock(Protocol):
@@ -98,3 +101,68 @@ class VirtualClock:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+class ServerClock:
+    """The one clock of a server: real or virtual, switchable while it runs.
+
+    Everything that waits or stamps times holds this object, so switching
+    between the wall clock and a frozen virtual clock (the control API's
+    ``/_mock/clock``) reaches every part at once. Switching never moves time
+    backwards.
+    """
+
+    def __init__(self, *, virtual: bool = False, start: float | None = None) -> None:
+        self._current: RealClock | VirtualClock = (
+            VirtualClock(start) if virtual else RealClock()
+        )
+
+    @property
+    def virtual(self) -> bool:
+        return self._current.virtual
+
+    def now(self) -> float:
+        return self._current.now()
+
+    async def sleep_until(self, deadline: float) -> None:
+        while True:
+            clock = self._current
+            await clock.sleep_until(deadline)
+            if self._current is clock or self.now() >= deadline:
+                return  # else the clock was switched under us: wait on the new one
+
+    def freeze(self) -> VirtualClock:
+        """Stand still at the present time; only :meth:`advance` and :meth:`set` move it."""
+        if not isinstance(self._current, VirtualClock):
+            self._current = VirtualClock(start=self._current.now())
+        return self._current
+
+    def unfreeze(self) -> None:
+        """Back to the wall clock, shifted so that time never goes backwards."""
+        current = self._current
+        if isinstance(current, VirtualClock):
+            now = current.now()
+            self._current = RealClock(offset=max(0.0, now - RealClock().now()))
+            current.set(
+                math.inf
+            )  # wake its sleepers; they wait again on the wall clock
+
+    def advance(self, seconds: float) -> float:
+        """Move a frozen clock forward (see :meth:`VirtualClock.advance`)."""
+        return self._frozen("advance").advance(seconds)
+
+    def set(self, when: float) -> float:
+        """Move a frozen clock to ``when`` (never backwards)."""
+        return self._frozen("set").set(when)
+
+    def _frozen(self, action: str) -> VirtualClock:
+        if not isinstance(self._current, VirtualClock):
+            raise ClockError(
+                f"Cannot {action} the real clock; freeze it first "
+                '(POST /_mock/clock {"virtual": true})'
+            )
+        return self._current
+
+
+class ClockError(WavespeedMockError, RuntimeError):
+    """A clock asked to do what its kind cannot (moving the wall clock)."""

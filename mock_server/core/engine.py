@@ -3,38 +3,49 @@
 The server owns this seam. An engine turns a :class:`RenderJob` into an MP4 at
 ``job.output_path`` and reports a :class:`RenderResult`. ``render`` blocks; the
 server runs it off the request path, at most ``max_concurrency`` at a time.
-Engines are found by name: the built-in ones, then the ``wavespeed_mock.engines``
-entry-point group for third-party engines.
+
+Engines are found through the ``wavespeed_mock.engines`` entry-point group only
+(the synthetic and Ovi engines register there like any third-party engine), and
+each one declares its own options (:class:`EngineOption`): the command line
+offers them as ``--<engine>-<option>``, the environment as
+``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, and the engine receives their values in
+:meth:`Engine.from_settings`. The server itself knows no engine by name.
 """
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from ...contracts import did_you_mean
 from ...contracts.errors import WavespeedMockError
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 __all__ = [
-    "BUILTIN_ENGINES",
     "ENGINE_ENTRY_POINT_GROUP",
+    "CachedRenderer",
     "Engine",
     "EngineError",
+    "EngineOption",
     "RenderFailed",
     "RenderJob",
     "RenderResult",
     "UnknownEngineError",
     "available_engines",
+    "engine_option_values",
+    "load_engine",
     "load_engine_class",
 ]
 
 ENGINE_ENTRY_POINT_GROUP = "wavespeed_mock.engines"
-BUILTIN_ENGINES: dict[str, str] = {
-    "synthetic": "wavespeed_mock.mock_server.synthetic_engine:SyntheticEngine",
-    "ovi": "wavespeed_mock.real_engine:OviEngine",
-}
+ENV_PREFIX = "WAVESPEED_MOCK_"
 
 
 @dataclass(frozen=True)
@@ -45,16 +56,20 @@ class RenderJob:
     model: str
     prompt: str
     seed: int
-    """The resolved seed: never -1 (the server draws one for -1)."""
+    """The resolved seed: never the random-seed value (the server draws one)."""
     width: int | None
     """Output width for text-to-video; None lets an image decide (image-to-video)."""
     height: int | None
     output_path: Path
+    """Where the clip goes: an absolute path in the server's data folder."""
     image: bytes | None = None
     """Encoded image bytes (PNG, JPEG, WebP) for image-to-video, else None."""
+    image_digest: str | None = None
+    """Hex SHA-256 of ``image``, computed once when the image came in."""
     image_source: str = ""
-    """Where the image came from (a URL, ``data:``, an upload), for messages."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Where the image came from (a URL, ``data-uri``, an upload), for messages."""
+    on_start: Callable[[], None] | None = None
+    """Called by an engine that ``reports_progress`` when it really starts the job."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,32 @@ class RenderResult:
     output_path: Path | None = None
     """Where the clip is when the engine keeps it elsewhere than ``job.output_path``
     (the synthetic engine's cache); the server then serves it from there."""
+
+
+@dataclass(frozen=True)
+class EngineOption:
+    """One setting an engine takes, offered on the command line and in the environment.
+
+    ``name`` is the engine's own (``checkout``); the flag is ``--ovi-checkout`` and
+    the variable ``WAVESPEED_MOCK_OVI_CHECKOUT`` for the engine named ``ovi``.
+    """
+
+    name: str
+    type: type[Any]
+    """``str``, ``int``, ``float``, ``bool`` or ``Path``."""
+    default: Any
+    help: str
+
+    def parse(self, raw: str) -> Any:
+        """A value from its text form (a flag or an environment variable)."""
+        if self.type is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"{raw!r} is not true or false")
+        return self.type(raw)
 
 
 class EngineError(WavespeedMockError, RuntimeError):
@@ -88,13 +129,23 @@ class RenderFailed(WavespeedMockError, RuntimeError):
 
 @runtime_checkable
 class Engine(Protocol):
-    """Renders clips. Implementations are constructed with ``Engine(settings)``."""
+    """Renders clips. Built by the server with :meth:`from_settings`."""
 
     name: ClassVar[str]
     max_concurrency: ClassVar[int]
     """How many renders may run at once (the synthetic engine: the cores; a GPU: 1)."""
     reports_progress: ClassVar[bool]
-    """True if ``processing`` should mean the engine has really started the job."""
+    """True if ``processing`` should mean the engine has really started the job
+    (it then calls ``job.on_start``)."""
+    options: ClassVar[tuple[EngineOption, ...]]
+    """The engine's own settings (see :class:`EngineOption`)."""
+    default_profile: ClassVar[str | None]
+    """The timing profile the engine implies when none is chosen (None: the server's)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: Mapping[str, Any]) -> Engine:
+        """The engine for ``settings``; ``options`` holds a value for each option."""
+        ...
 
     def render(self, job: RenderJob) -> RenderResult:
         """Render ``job`` to ``job.output_path``; raise :class:`RenderFailed` on failure."""
@@ -105,12 +156,22 @@ class Engine(Protocol):
         ...
 
 
+@runtime_checkable
+class CachedRenderer(Protocol):
+    """An engine that can answer some jobs at once, from clips it already has."""
+
+    def render_cached(self, job: RenderJob) -> RenderResult | None:
+        """The finished clip without rendering (a file lookup), or None on a miss.
+
+        Called on the submit path: it must be cheap and must not block on I/O
+        beyond a file lookup.
+        """
+        ...
+
+
 def available_engines() -> dict[str, str]:
-    """Engine names and their ``module:Class`` targets, built-ins first."""
-    found = dict(BUILTIN_ENGINES)
-    for ep in entry_points(group=ENGINE_ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
-    return found
+    """Engine names and their ``module:Class`` targets, from the entry points."""
+    return {ep.name: ep.value for ep in entry_points(group=ENGINE_ENTRY_POINT_GROUP)}
 
 
 def load_engine_class(name: str) -> type[Engine]:
@@ -119,8 +180,6 @@ def load_engine_class(name: str) -> type[Engine]:
     Raises:
         UnknownEngineError: listing the known names.
     """
-    import importlib
-
     engines = available_engines()
     if name not in engines:
         raise UnknownEngineError(name, sorted(engines))
@@ -130,10 +189,56 @@ def load_engine_class(name: str) -> type[Engine]:
     return engine_class
 
 
+def engine_option_values(
+    engine_class: type[Engine],
+    given: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Every option of ``engine_class``: given, else from the environment, else default.
+
+    Raises:
+        EngineError: an option the engine does not declare, or a bad value.
+    """
+    env = os.environ if environ is None else environ
+    declared = {option.name: option for option in engine_class.options}
+    unknown = [name for name in given if name not in declared]
+    if unknown:
+        hint = did_you_mean(unknown[0], declared)
+        raise EngineError(
+            f"The {engine_class.name!r} engine has no option {unknown[0]!r}"
+            + (f"; did you mean {hint!r}?" if hint else "")
+            + f" Its options: {', '.join(declared) or 'none'}."
+        )
+    values: dict[str, Any] = {}
+    for name, option in declared.items():
+        if given.get(name) is not None:
+            values[name] = given[name]
+            continue
+        variable = f"{ENV_PREFIX}{engine_class.name}_{name}".upper()
+        raw = env.get(variable)
+        if raw is None:
+            values[name] = option.default
+            continue
+        try:
+            values[name] = option.parse(raw)
+        except ValueError as exc:
+            raise EngineError(
+                f"{variable}={raw!r} is not a valid {option.type.__name__} ({exc})"
+            ) from None
+    return values
+
+
+def load_engine(settings: Settings) -> Engine:
+    """The engine ``settings.engine`` names, built with its option values."""
+    engine_class = load_engine_class(settings.engine)
+    values = engine_option_values(engine_class, settings.engine_options)
+    return engine_class.from_settings(settings, values)
+
+
 class UnknownEngineError(EngineError, LookupError):
     def __init__(self, name: str, known: list[str]) -> None:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = did_you_mean(name, known)
+        hint = f" Did you mean {close!r}?" if close else ""
         super().__init__(
             f"Unknown engine {name!r}.{hint} Known engines: {', '.join(known)}. "
             f"Third-party engines register in the {ENGINE_ENTRY_POINT_GROUP!r} "

@@ -14,17 +14,22 @@ import binascii
 import functools
 import hashlib
 import io
+import os
 import re
+import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from PIL import Image
 
+from ...contracts import image_formats
 from ..errors import ApiError
 from .engine import RenderFailed
 
 __all__ = [
+    "ImageIntake",
     "ImageLoader",
     "decode_data_uri",
     "placeholder_image",
@@ -76,8 +81,11 @@ def probe_image(data: bytes, max_pixels: int) -> tuple[int, int]:
         raise ValueError(
             f"the bytes are not a readable image ({exc.__class__.__name__})"
         ) from None
-    if kind not in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
-        raise ValueError(f"unsupported image format {kind!r}; send PNG, JPEG or WebP")
+    if kind not in image_formats():
+        raise ValueError(
+            f"unsupported image format {kind!r}; send one of "
+            f"{', '.join(sorted(image_formats()))}"
+        )
     if width * height > max_pixels:
         raise ValueError(
             f"the image has {width}x{height} = {width * height:,} pixels; "
@@ -106,6 +114,35 @@ def placeholder_image(url: str) -> bytes:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class ImageIntake:
+    """A ``data:`` image as it came in: decoded once, hashed once."""
+
+    data: bytes
+    digest: str
+    """Hex SHA-256 of ``data``."""
+    echoed: str
+    """What the prediction's ``input.image`` shows instead of the whole URI."""
+
+
+def take_data_uri(value: str, max_pixels: int) -> ImageIntake:
+    """Decode and check a ``data:`` image at submit.
+
+    Raises:
+        ApiError: 400 naming ``$.image`` for a malformed URI or an unusable image.
+    """
+    data = decode_data_uri(value)
+    try:
+        probe_image(data, max_pixels)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid request body: $.image: {exc}") from None
+    return ImageIntake(
+        data=data,
+        digest=hashlib.sha256(data).hexdigest(),
+        echoed=value[: value.index(",") + 1] + f"<{len(data)} bytes>",
+    )
+
+
 class ImageLoader:
     """Finds the bytes of a request's image, at render time."""
 
@@ -123,15 +160,33 @@ class ImageLoader:
         self.fetch_remote = fetch_remote
         self.max_pixels = max_pixels
 
-    def input_path(self, prediction_id: str) -> Path:
-        return self.inputs_dir / f"{prediction_id}.img"
+    def rebase(self, base_url: str) -> None:
+        """Recognise upload URLs under ``base_url`` (a live server learns its port late)."""
+        self.base = urlsplit(base_url)
 
-    def save_input(self, prediction_id: str, data: bytes) -> None:
+    def input_path(self, digest: str) -> Path:
+        return self.inputs_dir / f"{digest}.img"
+
+    def keep(self, intake: ImageIntake) -> None:
+        """Keep a ``data:`` image on disk, so a restart can still render its task.
+
+        Named by content, so a repeated image is written once. The render itself
+        uses the bytes in memory (:attr:`RenderJob.image`).
+        """
+        path = self.input_path(intake.digest)
+        if path.exists():
+            return
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
-        path = self.input_path(prediction_id)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.inputs_dir)
+        with os.fdopen(fd, "wb") as out:
+            out.write(intake.data)
+        os.replace(tmp_name, path)
+
+    def remove_partials(self) -> None:
+        """Delete half-written inputs left by a killed run (called at start)."""
+        if self.inputs_dir.is_dir():
+            for leftover in self.inputs_dir.glob(".*.part"):
+                leftover.unlink(missing_ok=True)
 
     def upload_file(self, url: str) -> Path | None:
         """The local file behind an upload URL of this server, if it is one."""
@@ -145,15 +200,21 @@ class ImageLoader:
         files = [p for p in folder.glob("*") if p.is_file()] if folder.is_dir() else []
         return files[0] if files else folder / "missing"
 
-    def load(self, prediction_id: str, image: str) -> tuple[bytes, str]:
+    def load(self, image: str, digest: str | None) -> tuple[bytes, str]:
         """The image bytes and a word on where they came from.
+
+        ``digest`` names a kept ``data:`` image (after a restart).
 
         Raises:
             RenderFailed: code 1402 when the image cannot be had.
         """
-        saved = self.input_path(prediction_id)
-        if saved.exists():
-            return saved.read_bytes(), "data-uri"
+        if digest is not None:
+            try:
+                return self.input_path(digest).read_bytes(), "data-uri"
+            except OSError:
+                raise RenderFailed(
+                    "The request's data: image is gone from the data folder", code=1402
+                ) from None
         local = self.upload_file(image)
         if local is not None:
             if not local.is_file():

@@ -1,9 +1,8 @@
-"""A prediction as the server keeps it, and the status a client sees.
+"""A prediction as the server keeps it, and its view in the API's answers.
 
 The row records what happened (submitted, render started, file written, failure)
-and the schedule its timing profile gave it. The status is a pure function of the
-row and the clock's ``now`` (:func:`status_at`), so a virtual clock needs no
-timers, a restart needs no catch-up, and statuses can never go backwards.
+and the schedule its timing profile gave it. The status a client sees is not
+stored: :func:`~.lifecycle.status_at` works it out from the row and the clock.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TERMINAL_STATUSES", "Prediction", "format_timestamp", "status_at"]
+from ...contracts import terminal_statuses
+from .lifecycle import status_at
 
-TERMINAL_STATUSES = frozenset(
-    {"completed", "failed", "cancelled", "timeout", "deleted"}
-)
+__all__ = ["MUTABLE_FIELDS", "Prediction", "format_timestamp", "to_api"]
 
 
 @dataclass
@@ -35,6 +33,13 @@ class Prediction:
     polls_needed: int = 0
     follows_engine: bool = False
     api_key: str = ""
+    webhook: str | None = None
+    scenario: str | None = None
+    image_digest: str | None = None
+    """SHA-256 of a ``data:`` image, kept at ``inputs/<digest>.img`` for a restart."""
+    flag_nsfw: bool = False
+    """A scenario flags the outputs as NSFW whatever the engine says."""
+    # -- what happens later (MUTABLE_FIELDS) --
     polls: int = 0
     render_started_at: float | None = None
     rendered_at: float | None = None
@@ -45,8 +50,6 @@ class Prediction:
     failure_message: str = ""
     forced_status: str | None = None
     """A terminal status other than completed/failed (scenarios), or ``deleted``."""
-    webhook: str | None = None
-    scenario: str | None = None
     output_file: str | None = None
     """The clip's file when it is not at ``outputs/<id>.mp4`` (a cached clip)."""
 
@@ -70,21 +73,18 @@ class Prediction:
         return f"{self.id}.mp4"
 
 
-def status_at(p: Prediction, now: float) -> str:
-    """The status a client sees at clock time ``now``; monotone in ``now`` and polls."""
-    if p.forced_status == "deleted":
-        return "deleted"
-    if p.follows_engine:
-        if p.outcome_known:
-            return p.terminal_status
-        return "processing" if p.render_started_at is not None else "created"
-    if p.polls_needed:
-        if p.polls >= p.polls_needed and p.outcome_known:
-            return p.terminal_status
-        return "created" if p.polls <= 1 and p.polls_needed > 2 else "processing"
-    if now >= p.done_at and p.outcome_known:
-        return p.terminal_status
-    return "processing" if now >= p.start_at else "created"
+MUTABLE_FIELDS = (
+    "polls",
+    "render_started_at",
+    "rendered_at",
+    "inference_ms",
+    "nsfw",
+    "failure_code",
+    "failure_message",
+    "forced_status",
+    "output_file",
+)
+"""The fields that change after a prediction is stored; the store writes only these."""
 
 
 def format_timestamp(seconds: float) -> str:
@@ -108,18 +108,20 @@ def to_api(
     as just accepted (``created`` or ``processing``), never finished, as the API
     does, even when a cached clip is already there.
     """
+    terminal_set = terminal_statuses()
     status = status_at(p, now)
-    if accepted and status in TERMINAL_STATUSES:
+    if accepted and status in terminal_set:
         status = "processing" if now >= p.start_at else "created"
     completed = status == "completed"
-    terminal = status in TERMINAL_STATUSES
+    terminal = status in terminal_set
+    nsfw = [True] * max(1, len(p.nsfw)) if p.flag_nsfw else list(p.nsfw)
     data: dict[str, Any] = {
         "id": p.id,
         "model": p.model,
         "input": p.input,
         "outputs": [f"{base_url}/outputs/{p.output_name}"] if completed else [],
         "urls": {"get": f"{base_url}/api/v3/predictions/{p.id}/result"},
-        "has_nsfw_contents": list(p.nsfw) if completed else [],
+        "has_nsfw_contents": nsfw if completed else [],
         "status": status,
         "created_at": format_timestamp(p.created_at),
         "error": p.failure_message if terminal and not completed else "",

@@ -1,43 +1,67 @@
-"""The mock's core: accepts predictions, schedules renders, answers their state.
+"""The mock's core: the submission pipeline, the renders, and the answers to polls.
 
-One :class:`MockService` per app. It owns the store, the clock, the engine and
-the render workers; the HTTP layer (``app.py``) and the control API call it.
+One :class:`MockService` per server, built by ``mock_server.assembly.build_service``
+with its collaborators: the clock, the store, the engine, the image loader, and
+the features' components (:mod:`.components`). A submit runs, top to bottom:
+
+    admission  fault plan (scenarios: 429), submit latency, each Admission
+               (webhook URL 400, balance 403)
+    create     id, seed (the contract's rule), image intake, the fault's effects
+    persist    store.add(prediction, charge): one group commit; only then answered
+    schedule   a cached clip linked at once, or the render queued on a worker
+
+and once a prediction with a webhook turns terminal, each Notifier is told.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...contracts import ModelSpec
+from ...contracts import seed_rule
 from ..errors import ApiError
-from ..http.journal import JOURNAL_SIZE
 from ..settings import Settings
-from .clock import Clock, RealClock, VirtualClock
-from .engine import Engine, RenderFailed, RenderJob, load_engine_class
-from .images import ImageLoader, decode_data_uri, probe_image
-from .prediction import TERMINAL_STATUSES, Prediction, status_at, to_api
+from .clock import ServerClock
+from .components import Admission, FaultPlan, FaultSource, Notifier, SubmitRequest
+from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
+from .images import ImageIntake, ImageLoader, take_data_uri
+from .lifecycle import is_terminal, status_at
+from .prediction import Prediction, to_api
 from .profiles import TimingProfile, parse_profile
-from .store import PredictionStore
+from .store import PredictionStore, StoreError
 
-__all__ = ["MockService"]
+__all__ = ["MockService", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-SEED_MAX = 2147483647
+MICROS = 1_000_000
 # How long a poll under the instant or polls:N profile waits for a render still
 # running, so that "completed on the first (Nth) poll" holds for a cold render.
 RENDER_WAIT_S = 60.0
+# How long close() lets webhook deliveries in flight finish (each attempt is
+# bounded by the webhook timeout, 10 s by default).
+NOTIFY_DRAIN_S = 15.0
+# The code of a render cut short by an engine bug.
+INTERNAL_ERROR = 5000
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An accepted submit: the stored prediction and the fault it was created under."""
+
+    prediction: Prediction
+    fault: FaultPlan | None
 
 
 class MockService:
@@ -47,114 +71,83 @@ class MockService:
         self,
         settings: Settings,
         *,
-        clock: Clock | None = None,
-        engine: Engine | None = None,
+        clock: ServerClock,
+        store: PredictionStore,
+        engine: Engine,
+        images: ImageLoader,
+        admissions: Sequence[Admission] = (),
+        faults: FaultSource | None = None,
+        notifiers: Sequence[Notifier] = (),
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or (
-            VirtualClock() if settings.virtual_clock else RealClock()
-        )
+        self.base_url = settings.base_url
+        self.clock = clock
+        self.store = store
+        self.engine = engine
+        self.images = images
+        self.admissions = tuple(admissions)
+        self.faults = faults
+        self.notifiers = tuple(notifiers)
         self.profile: TimingProfile = parse_profile(settings.profile)
-        self.data_dir = Path(settings.data_dir)
+        self.data_dir = Path(settings.data_dir).resolve()
         self.outputs_dir = self.data_dir / "outputs"
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
-        self.store = PredictionStore(self.data_dir / "state.sqlite3")
-        self.images = ImageLoader(
-            data_dir=self.data_dir,
-            base_url=settings.base_url,
-            fetch_remote=settings.fetch_remote_images,
-            max_pixels=settings.max_image_pixels,
-        )
-        self.engine: Engine = engine or load_engine_class(settings.engine)(settings)  # type: ignore[call-arg]
+        self._cached = engine if isinstance(engine, CachedRenderer) else None
         self._executor = ThreadPoolExecutor(
-            max_workers=max(1, int(self.engine.max_concurrency)),
+            max_workers=max(1, int(engine.max_concurrency)),
             thread_name_prefix="wavespeed-render",
         )
         self._futures: dict[str, Future[None]] = {}
         self._done: dict[str, asyncio.Event] = {}
+        self._poll_signals: dict[str, asyncio.Event] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
-        self._random = random.SystemRandom()
+        self._seeds = random.SystemRandom()
         # Ids need uniqueness, not secrecy: a PRNG seeded once from the OS is
         # 100x cheaper per submit than uuid4's urandom call.
         self._ids = random.Random(uuid.uuid4().int)
-        self.base_url = settings.base_url
-        self.contract_violations: list[str] = []
-        # Extension hooks for the account, upload, webhook and scenario layers.
-        self.admission_checks: list[Callable[[ModelSpec, str], None]] = []
-        """Run before a prediction is created; raise ApiError to refuse (403, 429)."""
-        self.created_listeners: list[Callable[[Prediction], None]] = []
-        """Run right after a prediction is stored (ledger charges, scenarios)."""
-        self.terminal_listeners: list[
-            Callable[[Prediction, dict[str, Any]], Awaitable[None]]
-        ] = []
-        """Awaited once a prediction with a webhook turns terminal, with its view."""
-        self._watchers: set[asyncio.Task[None]] = set()
-        self.webhook_checks: list[Callable[[str], None]] = []
-        """Run on a submit's ``?webhook=`` URL; raise ApiError to refuse it."""
-        self.close_listeners: list[Callable[[], object]] = []
-        """Run by :meth:`close`, after the renders stopped (the ledger closes its file)."""
-        self.reset_listeners: list[Callable[[], object]] = []
-        """Run by :meth:`reset` (the ledger and webhook log forget too)."""
-        self.render_listeners: list[Callable[[Prediction], None]] = []
-        """Run after a successful render (scenarios force NSFW flags here)."""
-        self.poll_hooks: list[Callable[[Prediction], Awaitable[None]]] = []
-        """Awaited on each result poll; may sleep (latency) or raise ApiError (5xx)."""
-        self.submit_hooks: list[Callable[[Any, str], Awaitable[None]]] = []
-        """Awaited on each submit with the request and API key, before the body is read."""
-        self.sync_deadline_hooks: list[Callable[[Prediction, float], float]] = []
-        """Adjust a sync-mode wait's deadline (a scenario can force the timeout)."""
-        self._poll_signals: dict[str, asyncio.Event] = {}
-        # Set by the layers that install themselves (see app._extension_routes).
-        self.webhook_log: Any = None
-        self.webhook_secrets: Any = None
-        self.uploads: Any = None
-        self.account: Any = None
-        self.scenarios: Any = None
-        self.journal: deque[dict[str, Any]] = deque(maxlen=JOURNAL_SIZE)
-        """The last requests and their statuses (see journal.py)."""
-        self.extension_routes: list[Any] | None = None
-        """Routes of the webhook, upload and account layers, once installed."""
         self._closing = False
-
-    def output_file(self, prediction_id: str) -> tuple[Path, str]:
-        """The folder and name of a prediction's clip, for the output route."""
-        p = self.store.get(prediction_id)
-        if p is not None and p.output_file and p.forced_status != "deleted":
-            path = Path(p.output_file)
-            return path.parent, path.name
-        return self.outputs_dir, f"{prediction_id}.mp4"
+        self.contract_violations: list[str] = []
+        """Answers that broke the contract (with ``check_responses``)."""
 
     def rebase(self, base_url: str) -> None:
         """Hand out URLs under ``base_url`` (a live server learns its port late)."""
         self.settings = self.settings.replace(public_url=base_url)
         self.base_url = base_url
-        self.images = ImageLoader(
-            data_dir=self.data_dir,
-            base_url=base_url,
-            fetch_remote=self.settings.fetch_remote_images,
-            max_pixels=self.settings.max_image_pixels,
-        )
+        self.images.rebase(base_url)
 
     # -- start and stop ------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Attach to the event loop and finish what a previous run left in flight."""
         self._loop = loop or asyncio.get_running_loop()
+        self.store.attach(self._loop)
+        self.images.remove_partials()
+        for leftover in self.outputs_dir.glob(".*.part"):
+            leftover.unlink(missing_ok=True)
         for p in self.store.all():
-            unfinished = self.status(p) not in TERMINAL_STATUSES
-            if p.webhook and self.terminal_listeners and unfinished:
+            if p.webhook and self.notifiers and not is_terminal(self.status(p)):
                 self._watch(p)
-            if p.outcome_known or p.forced_status:
-                continue
-            output = Path(p.output_file or self.outputs_dir / p.output_name)
-            if output.exists() and p.rendered_at is not None:
+            if p.outcome_known:
                 continue
             log.info("re-queueing render of %s left in flight by a previous run", p.id)
-            self._queue_render(p)
+            self._queue_render(p, None)
+
+    async def aclose(self) -> None:
+        """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
+        self._closing = True
+        watchers = list(self._watchers)
+        if watchers:
+            # Deliveries already under way get to finish and log their attempt.
+            _, pending = await asyncio.wait(watchers, timeout=NOTIFY_DRAIN_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self.close()
 
     def close(self) -> None:
-        """Stop: renders cut short stay in flight, to be re-queued by the next start."""
+        """Stop at once (see :meth:`aclose` for the graceful way)."""
         self._closing = True
         for task in list(self._watchers):
             task.cancel()
@@ -162,101 +155,93 @@ class MockService:
             future.cancel()
         self.engine.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
-        for listener in self.close_listeners:
-            listener()
         self.store.close()
 
-    # -- predictions ---------------------------------------------------------------
+    # -- the submission pipeline ---------------------------------------------------
 
-    def submit(
-        self,
-        model: ModelSpec,
-        body: dict[str, Any],
-        *,
-        api_key: str,
-        webhook: str | None = None,
-    ) -> Prediction:
-        """Record a validated request and queue its render."""
-        if webhook is not None:
-            for webhook_check in self.webhook_checks:
-                webhook_check(webhook)
-        for check in self.admission_checks:
-            check(model, api_key)
-        prediction_id = f"{self._ids.getrandbits(128):032x}"
-        seed_requested = int(body.get("seed", -1))
-        seed = (
-            self._random.randint(0, SEED_MAX)
-            if seed_requested == -1
-            else seed_requested
-        )
+    async def submit(self, request: SubmitRequest) -> Submission:
+        """Admit, create, persist and schedule one prediction (see the module doc).
+
+        Raises:
+            ApiError: 400/403/429 from admission, 400 for an unusable image,
+                503 when the store cannot commit. Nothing is stored or charged then.
+        """
+        # admission
+        fault = self.faults.plan(request) if self.faults is not None else None
+        if fault is not None and fault.submit_delay_s > 0:
+            await self.clock.sleep_until(self.clock.now() + fault.submit_delay_s)
+        for admission in self.admissions:
+            admission.admit(request)
+        # create
+        p, image = self._create(request, fault)
+        cached = self._finish_from_cache(p, image)  # before persisting: one write
+        # persist
+        try:
+            await self.store.add(
+                p, charge_micros=round(request.model.price_for() * MICROS)
+            )
+        except StoreError as exc:
+            raise ApiError(
+                503, f"Service unavailable: the task could not be stored ({exc})"
+            ) from None
+        if fault is not None and self.faults is not None:
+            self.faults.record(fault, p)
+        # schedule
+        if not cached:
+            self._queue_render(p, image)
+        if p.webhook and self.notifiers:
+            self._watch(p)
+        return Submission(p, fault)
+
+    def _create(
+        self, request: SubmitRequest, fault: FaultPlan | None
+    ) -> tuple[Prediction, ImageIntake | None]:
+        body = request.body
+        rule = seed_rule()
+        requested = int(body.get("seed", rule.random))
+        seed = rule.resolve(requested, self._seeds.randint(rule.minimum, rule.maximum))
         echoed = dict(body)
-        image = body.get("image")
+        image: ImageIntake | None = None
+        source = body.get("image")
         if (
-            model.takes_image
-            and isinstance(image, str)
-            and image[:5].lower() == "data:"
+            request.model.takes_image
+            and isinstance(source, str)
+            and source[:5].lower() == "data:"
         ):
-            data = decode_data_uri(image)
-            try:
-                probe_image(data, self.settings.max_image_pixels)
-            except ValueError as exc:
-                raise ApiError(400, f"Invalid request body: $.image: {exc}") from None
-            self.images.save_input(prediction_id, data)
-            echoed["image"] = image[: image.index(",") + 1] + f"<{len(data)} bytes>"
+            image = take_data_uri(source, self.settings.max_image_pixels)
+            self.images.keep(image)
+            echoed["image"] = image.echoed
         now = self.clock.now()
         profile = self.profile
+        shift = fault.queue_shift_s if fault is not None else 0.0
+        clock_driven = not (profile.polls or profile.follows_engine)
+        if fault is not None and fault.slot_free_at is not None and clock_driven:
+            shift += max(0.0, fault.slot_free_at - (now + profile.queue_s + shift))
         p = Prediction(
-            id=prediction_id,
-            model=model.id,
+            id=f"{self._ids.getrandbits(128):032x}",
+            model=request.model.id,
             input=echoed,
-            seed_requested=seed_requested,
+            seed_requested=requested,
             seed=seed,
             created_at=now,
             profile=profile.name,
-            start_at=now + profile.queue_s,
-            done_at=now + profile.queue_s + profile.processing_s,
+            start_at=now + profile.queue_s + shift,
+            done_at=now + profile.queue_s + profile.processing_s + shift,
             polls_needed=profile.polls,
             follows_engine=profile.follows_engine,
-            api_key=api_key,
-            webhook=webhook,
+            api_key=request.api_key,
+            webhook=request.webhook,
+            image_digest=image.digest if image is not None else None,
         )
-        cached = self._render_from_cache(p)  # before storing: one write, not two
-        self.store.add(p)
-        for listener in self.created_listeners:
-            listener(p)
-        if cached:
-            for render_listener in self.render_listeners:
-                render_listener(p)
-        else:
-            self._queue_render(p)
-        if p.webhook and self.terminal_listeners:
-            self._watch(p)
-        return p
+        if fault is not None:
+            p.scenario = fault.name or "unnamed"
+            p.flag_nsfw = fault.nsfw
+            p.forced_status = fault.forced_status
+            p.failure_code = fault.failure_code
+            p.failure_message = fault.failure_message
+        return p, image
 
-    def _watch(self, p: Prediction) -> None:
-        """Tell the terminal listeners once ``p`` turns terminal."""
-        loop = self._loop
-        if loop is None:
-            return
-
-        async def watch() -> None:
-            await self.wait_until_terminal(p, math.inf)
-            while self.status(p) not in TERMINAL_STATUSES:
-                # polls:N: terminal only once the Nth poll has been answered.
-                signal = self._poll_signals.setdefault(p.id, asyncio.Event())
-                await signal.wait()
-                signal.clear()
-            self._poll_signals.pop(p.id, None)
-            view = self.view(p)
-            for listener in self.terminal_listeners:
-                try:
-                    await listener(p, view)
-                except Exception:
-                    log.exception("terminal listener failed for %s", p.id)
-
-        task = loop.create_task(watch())
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+    # -- polls and views -----------------------------------------------------------
 
     def get(self, prediction_id: str) -> Prediction:
         p = self.store.get(prediction_id)
@@ -267,9 +252,9 @@ class MockService:
     async def poll(self, prediction_id: str) -> dict[str, Any]:
         """The prediction object a result poll answers (counts the poll)."""
         p = self.get(prediction_id)
-        for hook in self.poll_hooks:
-            await hook(p)
-        if p.polls_needed and status_at(p, self.clock.now()) not in TERMINAL_STATUSES:
+        if self.faults is not None:
+            await self.faults.on_poll(p)
+        if p.polls_needed and not is_terminal(self.status(p)):
             self.store.update(p, polls=p.polls + 1)
             if p.polls >= p.polls_needed:
                 await self.wait_for_outcome(p, RENDER_WAIT_S)
@@ -285,6 +270,16 @@ class MockService:
 
     def status(self, p: Prediction) -> str:
         return status_at(p, self.clock.now())
+
+    def output_file(self, prediction_id: str) -> tuple[Path, str]:
+        """The folder and name of a prediction's clip, for the output route."""
+        p = self.store.get(prediction_id)
+        if p is not None and p.output_file and p.forced_status != "deleted":
+            path = Path(p.output_file)
+            return path.parent, path.name
+        return self.outputs_dir, f"{prediction_id}.mp4"
+
+    # -- waiting -------------------------------------------------------------------
 
     async def wait_for_outcome(self, p: Prediction, timeout_s: float) -> bool:
         """Wait (in real time) until the render of ``p`` finished or failed."""
@@ -309,18 +304,15 @@ class MockService:
                 p.polls_needed or p.follows_engine or now >= p.done_at
             ):
                 return True
-            if status_at(p, now) in TERMINAL_STATUSES:
+            if is_terminal(status_at(p, now)):
                 return True
             if now >= deadline:
                 return False
+            wake_at = (
+                min(deadline, max(p.done_at, now)) if p.outcome_known else deadline
+            )
             waits: list[asyncio.Future[Any]] = [
-                asyncio.ensure_future(
-                    self.clock.sleep_until(
-                        min(deadline, max(p.done_at, now))
-                        if p.outcome_known
-                        else deadline
-                    )
-                ),
+                asyncio.ensure_future(self.clock.sleep_until(wake_at))
             ]
             if not p.outcome_known:
                 waits.append(asyncio.ensure_future(self._done_event(p.id).wait()))
@@ -337,31 +329,94 @@ class MockService:
                 event = self._done[prediction_id] = asyncio.Event()
             return event
 
+    def _signal_done(self, prediction_id: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._set_done, prediction_id)
+
+    def _set_done(self, prediction_id: str) -> None:
+        with self._lock:
+            event = self._done.pop(prediction_id, None)
+        if event is not None:
+            event.set()
+
+    # -- notify --------------------------------------------------------------------
+
+    def _watch(self, p: Prediction) -> None:
+        """Tell the notifiers once ``p`` turns terminal."""
+        loop = self._loop
+        if loop is None:
+            return
+
+        async def watch() -> None:
+            await self.wait_until_terminal(p, math.inf)
+            while not is_terminal(self.status(p)):
+                # polls:N: terminal only once the Nth poll has been answered.
+                signal = self._poll_signals.setdefault(p.id, asyncio.Event())
+                await signal.wait()
+                signal.clear()
+            self._poll_signals.pop(p.id, None)
+            view = self.view(p)
+            for notifier in self.notifiers:
+                try:
+                    await notifier.notify(p, view)
+                except Exception:
+                    log.exception("notifier failed for %s", p.id)
+
+        task = loop.create_task(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
     # -- rendering -----------------------------------------------------------------
 
-    def _queue_render(self, p: Prediction) -> None:
-        future = self._executor.submit(self._render, p)
-        self._futures[p.id] = future
+    def _job_for(self, p: Prediction, image: ImageIntake | None) -> RenderJob:
+        data: bytes | None = None
+        digest: str | None = None
+        source = ""
+        width = height = None
+        if "image" in p.input:
+            if image is not None:
+                data, digest, source = image.data, image.digest, "data-uri"
+            else:
+                data, source = self.images.load(str(p.input["image"]), p.image_digest)
+                digest = p.image_digest
+        else:
+            w, _, h = str(p.input.get("size", "960*540")).partition("*")
+            width, height = int(w), int(h)
+        on_start = None
+        if self.engine.reports_progress:
 
-        def forget(_: Future[None], pid: str = p.id) -> None:
-            self._futures.pop(pid, None)
+            def on_start() -> None:
+                self.store.update(p, render_started_at=self.clock.now())
 
-        future.add_done_callback(forget)
+        return RenderJob(
+            prediction_id=p.id,
+            model=p.model,
+            prompt=str(p.input.get("prompt", "")),
+            seed=p.seed,
+            width=width,
+            height=height,
+            output_path=self.outputs_dir / p.output_name,
+            image=data,
+            image_digest=digest,
+            image_source=source,
+            on_start=on_start,
+        )
 
-    def _render_from_cache(self, p: Prediction) -> bool:
+    def _finish_from_cache(self, p: Prediction, image: ImageIntake | None) -> bool:
         """Finish ``p`` at once if the engine already has its clip (a file lookup).
 
-        Done on the caller's thread: handing a cache hit to a worker thread costs
-        more than the lookup itself, and under load the threads fight the event
-        loop for the GIL. Engines opt in with ``render_cached(job)``.
+        Done on the event loop: handing a cache hit to a worker thread costs more
+        than the lookup itself. Engines opt in through :class:`CachedRenderer`.
         """
-        render_cached = getattr(self.engine, "render_cached", None)
-        if render_cached is None or p.outcome_known:
+        if self._cached is None or p.outcome_known:
             return False
-        if "image" in p.input and self.settings.fetch_remote_images:
-            return False  # a fetch belongs on a worker thread, never the event loop
+        if "image" in p.input and image is None:
+            return False  # an upload or a URL is read on a worker, never the loop
         try:
-            result = render_cached(self._job_for(p))
+            result = self._cached.render_cached(self._job_for(p, image))
         except Exception:
             return False  # the worker will render it and report any failure
         if result is None:
@@ -375,25 +430,36 @@ class MockService:
             p.output_file = str(result.output_path)
         return True
 
-    def _render(self, p: Prediction) -> None:
+    def _queue_render(self, p: Prediction, image: ImageIntake | None) -> None:
+        future = self._executor.submit(self._render, p, image)
+        self._futures[p.id] = future
+
+        def forget(_: Future[None], pid: str = p.id) -> None:
+            self._futures.pop(pid, None)
+
+        future.add_done_callback(forget)
+
+    def _render(self, p: Prediction, image: ImageIntake | None) -> None:
         started = time.perf_counter()
         try:
             if self.store.get(p.id) is not p or p.outcome_known:
                 return  # reset, deleted, or a scenario decided the outcome
-            job = self._job_for(p)
+            job = self._job_for(p, image)
+            changes: dict[str, Any] = {}
             if not self.engine.reports_progress:
-                p.render_started_at = self.clock.now()  # persisted with the outcome
+                changes["render_started_at"] = self.clock.now()
             result = self.engine.render(job)
             if self.store.get(p.id) is not p:
                 return
+            if result.output_path is not None:
+                changes["output_file"] = str(result.output_path)
             self.store.update(
                 p,
+                **changes,
                 rendered_at=self.clock.now(),
                 inference_ms=int(result.inference_ms),
                 nsfw=list(result.nsfw),
             )
-            for listener in self.render_listeners:
-                listener(p)
         except Exception as exc:
             if self._closing:
                 log.info(
@@ -403,18 +469,13 @@ class MockService:
             elif isinstance(exc, RenderFailed):
                 self._fail(p, exc.code, str(exc), started)
             else:  # an engine bug must end the task, not hang it
-                self._crash(p, exc, started)
+                log.error("render of %s crashed", p.id, exc_info=exc)
+                message = (
+                    f"Internal error while rendering: {exc.__class__.__name__}: {exc}"
+                )
+                self._fail(p, INTERNAL_ERROR, message, started)
         finally:
             self._signal_done(p.id)
-
-    def _crash(self, p: Prediction, exc: Exception, started: float) -> None:
-        log.error("render of %s crashed", p.id, exc_info=exc)
-        self._fail(
-            p,
-            5000,
-            f"Internal error while rendering: {exc.__class__.__name__}: {exc}",
-            started,
-        )
 
     def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
         if self.store.get(p.id) is p:
@@ -425,76 +486,23 @@ class MockService:
                 inference_ms=int((time.perf_counter() - started) * 1000),
             )
 
-    def _job_for(self, p: Prediction) -> RenderJob:
-        image: bytes | None = None
-        source = ""
-        width = height = None
-        if "image" in p.input:
-            image, source = self.images.load(p.id, str(p.input["image"]))
-        else:
-            size = str(p.input.get("size", "960*540"))
-            w, _, h = size.partition("*")
-            width, height = int(w), int(h)
-        extra: dict[str, Any] = {}
-        if self.engine.reports_progress:
-            extra["on_start"] = lambda: self.store.update(
-                p, render_started_at=self.clock.now()
-            )
-        return RenderJob(
-            prediction_id=p.id,
-            model=p.model,
-            prompt=str(p.input.get("prompt", "")),
-            seed=p.seed,
-            width=width,
-            height=height,
-            output_path=self.outputs_dir / p.output_name,
-            image=image,
-            image_source=source,
-            extra=extra,
-        )
-
-    def _signal_done(self, prediction_id: str) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(self._set_done, prediction_id)
-
-    def _set_done(self, prediction_id: str) -> None:
-        with self._lock:
-            event = self._done.pop(prediction_id, None)
-        if event is not None:
-            event.set()
-
     # -- control -------------------------------------------------------------------
 
     def reset(self) -> int:
-        """Forget every prediction and cancel queued renders."""
+        """Forget every prediction, charge, scenario and delivery log; cancel renders."""
         for future in list(self._futures.values()):
             future.cancel()
         count = self.store.clear()
-        self.journal.clear()
-        for listener in self.reset_listeners:
-            listener()
+        if self.faults is not None:
+            self.faults.reset()
+        for notifier in self.notifiers:
+            notifier.reset()
         for folder in (self.outputs_dir, self.images.inputs_dir):
             if folder.is_dir():
                 for f in folder.iterdir():
                     if f.is_file():
                         f.unlink(missing_ok=True)
         return count
-
-    def use_virtual_clock(self) -> VirtualClock:
-        """Freeze time at its present value; only :meth:`advance` moves it."""
-        if not isinstance(self.clock, VirtualClock):
-            self.clock = VirtualClock(start=self.clock.now())
-        return self.clock
-
-    def use_real_clock(self) -> None:
-        """Back to the wall clock, shifted so that time never goes backwards."""
-        current = self.clock
-        if isinstance(current, VirtualClock):
-            now = current.now()
-            self.clock = RealClock(offset=max(0.0, now - RealClock().now()))
-            current.set(math.inf)  # wake its sleepers; they re-check on the new clock
 
     def set_profile(self, text: str) -> TimingProfile:
         self.profile = parse_profile(text)

@@ -1,51 +1,125 @@
-"""Where predictions live: SQLite in WAL mode, with every row also kept in memory.
+"""Where the server's state lives: one SQLite database, mirrored in memory.
 
-Reads (every poll) come from memory; writes go to SQLite behind the request
-path (:class:`SQLiteWriter`, committed in batches), so predictions survive a
-restart. Nothing else in the server touches the predictions' tables.
+Reads (every poll) come from memory. Writes go to ``state.sqlite3`` in WAL mode
+with ``synchronous=NORMAL``: a committed transaction survives a killed process.
+
+- :meth:`PredictionStore.add` stores a new prediction together with its charge
+  and returns only once both have committed, so a task that was answered 200 is
+  never lost. Concurrent submits share one transaction (group commit): each
+  ``add`` queues its rows and waits; one flush, scheduled on the event loop,
+  commits everything queued by then.
+- :meth:`PredictionStore.update` changes a stored prediction and writes only
+  the columns that changed (a poll count, a render's outcome), with the next
+  flush; it does not wait.
+
+A crash therefore loses at most updates not yet flushed (a poll count, a
+render outcome), never a prediction or a charge; at start the service
+re-queues renders whose outcome was not recorded. This module is the only
+code that speaks SQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import logging
+import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .prediction import Prediction
-from .sqlite_writer import SQLiteWriter
+from .prediction import MUTABLE_FIELDS, Prediction
 
-__all__ = ["PredictionStore"]
+__all__ = ["PredictionStore", "StoreError"]
 
-_SCHEMA = """
+log = logging.getLogger("wavespeed_mock.server")
+
+SCHEMA_VERSION = 2
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
-    model TEXT NOT NULL,
     api_key TEXT NOT NULL,
-    body TEXT NOT NULL
+    record TEXT NOT NULL,
+    {", ".join(MUTABLE_FIELDS)}
 );
 CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created_at);
+CREATE TABLE IF NOT EXISTS charges (
+    prediction_id TEXT PRIMARY KEY,
+    api_key TEXT NOT NULL,
+    amount_micros INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+PRAGMA user_version = {SCHEMA_VERSION};
 """
-_FIELDS = {f.name for f in dataclasses.fields(Prediction)}
+_FIXED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Prediction) if f.name not in MUTABLE_FIELDS
+)
+_INSERT_PREDICTION = (
+    "INSERT OR REPLACE INTO predictions (id, created_at, api_key, record, "
+    + ", ".join(MUTABLE_FIELDS)
+    + ") VALUES (?, ?, ?, ?"
+    + ", ?" * len(MUTABLE_FIELDS)
+    + ")"
+)
+_INSERT_CHARGE = "INSERT OR REPLACE INTO charges VALUES (?, ?, ?, ?)"
+
+
+class StoreError(RuntimeError):
+    """The database could not commit (a full disk, a broken file)."""
 
 
 class PredictionStore:
-    """Create, get, update and list predictions."""
+    """Predictions, their charges and small values, durable and fast to read."""
 
     def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        _migrate(self._db)
+        self._db.executescript(_SCHEMA)
         self._rows: dict[str, Prediction] = {}
-        self._db = SQLiteWriter(path, _SCHEMA)
-        for (body,) in self._db.read(
-            "SELECT body FROM predictions ORDER BY created_at"
+        self._charges: dict[str, dict[str, int]] = {}
+        self._load()
+        # What the next flush writes.
+        self._new: list[tuple[Prediction, int]] = []
+        self._waiting: list[asyncio.Future[None]] = []
+        self._dirty: dict[str, set[str]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._flush_due = False
+        self._closed = False
+
+    def _load(self) -> None:
+        columns = ", ".join(MUTABLE_FIELDS)
+        for row in self._db.execute(
+            f"SELECT record, {columns} FROM predictions ORDER BY created_at, rowid"
         ):
-            p = _decode(body)
+            values = json.loads(row[0])
+            fixed = {k: values[k] for k in _FIXED_FIELDS if k in values}
+            changing = dict(zip(MUTABLE_FIELDS, row[1:], strict=True))
+            changing["nsfw"] = json.loads(changing["nsfw"] or "[]")
+            p = Prediction(
+                **fixed, **{k: v for k, v in changing.items() if v is not None}
+            )
             self._rows[p.id] = p
+        for pid, key, amount in self._db.execute(
+            "SELECT prediction_id, api_key, amount_micros FROM charges"
+        ):
+            self._charges.setdefault(key, {})[pid] = int(amount)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush on ``loop`` (the server's event loop) from now on."""
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    # -- predictions ---------------------------------------------------------------
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -53,69 +127,231 @@ class PredictionStore:
     def get(self, prediction_id: str) -> Prediction | None:
         return self._rows.get(prediction_id)
 
-    def add(self, p: Prediction) -> None:
-        with self._lock:
-            self._rows[p.id] = p
-            self._db.write(
-                "INSERT INTO predictions (id, created_at, model, api_key, body) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (p.id, p.created_at, p.model, p.api_key, _encode(p)),
-            )
-
-    def update(self, p: Prediction, **changes: Any) -> None:
-        """Apply ``changes`` to ``p`` and persist them together."""
-        unknown = set(changes) - _FIELDS
-        if unknown:
-            raise TypeError(f"Prediction has no field(s) {sorted(unknown)}")
-        with self._lock:
-            for name, value in changes.items():
-                setattr(p, name, value)
-            if p.id in self._rows:
-                self._db.write(
-                    "UPDATE predictions SET body = ? WHERE id = ?", (_encode(p), p.id)
-                )
-
     def all(self) -> list[Prediction]:
         """Every prediction, oldest first."""
         return list(self._rows.values())
 
+    async def add(self, p: Prediction, *, charge_micros: int) -> None:
+        """Store ``p`` and its charge; return once both have committed.
+
+        Raises:
+            StoreError: the commit failed; nothing of ``p`` is kept.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._rows[p.id] = p
+            self._charges.setdefault(p.api_key, {})[p.id] = charge_micros
+            self._new.append((p, charge_micros))
+            self._waiting.append(done)
+            self._schedule_flush(loop)
+        try:
+            await done
+        except BaseException:
+            with self._lock:
+                if self._rows.get(p.id) is p:
+                    del self._rows[p.id]
+                    self._charges.get(p.api_key, {}).pop(p.id, None)
+            raise
+
+    def update(self, p: Prediction, **changes: Any) -> None:
+        """Apply ``changes`` to ``p``; the changed columns are written with the next flush."""
+        unknown = set(changes) - set(MUTABLE_FIELDS)
+        if unknown:
+            raise TypeError(
+                f"Prediction fields {sorted(unknown)} are fixed at creation or unknown; "
+                f"the store updates only {', '.join(MUTABLE_FIELDS)}"
+            )
+        with self._lock:
+            for name, value in changes.items():
+                setattr(p, name, value)
+            if self._rows.get(p.id) is not p:
+                return  # reset or removed meanwhile: nothing to persist
+            self._dirty.setdefault(p.id, set()).update(changes)
+            self._schedule_flush(None)
+
     def remove(self, ids: Iterable[str]) -> int:
         with self._lock:
             gone = [i for i in ids if self._rows.pop(i, None) is not None]
-            for i in gone:
-                self._db.write("DELETE FROM predictions WHERE id = ?", (i,))
+            self._write_now(
+                "DELETE FROM predictions WHERE id = ?", [(i,) for i in gone]
+            )
             return len(gone)
 
     def clear(self) -> int:
+        """Forget every prediction and charge (small values stay)."""
         with self._lock:
             count = len(self._rows)
             self._rows.clear()
-            self._db.write("DELETE FROM predictions")
+            self._charges.clear()
+            self._dirty.clear()
+            self._write_now("DELETE FROM predictions", [()])
+            self._write_now("DELETE FROM charges", [()])
             return count
 
+    # -- the ledger's records ------------------------------------------------------
+
+    def charges(self, api_key: str) -> dict[str, int]:
+        """Prediction id to charge in micro-dollars, for one key."""
+        with self._lock:
+            return dict(self._charges.get(api_key, {}))
+
+    def charged_keys(self) -> list[str]:
+        with self._lock:
+            return sorted(k for k, charges in self._charges.items() if charges)
+
+    # -- small values (webhook secrets, upload tickets) -----------------------------
+
     def get_value(self, key: str) -> str | None:
-        rows = self._db.read("SELECT value FROM kv WHERE key = ?", (key,))
-        return None if not rows else str(rows[0][0])
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM kv WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def set_value(self, key: str, value: str) -> None:
-        self._db.write_now(
-            "INSERT INTO kv (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        """Set a value; committed when this returns."""
+        with self._lock:
+            self._write_now(
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [(key, value)],
+            )
+
+    # -- writing -------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Wait until every write so far has committed."""
-        self._db.flush()
+        """Commit everything queued so far."""
+        with self._lock:
+            self._write_now("", [])
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._write_now("", [])
+            self._closed = True
+            self._db.close()
+
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        # Called with the lock held.
+        if self._flush_due:
+            return
+        target = loop or self._loop
+        if target is None or target.is_closed():
+            self._commit([])  # no event loop to batch on: write at once
+            return
+        self._flush_due = True
+        if threading.get_ident() == self._loop_thread or loop is not None:
+            target.call_soon(self._flush)
+        else:
+            target.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_due = False
+            if not self._closed:
+                self._commit([])
+
+    def _write_now(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        # Called with the lock held: what is queued, then ``sql``, in one commit.
+        statements = [(sql, rows)] if sql else []
+        self._commit(statements)
+
+    def _commit(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        new, self._new = self._new, []
+        waiting, self._waiting = self._waiting, []
+        dirty, self._dirty = self._dirty, {}
+        if self._closed:
+            error: BaseException | None = StoreError(
+                f"the database {self.path} is closed"
+            )
+        else:
+            error = None
+            try:
+                self._db.execute("BEGIN")
+                if new:
+                    self._db.executemany(_INSERT_PREDICTION, [_row(p) for p, _ in new])
+                    self._db.executemany(
+                        _INSERT_CHARGE,
+                        [(p.id, p.api_key, micros, p.created_at) for p, micros in new],
+                    )
+                for pid, names in dirty.items():
+                    p = self._rows.get(pid)
+                    if p is None:
+                        continue
+                    ordered = [n for n in MUTABLE_FIELDS if n in names]
+                    self._db.execute(
+                        "UPDATE predictions SET "
+                        + ", ".join(f"{n} = ?" for n in ordered)
+                        + " WHERE id = ?",
+                        [*(_column(p, n) for n in ordered), pid],
+                    )
+                for sql, rows in statements:
+                    self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                log.error("SQLite commit to %s failed: %s", self.path, exc)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                error = StoreError(f"the database {self.path} could not commit: {exc}")
+        for done in waiting:
+            loop = done.get_loop()
+            if threading.get_ident() == self._loop_thread or not loop.is_running():
+                _settle(done, error)
+            else:
+                loop.call_soon_threadsafe(_settle, done, error)
+        if error is not None and statements:
+            raise error
 
 
-def _encode(p: Prediction) -> str:
-    return json.dumps(vars(p), separators=(",", ":"))
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
-def _decode(body: str) -> Prediction:
-    values = json.loads(body)
-    return Prediction(**{k: v for k, v in values.items() if k in _FIELDS})
+def _column(p: Prediction, name: str) -> Any:
+    value = getattr(p, name)
+    return json.dumps(value) if name == "nsfw" else value
+
+
+def _row(p: Prediction) -> tuple[Any, ...]:
+    record = {name: getattr(p, name) for name in _FIXED_FIELDS}
+    return (
+        p.id,
+        p.created_at,
+        p.api_key,
+        json.dumps(record, separators=(",", ":")),
+        *(_column(p, n) for n in MUTABLE_FIELDS),
+    )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a data folder of an earlier version (one JSON body per row) up to date.
+
+    Its predictions are kept; its charges (in ``ledger.sqlite3``) are not carried
+    over, so old predictions count as free.
+    """
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
+    if version >= SCHEMA_VERSION or "body" not in columns:
+        return
+    log.info("migrating %s to schema version %d", db, SCHEMA_VERSION)
+    db.execute("ALTER TABLE predictions RENAME TO predictions_v1")
+    db.execute("DROP INDEX IF EXISTS predictions_created")
+    db.executescript(_SCHEMA)
+    fields = {f.name for f in dataclasses.fields(Prediction)}
+    rows = []
+    for (body,) in db.execute("SELECT body FROM predictions_v1"):
+        values = json.loads(body)
+        rows.append(
+            _row(Prediction(**{k: v for k, v in values.items() if k in fields}))
+        )
+    db.execute("BEGIN")
+    db.executemany(_INSERT_PREDICTION, rows)
+    db.execute("DROP TABLE predictions_v1")
+    db.execute("COMMIT")

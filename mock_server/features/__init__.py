@@ -1,0 +1,1 @@
+"""The features: account, scenarios, webhooks, uploads; each its domain and its routes."""

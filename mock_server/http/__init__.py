@@ -1,0 +1,1 @@
+"""The HTTP glue: auth, bodies, responses, files, middlewares, control API, app."""

@@ -7,8 +7,8 @@ a framework page or a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import difflib
 import functools
 import json
 import logging
@@ -22,13 +22,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ...contracts import ContractError, ModelSpec, iter_request_errors, list_models
-from ..core.prediction import TERMINAL_STATUSES
-from ..core.service import MockService
+from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
+from ..assembly import MockServer, build_server, feature_routes
+from ..core.components import SubmitRequest
+from ..core.lifecycle import is_terminal
+from ..core.service import MockService, Submission
 from ..errors import ApiError
-from ..settings import Settings
-from .auth import require_api_key
-from .bodies import parse_json, read_body
+from ..settings import SCENARIO_HEADER, Settings
+from .auth import Authenticator
+from .bodies import bad_request_message, parse_json, read_body
 from .control import control_routes
 from .files import serve_file
 from .journal import JournalMiddleware
@@ -46,39 +48,35 @@ SYNC_REAL_TIME_CAP_S = 600.0
 
 
 def create_app(
-    settings: Settings | None = None, *, service: MockService | None = None
+    settings: Settings | None = None, *, server: MockServer | None = None
 ) -> FastAPI:
     """The mock server as an ASGI app.
 
     Example:
         >>> app = create_app(Settings(data_dir=tmp_path, profile="instant"))
     """
-    settings = settings or Settings()
-    service = service or MockService(settings)
+    if server is None:
+        server = build_server(settings or Settings())
+    service = server.service
+    settings = service.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import asyncio
-
         service.start(asyncio.get_running_loop())
         try:
             yield
         finally:
-            service.close()
+            await service.aclose()
 
     app = FastAPI(
         title="wavespeed-mock",
         lifespan=lifespan,
-        openapi_url=None,  # the contract is contracts/openapi.yaml, served at /_mock/openapi.yaml
+        openapi_url=None,  # the contract is served at /_mock/documents/openapi.yaml
         docs_url=None,
         redoc_url=None,
     )
-    app.state.service = service
-    app.state.settings = settings
-    accepted = frozenset(settings.api_keys)
-
-    def authed(request: Request) -> str:
-        return require_api_key(request, accepted)
+    app.state.server = server
+    auth = Authenticator(settings.api_keys)
 
     # Plain Starlette routes: the handlers take the raw request and answer the
     # envelope themselves, so FastAPI's dependency and serialisation layer would
@@ -86,7 +84,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route(
             model.path,
-            _submit_handler(service, model, authed),
+            _submit_handler(service, model, auth),
             methods=["POST"],
             name=f"submit {model.id}",
         )
@@ -94,7 +92,7 @@ def create_app(
     ]
 
     async def get_result(request: Request) -> Response:
-        authed(request)
+        auth(request)
         return envelope(await service.poll(request.path_params["prediction_id"]))
 
     async def get_output(request: Request) -> Response:
@@ -111,75 +109,58 @@ def create_app(
         ),
         Route("/api/v3/predictions/{prediction_id}", get_result, methods=["GET"]),
         Route("/outputs/{filename}", get_output, methods=["GET", "HEAD"]),
-        *_extension_routes(service),
-        *control_routes(service),
+        *feature_routes(server, auth),
+        *control_routes(server),
     ]
     app.router.routes.extend(routes)
 
     _install_error_handlers(app)
-    app.add_middleware(JournalMiddleware, journal=service.journal)
+    app.add_middleware(JournalMiddleware, journal=server.journal)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     return app
 
 
-def _extension_routes(service: MockService) -> list[Any]:
-    """Webhooks, uploads and the account: hooks on the service, plus their routes.
-
-    Installed once per service, however many apps are built around it.
-    """
-    if service.extension_routes is None:
-        from ..features.account import ledger as account
-        from ..features.scenarios import book as scenarios
-        from ..features.uploads import files as uploads
-        from ..features.webhooks import delivery as webhooks
-
-        service.extension_routes = [
-            *scenarios.install(service),
-            *webhooks.install(service),
-            *uploads.install(service),
-            *account.install(service),
-        ]
-    return service.extension_routes
-
-
 def _submit_handler(
-    service: MockService, model: ModelSpec, authed: Callable[[Request], str]
+    service: MockService, model: ModelSpec, auth: Authenticator
 ) -> Callable[[Request], Awaitable[Response]]:
     settings = service.settings
 
     async def submit(request: Request) -> Response:
-        api_key = authed(request)
-        for hook in service.submit_hooks:
-            await hook(request, api_key)
+        api_key = auth(request)
         raw = await read_body(request, settings.max_body_bytes)
         body = parse_json(raw)
         problem = _request_problem(model.id, raw, settings.strict, body)
         if problem:
             raise ApiError(400, problem)
-        webhook = request.query_params.get("webhook") or None
-        p = service.submit(model, body, api_key=api_key, webhook=webhook)
+        submission = await service.submit(
+            SubmitRequest(
+                model=model,
+                body=body,
+                api_key=api_key,
+                webhook=request.query_params.get("webhook") or None,
+                scenario=request.headers.get(SCENARIO_HEADER) or None,
+            )
+        )
         if body.get("enable_sync_mode") is True:
-            return await _sync_answer(service, p)
-        return envelope(service.view(p, accepted=True))
+            return await _sync_answer(service, submission)
+        return envelope(service.view(submission.prediction, accepted=True))
 
     submit.__name__ = f"submit_{model.id.replace('/', '_').replace('-', '_')}"
     return submit
 
 
-async def _sync_answer(service: MockService, p: Any) -> Response:
-    import asyncio
-
+async def _sync_answer(service: MockService, submission: Submission) -> Response:
+    p = submission.prediction
     wait_s = service.settings.sync_wait_s
-    deadline = service.clock.now() + wait_s
-    for hook in service.sync_deadline_hooks:
-        deadline = hook(p, deadline)
+    forced = submission.fault is not None and submission.fault.sync_timeout
+    deadline = service.clock.now() + (0.0 if forced else wait_s)
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(
             service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S
         )
     data = service.view(p)
-    if data["status"] not in TERMINAL_STATUSES:
+    if not is_terminal(data["status"]):
         data["status"] = "processing"
         data["code"] = SYNC_TIMEOUT_CODE
         data["error"] = (
@@ -201,7 +182,7 @@ def _memo_problem(model: str, raw: bytes, strict: bool) -> str:
 
 def _problem_of(model: str, body: Any, strict: bool) -> str:
     problems = list(iter_request_errors(model, body, strict=strict))
-    return _bad_request_message(problems) if problems else ""
+    return bad_request_message(problems) if problems else ""
 
 
 def _request_problem(model: str, raw: bytes, strict: bool, body: Any) -> str:
@@ -209,16 +190,6 @@ def _request_problem(model: str, raw: bytes, strict: bool, body: Any) -> str:
     if len(raw) <= _MEMO_MAX_BYTES:
         return _memo_problem(model, raw, strict)
     return _problem_of(model, body, strict)
-
-
-def _bad_request_message(problems: list[ContractError]) -> str:
-    """Every problem with its field's JSON path, most specific first."""
-    parts = []
-    for exc in problems[:5]:
-        hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
-        parts.append(f"{exc.path}: {exc.message}{hint}")
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return "Invalid request body: " + "; ".join(parts) + more
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -237,8 +208,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = f"Not found: {request.method} {path}"
             if path.startswith("/api/v3/") and request.method == "POST":
                 model = path[len("/api/v3/") :]
-                close = difflib.get_close_matches(model, models, n=1, cutoff=0.5)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                close = did_you_mean(model, models)
+                hint = f" Did you mean {close!r}?" if close else ""
                 message = f"Model {model!r} not found.{hint} Models served: {', '.join(models)}."
             return error_response(404, message)
         if exc.status_code == 405:

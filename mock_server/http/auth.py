@@ -6,7 +6,7 @@ from starlette.requests import Request
 
 from ..errors import ApiError
 
-__all__ = ["require_api_key"]
+__all__ = ["Authenticator", "require_api_key"]
 
 
 def require_api_key(request: Request, accepted: frozenset[str]) -> str:
@@ -28,3 +28,14 @@ def require_api_key(request: Request, accepted: frozenset[str]) -> str:
     if accepted and key not in accepted:
         raise ApiError(401, "Unauthorized: invalid API key")
     return key
+
+
+class Authenticator:
+    """The Bearer check of one server, handed to every route that needs a key."""
+
+    def __init__(self, accepted: frozenset[str] | tuple[str, ...] = ()) -> None:
+        self.accepted = frozenset(accepted)
+
+    def __call__(self, request: Request) -> str:
+        """The request's API key (401 in the envelope when it has none)."""
+        return require_api_key(request, self.accepted)

@@ -7,13 +7,22 @@ Every route that takes a body reads it through here, so the size limit and the
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 
+from ...contracts import ContractError, body_limits, iter_errors
 from ..errors import ApiError
 
-__all__ = ["parse_json", "read_body", "read_json_body"]
+__all__ = [
+    "bad_request",
+    "bad_request_message",
+    "parse_json",
+    "read_body",
+    "read_json_body",
+    "read_json_object",
+]
 
 
 async def read_json_body(request: Request, limit: int) -> Any:
@@ -46,10 +55,55 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_json(raw: bytes) -> Any:
     """``raw`` as JSON (400 in the envelope for an empty or broken body)."""
     if not raw.strip():
-        raise ApiError(
-            400, "Invalid request body: the body is empty; send a JSON object"
-        )
+        raise bad_request("$", "the body is empty; send a JSON object")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"Invalid request body: not valid JSON ({exc})") from None
+        raise bad_request("$", f"not valid JSON ({exc})") from None
+
+
+def bad_request_message(
+    problems: Sequence[ContractError], *, what: str = "body"
+) -> str:
+    """The one 400 message: every problem with its field's JSON path (at most five).
+
+    Example: ``Invalid request body: $.seed: -2 is less than the minimum of -1``.
+    """
+    parts = []
+    for exc in problems[:5]:
+        hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
+        parts.append(f"{exc.path}: {exc.message}{hint}")
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return f"Invalid request {what}: " + "; ".join(parts) + more
+
+
+def bad_request(path: str, message: str, *, what: str = "body") -> ApiError:
+    """A 400 for one field, worded as :func:`bad_request_message` words it."""
+    return ApiError(400, f"Invalid request {what}: {path}: {message}")
+
+
+async def read_json_object(
+    request: Request, schema: str | None = None, *, optional: bool = False
+) -> dict[str, Any]:
+    """A small JSON object body, checked against the contract's ``schema``.
+
+    Bounded by the contract's JSON body limit; ``optional`` makes an empty
+    body read as ``{}``.
+
+    Raises:
+        ApiError: 413 past the limit, 400 naming each field that breaks the schema.
+    """
+    if optional:
+        length = request.headers.get("content-length")
+        if length == "0" or (
+            length is None and "transfer-encoding" not in request.headers
+        ):
+            return {}
+    body = await read_json_body(request, body_limits().json_bytes)
+    if not isinstance(body, dict):
+        raise bad_request("$", f"expected a JSON object, got {body!r:.60}")
+    if schema is not None:
+        problems = list(iter_errors(schema, body))
+        if problems:
+            raise ApiError(400, bad_request_message(problems))
+    return body

@@ -16,25 +16,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...contracts.errors import WavespeedMockError
-from ..core.clock import VirtualClock
 from ..core.prediction import format_timestamp
 from ..errors import ApiError
-from .bodies import read_json_body
+from ..settings import CONTROL_PREFIX
+from .bodies import bad_request, read_json_object
 from .responses import envelope
 
 if TYPE_CHECKING:
+    from ..assembly import MockServer
     from ..core.service import MockService
 
-__all__ = ["CONTROL_PREFIX", "control_routes"]
-
-CONTROL_PREFIX = "/_mock"
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = await read_json_body(request, 64 * 1024)
-    if not isinstance(body, dict):
-        raise ApiError(400, "Invalid request body: $: expected a JSON object")
-    return body
+__all__ = ["control_routes"]
 
 
 def state_of(service: MockService) -> dict[str, Any]:
@@ -53,7 +45,10 @@ def state_of(service: MockService) -> dict[str, Any]:
     }
 
 
-def control_routes(service: MockService) -> list[BaseRoute]:
+def control_routes(server: MockServer) -> list[BaseRoute]:
+    """The control API's own routes (features add theirs: scenarios, ledger, webhooks)."""
+    service = server.service
+
     async def health(request: Request) -> Response:
         return envelope({"ok": True})
 
@@ -61,10 +56,10 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         return envelope(state_of(service))
 
     async def reset(request: Request) -> Response:
-        return envelope({"deleted": service.reset()})
+        return envelope({"deleted": server.reset()})
 
     async def profile(request: Request) -> Response:
-        body = await _json_object(request)
+        body = await read_json_object(request)
         name = body.get("profile")
         if not isinstance(name, str):
             raise ApiError(
@@ -78,14 +73,14 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         return envelope(state_of(service))
 
     async def clock(request: Request) -> Response:
-        body = await _json_object(request)
+        body = await read_json_object(request)
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
             raise ApiError(
                 400, "Invalid request body: $.virtual: expected true or false"
             )
         if virtual is True:
-            service.use_virtual_clock()
+            service.clock.freeze()
         for key in ("advance", "set"):
             if key in body:
                 value = body[key]
@@ -98,23 +93,19 @@ def control_routes(service: MockService) -> list[BaseRoute]:
                         400,
                         f"Invalid request body: $.{key}: expected a number of seconds",
                     )
-                target = service.clock
-                if not isinstance(target, VirtualClock):
+                if not service.clock.virtual:
                     raise ApiError(
                         409,
                         'The clock is real; switch to a virtual clock with {"virtual": true} first',
                     )
                 if key == "advance":
                     if value < 0:
-                        raise ApiError(
-                            400,
-                            "Invalid request body: $.advance: a clock never goes backwards",
-                        )
-                    target.advance(float(value))
+                        raise bad_request("$.advance", "a clock never goes backwards")
+                    service.clock.advance(float(value))
                 else:
-                    target.set(float(value))
+                    service.clock.set(float(value))
         if virtual is False:
-            service.use_real_clock()
+            service.clock.unfreeze()
         return envelope(state_of(service))
 
     async def predictions(request: Request) -> Response:
@@ -135,28 +126,7 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         return envelope({"items": items})
 
     async def journal(request: Request) -> Response:
-        return envelope({"items": list(service.journal)})
-
-    async def webhook_log(request: Request) -> Response:
-        log = service.webhook_log
-        return envelope({"items": log.attempts() if log is not None else []})
-
-    async def ledger(request: Request) -> Response:
-        account = service.account
-        keys = sorted({p.api_key for p in service.store.all()})
-        items = (
-            []
-            if account is None
-            else [
-                {
-                    "api_key": key,
-                    "spent": account.spent(key),
-                    "balance": account.balance(key),
-                }
-                for key in keys
-            ]
-        )
-        return envelope({"items": items})
+        return envelope({"items": list(server.journal)})
 
     async def document(request: Request) -> Response:
         name = request.path_params["name"]
@@ -180,7 +150,5 @@ def control_routes(service: MockService) -> list[BaseRoute]:
         Route(f"{p}/clock", clock, methods=["POST"]),
         Route(f"{p}/predictions", predictions, methods=["GET"]),
         Route(f"{p}/journal", journal, methods=["GET"]),
-        Route(f"{p}/webhooks", webhook_log, methods=["GET"]),
-        Route(f"{p}/ledger", ledger, methods=["GET"]),
         Route(f"{p}/documents/{{name}}", document, methods=["GET"]),
     ]

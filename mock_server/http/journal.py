@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..settings import CONTROL_PREFIX
+
 __all__ = ["JOURNAL_SIZE", "JournalMiddleware"]
 
 JOURNAL_SIZE = 10_000
@@ -23,7 +25,7 @@ class JournalMiddleware:
         self.journal = journal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_mock"):
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
 

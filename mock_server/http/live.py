@@ -15,6 +15,8 @@ from typing import Any
 
 import uvicorn
 
+from ..assembly import Features, MockServer, build_server
+from ..core.engine import Engine
 from ..core.service import MockService
 from ..settings import Settings
 from .app import create_app
@@ -43,21 +45,34 @@ class LiveServer:
     """
 
     def __init__(
-        self, settings: Settings, *, service: MockService | None = None
+        self,
+        settings: Settings,
+        *,
+        server: MockServer | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((settings.host, settings.port if settings.port else 0))
         port = self._socket.getsockname()[1]
         self.settings = settings.replace(port=port)
-        self.service = service or MockService(self.settings)
+        self.mock = server or build_server(self.settings, engine=engine)
+        """The server's parts: ``.service`` (the core) and ``.features``."""
         if not settings.public_url:
-            self.service.rebase(self.settings.base_url)
-        self.app = create_app(self.settings, service=self.service)
+            self.mock.service.rebase(self.settings.base_url)
+        self.app = create_app(server=self.mock)
         config = uvicorn.Config(self.app, **UVICORN_OPTIONS)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+
+    @property
+    def service(self) -> MockService:
+        return self.mock.service
+
+    @property
+    def features(self) -> Features:
+        return self.mock.features
 
     @property
     def url(self) -> str:

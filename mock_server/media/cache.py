@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
+import re
 import threading
 import weakref
 from pathlib import Path
@@ -12,7 +15,7 @@ from pathlib import Path
 from ._ffmpeg import ffmpeg_version
 from .prompt_tags import check_prompt
 from .render import CLIP_FPS, CLIP_FRAMES, RENDERER_VERSION, check_seed, render_clip
-from .writer import ENCODER_SETTINGS
+from .writer import ENCODER_SETTINGS, PARTIAL_MARK
 
 __all__ = ["ClipCache"]
 
@@ -82,12 +85,39 @@ class ClipCache:
         seed: int,
         size: tuple[int, int] | None,
         threads: int = 1,
+        image_digest: str | None = None,
     ) -> str:
-        """The hex SHA-256 naming the clip these inputs render to."""
-        digest = hashlib.sha256(image).hexdigest() if image is not None else None
+        """The hex SHA-256 naming the clip these inputs render to.
+
+        ``image_digest`` is the image's hex SHA-256 when the caller already has it
+        (the server hashes an image once, when it comes in).
+        """
+        digest = image_digest
+        if digest is None and image is not None:
+            digest = hashlib.sha256(image).hexdigest()
         return _clip_key(
             digest, prompt, seed, tuple(size) if size is not None else None, threads
         )
+
+    def remove_partials(self) -> int:
+        """Delete temporary files that killed renders left behind; how many.
+
+        ``write_clip`` writes ``.<name>.pid<pid>.*.part`` and ``.f32`` files beside
+        the clip and renames the finished file into place, so a process killed
+        mid-encode leaves them. Only files of processes that no longer run are
+        removed: a cache folder may be shared by several live servers.
+        """
+        if not self.root.is_dir():
+            return 0
+        removed = 0
+        for pattern in ("*/.*.part", "*/.*.f32"):
+            for leftover in self.root.glob(pattern):
+                if _owner_alive(leftover.name):
+                    continue
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+                    removed += 1
+        return removed
 
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.mp4"
@@ -101,13 +131,19 @@ class ClipCache:
         size: tuple[int, int] | None,
         max_image_pixels: int = 40_000_000,
         threads: int = 1,
+        image_digest: str | None = None,
     ) -> Path:
         """The cached clip for these inputs, rendered first if it is not there.
 
         Takes :func:`render_clip`'s arguments except ``path`` and raises its errors.
         """
         key = self.key(
-            image=image, prompt=prompt, seed=seed, size=size, threads=threads
+            image=image,
+            prompt=prompt,
+            seed=seed,
+            size=size,
+            threads=threads,
+            image_digest=image_digest,
         )
         path = self.path_for(key)
         if path.is_file():
@@ -131,3 +167,23 @@ class ClipCache:
                 threads=threads,
             )
         return path
+
+
+_OWNER = re.compile(rf"\.{PARTIAL_MARK}(\d+)\.")
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process named in a temporary file's name still runs."""
+    found = _OWNER.search(name)
+    if found is None:
+        return False  # not a name write_clip gives: nothing owns it
+    pid = int(found.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True

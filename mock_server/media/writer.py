@@ -82,6 +82,8 @@ ENCODER_SETTINGS: tuple[str, ...] = (
 )  # fmt: skip
 
 DEFAULT_TIMEOUT_S = 120.0
+PARTIAL_MARK = "pid"
+"""Temporary files are named ``.<clip name>.pid<pid>.<random>.part`` (and ``.f32``)."""
 
 Frame = npt.NDArray[np.uint8]
 PixelFormat = Literal["rgb24", "yuv420p"]
@@ -146,12 +148,13 @@ def write_clip(
     height, width = _frame_size(first.shape, pixel_format)
 
     folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    # The writer's pid in the temporary names lets a later start tell the files
+    # of a killed process from those of a live one (ClipCache.remove_partials).
+    owner = f".{path.name}.{PARTIAL_MARK}{os.getpid()}."
+    fd, tmp_name = tempfile.mkstemp(prefix=owner, suffix=".part", dir=folder)
     os.close(fd)
     tmp_video = Path(tmp_name)
-    audio_fd, audio_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".f32", dir=folder
-    )
+    audio_fd, audio_name = tempfile.mkstemp(prefix=owner, suffix=".f32", dir=folder)
     tmp_audio = Path(audio_name)
     try:
         with os.fdopen(audio_fd, "wb") as audio_file:

@@ -51,7 +51,8 @@ class ProgressEngine(FakeEngine):
         self.jobs.append(job)
         if not self.gate.wait(30):
             raise RuntimeError("gate never opened")
-        job.extra["on_start"]()
+        assert job.on_start is not None
+        job.on_start()
         self.started.set()
         if not self.finish.wait(30):
             raise RuntimeError("finish never set")

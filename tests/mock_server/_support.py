@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from wavespeed_mock.mock_server.core.service import MockService
+from wavespeed_mock.mock_server.assembly import MockServer, build_server
 from wavespeed_mock.mock_server.http.app import create_app
 from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
@@ -27,27 +27,27 @@ T2V = "/api/v3/character-ai/ovi/text-to-video"
 PROMPT = {"prompt": "Waves at dawn. <S>Hello.<E> <AUDCAP>Surf.<ENDAUDCAP>"}
 
 
-def make_service(
+def make_server(
     data_dir: Path, *, starting_balance: float | None = None, **options: Any
-) -> MockService:
-    """A service with a fake engine and the webhook, upload and account parts."""
+) -> MockServer:
+    """A server with a fake engine and every feature."""
     values: dict[str, Any] = {"profile": "instant", "check_responses": True}
     values.update(options)
     settings = Settings(data_dir=data_dir, starting_balance=starting_balance, **values)
-    return MockService(settings, engine=FakeEngine())
+    return build_server(settings, engine=FakeEngine())
 
 
-def make_app(service: MockService) -> FastAPI:
-    # create_app installs the webhook, upload and account parts itself.
-    return create_app(service.settings, service=service)
+def make_app(server: MockServer) -> FastAPI:
+    return create_app(server=server)
 
 
 @asynccontextmanager
 async def running(
-    service: MockService, *, key: str = KEY
+    server: MockServer, *, key: str = KEY
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client of the app; asserts no contract violation at the end."""
-    app = make_app(service)
+    service = server.service
+    app = make_app(server)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -60,10 +60,10 @@ async def running(
     assert service.contract_violations == []
 
 
-def live_server(service: MockService) -> LiveServer:
-    """A started live server around ``service`` (settings with port 0)."""
+def live_server(server: MockServer) -> LiveServer:
+    """A started live server around ``server`` (settings with port 0)."""
     # LiveServer picks the port and points the service's URLs at it.
-    return LiveServer(service.settings, service=service).start()
+    return LiveServer(server.settings, server=server).start()
 
 
 async def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:

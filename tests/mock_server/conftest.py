@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 from wavespeed_mock.mock_server.core.engine import Engine
-from wavespeed_mock.mock_server.core.service import MockService
 from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
@@ -42,8 +41,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         config = Settings(data_dir=data_dir or tmp_path / "data", **options)
         # engine="synthetic" runs the real synthetic engine; the default is a fake.
         chosen = None if engine == "synthetic" else engine or FakeEngine()
-        service = MockService(config, engine=chosen)  # type: ignore[arg-type]  # str excluded above
-        server = LiveServer(config, service=service).start()
+        server = LiveServer(config, engine=chosen).start()  # type: ignore[arg-type]  # str excluded above
         started.append(server)
         return server
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server import RenderFailed
 from wavespeed_mock.mock_server.core.prediction import format_timestamp
-from wavespeed_mock.mock_server.features.account.ledger import UNLIMITED_BALANCE
+from wavespeed_mock.mock_server.features.account import UNLIMITED_BALANCE
 
-from ._support import I2V, PROMPT, T2V, make_service, running
+from ._support import I2V, PROMPT, T2V, make_server, running
 
 IMAGE = {"image": "https://example.com/knight.png", **PROMPT}
 
@@ -39,7 +39,7 @@ async def submit(client: httpx.AsyncClient, path: str = T2V, **headers: str) -> 
 async def test_unlimited_balance_shows_a_large_number_minus_the_spend(
     tmp_path: Path,
 ) -> None:
-    async with running(make_service(tmp_path)) as client:
+    async with running(make_server(tmp_path)) as client:
         assert await balance(client) == UNLIMITED_BALANCE
         await submit(client)
         await submit(client, I2V)
@@ -53,8 +53,8 @@ async def test_unlimited_balance_shows_a_large_number_minus_the_spend(
 async def test_insufficient_balance_is_403_and_charges_survive_a_restart(
     tmp_path: Path,
 ) -> None:
-    service = make_service(tmp_path, starting_balance=0.40)
-    async with running(service) as client:
+    server = make_server(tmp_path, starting_balance=0.40)
+    async with running(server) as client:
         assert await balance(client) == 0.40
         await submit(client)
         await submit(client)
@@ -64,10 +64,10 @@ async def test_insufficient_balance_is_403_and_charges_survive_a_restart(
         assert refused.json()["code"] == 403
         assert "Insufficient balance" in refused.json()["message"]
         assert "$0.10" in refused.json()["message"]
-        assert len(service.store) == 2
+        assert len(server.service.store) == 2
         # Another key has its own ledger.
         assert await submit(client, Authorization="Bearer other")
-    async with running(make_service(tmp_path, starting_balance=0.40)) as client:
+    async with running(make_server(tmp_path, starting_balance=0.40)) as client:
         assert await balance(client) == pytest.approx(0.10)
 
 
@@ -75,33 +75,33 @@ async def test_insufficient_balance_is_403_and_charges_survive_a_restart(
 async def test_failed_cancelled_and_timed_out_tasks_are_refunded(
     tmp_path: Path,
 ) -> None:
-    service = make_service(tmp_path, starting_balance=0.15)
-    async with running(service) as client:
-        service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
+    server = make_server(tmp_path, starting_balance=0.15)
+    async with running(server) as client:
+        server.service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
         failed = await submit(client)
         result = (await client.get(f"/api/v3/predictions/{failed}/result")).json()
         assert result["data"]["status"] == "failed"
         assert await balance(client) == 0.15
-        service.engine.fail_with = None  # type: ignore[attr-defined]
+        server.service.engine.fail_with = None  # type: ignore[attr-defined]
         done = await submit(client)
         assert await balance(client) == 0.0
         for status in ("cancelled", "timeout"):
-            p = service.store.get(done)
+            p = server.service.store.get(done)
             assert p is not None
-            service.store.update(p, forced_status=status)
+            server.service.store.update(p, forced_status=status)
             assert await balance(client) == 0.15
 
 
 @pytest.mark.anyio
 async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
-    service = make_service(tmp_path, virtual_clock=True)
-    clock: Any = service.clock
-    async with running(service) as client:
+    server = make_server(tmp_path, virtual_clock=True)
+    clock: Any = server.service.clock
+    async with running(server) as client:
         ids = []
         for path in (T2V, T2V, I2V, T2V):
             ids.append(await submit(client, path))
             clock.advance(10)
-        service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
+        server.service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
         ids.append(await submit(client))
         await submit(client, Authorization="Bearer other")
         newest_first = ids[::-1]
@@ -125,7 +125,7 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
         assert await history(model="character-ai/ovi/image-to-video") == [ids[2]]
         assert await history(status="failed") == [ids[4]]
         assert await history(status="completed") == newest_first[1:]
-        created = [service.store.get(i).created_at for i in ids]  # type: ignore[union-attr]
+        created = [server.service.store.get(i).created_at for i in ids]  # type: ignore[union-attr]
         assert (
             await history(created_after=format_timestamp(created[1]))
             == newest_first[:4]
@@ -158,8 +158,8 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_delete_marks_own_predictions_deleted(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
-    async with running(service) as client:
+    server = make_server(tmp_path)
+    async with running(server) as client:
         mine = await submit(client)
         kept = await submit(client)
         theirs = await submit(client, Authorization="Bearer other")
@@ -175,7 +175,7 @@ async def test_delete_marks_own_predictions_deleted(tmp_path: Path) -> None:
         result = (await client.get(f"/api/v3/predictions/{mine}/result")).json()["data"]
         assert result["status"] == "deleted"
         assert result["outputs"] == []
-        assert not (service.outputs_dir / f"{mine}.mp4").exists()
+        assert not (server.service.outputs_dir / f"{mine}.mp4").exists()
         other = await client.get(f"/api/v3/predictions/{theirs}/result")
         assert other.json()["data"]["status"] == "completed"
 
@@ -198,8 +198,8 @@ async def test_delete_marks_own_predictions_deleted(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_models_come_from_the_registry(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
-    async with running(service) as client:
+    server = make_server(tmp_path)
+    async with running(server) as client:
         answer = await client.get("/api/v3/models")
     models = answer.json()["data"]
     assert [m["model_id"] for m in models] == [
@@ -212,7 +212,7 @@ async def test_models_come_from_the_registry(tmp_path: Path) -> None:
     [api] = i2v["api_schema"]["api_schemas"]
     assert api["method"] == "POST"
     assert api["api_path"] == I2V
-    assert api["server"] == service.base_url
+    assert api["server"] == server.service.base_url
     schema = api["request_schema"]
     assert schema["required"] == ["image", "prompt"]
     assert schema["x-order-properties"] == [
@@ -230,7 +230,7 @@ async def test_models_come_from_the_registry(tmp_path: Path) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", ["/api/v3/model/price", "/api/v3/model/pricing"])
 async def test_price_endpoints(tmp_path: Path, path: str) -> None:
-    async with running(make_service(tmp_path)) as client:
+    async with running(make_server(tmp_path)) as client:
         answer = await client.post(
             path, json={"model_id": "character-ai/ovi/text-to-video", "inputs": PROMPT}
         )
@@ -255,7 +255,7 @@ async def test_price_endpoints(tmp_path: Path, path: str) -> None:
 
 @pytest.mark.anyio
 async def test_account_routes_need_a_key(tmp_path: Path) -> None:
-    async with running(make_service(tmp_path), key="") as client:
+    async with running(make_server(tmp_path), key="") as client:
         for method, path in [
             ("GET", "/api/v3/balance"),
             ("GET", "/api/v3/models"),

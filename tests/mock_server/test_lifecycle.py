@@ -9,7 +9,7 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server import RenderFailed
 from wavespeed_mock.mock_server.core.clock import VirtualClock
-from wavespeed_mock.mock_server.core.prediction import TERMINAL_STATUSES
+from wavespeed_mock.contracts import terminal_statuses
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FakeEngine, ProgressEngine
@@ -181,7 +181,7 @@ def test_statuses_never_go_backwards_and_terminal_states_stay(
     seen.extend(poll(server, pid)["status"] for _ in range(3))
     ranks = [ORDER.get(str(s), 2) for s in seen]
     assert ranks == sorted(ranks)
-    terminal = [s for s in seen if s in TERMINAL_STATUSES]
+    terminal = [s for s in seen if s in terminal_statuses()]
     assert terminal and set(terminal) == {"completed"}
 
 

@@ -81,7 +81,7 @@ def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
     output = client.run(T2V_MODEL, {"prompt": "p"}, poll_interval=0.01)
     assert output["outputs"][0].endswith(".mp4")
     statuses = [
-        e["status"] for e in server.service.journal if e["path"].endswith("/result")
+        e["status"] for e in server.mock.journal if e["path"].endswith("/result")
     ]
     assert {500, 502, 503} & set(statuses) and statuses[-1] == 200
 
@@ -98,7 +98,7 @@ def test_poll_errors_are_reproducible_from_the_seed(start_server: StartServer) -
     ]
     assert 200 in first and set(first) - {200}
     # The same seed, prediction id and poll number always draw the same answer.
-    book = server.service.scenarios
+    book = server.features.scenarios
     book._polls.clear()
     again = []
     for _ in range(20):

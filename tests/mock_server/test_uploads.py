@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from wavespeed_mock.mock_server.features.uploads.files import (
+from wavespeed_mock.mock_server.features.uploads import (
     media_type_of,
     safe_filename,
 )
 
-from ._support import I2V, PROMPT, live_server, make_service, running
+from ._support import I2V, PROMPT, live_server, make_server, running
 
 
 def png_bytes() -> bytes:
@@ -52,8 +52,8 @@ def test_media_type_of() -> None:
 @pytest.mark.anyio
 async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
     data = png_bytes()
-    service = make_service(tmp_path)
-    async with running(service) as client:
+    server = make_server(tmp_path)
+    async with running(server) as client:
         ticket = await client.post(
             "/api/v3/media/uploads",
             json={
@@ -71,7 +71,7 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
         assert t["size"] == len(data)
         assert t["upload"]["method"] == "PUT"
         assert t["upload"]["headers"] == {"Content-Type": "image/png"}
-        assert t["download_url"].startswith(service.base_url + "/uploads/")
+        assert t["download_url"].startswith(server.service.base_url + "/uploads/")
 
         # The PUT target needs no bearer key, like a pre-signed storage URL.
         put = await client.put(
@@ -91,7 +91,7 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
         pid = submitted.json()["data"]["id"]
         result = await client.get(f"/api/v3/predictions/{pid}/result")
         assert result.json()["data"]["status"] == "completed"
-    [job] = service.engine.jobs  # type: ignore[attr-defined]
+    [job] = server.service.engine.jobs  # type: ignore[attr-defined]
     assert job.image == data
     assert job.image_source == "upload"
     # The file sits where the image loader looks, and nothing half-written is left.
@@ -102,8 +102,8 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_ticket_refusals(tmp_path: Path) -> None:
-    service = make_service(tmp_path, max_upload_bytes=1000)
-    async with running(service) as client:
+    server = make_server(tmp_path, max_upload_bytes=1000)
+    async with running(server) as client:
         unauthenticated = await client.post(
             "/api/v3/media/uploads",
             json={"filename": "a.png", "size": 1},
@@ -127,8 +127,8 @@ async def test_ticket_refusals(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_put_refusals(tmp_path: Path) -> None:
-    service = make_service(tmp_path, max_upload_bytes=1000)
-    async with running(service) as client:
+    server = make_server(tmp_path, max_upload_bytes=1000)
+    async with running(server) as client:
         t = (
             await client.post(
                 "/api/v3/media/uploads", json={"filename": "a.png", "size": 10}
@@ -143,7 +143,7 @@ async def test_put_refusals(tmp_path: Path) -> None:
         wrong_name = await client.put(url.rsplit("/", 1)[0] + "/b.png", content=b"x")
         assert wrong_name.status_code == 404
         not_hex = await client.put(
-            service.base_url + "/uploads/nothex/a.png", content=b"x"
+            server.service.base_url + "/uploads/nothex/a.png", content=b"x"
         )
         assert not_hex.status_code == 404
         over_declared = await client.put(url, content=b"x" * 11)
@@ -164,8 +164,8 @@ async def test_put_refusals(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_binary_upload(tmp_path: Path) -> None:
     data = png_bytes()
-    service = make_service(tmp_path)
-    async with running(service) as client:
+    server = make_server(tmp_path)
+    async with running(server) as client:
         answer = await client.post(
             "/api/v3/media/upload/binary",
             files={"file": ("../../pic.png", data, "image/png")},
@@ -208,8 +208,8 @@ async def test_binary_upload(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_binary_upload_size_limit(tmp_path: Path) -> None:
-    service = make_service(tmp_path, max_upload_bytes=1000)
-    async with running(service) as client:
+    server = make_server(tmp_path, max_upload_bytes=1000)
+    async with running(server) as client:
         fits = await client.post(
             "/api/v3/media/upload/binary",
             files={"file": ("a.png", b"x" * 1000, "image/png")},
@@ -240,8 +240,8 @@ async def test_binary_upload_size_limit(tmp_path: Path) -> None:
     ],
 )
 async def test_nothing_outside_the_uploads_is_served(tmp_path: Path, path: str) -> None:
-    service = make_service(tmp_path)
-    async with running(service) as client:
+    server = make_server(tmp_path)
+    async with running(server) as client:
         d = (
             await client.post(
                 "/api/v3/media/upload/binary",
@@ -260,8 +260,8 @@ def test_official_sdk_uploads_and_runs_with_the_upload(tmp_path: Path) -> None:
 
     image = tmp_path / "knight.png"
     image.write_bytes(png_bytes())
-    service = make_service(tmp_path / "data", port=0)
-    server = live_server(service)
+    server = make_server(tmp_path / "data", port=0)
+    server = live_server(server)
     try:
         client = wavespeed.Client(api_key="test-key", base_url=server.url)
         url = client.upload(str(image))
@@ -275,9 +275,9 @@ def test_official_sdk_uploads_and_runs_with_the_upload(tmp_path: Path) -> None:
             poll_interval=0.05,
         )
         assert output["outputs"]
-        [job] = service.engine.jobs  # type: ignore[attr-defined]
+        [job] = server.service.engine.jobs  # type: ignore[attr-defined]
         assert job.image == image.read_bytes()
         assert job.image_source == "upload"
     finally:
         server.stop()
-    assert service.contract_violations == []
+    assert server.service.contract_violations == []

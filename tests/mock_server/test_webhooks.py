@@ -12,7 +12,7 @@ import anyio
 import pytest
 from wavespeed_mock.contracts import WavespeedMockError, validate
 from wavespeed_mock.mock_server.errors import ApiError
-from wavespeed_mock.mock_server.features.webhooks.delivery import (
+from wavespeed_mock.mock_server.features.webhooks import (
     InvalidSignature,
     MalformedWebhook,
     StaleTimestamp,
@@ -23,7 +23,7 @@ from wavespeed_mock.mock_server.features.webhooks.delivery import (
     webhook_body,
 )
 
-from ._support import PROMPT, T2V, Receiver, make_service, running, wait_for
+from ._support import PROMPT, T2V, Receiver, make_server, running, wait_for
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BODY = b'{"id":"45b392b22c3b449fa935bd4dc","status":"completed"}'
@@ -192,9 +192,9 @@ def test_allowed_hosts_extend_loopback() -> None:
 
 @pytest.mark.anyio
 async def test_a_finished_task_is_delivered_signed(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
+    server = make_server(tmp_path)
     with Receiver() as receiver:
-        async with running(service) as client:
+        async with running(server) as client:
             secret = (await client.get("/api/v3/webhook/secret")).json()["data"][
                 "secret"
             ]
@@ -213,7 +213,7 @@ async def test_a_finished_task_is_delivered_signed(tmp_path: Path) -> None:
     assert headers["webhook-signature"] == "v3," + expected_signature(
         secret, pid, int(headers["webhook-timestamp"]), body
     )
-    payload = verify_webhook(headers, body, secret, now=service.clock.now())
+    payload = verify_webhook(headers, body, secret, now=server.service.clock.now())
     assert payload == result  # the bare prediction object, no envelope
     assert payload["status"] == "completed"
     assert payload["outputs"]
@@ -226,14 +226,14 @@ async def test_a_finished_task_is_delivered_signed(tmp_path: Path) -> None:
             headers,
             body.replace(b"completed", b"failed"),
             secret,
-            now=service.clock.now(),
+            now=server.service.clock.now(),
         )
     with pytest.raises(StaleTimestamp):
         verify_webhook(
             headers, body, secret, now=int(headers["webhook-timestamp"]) + 301
         )
 
-    [attempt] = service.webhook_log.attempts()  # type: ignore[attr-defined]
+    [attempt] = server.features.webhooks.log.attempts()
     assert attempt["prediction_id"] == pid
     assert attempt["url"] == receiver.url
     assert attempt["attempt"] == 1
@@ -245,10 +245,10 @@ async def test_a_finished_task_is_delivered_signed(tmp_path: Path) -> None:
 async def test_a_failed_task_is_delivered_too(tmp_path: Path) -> None:
     from wavespeed_mock.mock_server import RenderFailed
 
-    service = make_service(tmp_path)
-    service.engine.fail_with = RenderFailed("boom", code=1405)  # type: ignore[attr-defined]
+    server = make_server(tmp_path)
+    server.service.engine.fail_with = RenderFailed("boom", code=1405)  # type: ignore[attr-defined]
     with Receiver() as receiver:
-        async with running(service) as client:
+        async with running(server) as client:
             await client.post(T2V, json=PROMPT, params={"webhook": receiver.url})
             await wait_for(lambda: len(receiver.deliveries) == 1)
     payload = json.loads(receiver.deliveries[0][1])
@@ -261,11 +261,11 @@ async def test_a_failed_task_is_delivered_too(tmp_path: Path) -> None:
 async def test_a_failing_receiver_is_retried_with_backoff_on_the_clock(
     tmp_path: Path,
 ) -> None:
-    service = make_service(tmp_path, virtual_clock=True)
-    clock = service.clock
+    server = make_server(tmp_path, virtual_clock=True)
+    clock = server.service.clock
     with Receiver([500, 500, 200]) as receiver:
-        async with running(service) as client:
-            log = service.webhook_log  # type: ignore[attr-defined]
+        async with running(server) as client:
+            log = server.features.webhooks.log
             start = clock.now()
             await client.post(T2V, json=PROMPT, params={"webhook": receiver.url})
             await wait_for(lambda: len(log) == 1)
@@ -292,13 +292,13 @@ async def test_delivery_gives_up_after_three_retries(tmp_path: Path) -> None:
     with socket.socket() as s:  # a port with nothing listening: connection refused
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
-    service = make_service(tmp_path, virtual_clock=True)
-    async with running(service) as client:
-        log = service.webhook_log  # type: ignore[attr-defined]
+    server = make_server(tmp_path, virtual_clock=True)
+    async with running(server) as client:
+        log = server.features.webhooks.log
         await client.post(T2V, json=PROMPT, params={"webhook": url})
         for count in (1, 2, 3, 4):
             await wait_for(lambda: len(log) == count)  # noqa: B023 - awaited at once
-            service.clock.advance(10)  # type: ignore[attr-defined]
+            server.service.clock.advance(10)
     attempts = log.attempts()
     assert [a["attempt"] for a in attempts] == [1, 2, 3, 4]
     assert all(
@@ -308,20 +308,20 @@ async def test_delivery_gives_up_after_three_retries(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_a_disallowed_webhook_is_refused_at_submit(tmp_path: Path) -> None:
-    service = make_service(tmp_path)
-    async with running(service) as client:
+    server = make_server(tmp_path)
+    async with running(server) as client:
         answer = await client.post(
             T2V, json=PROMPT, params={"webhook": "https://example.com/hook"}
         )
         assert answer.status_code == 400
         assert "webhook" in answer.json()["message"]
-        assert len(service.store) == 0
+        assert len(server.service.store) == 0
 
 
 @pytest.mark.anyio
 async def test_allow_hosts_setting_admits_a_host(tmp_path: Path) -> None:
-    service = make_service(tmp_path, webhook_allow_hosts=("hooks.example.com",))
-    async with running(service) as client:
+    server = make_server(tmp_path, webhook_allow_hosts=("hooks.example.com",))
+    async with running(server) as client:
         answer = await client.post(
             T2V, json=PROMPT, params={"webhook": "https://hooks.example.com/x"}
         )
@@ -330,7 +330,7 @@ async def test_allow_hosts_setting_admits_a_host(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_the_secret_is_per_key_and_survives_a_restart(tmp_path: Path) -> None:
-    async with running(make_service(tmp_path)) as client:
+    async with running(make_server(tmp_path)) as client:
         first = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
         again = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
         other = (
@@ -345,7 +345,7 @@ async def test_the_secret_is_per_key_and_survives_a_restart(tmp_path: Path) -> N
     assert first.startswith("whsec_")
     assert len(first) > 40
     assert unauthenticated.status_code == 401
-    async with running(make_service(tmp_path)) as client:
+    async with running(make_server(tmp_path)) as client:
         restarted = (await client.get("/api/v3/webhook/secret")).json()["data"][
             "secret"
         ]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
 from wavespeed_mock.plugins import (
     CheckReport,
     ContractViolation,
@@ -265,6 +266,29 @@ def test_the_plan_is_said_before_the_first_request(fake: FakeWavespeed) -> None:
         f"May spend at most $0.15 (one clip each: {T2V} $0.15); limit $0.15.",
         0,
     )
+
+
+# Cancelled among them: the contract decided so (prediction.json x-refunded).
+@pytest.mark.parametrize("status", sorted(refunded_statuses()))
+def test_a_task_ending_refunded_costs_nothing(fake: FakeWavespeed, status: str) -> None:
+    fake.statuses = ["created", status]
+    report = run(fake, models=[T2V])
+
+    assert levels(report, f"{T2V}/result") == {"violation"}
+    assert report.spent_usd == 0
+
+
+@pytest.mark.parametrize(
+    "status", sorted(terminal_statuses() - refunded_statuses() - {"completed"})
+)
+def test_a_task_ending_unrefunded_is_still_charged(
+    fake: FakeWavespeed, status: str
+) -> None:
+    fake.statuses = ["created", status]
+    report = run(fake, models=[T2V])
+
+    assert levels(report, f"{T2V}/result") == {"violation"}
+    assert report.spent_usd == pytest.approx(0.15)
 
 
 def test_a_bad_body_the_target_runs_counts_against_the_budget(

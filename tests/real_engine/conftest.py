@@ -8,7 +8,8 @@ import itertools
 import json
 import re
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from wavespeed_mock.mock_server.core.engine import RenderJob
-from wavespeed_mock.mock_server.settings import Settings
-from wavespeed_mock.real_engine import OviEngine
+from wavespeed_mock.real_engine import OviEngine, OviOptions
 
 from .._video import decode_frames
 
@@ -28,6 +28,33 @@ FAKE_FACTORY = f"{FAKE_OVI}:FakeOviFusionEngine"
 I2V = "character-ai/ovi/image-to-video"
 T2V = "character-ai/ovi/text-to-video"
 _ids = itertools.count()
+WAIT_S = 60.0
+"""The bound on every wait in these tests: generous, since it only ends a failure."""
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """Return once ``condition()`` holds; fail the test after ``WAIT_S``."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {WAIT_S:.0f} s waiting for {what}")
+        time.sleep(0.005)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A file the stand-in waits for (``[fake:wait=PATH]``): a render holds the
+    "GPU" until the test opens the gate."""
+
+    path: Path
+
+    @property
+    def tag(self) -> str:
+        return f"[fake:wait={self.path}]"
+
+    def open(self) -> None:
+        self.path.touch()
 
 
 def png(
@@ -58,6 +85,19 @@ class OviHarness:
     def last_call(self) -> dict[str, Any]:
         return self.calls()[-1]
 
+    def call_count(self) -> int:
+        """Calls recorded so far; safe while the stand-in is writing (whole lines)."""
+        if not self.record.exists():
+            return 0
+        return self.record.read_text(encoding="utf-8").count("\n")
+
+    def gate(self) -> Gate:
+        return Gate(self.record.parent / f"gate-{next(_ids)}")
+
+    def queued(self) -> int:
+        """Jobs waiting behind the one the worker has (the engine's queue)."""
+        return self.engine._queue.qsize()
+
     def job(
         self,
         prompt: str = "A cat says <S>hello<E>.",
@@ -67,7 +107,7 @@ class OviHarness:
         image: bytes | None = None,
         width: int | None = None,
         height: int | None = None,
-        **extra: Any,
+        on_start: Callable[[], None] | None = None,
     ) -> RenderJob:
         number = next(_ids)
         if model == I2V and image is None:
@@ -82,7 +122,7 @@ class OviHarness:
             output_path=self.output_dir / f"pred-{number}.mp4",
             image=image,
             image_source="data:image/png;base64,..." if image else "",
-            extra=extra,
+            on_start=on_start,
         )
 
 
@@ -92,14 +132,17 @@ def start_fake_ovi(
     *,
     frame: str = "48x64",
     factory: str = FAKE_FACTORY,
-    **settings: Any,
+    **options: Any,
 ) -> OviHarness:
-    """Spawn an engine on the stand-in; the variables stay set for restarts."""
+    """Spawn an engine on the stand-in; the variables stay set for restarts.
+
+    ``options`` are :class:`OviOptions` fields (``checkout=...``).
+    """
     record = tmp / "calls.jsonl"
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
     monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
-    engine = OviEngine(Settings(data_dir=tmp, **settings), factory=factory)
+    engine = OviEngine(OviOptions(**options), factory=factory)
     return OviHarness(engine, record, tmp / "out")
 
 

@@ -10,7 +10,8 @@ the prompt (read per call):
   ``ovi`` to size them as Ovi does (the 720x720 area, sides multiples of 32).
 - ``WAVESPEED_FAKE_OVI_RECORD``: a file that gets one JSON line per call.
 - ``WAVESPEED_FAKE_OVI_LOAD=fail``: the constructor raises.
-- prompt tags: ``[fake:sleep=S]``, ``[fake:none]`` (logs a traceback and returns
+- prompt tags: ``[fake:sleep=S]``, ``[fake:wait=PATH]`` (holds the "GPU" until
+  the file ``PATH`` exists, so a test decides when a render ends), ``[fake:none]`` (logs a traceback and returns
   None, as Ovi does on any error), ``[fake:oom]`` (the same for a CUDA OOM),
   ``[fake:raise]``, ``[fake:die]`` (the process exits), ``[fake:bad-shape]``.
 """
@@ -69,6 +70,8 @@ class FakeOviFusionEngine:
         tags = dict(re.findall(r"\[fake:([a-z-]+)(?:=([^\]]*))?\]", text_prompt))
         if "sleep" in tags:
             time.sleep(float(tags["sleep"]))
+        if "wait" in tags:
+            _wait_for_file(tags["wait"])
         if "die" in tags:
             os._exit(3)
         if "raise" in tags:
@@ -115,6 +118,15 @@ class FakeOviFusionEngine:
         entry = {"pid": os.getpid(), "cwd": os.getcwd(), "kwargs": kwargs}
         with open(self.record, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
+
+
+def _wait_for_file(path: str, timeout_s: float = 120.0) -> None:
+    # Bounded, so a test that never opens the gate fails instead of hanging.
+    deadline = time.monotonic() + timeout_s
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fake Ovi: {path!r} did not appear in {timeout_s} s")
+        time.sleep(0.01)
 
 
 def _video(seed: int, height: int, width: int) -> np.ndarray:

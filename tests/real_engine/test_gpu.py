@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from wavespeed_mock.mock_server.settings import Settings
+from wavespeed_mock.mock_server.core.engine import engine_option_values
 from wavespeed_mock.real_engine import (
     FACTORY_ENV,
     OviEngine,
+    OviOptions,
     OviSetupError,
     check_ovi_setup,
 )
@@ -39,24 +40,26 @@ def wavespeed_real_ovi(
         pytest.skip("torch is not installed: pip install 'wavespeed-mock[ovi]'")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device is present")
-    settings = Settings.from_env(data_dir=tmp_path_factory.mktemp("ovi"))
-    if settings.ovi_checkout is None:
+    # The WAVESPEED_MOCK_OVI_* variables, read as the server reads them.
+    options = OviOptions.from_mapping(engine_option_values(OviEngine, {}))
+    if options.checkout is None:
         pytest.skip("WAVESPEED_MOCK_OVI_CHECKOUT is not set (an Ovi checkout)")
     try:
         check_ovi_setup(
-            checkout=settings.ovi_checkout,
-            checkpoints=settings.ovi_checkpoints,
-            variant=settings.ovi_variant,
-            device=settings.ovi_device,
-            fp8=settings.ovi_fp8,
+            checkout=options.checkout.expanduser(),
+            checkpoints=options.checkpoints and options.checkpoints.expanduser(),
+            variant=options.variant,
+            device=options.device,
+            fp8=options.fp8,
         )
     except OviSetupError as exc:
         pytest.skip(str(exc))
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.delenv(FACTORY_ENV, raising=False)
-        engine = OviEngine(settings)
+        engine = OviEngine(options)
+    output_dir = tmp_path_factory.mktemp("ovi") / "out"
     try:
-        yield OviHarness(engine, Path("/dev/null"), settings.data_dir / "out")
+        yield OviHarness(engine, Path("/dev/null"), output_dir)
     finally:
         engine.close()
 

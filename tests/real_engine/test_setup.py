@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from wavespeed_mock.mock_server.core.engine import EngineError
-from wavespeed_mock.mock_server.settings import Settings
 from wavespeed_mock.real_engine import (
     FACTORY_ENV,
     OviEngine,
+    OviOptions,
     OviSetupError,
     OviWorkerError,
     check_ovi_setup,
@@ -114,7 +114,7 @@ def test_an_unknown_variant_suggests_the_closest(tmp_path: Path):
 
 
 def test_the_real_engine_fails_at_start_on_this_machine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ):
     # No torch, no checkout here: the default factory checks before spawning.
     monkeypatch.delenv(FACTORY_ENV, raising=False)
@@ -125,7 +125,7 @@ def test_the_real_engine_fails_at_start_on_this_machine(
     except ImportError:
         pass
     with pytest.raises(OviSetupError) as failed:
-        OviEngine(Settings(data_dir=tmp_path))
+        OviEngine()
     message = str(failed.value)
     assert message.startswith("The Ovi engine cannot start;")
     assert "pip install 'wavespeed-mock[ovi]'" in message
@@ -134,22 +134,18 @@ def test_the_real_engine_fails_at_start_on_this_machine(
     assert isinstance(failed.value, LookupError)
 
 
-def test_a_model_that_fails_to_load_fails_the_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_a_model_that_fails_to_load_fails_the_start(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_LOAD", "fail")
     with pytest.raises(OviWorkerError, match="checkpoint could not be loaded"):
-        OviEngine(Settings(data_dir=tmp_path), factory=FAKE_FACTORY)
+        OviEngine(factory=FAKE_FACTORY)
 
 
-def test_a_factory_named_in_the_environment_is_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_a_factory_named_in_the_environment_is_used(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(FACTORY_ENV, "no_such_module_here:Engine")
     with pytest.raises(OviWorkerError, match="No module named 'no_such_module_here'"):
-        OviEngine(Settings(data_dir=tmp_path))
+        OviEngine()
 
 
-def test_a_stand_in_still_needs_a_known_variant(tmp_path: Path):
+def test_a_stand_in_still_needs_a_known_variant():
     with pytest.raises(OviSetupError, match="unknown Ovi variant"):
-        OviEngine(Settings(data_dir=tmp_path, ovi_variant="4k"), factory=FAKE_FACTORY)
+        OviEngine(OviOptions(variant="4k"), factory=FAKE_FACTORY)

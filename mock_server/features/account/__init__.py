@@ -1,0 +1,16 @@
+"""The account: charges, balances, history, deletion, catalogue and prices."""
+
+from __future__ import annotations
+
+from .catalogue import model_catalogue
+from .ledger import MICROS, UNLIMITED_BALANCE, Account
+from .routes import RETENTION_S, account_routes
+
+__all__ = [
+    "MICROS",
+    "RETENTION_S",
+    "UNLIMITED_BALANCE",
+    "Account",
+    "account_routes",
+    "model_catalogue",
+]

@@ -15,30 +15,24 @@ a run repeats exactly.
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import math
 import random
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
-from ...core.prediction import Prediction, status_at
+from ...core.clock import ServerClock
+from ...core.components import FaultPlan, SubmitRequest
+from ...core.lifecycle import is_terminal, status_at
+from ...core.prediction import Prediction
+from ...core.store import PredictionStore
 from ...errors import ApiError
-from ...http.bodies import read_json_body
-from ...http.responses import envelope
+from ...settings import SCENARIO_HEADER
 
-if TYPE_CHECKING:
-    from ...core.service import MockService
+__all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook"]
 
-__all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook", "install"]
-
-SCENARIO_HEADER = "x-wavespeed-mock-scenario"
 
 # The API's task error codes and their documented texts (D-ERR).
 TASK_ERRORS: dict[int, str] = {
@@ -180,18 +174,17 @@ class Scenario:
         return 0.0
 
 
-# The scenario chosen for the submit being handled: set by the submit hook, read
-# by the admission check and the created listener within the same request.
-_selected: contextvars.ContextVar[tuple[Scenario, str] | None] = contextvars.ContextVar(
-    "scenario", default=None
-)
-
-
 class ScenarioBook:
-    """Where scenarios are kept and chosen."""
+    """Where scenarios are kept and chosen: the service's fault source.
 
-    def __init__(self, service: MockService) -> None:
-        self.service = service
+    Implements :class:`~...core.components.FaultSource`: :meth:`plan` picks the
+    scenario for a submit (most specific first) and turns it into a
+    :class:`FaultPlan`; :meth:`record` counts it once the task exists.
+    """
+
+    def __init__(self, *, clock: ServerClock, store: PredictionStore) -> None:
+        self.clock = clock
+        self.store = store
         self.global_: Scenario | None = None
         self.by_key: dict[str, Scenario] = {}
         self.next_n: deque[list[Any]] = deque()  # [scenario, remaining]
@@ -201,7 +194,7 @@ class ScenarioBook:
         self._polls: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def clear(self) -> None:
+    def reset(self) -> None:
         with self._lock:
             self.global_ = None
             self.by_key.clear()
@@ -213,7 +206,7 @@ class ScenarioBook:
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
-        scenario.set_at = self.service.clock.now()
+        scenario.set_at = self.clock.now()
         scope = body.get("scope", "global")
         with self._lock:
             if scope == "global":
@@ -246,42 +239,34 @@ class ScenarioBook:
                 )
         return scenario
 
-    def choose(self, request: Request, api_key: str) -> tuple[Scenario, str] | None:
-        """The scenario for one submit and where it came from, most specific first.
-
-        A next-N scenario is only counted once the task is really created.
-        """
-        now = self.service.clock.now()
+    def choose(self, request: SubmitRequest) -> Scenario | None:
+        """The scenario for one submit, most specific first (named, next, key, global)."""
+        now = self.clock.now()
         with self._lock:
-            name = request.headers.get(SCENARIO_HEADER)
-            if name:
-                scenario = self.named.get(name)
+            if request.scenario:
+                scenario = self.named.get(request.scenario)
                 if scenario is None:
                     raise ApiError(
                         400,
-                        f"Unknown scenario {name!r} in {SCENARIO_HEADER}; set it first with scope 'named'",
+                        f"Unknown scenario {request.scenario!r} in {SCENARIO_HEADER}; "
+                        "set it first with scope 'named'",
                     )
-                return scenario, "named"
+                return scenario
             while self.next_n:
                 head: Scenario = self.next_n[0][0]
                 if head.expired(now):
                     self.next_n.popleft()
                     continue
-                return head, "next"
-            keyed = self.by_key.get(api_key)
-            if keyed is not None and not keyed.expired(now):
-                return keyed, "key"
-            if self.global_ is not None and not self.global_.expired(now):
-                return self.global_, "global"
-            return None
+                return head
+            return self._ambient(request.api_key, now)
 
-    def _consume_next(self, scenario: Scenario) -> None:
-        with self._lock:
-            if self.next_n and self.next_n[0][0] is scenario:
-                if self.next_n[0][1] <= 1:
-                    self.next_n.popleft()
-                else:
-                    self.next_n[0][1] -= 1
+    def _ambient(self, api_key: str, now: float) -> Scenario | None:
+        keyed = self.by_key.get(api_key)
+        if keyed is not None and not keyed.expired(now):
+            return keyed
+        if self.global_ is not None and not self.global_.expired(now):
+            return self.global_
+        return None
 
     def state(self) -> dict[str, Any]:
         return {
@@ -291,21 +276,58 @@ class ScenarioBook:
             "named": {k: s.as_json() for k, s in self.named.items()},
         }
 
-    # -- the hooks -----------------------------------------------------------------
+    # -- the fault source ------------------------------------------------------------
 
-    async def on_submit(self, request: Request, api_key: str) -> None:
-        chosen = self.choose(request, api_key)
-        _selected.set(chosen)
-        if chosen is not None:
-            await self._delay(chosen[0], chosen[0].rng("submit", chosen[0].uses))
+    def plan(self, request: SubmitRequest) -> FaultPlan | None:
+        """The fault for this submit; 429 when the scenario's rate limit is reached."""
+        scenario = self.choose(request)
+        if scenario is None:
+            return None
+        if scenario.per_minute is not None:
+            self._rate_limit(scenario, request.api_key)
+        delay = (
+            scenario.latency_s(scenario.rng("submit", scenario.uses))
+            if scenario.latency
+            else 0.0
+        )
+        failure_code = 0
+        failure_message = ""
+        if scenario.status is not None:
+            failure_message = f"Prediction {scenario.status} by the mock's scenario"
+        elif scenario.fail_code is not None:
+            failure_code = scenario.fail_code
+            failure_message = scenario.fail_message or TASK_ERRORS.get(
+                scenario.fail_code, "The task execution failed."
+            )
+        return FaultPlan(
+            name=scenario.name or "unnamed",
+            submit_delay_s=delay,
+            queue_shift_s=float(scenario.queue_s),
+            slot_free_at=self._slot_free_at(scenario, request.api_key),
+            forced_status=scenario.status,
+            failure_code=failure_code,
+            failure_message=failure_message,
+            nsfw=scenario.nsfw,
+            sync_timeout=scenario.sync_timeout,
+            source=scenario,
+        )
 
-    def admit(self, model: Any, api_key: str) -> None:
-        chosen = _selected.get()
-        if chosen is not None and chosen[0].per_minute is not None:
-            self._rate_limit(chosen[0], api_key)
+    def record(self, plan: FaultPlan, p: Prediction) -> None:
+        """Count the scenario behind ``plan`` once its task exists."""
+        scenario = plan.source
+        if not isinstance(scenario, Scenario):
+            return
+        with self._lock:
+            if self.next_n and self.next_n[0][0] is scenario:
+                if self.next_n[0][1] <= 1:
+                    self.next_n.popleft()
+                else:
+                    self.next_n[0][1] -= 1
+            scenario.uses += 1
+            self.by_prediction[p.id] = scenario
 
     def _rate_limit(self, scenario: Scenario, api_key: str) -> None:
-        now = self.service.clock.now()
+        now = self.clock.now()
         with self._lock:
             window = self._starts.setdefault(api_key, deque())
             while window and window[0] <= now - 60.0:
@@ -320,122 +342,40 @@ class ScenarioBook:
                 )
             window.append(now)
 
-    def on_created(self, p: Prediction) -> None:
-        chosen = _selected.get()
-        if chosen is None:
-            return
-        _selected.set(None)
-        scenario, source = chosen
-        if source == "next":
-            self._consume_next(scenario)
-        scenario.uses += 1
-        self.by_prediction[p.id] = scenario
-        changes: dict[str, Any] = {"scenario": scenario.name or "unnamed"}
-        shift = float(scenario.queue_s) + self._concurrency_wait(scenario, p)
-        if shift:
-            changes["start_at"] = p.start_at + shift
-            changes["done_at"] = p.done_at + shift
-        if scenario.status is not None:
-            changes["forced_status"] = scenario.status
-            changes["failure_message"] = (
-                f"Prediction {scenario.status} by the mock's scenario"
-            )
-        elif scenario.fail_code is not None:
-            changes["failure_code"] = scenario.fail_code
-            changes["failure_message"] = scenario.fail_message or TASK_ERRORS.get(
-                scenario.fail_code, "The task execution failed."
-            )
-        self.service.store.update(p, **changes)
-
-    def _concurrency_wait(self, scenario: Scenario, p: Prediction) -> float:
-        """Seconds this task waits in ``created`` for a slot (clock profiles only)."""
+    def _slot_free_at(self, scenario: Scenario, api_key: str) -> float | None:
+        """When a concurrency slot frees for a new task of ``api_key`` (None: one is free)."""
         cap = scenario.concurrency
-        if cap is None or p.polls_needed or p.follows_engine:
-            return 0.0
-        now = self.service.clock.now()
+        if cap is None:
+            return None
+        now = self.clock.now()
         busy = sorted(
             q.done_at
-            for q in self.service.store.all()
-            if q.api_key == p.api_key
-            and q.id != p.id
+            for q in self.store.all()
+            if q.api_key == api_key
             and q.done_at > now
-            and status_at(q, now)
-            not in ("completed", "failed", "cancelled", "timeout", "deleted")
+            and not q.polls_needed
+            and not q.follows_engine
+            and not is_terminal(status_at(q, now))
         )
         if len(busy) < cap:
-            return 0.0
-        return max(0.0, busy[len(busy) - cap] - p.start_at)
-
-    def on_rendered(self, p: Prediction) -> None:
-        scenario = self.by_prediction.get(p.id)
-        if scenario is not None and scenario.nsfw:
-            self.service.store.update(p, nsfw=[True] * max(1, len(p.nsfw)))
+            return None
+        return busy[len(busy) - cap]
 
     async def on_poll(self, p: Prediction) -> None:
-        scenario = self.by_prediction.get(p.id) or self._ambient(p.api_key)
+        scenario = self.by_prediction.get(p.id) or self._ambient(
+            p.api_key, self.clock.now()
+        )
         if scenario is None:
             return
         with self._lock:
             count = self._polls[p.id] = self._polls.get(p.id, 0) + 1
         rng = scenario.rng(p.id, count)
-        await self._delay(scenario, rng)
+        seconds = scenario.latency_s(rng) if scenario.latency else 0.0
+        if seconds > 0:
+            await self.clock.sleep_until(self.clock.now() + seconds)
         if scenario.poll_error_rate and rng.random() < scenario.poll_error_rate:
             status = rng.choice(list(scenario.poll_error_statuses))
             raise ApiError(
                 status,
                 f"Injected by the mock's scenario: HTTP {status} on a result poll",
             )
-
-    def _ambient(self, api_key: str) -> Scenario | None:
-        now = self.service.clock.now()
-        keyed = self.by_key.get(api_key)
-        if keyed is not None and not keyed.expired(now):
-            return keyed
-        if self.global_ is not None and not self.global_.expired(now):
-            return self.global_
-        return None
-
-    async def _delay(self, scenario: Scenario, rng: random.Random) -> None:
-        seconds = scenario.latency_s(rng) if scenario.latency else 0.0
-        if seconds > 0:
-            clock = self.service.clock
-            await clock.sleep_until(clock.now() + seconds)
-
-    def sync_deadline(self, p: Prediction, deadline: float) -> float:
-        scenario = self.by_prediction.get(p.id)
-        if scenario is not None and scenario.sync_timeout:
-            return self.service.clock.now()
-        return deadline
-
-
-def install(service: MockService) -> list[BaseRoute]:
-    """Register the scenario hooks; return the ``/_mock/scenarios`` routes."""
-    book = ScenarioBook(service)
-    service.scenarios = book
-    service.submit_hooks.append(book.on_submit)
-    service.admission_checks.append(book.admit)
-    service.created_listeners.append(book.on_created)
-    service.render_listeners.append(book.on_rendered)
-    service.poll_hooks.append(book.on_poll)
-    service.sync_deadline_hooks.append(book.sync_deadline)
-    service.reset_listeners.append(book.clear)
-
-    async def set_scenario(request: Request) -> Response:
-        body = await read_json_body(request, 64 * 1024)
-        if not isinstance(body, dict):
-            raise ApiError(400, "Invalid scenario: $: expected a JSON object")
-        scenario = book.add(body)
-        return envelope({"scenario": scenario.as_json(), "scenarios": book.state()})
-
-    async def list_scenarios(request: Request) -> Response:
-        return envelope({"scenarios": book.state()})
-
-    async def clear_scenarios(request: Request) -> Response:
-        book.clear()
-        return envelope({"scenarios": book.state()})
-
-    return [
-        Route("/_mock/scenarios", set_scenario, methods=["POST"]),
-        Route("/_mock/scenarios", list_scenarios, methods=["GET"]),
-        Route("/_mock/scenarios", clear_scenarios, methods=["DELETE"]),
-    ]

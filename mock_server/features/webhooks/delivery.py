@@ -1,228 +1,50 @@
-"""Webhooks: signed deliveries of finished predictions, as WaveSpeed sends them.
+"""Webhook delivery: finished predictions POSTed to their ``?webhook=`` URL.
 
-A submit with ``?webhook=URL`` makes the server POST the bare prediction object
-(compact JSON, no envelope) to that URL once the task ends, signed with the API
-key's webhook secret [documented: D-WH, D-WHV]:
+A submit with ``?webhook=URL`` makes the server POST the prediction, signed
+(see :mod:`.signing`), once the task ends. A failed attempt (no answer, a
+timeout, any non-2xx, redirects included) is retried up to 3 times with
+exponential backoff, waiting on the server's clock so that a virtual clock
+drives the retries. Every attempt is logged.
 
-- ``webhook-id``: the prediction id [inferred: equal in the doc's only example];
-- ``webhook-timestamp``: Unix seconds of the server's clock at the attempt;
-- ``webhook-signature``: ``v3,<hex HMAC-SHA256 of "{id}.{timestamp}.{body}">``,
-  keyed with the secret minus its ``whsec_`` prefix as UTF-8 text (not base64
-  decoded, unlike Standard Webhooks).
-
-A failed attempt (no answer, a timeout, any non-2xx, redirects included) is
-retried up to 3 times with exponential backoff, waiting on the server's clock so
-that a virtual clock drives the retries. Every attempt is logged.
-
-:func:`sign_webhook` and :func:`verify_webhook` are the public helpers a
-receiver (or a test) uses.
+Two components: :class:`WebhookUrlCheck` (an Admission: bad or disallowed URLs
+are refused at submit, before anything is stored) and :class:`WebhookDelivery`
+(a Notifier).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-import hmac
 import ipaddress
-import json
 import logging
 import secrets
 import threading
-import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
-from ....contracts.errors import WavespeedMockError
-from ...core.prediction import TERMINAL_STATUSES
+from ...core.clock import ServerClock
+from ...core.components import SubmitRequest
+from ...core.lifecycle import is_terminal
+from ...core.prediction import Prediction
+from ...core.store import PredictionStore
 from ...errors import ApiError
-from ...http.auth import require_api_key
-from ...http.responses import envelope
-
-if TYPE_CHECKING:
-    from ...core.prediction import Prediction
-    from ...core.service import MockService
-    from ...core.store import PredictionStore
+from .signing import SECRET_PREFIX, sign_webhook, webhook_body
 
 __all__ = [
     "MAX_RETRIES",
-    "SIGNATURE_VERSION",
-    "TOLERANCE_S",
-    "InvalidSignature",
-    "MalformedWebhook",
-    "StaleTimestamp",
+    "WebhookDelivery",
     "WebhookLog",
     "WebhookSecrets",
-    "WebhookVerificationError",
+    "WebhookUrlCheck",
     "check_webhook_url",
-    "install",
-    "sign_webhook",
-    "verify_webhook",
-    "webhook_body",
 ]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-SIGNATURE_VERSION = "v3"
-SECRET_PREFIX = "whsec_"
-TOLERANCE_S = 300
-"""The doc's ``WebhookMaxAgeSeconds``."""
 MAX_RETRIES = 3
 """Retries after the first attempt [documented: "up to 3 times"]."""
-DEFAULT_RETRY_BASE_S = 1.0
-"""First backoff delay, then doubled (1, 2, 4 s); real schedule unknown. [inferred]"""
-DEFAULT_TIMEOUT_S = 10.0
-"""Per-attempt HTTP timeout, real time. [inferred]"""
 LOOPBACK_NAMES = frozenset({"localhost"})
-# The doc's signed example orders the keys so; input sits after model as in the
-# doc's payload template. Keys the view has beyond these follow in its own order.
-BODY_KEY_ORDER = (
-    "id",
-    "model",
-    "input",
-    "outputs",
-    "urls",
-    "has_nsfw_contents",
-    "status",
-    "created_at",
-    "error",
-    "executionTime",
-    "timings",
-)
-
-
-# -- errors ------------------------------------------------------------------------
-
-
-class WebhookVerificationError(WavespeedMockError, ValueError):
-    """A webhook delivery that does not verify."""
-
-
-class MalformedWebhook(WebhookVerificationError):
-    """A header is missing or malformed, or the body is not a JSON object."""
-
-
-class InvalidSignature(WebhookVerificationError):
-    """The signature does not match the body, id and timestamp for this secret."""
-
-
-class StaleTimestamp(WebhookVerificationError):
-    """The timestamp is further than the tolerance from now (a replay, clock skew)."""
-
-
-# -- signing and verifying ---------------------------------------------------------
-
-
-def _key(secret: str) -> bytes:
-    return secret.removeprefix(SECRET_PREFIX).encode()
-
-
-def _signature(secret: str, webhook_id: str, timestamp: int | str, body: bytes) -> str:
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    return hmac.new(_key(secret), signed, hashlib.sha256).hexdigest()
-
-
-def sign_webhook(
-    body: bytes, secret: str, *, webhook_id: str, timestamp: int
-) -> dict[str, str]:
-    """The headers of a delivery of ``body``, signed as WaveSpeed signs.
-
-    Example:
-        >>> headers = sign_webhook(b'{"id":"abc"}', "whsec_c2VjcmV0",
-        ...                        webhook_id="abc", timestamp=1758798328)
-        >>> headers["webhook-signature"][:3]
-        'v3,'
-    """
-    signature = _signature(secret, webhook_id, int(timestamp), body)
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(timestamp)),
-        "webhook-signature": f"{SIGNATURE_VERSION},{signature}",
-        "content-type": "application/json",
-    }
-
-
-def verify_webhook(
-    headers: Mapping[str, str],
-    body: bytes,
-    secret: str,
-    *,
-    tolerance_s: float = TOLERANCE_S,
-    now: float | None = None,
-) -> dict[str, Any]:
-    """Check a delivery's signature and age; return its prediction object.
-
-    ``headers`` may be any mapping (header names are matched case-insensitively);
-    ``body`` must be the raw bytes as received, before any JSON parsing.
-
-    Example:
-        >>> payload = verify_webhook(request.headers, await request.body(), secret)
-        >>> payload["status"]
-        'completed'
-
-    Raises:
-        MalformedWebhook: a ``webhook-*`` header is missing or malformed, or the
-            body is not a JSON object.
-        InvalidSignature: the signature does not match.
-        StaleTimestamp: the timestamp is more than ``tolerance_s`` from ``now``
-            (the wall clock by default).
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    missing = [
-        name
-        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
-        if not lowered.get(name)
-    ]
-    if missing:
-        raise MalformedWebhook(
-            f"missing header(s) {', '.join(missing)}; a WaveSpeed delivery carries "
-            "webhook-id, webhook-timestamp and webhook-signature"
-        )
-    webhook_id = lowered["webhook-id"]
-    raw_timestamp = lowered["webhook-timestamp"].strip()
-    if not raw_timestamp.isdigit():
-        raise MalformedWebhook(
-            f"webhook-timestamp {raw_timestamp!r} is not Unix seconds (digits only)"
-        )
-    parts = lowered["webhook-signature"].strip().split(",")
-    if len(parts) != 2 or parts[0] != SIGNATURE_VERSION:
-        raise MalformedWebhook(
-            f"webhook-signature {lowered['webhook-signature']!r} is not "
-            f"'{SIGNATURE_VERSION},<hex>'"
-        )
-    expected = _signature(secret, webhook_id, raw_timestamp, body)
-    if not hmac.compare_digest(expected, parts[1].strip().lower()):
-        raise InvalidSignature(
-            f"webhook-signature does not match the body for webhook-id {webhook_id!r}; "
-            "check the secret (GET /api/v3/webhook/secret) and verify the raw body"
-        )
-    moment = time.time() if now is None else now
-    age = moment - int(raw_timestamp)
-    if abs(age) > tolerance_s:
-        raise StaleTimestamp(
-            f"webhook-timestamp {raw_timestamp} is {abs(age):.0f} s "
-            f"{'old' if age > 0 else 'ahead'}; the tolerance is {tolerance_s:g} s"
-        )
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedWebhook(f"the body is not JSON ({exc})") from None
-    if not isinstance(payload, dict):
-        raise MalformedWebhook(
-            f"the body is a JSON {type(payload).__name__}, not an object"
-        )
-    return payload
-
-
-def webhook_body(view: Mapping[str, Any]) -> bytes:
-    """The compact JSON posted for a prediction view, keys in the doc's order."""
-    ordered = {k: view[k] for k in BODY_KEY_ORDER if k in view}
-    ordered.update((k, v) for k, v in view.items() if k not in ordered)
-    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 # -- secrets -----------------------------------------------------------------------
@@ -341,28 +163,42 @@ def check_webhook_url(url: str, allow_hosts: tuple[str, ...] = ()) -> None:
 # -- delivery ----------------------------------------------------------------------
 
 
+class WebhookUrlCheck:
+    """Refuses a submit whose webhook URL the mock will not deliver to (400)."""
+
+    def __init__(self, allow_hosts: tuple[str, ...] = ()) -> None:
+        self.allow_hosts = allow_hosts
+
+    def admit(self, request: SubmitRequest) -> None:
+        if request.webhook is not None:
+            check_webhook_url(request.webhook, self.allow_hosts)
+
+
 class WebhookDelivery:
-    """Sends a finished prediction to its webhook, retrying on failure."""
+    """Sends a finished prediction to its webhook, retrying on failure (a Notifier)."""
 
     def __init__(
-        self, service: MockService, secrets_: WebhookSecrets, log_: WebhookLog
+        self,
+        *,
+        clock: ServerClock,
+        secrets: WebhookSecrets,
+        retry_base_s: float,
+        timeout_s: float,
     ) -> None:
-        settings = service.settings
-        self.service = service
-        self.secrets = secrets_
-        self.log = log_
-        self.retry_base_s = float(
-            getattr(settings, "webhook_retry_base_s", DEFAULT_RETRY_BASE_S)
-        )
-        self.timeout_s = float(
-            getattr(settings, "webhook_timeout_s", DEFAULT_TIMEOUT_S)
-        )
+        self.clock = clock
+        self.secrets = secrets
+        self.log = WebhookLog()
+        self.retry_base_s = retry_base_s
+        self.timeout_s = timeout_s
 
-    async def __call__(self, p: Prediction, view: dict[str, Any]) -> None:
+    def reset(self) -> None:
+        self.log.clear()
+
+    async def notify(self, p: Prediction, view: dict[str, Any]) -> None:
         # A deletion is the user's doing, not the end of the task. [inferred]
         if not p.webhook or view.get("status") == "deleted":
             return
-        if view.get("status") not in TERMINAL_STATUSES:
+        if not is_terminal(str(view.get("status"))):
             # polls:N: the watcher fires when the outcome is known, before the
             # Nth poll makes it visible; a "processing" body would mislead.
             log.warning(
@@ -377,7 +213,7 @@ class WebhookDelivery:
         """POST ``view`` to ``url``; True once an attempt got a 2xx."""
         import httpx
 
-        clock = self.service.clock
+        clock = self.clock
         body = webhook_body(view)
         secret = self.secrets.secret_for(api_key)
         webhook_id = str(view["id"])
@@ -397,6 +233,20 @@ class WebhookDelivery:
                     status_code = response.status_code
                     if not 200 <= status_code < 300:
                         error = f"HTTP {status_code}"
+                except asyncio.CancelledError:
+                    # The server stopped mid-attempt: the receiver may have the
+                    # delivery already, so the attempt is logged, not lost.
+                    self.log.record(
+                        {
+                            "prediction_id": webhook_id,
+                            "url": url,
+                            "attempt": attempt,
+                            "status_code": None,
+                            "error": "cancelled: the server stopped during the attempt",
+                            "at": at,
+                        }
+                    )
+                    raise
                 except httpx.HTTPError as exc:
                     error = (
                         f"{exc.__class__.__name__}: {exc}"
@@ -433,39 +283,3 @@ class WebhookDelivery:
             MAX_RETRIES + 1,
         )
         return False
-
-
-# -- installing --------------------------------------------------------------------
-
-
-def install(service: MockService) -> list[BaseRoute]:
-    """Register webhook delivery on ``service``; return the secret route.
-
-    Sets ``service.webhook_log`` (:class:`WebhookLog`) and
-    ``service.webhook_secrets`` (:class:`WebhookSecrets`).
-    """
-    settings = service.settings
-    secrets_ = WebhookSecrets(service.store)
-    attempts = WebhookLog()
-    service.terminal_listeners.append(WebhookDelivery(service, secrets_, attempts))
-    service.webhook_log = attempts
-    service.webhook_secrets = secrets_
-    service.reset_listeners.append(attempts.clear)
-    allow = tuple(getattr(settings, "webhook_allow_hosts", ()))
-    _install_url_check(service, allow)
-    accepted = frozenset(settings.api_keys)
-
-    async def get_secret(request: Request) -> Response:
-        api_key = require_api_key(request, accepted)
-        return envelope({"secret": secrets_.secret_for(api_key)})
-
-    return [Route("/api/v3/webhook/secret", get_secret, methods=["GET"])]
-
-
-def _install_url_check(service: MockService, allow: tuple[str, ...]) -> None:
-    """Refuse disallowed webhook URLs at submit, before anything is stored."""
-
-    def check(url: str) -> None:
-        check_webhook_url(url, allow)
-
-    service.webhook_checks.append(check)

@@ -1,0 +1,131 @@
+"""Building a server: the core, the features, and the one place that wires them.
+
+:func:`build_service` makes the clock, the store, the engine and the image
+loader, then each feature's components, and hands them to :class:`MockService`.
+:func:`feature_routes` gives each feature's HTTP routes to the app. Nothing
+else connects a feature to the core.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+from .core.clock import ServerClock
+from .core.engine import Engine, load_engine
+from .core.images import ImageLoader
+from .core.service import MockService
+from .core.store import PredictionStore
+from .features.account import Account, account_routes
+from .features.scenarios import ScenarioBook, scenario_routes
+from .features.uploads import UploadStore, upload_routes
+from .features.webhooks import (
+    WebhookDelivery,
+    WebhookSecrets,
+    WebhookUrlCheck,
+    webhook_routes,
+)
+from .http.auth import Authenticator
+from .http.journal import JOURNAL_SIZE
+from .settings import Settings
+
+__all__ = ["Features", "MockServer", "build_server", "feature_routes"]
+
+
+@dataclass(frozen=True)
+class Features:
+    """The feature components of one server."""
+
+    account: Account
+    scenarios: ScenarioBook
+    webhooks: WebhookDelivery
+    uploads: UploadStore
+
+
+@dataclass(frozen=True)
+class MockServer:
+    """One mock server's parts: the core service, its features, the request journal."""
+
+    service: MockService
+    features: Features
+    journal: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=JOURNAL_SIZE)
+    )
+
+    def reset(self) -> int:
+        """Forget all per-test state: predictions, charges, scenarios, logs, journal."""
+        count = self.service.reset()
+        self.journal.clear()
+        return count
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+
+def build_server(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: ServerClock | None = None,
+) -> MockServer:
+    """A server with every feature, as ``wavespeed-mock serve`` runs it.
+
+    Example:
+        >>> server = build_server(Settings(data_dir=tmp_path, profile="instant"))
+        >>> server.features.scenarios.state()["global"] is None
+        True
+    """
+    data_dir = Path(settings.data_dir).resolve()
+    clock = clock or ServerClock(virtual=settings.virtual_clock)
+    store = PredictionStore(data_dir / "state.sqlite3")
+    features = Features(
+        account=Account(
+            store=store, clock=clock, starting_balance=settings.starting_balance
+        ),
+        scenarios=ScenarioBook(clock=clock, store=store),
+        webhooks=WebhookDelivery(
+            clock=clock,
+            secrets=WebhookSecrets(store),
+            retry_base_s=settings.webhook_retry_base_s,
+            timeout_s=settings.webhook_timeout_s,
+        ),
+        uploads=UploadStore(
+            data_dir=data_dir, store=store, max_bytes=settings.max_upload_bytes
+        ),
+    )
+    service = MockService(
+        settings,
+        clock=clock,
+        store=store,
+        engine=engine or load_engine(settings),
+        images=ImageLoader(
+            data_dir=data_dir,
+            base_url=settings.base_url,
+            fetch_remote=settings.fetch_remote_images,
+            max_pixels=settings.max_image_pixels,
+        ),
+        # Read in this order: a bad webhook URL (400) before the balance (403).
+        admissions=(
+            WebhookUrlCheck(settings.webhook_allow_hosts),
+            features.account,
+        ),
+        faults=features.scenarios,
+        notifiers=(features.webhooks,),
+    )
+    return MockServer(service=service, features=features)
+
+
+def feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
+    """Every feature's routes, for the app's assembly."""
+    features, service = server.features, server.service
+    return [
+        *scenario_routes(features.scenarios),
+        *webhook_routes(features.webhooks, auth),
+        *upload_routes(features.uploads, service, auth),
+        *account_routes(features.account, service, auth),
+    ]

@@ -1,0 +1,98 @@
+"""What the service is handed: the request it serves and the components it calls.
+
+The submission pipeline (:meth:`~.service.MockService.submit`) calls its
+components by name, in an order that reads top to bottom. Each feature under
+``features/`` implements one or more of these Protocols and is given to the
+service when it is built (``mock_server/assembly.py``); the core imports no
+feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ...contracts import ModelSpec
+
+if TYPE_CHECKING:
+    from .prediction import Prediction
+
+__all__ = [
+    "Admission",
+    "FaultPlan",
+    "FaultSource",
+    "Notifier",
+    "SubmitRequest",
+]
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """One submit, validated against the contract, as the HTTP layer hands it over."""
+
+    model: ModelSpec
+    body: Mapping[str, Any]
+    api_key: str
+    webhook: str | None = None
+    """The ``?webhook=`` URL, if any."""
+    scenario: str | None = None
+    """A named scenario asked for by header (``X-Wavespeed-Mock-Scenario``)."""
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """What a scenario does to one submit, decided before the task is created."""
+
+    name: str
+    submit_delay_s: float = 0.0
+    """Seconds the submit waits before it is answered (latency)."""
+    queue_shift_s: float = 0.0
+    """Seconds added to the task's time in ``created`` (a slow queue)."""
+    slot_free_at: float | None = None
+    """Clock time a concurrency slot frees: a clock-driven task stays ``created``
+    until then (a concurrency cap)."""
+    forced_status: str | None = None
+    """``cancelled`` or ``timeout``: the task ends so."""
+    failure_code: int = 0
+    failure_message: str = ""
+    nsfw: bool = False
+    sync_timeout: bool = False
+    """A sync-mode submit answers the 5004 timeout at once."""
+    source: object = field(default=None, compare=False, repr=False)
+    """What made the plan, for the fault source's own bookkeeping in ``record``;
+    the core never reads it."""
+
+
+class Admission(Protocol):
+    """Refuses a submit before anything is created or charged."""
+
+    def admit(self, request: SubmitRequest) -> None:
+        """Return to let the submit through; raise ``ApiError`` (400, 403) to refuse."""
+        ...
+
+
+class FaultSource(Protocol):
+    """The scenarios: failures and limits injected on purpose."""
+
+    def plan(self, request: SubmitRequest) -> FaultPlan | None:
+        """The fault for this submit, or None; raise ``ApiError`` (429) to refuse it."""
+        ...
+
+    def record(self, plan: FaultPlan, p: Prediction) -> None:
+        """``p`` was created under ``plan`` (counts a use; remembered for polls)."""
+        ...
+
+    async def on_poll(self, p: Prediction) -> None:
+        """Before a result poll is answered: may wait (latency) or raise (5xx)."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+class Notifier(Protocol):
+    """Told once a prediction with a webhook reaches a terminal status."""
+
+    async def notify(self, p: Prediction, view: dict[str, Any]) -> None: ...
+
+    def reset(self) -> None: ...

@@ -1,0 +1,142 @@
+"""The account's HTTP routes: balance, history, delete, models, price, and the ledger.
+
+Thin: each reads its body through the contract, asks :class:`Account` or the
+service, and answers the envelope.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ....contracts import UnknownModelError, get_model
+from ...core.service import MockService
+from ...errors import ApiError
+from ...http.auth import Authenticator
+from ...http.bodies import read_json_object
+from ...http.responses import envelope
+from ...settings import CONTROL_PREFIX
+from .catalogue import model_catalogue
+from .ledger import Account
+
+__all__ = ["RETENTION_S", "account_routes"]
+
+RETENTION_S = 7 * 24 * 3600
+"""History shows the past 7 days [documented: D-HIST]."""
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+
+
+def _parse_time(text: str) -> float:
+    """Unix seconds of an RFC 3339 time (any fractional digits; naive means UTC)."""
+    normal = _FRACTION.sub(
+        r"\1", text.strip().replace("Z", "+00:00").replace("z", "+00:00"), 1
+    )
+    moment = datetime.fromisoformat(normal)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def account_routes(
+    account: Account, service: MockService, auth: Authenticator
+) -> list[BaseRoute]:
+    """The account routes of the API, and ``/_mock/ledger`` of the control API."""
+
+    async def balance(request: Request) -> Response:
+        api_key = auth(request)
+        return envelope({"balance": account.balance(api_key), "currency": "USD"})
+
+    async def history(request: Request) -> Response:
+        api_key = auth(request)
+        body = await read_json_object(request, "history.request.json", optional=True)
+        page = int(body.get("page") or 1)
+        page_size = int(body.get("page_size") or 100)
+        now = service.clock.now()
+        after = body.get("created_after")
+        before = body.get("created_before")
+        earliest = max(now - RETENTION_S, _parse_time(after) if after else -1.0)
+        latest = _parse_time(before) if before else None
+        model = body.get("model")
+        status = body.get("status")
+        found = []
+        # Newest first; the store lists oldest first, so reversing keeps ties
+        # (a frozen virtual clock) newest first too.
+        for p in sorted(
+            reversed(service.store.all()), key=lambda p: p.created_at, reverse=True
+        ):
+            if p.api_key != api_key or p.created_at < earliest:
+                continue
+            if latest is not None and p.created_at >= latest:
+                continue
+            if model and p.model != model:
+                continue
+            current = service.status(p)
+            # Deleted predictions leave the history unless asked for. [inferred]
+            if (status and current != status) or (not status and current == "deleted"):
+                continue
+            found.append(p)
+        start = (page - 1) * page_size
+        items = [service.view(p) for p in found[start : start + page_size]]
+        return envelope({"page": page, "total": len(found), "items": items})
+
+    async def delete(request: Request) -> Response:
+        api_key = auth(request)
+        body = await read_json_object(request, "delete.request.json")
+        count = 0
+        # Unknown ids and other keys' predictions are skipped, not errors. [inferred]
+        for pid in dict.fromkeys(body["ids"]):
+            p = service.store.get(pid)
+            if p is None or p.api_key != api_key or p.forced_status == "deleted":
+                continue
+            service.store.update(p, forced_status="deleted")
+            (service.outputs_dir / p.output_name).unlink(missing_ok=True)
+            count += 1
+        return envelope({"deleted_count": count})
+
+    async def models(request: Request) -> Response:
+        auth(request)
+        return envelope(model_catalogue(service.base_url))
+
+    async def price(request: Request) -> Response:
+        auth(request)
+        body = await read_json_object(request, "price.request.json")
+        try:
+            model = get_model(str(body["model_id"]))
+        except UnknownModelError as exc:
+            raise ApiError(404, str(exc)) from None
+        amount = model.price_for()
+        return envelope(
+            {
+                "model_id": model.id,
+                "price": amount,
+                "discounted_price": amount,
+                "unit_price": amount,
+                "currency": "USD",
+            }
+        )
+
+    async def ledger(request: Request) -> Response:
+        keys = sorted({p.api_key for p in service.store.all()})
+        items = [
+            {
+                "api_key": key,
+                "spent": account.spent(key),
+                "balance": account.balance(key),
+            }
+            for key in keys
+        ]
+        return envelope({"items": items})
+
+    return [
+        Route("/api/v3/balance", balance, methods=["GET"]),
+        Route("/api/v3/predictions", history, methods=["POST"]),
+        Route("/api/v3/predictions/delete", delete, methods=["POST"]),
+        Route("/api/v3/models", models, methods=["GET"]),
+        Route("/api/v3/model/price", price, methods=["POST"]),
+        Route("/api/v3/model/pricing", price, methods=["POST"]),
+        Route(f"{CONTROL_PREFIX}/ledger", ledger, methods=["GET"]),
+    ]

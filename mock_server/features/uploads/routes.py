@@ -1,0 +1,215 @@
+"""The upload routes: the SDK 2.x ticket + PUT flow and the documented binary upload.
+
+See :mod:`.files` for what the flow is; these handlers only read requests
+(bounded), ask the :class:`UploadStore`, and answer.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import shutil
+import uuid
+from pathlib import Path
+from typing import IO
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Message
+
+from ...core.service import MockService
+from ...errors import ApiError
+from ...http.auth import Authenticator
+from ...http.bodies import read_json_object
+from ...http.files import serve_file
+from ...http.responses import envelope
+from .files import (
+    MEDIA_EXTENSIONS,
+    UPLOAD_ID,
+    UploadStore,
+    media_type_of,
+    safe_filename,
+)
+
+__all__ = ["upload_routes"]
+
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _unsupported(filename: str, content_type: str | None) -> ApiError:
+    listed = "; ".join(
+        f"{k}: {', '.join(sorted(v))}" for k, v in MEDIA_EXTENSIONS.items()
+    )
+    return ApiError(
+        400,
+        f"Invalid file or format not supported: {filename!r} "
+        f"(content type {content_type!r}). Supported formats: {listed}",
+    )
+
+
+def _too_large(size: int, limit: int, what: str = "File") -> ApiError:
+    return ApiError(
+        413,
+        f"File too large: {what} of {size:,} bytes is over the {limit:,}-byte limit",
+    )
+
+
+def upload_routes(
+    uploads: UploadStore, service: MockService, auth: Authenticator
+) -> list[BaseRoute]:
+    """The upload routes; files beyond ``uploads.max_bytes`` are answered 413."""
+    limit = uploads.max_bytes
+
+    def url_of(upload_id: str, filename: str) -> str:
+        # Read at request time: a live server learns its port after the service exists.
+        return f"{service.base_url}/uploads/{upload_id}/{filename}"
+
+    async def create_ticket(request: Request) -> Response:
+        auth(request)
+        body = await read_json_object(request, "upload-ticket.request.json")
+        size = int(body["size"])
+        if size > limit:
+            raise _too_large(size, limit, "a declared size")
+        declared = body.get("content_type")
+        filename = safe_filename(str(body["filename"]))
+        kind = media_type_of(filename, declared)
+        if kind is None:
+            raise _unsupported(str(body["filename"]), declared)
+        content_type = (
+            declared or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        )
+        upload_id = uploads.create_ticket(filename, size, content_type)
+        url = url_of(upload_id, filename)
+        return envelope(
+            {
+                "type": kind,
+                "download_url": url,
+                "filename": filename,
+                "size": size,
+                "upload": {
+                    "method": "PUT",
+                    "url": url,
+                    "headers": {"Content-Type": content_type},
+                },
+            }
+        )
+
+    async def put_file(request: Request) -> Response:
+        upload_id = request.path_params["upload_id"]
+        filename = request.path_params["filename"]
+        ticket = uploads.ticket(upload_id)
+        if ticket is None or ticket["filename"] != filename:
+            raise ApiError(
+                404,
+                f"No upload ticket for /uploads/{upload_id}/{filename}; "
+                "ask for one with POST /api/v3/media/uploads",
+            )
+        # The bytes may not exceed the declared size (as a pre-signed URL would
+        # refuse) nor the server's limit. [inferred]
+        cap = min(limit, int(ticket["size"]))
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise _too_large(int(declared), cap, "a PUT")
+        temp = uploads.temp_file()
+        size = 0
+        try:
+            with temp.open("wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > cap:
+                        raise _too_large(size, cap, "a PUT")
+                    out.write(chunk)
+            uploads.commit(temp, upload_id, filename)
+        finally:
+            temp.unlink(missing_ok=True)
+        return envelope({"download_url": url_of(upload_id, filename), "size": size})
+
+    async def get_file(request: Request) -> Response:
+        upload_id = request.path_params["upload_id"]
+        filename = request.path_params["filename"]
+        if not UPLOAD_ID.match(upload_id):
+            raise ApiError(404, f"File {filename!r} not found")
+        media = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return serve_file(
+            uploads.dir, f"{upload_id}/{filename}", media, request.headers.get("range")
+        )
+
+    async def upload_file(request: Request) -> Response:
+        if request.method == "PUT":
+            return await put_file(request)
+        return await get_file(request)
+
+    async def upload_binary(request: Request) -> Response:
+        auth(request)
+        cap = limit + MULTIPART_OVERHEAD
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise _too_large(int(declared) - MULTIPART_OVERHEAD, limit)
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await request.receive()
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise _too_large(received, limit)
+            return message
+
+        limited = Request(request.scope, bounded)
+        async with limited.form(max_files=1, max_fields=100) as form:
+            item = form.get("file")
+            if not isinstance(item, UploadFile):
+                fields = ", ".join(repr(k) for k in form) or "none"
+                raise ApiError(
+                    400,
+                    "Invalid request body: send multipart/form-data with the file in "
+                    f"the field 'file' (fields received: {fields})",
+                )
+            original = item.filename or "upload"
+            filename = safe_filename(original)
+            kind = media_type_of(filename, item.content_type)
+            if kind is None:
+                raise _unsupported(original, item.content_type)
+            upload_id = uuid.uuid4().hex
+            temp = uploads.temp_file()
+            try:
+                size = await _copy(item, temp, limit)
+                uploads.commit(temp, upload_id, filename)
+            finally:
+                temp.unlink(missing_ok=True)
+        return envelope(
+            {
+                "type": kind,
+                "download_url": url_of(upload_id, filename),
+                "filename": filename,
+                "size": size,
+            }
+        )
+
+    return [
+        Route("/api/v3/media/uploads", create_ticket, methods=["POST"]),
+        Route("/api/v3/media/upload/binary", upload_binary, methods=["POST"]),
+        Route(
+            "/uploads/{upload_id}/{filename}",
+            upload_file,
+            methods=["GET", "HEAD", "PUT"],
+        ),
+    ]
+
+
+async def _copy(item: UploadFile, temp: Path, limit: int) -> int:
+    """Copy a spooled multipart file to ``temp`` off the event loop; its size."""
+    import anyio.to_thread
+
+    def copy(source: IO[bytes]) -> int:
+        source.seek(0)
+        with temp.open("wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+            return out.tell()
+
+    size = await anyio.to_thread.run_sync(copy, item.file)
+    if size > limit:
+        raise _too_large(size, limit)
+    return size

@@ -1,0 +1,231 @@
+"""Durability: a task the server answered 200 for survives ``kill -9``.
+
+Black-box: the server runs as its own process (the ``serve`` command), is killed
+with SIGKILL at a random moment under concurrent submits, and is started again
+on the same data folder and port. Every id that got a 200 must then be found,
+reach a terminal status, and be charged in the ledger; killed renders must leave
+no temporary files behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
+
+T2V = "/api/v3/character-ai/ovi/text-to-video"
+AUTH = {"Authorization": "Bearer k"}
+PROMPT = "A lighthouse in a storm. <S>Hold on.<E> <AUDCAP>Wind and rain.<ENDAUDCAP>"
+PRICE = 0.15
+"""One Ovi clip of the default length, as the model registry prices it."""
+SUBMITTERS = 8
+ROUNDS = 2
+START_TIMEOUT_S = 60.0
+TERMINAL_TIMEOUT_S = 120.0
+SERVE = "from wavespeed_mock.mock_server.cli import main; raise SystemExit(main())"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``wavespeed-mock serve`` in a child process, started and killed at will."""
+
+    def __init__(self, data_dir: Path, port: int, logs: Path) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.logs = logs
+        self.runs = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.runs += 1
+        log = self.logs / f"server-{self.runs}.log"
+        with log.open("wb") as out:
+            # A session of its own, so that the kill takes the server's ffmpeg
+            # children with it, as a container or service manager kill does; an
+            # orphaned encoder would otherwise finish a temporary file later.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", SERVE, "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), "--profile", "fast"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"the server exited with {self.proc.returncode}:\n{self.log()}"
+                )
+            try:
+                if httpx.get(self.url + "/_mock/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(
+            f"the server did not answer within {START_TIMEOUT_S} s:\n{self.log()}"
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything it started; wait until it is gone."""
+        if self.proc is None:
+            return
+        # The group outlives a server that died on its own while ffmpeg runs.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def log(self) -> str:
+        path = self.logs / f"server-{self.runs}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
+@pytest.fixture
+def wavespeed_server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path / "data", free_port(), tmp_path)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def submit_until_killed(
+    server: ServerProcess, rng: random.Random, seeds: list[int]
+) -> list[str]:
+    """Submit from several threads, SIGKILL the server mid-stream; the ids answered 200."""
+    answered: list[str] = []
+    refused: list[str] = []
+    progress = threading.Condition()
+    stop = threading.Event()
+
+    def submitter(seed: int) -> None:
+        pick = random.Random(seed)
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            while not stop.is_set():
+                body = {"prompt": PROMPT, "seed": pick.choice(seeds)}
+                try:
+                    response = client.post(T2V, json=body)
+                except httpx.TransportError:
+                    return  # the server is gone
+                with progress:
+                    if response.status_code == 200:
+                        answered.append(str(response.json()["data"]["id"]))
+                    else:
+                        refused.append(f"{response.status_code} {response.text[:200]}")
+                    progress.notify_all()
+
+    target = rng.randint(20, 200)
+    extra_s = rng.uniform(0.0, 0.2)
+    with ThreadPoolExecutor(SUBMITTERS) as pool:
+        futures = [
+            pool.submit(submitter, rng.getrandbits(32)) for _ in range(SUBMITTERS)
+        ]
+        try:
+            with progress:
+                reached = progress.wait_for(
+                    lambda: len(answered) >= target or bool(refused), timeout=60
+                )
+            assert reached, f"only {len(answered)} of {target} submits answered in 60 s"
+            assert not refused, f"submits were refused: {refused[:3]}"
+            time.sleep(extra_s)
+        finally:
+            server.kill()
+            stop.set()
+        for future in futures:
+            future.result(timeout=60)
+    with progress:
+        return list(answered)
+
+
+def wait_all_terminal(client: httpx.Client, ids: list[str]) -> dict[str, str]:
+    """Poll every id until it is terminal; the final statuses."""
+    terminal = terminal_statuses()
+    statuses: dict[str, str] = {}
+    lost: list[str] = []
+    for pid in ids:
+        response = client.get(f"/api/v3/predictions/{pid}/result")
+        if response.status_code == 404:
+            lost.append(pid)
+        else:
+            assert response.status_code == 200, response.text
+            statuses[pid] = response.json()["data"]["status"]
+    assert not lost, (
+        f"{len(lost)} of {len(ids)} tasks answered 200 before the kill are gone "
+        f"after the restart, e.g. {lost[:3]}"
+    )
+    deadline = time.monotonic() + TERMINAL_TIMEOUT_S
+    while time.monotonic() < deadline:
+        pending = [pid for pid, status in statuses.items() if status not in terminal]
+        if not pending:
+            return statuses
+        for pid in pending:
+            response = client.get(f"/api/v3/predictions/{pid}/result")
+            assert response.status_code == 200, response.text
+            statuses[pid] = response.json()["data"]["status"]
+        time.sleep(0.2)
+    pending = {pid: s for pid, s in statuses.items() if s not in terminal}
+    pytest.fail(
+        f"{len(pending)} tasks not terminal {TERMINAL_TIMEOUT_S} s after the "
+        f"restart: {list(pending.items())[:3]}"
+    )
+
+
+def check_ledger(client: httpx.Client) -> None:
+    """Spend for key k is the price of each stored prediction that is not refunded."""
+    stored = client.get("/_mock/predictions")
+    assert stored.status_code == 200, stored.text
+    items = stored.json()["data"]["items"]
+    charged = [p for p in items if p["status"] not in refunded_statuses()]
+    ledger = client.get("/_mock/ledger")
+    assert ledger.status_code == 200, ledger.text
+    spent = {row["api_key"]: row["spent"] for row in ledger.json()["data"]["items"]}
+    assert spent.get("k") == pytest.approx(PRICE * len(charged), abs=1e-6), (
+        f"the ledger says key 'k' spent {spent.get('k')!r}; the store holds "
+        f"{len(items)} predictions, {len(charged)} of them not refunded "
+        f"(${PRICE * len(charged):.2f})"
+    )
+
+
+def leftover_temporaries(data_dir: Path) -> list[Path]:
+    return [*data_dir.rglob(".*.part"), *data_dir.rglob(".*.f32")]
+
+
+@pytest.mark.slow
+def test_tasks_answered_200_survive_sigkill(
+    wavespeed_server_process: ServerProcess,
+) -> None:
+    server = wavespeed_server_process
+    rng = random.Random(20240607)
+    server.start()
+    answered: list[str] = []
+    for _ in range(ROUNDS):
+        # Fresh seeds each round, so that some renders are cold when the kill comes.
+        seeds = [rng.randrange(2**31) for _ in range(3)]
+        answered += submit_until_killed(server, rng, seeds)
+        server.start()
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            statuses = wait_all_terminal(client, answered)
+            assert set(statuses) == set(answered)
+            check_ledger(client)
+        leftovers = leftover_temporaries(server.data_dir)
+        assert leftovers == [], f"killed renders left temporary files: {leftovers[:5]}"
