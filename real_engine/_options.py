@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..contracts import did_you_mean
-from ..mock_server.core.engine import EngineError, EngineOption
+from ..mock_server.core.engine import EngineOption, unknown_option
 
 __all__ = ["OVI_OPTIONS", "OviOptions"]
 
@@ -65,12 +64,7 @@ class OviOptions:
         known = {f.name: f for f in fields(cls)}
         for name in values:
             if name not in known:
-                hint = did_you_mean(name, known)
-                raise EngineError(
-                    f"the Ovi engine has no option {name!r}"
-                    + (f"; did you mean {hint!r}?" if hint else "")
-                    + f" Its options: {', '.join(known)}."
-                )
+                raise unknown_option("ovi", name, list(known))
         given: dict[str, Any] = {}
         for name, value in values.items():
             if value is None:

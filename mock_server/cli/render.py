@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_render_parser", "run_render"]
+from ...contracts import seed_rule
 
-_MAX_SEED = 2**31 - 1  # the contract's bound
+__all__ = ["add_render_parser", "run_render"]
 
 
 def add_render_parser(subparsers: Any) -> None:
@@ -65,12 +65,12 @@ def run_render(args: argparse.Namespace) -> int:
     from ..media import MediaError, parse_size, render_clip
 
     try:
-        seed = int(args.seed)
-        if seed == -1:
-            seed = secrets.randbelow(_MAX_SEED + 1)
-        elif not 0 <= seed <= _MAX_SEED:
+        rule = seed_rule()
+        seed = rule.resolve(int(args.seed), secrets.randbelow(rule.maximum + 1))
+        if not rule.minimum <= seed <= rule.maximum:
             raise ValueError(
-                f"--seed {seed} is out of range; expected -1 to {_MAX_SEED}."
+                f"--seed {seed} is out of range; expected {rule.random} (random) "
+                f"or {rule.minimum} to {rule.maximum}."
             )
         size = parse_size(args.size) if args.size else None
         image = args.image.read_bytes() if args.image is not None else None

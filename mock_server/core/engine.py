@@ -42,6 +42,7 @@ __all__ = [
     "engine_option_values",
     "load_engine",
     "load_engine_class",
+    "unknown_option",
 ]
 
 ENGINE_ENTRY_POINT_GROUP = "wavespeed_mock.engines"
@@ -203,12 +204,7 @@ def engine_option_values(
     declared = {option.name: option for option in engine_class.options}
     unknown = [name for name in given if name not in declared]
     if unknown:
-        hint = did_you_mean(unknown[0], declared)
-        raise EngineError(
-            f"The {engine_class.name!r} engine has no option {unknown[0]!r}"
-            + (f"; did you mean {hint!r}?" if hint else "")
-            + f" Its options: {', '.join(declared) or 'none'}."
-        )
+        raise unknown_option(engine_class.name, unknown[0], list(declared))
     values: dict[str, Any] = {}
     for name, option in declared.items():
         if given.get(name) is not None:
@@ -226,6 +222,16 @@ def engine_option_values(
                 f"{variable}={raw!r} is not a valid {option.type.__name__} ({exc})"
             ) from None
     return values
+
+
+def unknown_option(engine: str, name: str, known: list[str]) -> EngineError:
+    """The error for an option ``name`` that the engine does not declare."""
+    hint = did_you_mean(name, known)
+    return EngineError(
+        f"The {engine!r} engine has no option {name!r}"
+        + (f"; did you mean {hint!r}?" if hint else "")
+        + f" Its options: {', '.join(known) or 'none'}."
+    )
 
 
 def load_engine(settings: Settings) -> Engine:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from ...contracts import image_formats
-from ..errors import ApiError
+from ..errors import bad_request
 from .engine import RenderFailed
 
 __all__ = [
@@ -52,16 +52,14 @@ def decode_data_uri(value: str) -> bytes:
     """
     match = _DATA_URI.match(value)
     if not match:
-        raise ApiError(
-            400,
-            "Invalid request body: $.image: data: URI must be data:image/<type>;base64,<data>",
+        raise bad_request(
+            "$.image", "data: URI must be data:image/<type>;base64,<data>"
         )
     try:
         return base64.b64decode(value[match.end() :], validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(
-            400,
-            "Invalid request body: $.image: the data: URI's base64 payload is malformed",
+        raise bad_request(
+            "$.image", "the data: URI's base64 payload is malformed"
         ) from None
 
 
@@ -135,7 +133,7 @@ def take_data_uri(value: str, max_pixels: int) -> ImageIntake:
     try:
         probe_image(data, max_pixels)
     except ValueError as exc:
-        raise ApiError(400, f"Invalid request body: $.image: {exc}") from None
+        raise bad_request("$.image", str(exc)) from None
     return ImageIntake(
         data=data,
         digest=hashlib.sha256(data).hexdigest(),

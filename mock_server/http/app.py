@@ -27,10 +27,10 @@ from ..assembly import MockServer, build_server, feature_routes
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
-from ..errors import ApiError
+from ..errors import ApiError, bad_request_message
 from ..settings import SCENARIO_HEADER, Settings
 from .auth import Authenticator
-from .bodies import bad_request_message, parse_json, read_body
+from .bodies import parse_json, read_body
 from .control import control_routes
 from .files import serve_file
 from .journal import JournalMiddleware

@@ -7,17 +7,14 @@ Every route that takes a body reads it through here, so the size limit and the
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
 
-from ...contracts import ContractError, body_limits, iter_errors
-from ..errors import ApiError
+from ...contracts import body_limits, iter_errors
+from ..errors import ApiError, bad_request, bad_request_message
 
 __all__ = [
-    "bad_request",
-    "bad_request_message",
     "parse_json",
     "read_body",
     "read_json_body",
@@ -60,26 +57,6 @@ def parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad_request("$", f"not valid JSON ({exc})") from None
-
-
-def bad_request_message(
-    problems: Sequence[ContractError], *, what: str = "body"
-) -> str:
-    """The one 400 message: every problem with its field's JSON path (at most five).
-
-    Example: ``Invalid request body: $.seed: -2 is less than the minimum of -1``.
-    """
-    parts = []
-    for exc in problems[:5]:
-        hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
-        parts.append(f"{exc.path}: {exc.message}{hint}")
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return f"Invalid request {what}: " + "; ".join(parts) + more
-
-
-def bad_request(path: str, message: str, *, what: str = "body") -> ApiError:
-    """A 400 for one field, worded as :func:`bad_request_message` words it."""
-    return ApiError(400, f"Invalid request {what}: {path}: {message}")
 
 
 async def read_json_object(

@@ -17,9 +17,9 @@ from starlette.routing import BaseRoute, Route
 
 from ...contracts.errors import WavespeedMockError
 from ..core.prediction import format_timestamp
-from ..errors import ApiError
+from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
-from .bodies import bad_request, read_json_object
+from .bodies import read_json_object
 from .responses import envelope
 
 if TYPE_CHECKING:
@@ -62,23 +62,18 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
         body = await read_json_object(request)
         name = body.get("profile")
         if not isinstance(name, str):
-            raise ApiError(
-                400,
-                "Invalid request body: $.profile: expected a profile name such as 'instant'",
-            )
+            raise bad_request("$.profile", "expected a profile name such as 'instant'")
         try:
             service.set_profile(name)
         except WavespeedMockError as exc:
-            raise ApiError(400, f"Invalid request body: $.profile: {exc}") from None
+            raise bad_request("$.profile", str(exc)) from None
         return envelope(state_of(service))
 
     async def clock(request: Request) -> Response:
         body = await read_json_object(request)
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
-            raise ApiError(
-                400, "Invalid request body: $.virtual: expected true or false"
-            )
+            raise bad_request("$.virtual", "expected true or false")
         if virtual is True:
             service.clock.freeze()
         for key in ("advance", "set"):
@@ -89,10 +84,7 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
                     or isinstance(value, bool)
                     or not math.isfinite(value)
                 ):
-                    raise ApiError(
-                        400,
-                        f"Invalid request body: $.{key}: expected a number of seconds",
-                    )
+                    raise bad_request(f"$.{key}", "expected a number of seconds")
                 if not service.clock.virtual:
                     raise ApiError(
                         409,

@@ -33,14 +33,15 @@ def _clip_key(
     import numpy
     import PIL
 
-    check_prompt(prompt)
+    # No input checks here: the contract checked the request, and a miss goes
+    # through render_clip, which checks its own arguments.
     parts = {
         "renderer": RENDERER_VERSION,
         "frames": CLIP_FRAMES,
         "fps": CLIP_FPS,
         "image": image_digest,
         "prompt": prompt,
-        "seed": check_seed(seed),
+        "seed": int(seed),
         "size": list(size) if size is not None else None,
         "threads": threads,
         "encoder": list(ENCODER_SETTINGS),
@@ -156,6 +157,8 @@ class ClipCache:
         with lock:
             if path.is_file():  # rendered while we waited
                 return path
+            check_prompt(prompt)  # bad input leaves no folder behind
+            check_seed(seed)
             path.parent.mkdir(parents=True, exist_ok=True)
             render_clip(
                 image=image,

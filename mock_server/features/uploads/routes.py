@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from ...core.service import MockService
-from ...errors import ApiError
+from ...errors import ApiError, bad_request
 from ...http.auth import Authenticator
 from ...http.bodies import read_json_object
 from ...http.files import serve_file
@@ -162,10 +162,10 @@ def upload_routes(
             item = form.get("file")
             if not isinstance(item, UploadFile):
                 fields = ", ".join(repr(k) for k in form) or "none"
-                raise ApiError(
-                    400,
-                    "Invalid request body: send multipart/form-data with the file in "
-                    f"the field 'file' (fields received: {fields})",
+                raise bad_request(
+                    "$.file",
+                    "send multipart/form-data with the file in the field 'file' "
+                    f"(fields received: {fields})",
                 )
             original = item.filename or "upload"
             filename = safe_filename(original)
