@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from ..settings import CONTROL_PREFIX
+
 __all__ = ["add_control_parser", "run_control"]
 
 
@@ -51,7 +53,7 @@ def add_control_parser(
 def run_control(args: argparse.Namespace) -> int:
     import httpx
 
-    base = args.url.rstrip("/") + "/_mock"
+    base = args.url.rstrip("/") + CONTROL_PREFIX
     action = args.action
     body: dict[str, Any] | None = None
     method = "GET"

@@ -16,15 +16,11 @@ and once a prediction with a webhook turns terminal, each Notifier is told.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
-import threading
-import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +30,12 @@ from ..errors import ApiError
 from ..settings import Settings
 from .clock import ServerClock
 from .components import Admission, FaultPlan, FaultSource, Notifier, SubmitRequest
-from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
+from .engine import Engine
 from .images import ImageIntake, ImageLoader, take_data_uri
 from .lifecycle import is_terminal, status_at
 from .prediction import Prediction, to_api
 from .profiles import TimingProfile, parse_profile
+from .renders import RenderQueue
 from .store import PredictionStore, StoreError
 
 __all__ = ["MockService", "Submission"]
@@ -52,8 +49,6 @@ RENDER_WAIT_S = 60.0
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
-# The code of a render cut short by an engine bug.
-INTERNAL_ERROR = 5000
 
 
 @dataclass(frozen=True)
@@ -92,22 +87,20 @@ class MockService:
         self.data_dir = Path(settings.data_dir).resolve()
         self.outputs_dir = self.data_dir / "outputs"
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
-        self._cached = engine if isinstance(engine, CachedRenderer) else None
-        self._executor = ThreadPoolExecutor(
-            max_workers=max(1, int(engine.max_concurrency)),
-            thread_name_prefix="wavespeed-render",
+        self.renders = RenderQueue(
+            engine=engine,
+            store=store,
+            clock=clock,
+            images=images,
+            outputs_dir=self.outputs_dir,
         )
-        self._futures: dict[str, Future[None]] = {}
-        self._done: dict[str, asyncio.Event] = {}
         self._poll_signals: dict[str, asyncio.Event] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
         self._seeds = random.SystemRandom()
         # Ids need uniqueness, not secrecy: a PRNG seeded once from the OS is
         # 100x cheaper per submit than uuid4's urandom call.
         self._ids = random.Random(uuid.uuid4().int)
-        self._closing = False
         self.contract_violations: list[str] = []
         """Answers that broke the contract (with ``check_responses``)."""
 
@@ -123,6 +116,7 @@ class MockService:
         """Attach to the event loop and finish what a previous run left in flight."""
         self._loop = loop or asyncio.get_running_loop()
         self.store.attach(self._loop)
+        self.renders.attach(self._loop)
         self.images.remove_partials()
         for leftover in self.outputs_dir.glob(".*.part"):
             leftover.unlink(missing_ok=True)
@@ -132,11 +126,10 @@ class MockService:
             if p.outcome_known:
                 continue
             log.info("re-queueing render of %s left in flight by a previous run", p.id)
-            self._queue_render(p, None)
+            self.renders.queue(p, None)
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
-        self._closing = True
         watchers = list(self._watchers)
         if watchers:
             # Deliveries already under way get to finish and log their attempt.
@@ -148,13 +141,9 @@ class MockService:
 
     def close(self) -> None:
         """Stop at once (see :meth:`aclose` for the graceful way)."""
-        self._closing = True
         for task in list(self._watchers):
             task.cancel()
-        for future in list(self._futures.values()):
-            future.cancel()
-        self.engine.close()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.renders.close()
         self.store.close()
 
     # -- the submission pipeline ---------------------------------------------------
@@ -174,7 +163,9 @@ class MockService:
             admission.admit(request)
         # create
         p, image = self._create(request, fault)
-        cached = self._finish_from_cache(p, image)  # before persisting: one write
+        cached = self.renders.finish_from_cache(
+            p, image
+        )  # before persisting: one write
         # persist
         try:
             await self.store.add(
@@ -188,7 +179,7 @@ class MockService:
             self.faults.record(fault, p)
         # schedule
         if not cached:
-            self._queue_render(p, image)
+            self.renders.queue(p, image)
         if p.webhook and self.notifiers:
             self._watch(p)
         return Submission(p, fault)
@@ -257,12 +248,12 @@ class MockService:
         if p.polls_needed and not is_terminal(self.status(p)):
             self.store.update(p, polls=p.polls + 1)
             if p.polls >= p.polls_needed:
-                await self.wait_for_outcome(p, RENDER_WAIT_S)
+                await self.renders.wait(p, RENDER_WAIT_S)
             signal = self._poll_signals.get(p.id)
             if signal is not None:
                 signal.set()
         elif p.profile == "instant":
-            await self.wait_for_outcome(p, RENDER_WAIT_S)
+            await self.renders.wait(p, RENDER_WAIT_S)
         return self.view(p)
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
@@ -280,17 +271,6 @@ class MockService:
         return self.outputs_dir, f"{prediction_id}.mp4"
 
     # -- waiting -------------------------------------------------------------------
-
-    async def wait_for_outcome(self, p: Prediction, timeout_s: float) -> bool:
-        """Wait (in real time) until the render of ``p`` finished or failed."""
-        if p.outcome_known:
-            return True
-        event = self._done_event(p.id)
-        try:
-            await asyncio.wait_for(event.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            return p.outcome_known
-        return True
 
     async def wait_until_terminal(self, p: Prediction, deadline: float) -> bool:
         """Wait until ``p`` is terminal or the clock reaches ``deadline``.
@@ -315,32 +295,14 @@ class MockService:
                 asyncio.ensure_future(self.clock.sleep_until(wake_at))
             ]
             if not p.outcome_known:
-                waits.append(asyncio.ensure_future(self._done_event(p.id).wait()))
+                waits.append(
+                    asyncio.ensure_future(self.renders.done_event(p.id).wait())
+                )
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for w in waits:
                     w.cancel()
-
-    def _done_event(self, prediction_id: str) -> asyncio.Event:
-        with self._lock:
-            event = self._done.get(prediction_id)
-            if event is None:
-                event = self._done[prediction_id] = asyncio.Event()
-            return event
-
-    def _signal_done(self, prediction_id: str) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._set_done, prediction_id)
-
-    def _set_done(self, prediction_id: str) -> None:
-        with self._lock:
-            event = self._done.pop(prediction_id, None)
-        if event is not None:
-            event.set()
 
     # -- notify --------------------------------------------------------------------
 
@@ -369,129 +331,11 @@ class MockService:
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    # -- rendering -----------------------------------------------------------------
-
-    def _job_for(self, p: Prediction, image: ImageIntake | None) -> RenderJob:
-        data: bytes | None = None
-        digest: str | None = None
-        source = ""
-        width = height = None
-        if "image" in p.input:
-            if image is not None:
-                data, digest, source = image.data, image.digest, "data-uri"
-            else:
-                data, source = self.images.load(str(p.input["image"]), p.image_digest)
-                digest = p.image_digest
-        else:
-            w, _, h = str(p.input.get("size", "960*540")).partition("*")
-            width, height = int(w), int(h)
-        on_start = None
-        if self.engine.reports_progress:
-
-            def on_start() -> None:
-                self.store.update(p, render_started_at=self.clock.now())
-
-        return RenderJob(
-            prediction_id=p.id,
-            model=p.model,
-            prompt=str(p.input.get("prompt", "")),
-            seed=p.seed,
-            width=width,
-            height=height,
-            output_path=self.outputs_dir / p.output_name,
-            image=data,
-            image_digest=digest,
-            image_source=source,
-            on_start=on_start,
-        )
-
-    def _finish_from_cache(self, p: Prediction, image: ImageIntake | None) -> bool:
-        """Finish ``p`` at once if the engine already has its clip (a file lookup).
-
-        Done on the event loop: handing a cache hit to a worker thread costs more
-        than the lookup itself. Engines opt in through :class:`CachedRenderer`.
-        """
-        if self._cached is None or p.outcome_known:
-            return False
-        if "image" in p.input and image is None:
-            return False  # an upload or a URL is read on a worker, never the loop
-        try:
-            result = self._cached.render_cached(self._job_for(p, image))
-        except Exception:
-            return False  # the worker will render it and report any failure
-        if result is None:
-            return False
-        # Not stored yet: submit() writes the row once, outcome included.
-        now = self.clock.now()
-        p.render_started_at = p.rendered_at = now
-        p.inference_ms = int(result.inference_ms)
-        p.nsfw = list(result.nsfw)
-        if result.output_path is not None:
-            p.output_file = str(result.output_path)
-        return True
-
-    def _queue_render(self, p: Prediction, image: ImageIntake | None) -> None:
-        future = self._executor.submit(self._render, p, image)
-        self._futures[p.id] = future
-
-        def forget(_: Future[None], pid: str = p.id) -> None:
-            self._futures.pop(pid, None)
-
-        future.add_done_callback(forget)
-
-    def _render(self, p: Prediction, image: ImageIntake | None) -> None:
-        started = time.perf_counter()
-        try:
-            if self.store.get(p.id) is not p or p.outcome_known:
-                return  # reset, deleted, or a scenario decided the outcome
-            job = self._job_for(p, image)
-            changes: dict[str, Any] = {}
-            if not self.engine.reports_progress:
-                changes["render_started_at"] = self.clock.now()
-            result = self.engine.render(job)
-            if self.store.get(p.id) is not p:
-                return
-            if result.output_path is not None:
-                changes["output_file"] = str(result.output_path)
-            self.store.update(
-                p,
-                **changes,
-                rendered_at=self.clock.now(),
-                inference_ms=int(result.inference_ms),
-                nsfw=list(result.nsfw),
-            )
-        except Exception as exc:
-            if self._closing:
-                log.info(
-                    "render of %s cut short by shutdown; it re-runs at the next start",
-                    p.id,
-                )
-            elif isinstance(exc, RenderFailed):
-                self._fail(p, exc.code, str(exc), started)
-            else:  # an engine bug must end the task, not hang it
-                log.error("render of %s crashed", p.id, exc_info=exc)
-                message = (
-                    f"Internal error while rendering: {exc.__class__.__name__}: {exc}"
-                )
-                self._fail(p, INTERNAL_ERROR, message, started)
-        finally:
-            self._signal_done(p.id)
-
-    def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
-        if self.store.get(p.id) is p:
-            self.store.update(
-                p,
-                failure_code=code,
-                failure_message=message,
-                inference_ms=int((time.perf_counter() - started) * 1000),
-            )
-
     # -- control -------------------------------------------------------------------
 
     def reset(self) -> int:
         """Forget every prediction, charge, scenario and delivery log; cancel renders."""
-        for future in list(self._futures.values()):
-            future.cancel()
+        self.renders.cancel_all()
         count = self.store.clear()
         if self.faults is not None:
             self.faults.reset()
@@ -509,4 +353,4 @@ class MockService:
         return self.profile
 
     def pending_renders(self) -> int:
-        return len(self._futures)
+        return len(self.renders)

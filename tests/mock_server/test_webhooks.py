@@ -269,12 +269,12 @@ async def test_a_failing_receiver_is_retried_with_backoff_on_the_clock(
             start = clock.now()
             await client.post(T2V, json=PROMPT, params={"webhook": receiver.url})
             await wait_for(lambda: len(log) == 1)
-            clock.advance(0.9)  # type: ignore[attr-defined]
+            clock.advance(0.9)
             await anyio.sleep(0.2)
             assert len(log) == 1  # the first backoff is 1 s of the server's clock
-            clock.advance(0.1)  # type: ignore[attr-defined]
+            clock.advance(0.1)
             await wait_for(lambda: len(log) == 2)
-            clock.advance(2)  # type: ignore[attr-defined]
+            clock.advance(2)
             await wait_for(lambda: len(log) == 3)
 
     attempts = log.attempts()

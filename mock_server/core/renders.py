@@ -1,0 +1,224 @@
+"""Renders: the jobs an engine works on, off the request path.
+
+A :class:`RenderQueue` builds each prediction's :class:`RenderJob`, asks a
+:class:`CachedRenderer` engine for a finished clip first, runs the rest on a
+thread pool sized by the engine's ``max_concurrency``, records each outcome in
+the store, and lets the event loop wait for an outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .clock import ServerClock
+from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
+from .images import ImageIntake, ImageLoader
+from .prediction import Prediction
+from .store import PredictionStore
+
+__all__ = ["INTERNAL_ERROR", "RenderQueue"]
+
+log = logging.getLogger("wavespeed_mock.server")
+
+INTERNAL_ERROR = 5000
+"""The task code of a render cut short by an engine bug."""
+
+
+class RenderQueue:
+    """Runs renders for the service and records what they produced."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        store: PredictionStore,
+        clock: ServerClock,
+        images: ImageLoader,
+        outputs_dir: Path,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.images = images
+        self.outputs_dir = outputs_dir
+        self._cached = engine if isinstance(engine, CachedRenderer) else None
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, int(engine.max_concurrency)),
+            thread_name_prefix="wavespeed-render",
+        )
+        self._futures: dict[str, Future[None]] = {}
+        self._done: dict[str, asyncio.Event] = {}
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __len__(self) -> int:
+        """Renders queued or running."""
+        return len(self._futures)
+
+    def cancel_all(self) -> None:
+        for future in list(self._futures.values()):
+            future.cancel()
+
+    def close(self) -> None:
+        """Stop: renders cut short stay without an outcome, re-run at the next start."""
+        self._closing = True
+        self.cancel_all()
+        self.engine.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def wait(self, p: Prediction, timeout_s: float) -> bool:
+        """Wait (in real time) until the render of ``p`` finished or failed."""
+        if p.outcome_known:
+            return True
+        event = self.done_event(p.id)
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return p.outcome_known
+        return True
+
+    def done_event(self, prediction_id: str) -> asyncio.Event:
+        with self._lock:
+            event = self._done.get(prediction_id)
+            if event is None:
+                event = self._done[prediction_id] = asyncio.Event()
+            return event
+
+    def _signal_done(self, prediction_id: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(self._set_done, prediction_id)
+
+    def _set_done(self, prediction_id: str) -> None:
+        with self._lock:
+            event = self._done.pop(prediction_id, None)
+        if event is not None:
+            event.set()
+
+    def _job_for(self, p: Prediction, image: ImageIntake | None) -> RenderJob:
+        data: bytes | None = None
+        digest: str | None = None
+        source = ""
+        width = height = None
+        if "image" in p.input:
+            if image is not None:
+                data, digest, source = image.data, image.digest, "data-uri"
+            else:
+                data, source = self.images.load(str(p.input["image"]), p.image_digest)
+                digest = p.image_digest
+        else:
+            w, _, h = str(p.input.get("size", "960*540")).partition("*")
+            width, height = int(w), int(h)
+        on_start = None
+        if self.engine.reports_progress:
+
+            def on_start() -> None:
+                self.store.update(p, render_started_at=self.clock.now())
+
+        return RenderJob(
+            prediction_id=p.id,
+            model=p.model,
+            prompt=str(p.input.get("prompt", "")),
+            seed=p.seed,
+            width=width,
+            height=height,
+            output_path=self.outputs_dir / p.output_name,
+            image=data,
+            image_digest=digest,
+            image_source=source,
+            on_start=on_start,
+        )
+
+    def finish_from_cache(self, p: Prediction, image: ImageIntake | None) -> bool:
+        """Finish ``p`` at once if the engine already has its clip (a file lookup).
+
+        Done on the event loop: handing a cache hit to a worker thread costs more
+        than the lookup itself. Engines opt in through :class:`CachedRenderer`.
+        """
+        if self._cached is None or p.outcome_known:
+            return False
+        if "image" in p.input and image is None:
+            return False  # an upload or a URL is read on a worker, never the loop
+        try:
+            result = self._cached.render_cached(self._job_for(p, image))
+        except Exception:
+            return False  # the worker will render it and report any failure
+        if result is None:
+            return False
+        # Not stored yet: submit() writes the row once, outcome included.
+        now = self.clock.now()
+        p.render_started_at = p.rendered_at = now
+        p.inference_ms = int(result.inference_ms)
+        p.nsfw = list(result.nsfw)
+        if result.output_path is not None:
+            p.output_file = str(result.output_path)
+        return True
+
+    def queue(self, p: Prediction, image: ImageIntake | None) -> None:
+        future = self._executor.submit(self._render, p, image)
+        self._futures[p.id] = future
+
+        def forget(_: Future[None], pid: str = p.id) -> None:
+            self._futures.pop(pid, None)
+
+        future.add_done_callback(forget)
+
+    def _render(self, p: Prediction, image: ImageIntake | None) -> None:
+        started = time.perf_counter()
+        try:
+            if self.store.get(p.id) is not p or p.outcome_known:
+                return  # reset, deleted, or a scenario decided the outcome
+            job = self._job_for(p, image)
+            changes: dict[str, Any] = {}
+            if not self.engine.reports_progress:
+                changes["render_started_at"] = self.clock.now()
+            result = self.engine.render(job)
+            if self.store.get(p.id) is not p:
+                return
+            if result.output_path is not None:
+                changes["output_file"] = str(result.output_path)
+            self.store.update(
+                p,
+                **changes,
+                rendered_at=self.clock.now(),
+                inference_ms=int(result.inference_ms),
+                nsfw=list(result.nsfw),
+            )
+        except Exception as exc:
+            if self._closing:
+                log.info(
+                    "render of %s cut short by shutdown; it re-runs at the next start",
+                    p.id,
+                )
+            elif isinstance(exc, RenderFailed):
+                self._fail(p, exc.code, str(exc), started)
+            else:  # an engine bug must end the task, not hang it
+                log.error("render of %s crashed", p.id, exc_info=exc)
+                message = (
+                    f"Internal error while rendering: {exc.__class__.__name__}: {exc}"
+                )
+                self._fail(p, INTERNAL_ERROR, message, started)
+        finally:
+            self._signal_done(p.id)
+
+    def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
+        if self.store.get(p.id) is p:
+            self.store.update(
+                p,
+                failure_code=code,
+                failure_message=message,
+                inference_ms=int((time.perf_counter() - started) * 1000),
+            )
