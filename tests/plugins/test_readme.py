@@ -26,3 +26,17 @@ def test_readme_example_passes_in_a_downstream_suite(pytester: pytest.Pytester) 
     pytester.makepyfile(test_readme_example=first_python_block())
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def embedding_block() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Embedding the server") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "the embedding section has no python example"
+    return match.group(1)
+
+
+def test_readme_embedding_example_runs(tmp_path: Path) -> None:
+    namespace: dict[str, object] = {"tmp_path": tmp_path}
+    exec(compile(embedding_block(), "README.md", "exec"), namespace)
+    assert namespace["attempts"] == []
