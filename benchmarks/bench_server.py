@@ -13,11 +13,31 @@ p99, so that one unlucky 10 s run neither hides nor makes a tail.
 
 Setup (not part of the package): `apt-get install wrk`, and Prism with
 `npm install @stoplight/prism-cli` in a folder given as PRISM_DIR (default
-/tmp/prism). Without Prism the script still measures the mock.
+/tmp/prism). Prism runs with `-v error`, as its authors advise for speed: at its
+default level it logs every request. Without Prism the script still measures
+the mock.
 
     python benchmarks/bench_server.py [--duration 10] [--repeat 3]
+        [--baseline-src PATH]
 
 The mock runs with one worker process, the instant profile, and a cached clip.
+"This tree" is the wavespeed_mock the running interpreter imports (the
+project's editable install: the working tree).
+
+``--baseline-src PATH`` also measures a second source tree of the project, to
+compare a change with the code before it, for example a worktree of an earlier
+commit:
+
+    git worktree add /tmp/baseline bb09860
+    python benchmarks/bench_server.py --baseline-src /tmp/baseline
+
+The tree is installed (``pip install --no-deps --target``, a copy; an editable
+install would be found through this environment's own finder) into a scratch
+folder that is deleted at the end; its dependencies come from this environment,
+and its server runs with that folder first on PYTHONPATH. Both servers run side
+by side and every round measures each of them in turn, so they see the same
+machine; the summary gives both trees and this tree's ratio to the baseline,
+and the memory figure for each.
 """
 
 from __future__ import annotations
@@ -34,6 +54,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -119,23 +140,60 @@ def post_script(folder: Path) -> Path:
     return script
 
 
-def start_mock(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WAVESPEED_MOCK_PROFILE": "instant"}
+# The CLI's entry point, which every version of the tree has (cli.py or cli/).
+SERVE = "from wavespeed_mock.mock_server.cli import main; raise SystemExit(main())"
+
+
+def install_tree(src: Path, target: Path) -> dict[str, str]:
+    """Install the source tree ``src`` into ``target``; the environment to run it."""
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--target", str(target), str(src)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if pip.returncode != 0:
+        # The build backend's warnings are noise unless the install failed.
+        raise RuntimeError(f"could not install {src}:\n{pip.stdout}{pip.stderr}")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(target), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    where = package_file(env)
+    if not Path(where).is_relative_to(target):
+        raise RuntimeError(f"the baseline imports {where}, not the copy in {target}")
+    return env
+
+
+def package_file(env: dict[str, str]) -> str:
+    """Where ``wavespeed_mock.mock_server`` comes from in this environment."""
+    return subprocess.run(
+        [sys.executable, "-c",
+         "import pathlib, wavespeed_mock.mock_server as m; "
+         "print(pathlib.Path(m.__file__).resolve())"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def start_mock(
+    data_dir: Path, port: int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             "taskset",
             "-c",
             "0",
             sys.executable,
-            "-m",
-            "wavespeed_mock.mock_server.cli.main",
+            "-c",
+            SERVE,
             "serve",
             "--port",
             str(port),
             "--data-dir",
             str(data_dir),
         ],
-        env=env,
+        env={**env, "WAVESPEED_MOCK_PROFILE": "instant"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -157,6 +215,9 @@ def start_prism(port: int) -> subprocess.Popen[bytes] | None:
             str(port),
             "-h",
             "127.0.0.1",
+            # Prism's advice for speed: logging each request is its bottleneck.
+            "-v",
+            "error",
             str(spec),
         ],
         stdout=subprocess.DEVNULL,
@@ -164,28 +225,53 @@ def start_prism(port: int) -> subprocess.Popen[bytes] | None:
     )
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(10)
+
+
+@dataclass
+class Target:
+    """A server under test: its label, base URL and a path to poll."""
+
+    name: str
+    base: str
+    poll_path: str
+
+
 Runs = dict[str, dict[int, list[dict[str, float]]]]
 
 
 def measure(
-    name: str, base: str, poll_path: str, duration: int, script: Path, repeat: int
-) -> Runs:
-    """``repeat`` rounds of poll and submit at 1, 16 and 64 connections."""
-    results: Runs = {"poll": {}, "submit": {}}
+    targets: list[Target], duration: int, script: Path, repeat: int
+) -> dict[str, Runs]:
+    """``repeat`` rounds of poll and submit at 1, 16 and 64 connections.
+
+    Each round measures every target in turn, so that a slow spell of the
+    machine falls on all of them rather than on one.
+    """
+    results: dict[str, Runs] = {t.name: {"poll": {}, "submit": {}} for t in targets}
     for round_ in range(1, repeat + 1):
-        for connections in (1, 16, 64):
-            for kind in ("poll", "submit"):
-                if kind == "poll":
-                    r = wrk(base + poll_path, connections, duration, None)
-                else:
-                    r = wrk(base + T2V, connections, duration, script)
-                results[kind].setdefault(connections, []).append(r)
-                print(
-                    f"  {name:<15} round {round_} {kind:<6} c={connections:<3} "
-                    f"{r['rps']:>9.0f} req/s  p50 {r['p50']:6.2f} ms  "
-                    f"p99 {r['p99']:7.2f} ms  non-2xx {r['non2xx']:.0f}",
-                    flush=True,
-                )
+        for target in targets:
+            for connections in (1, 16, 64):
+                for kind in ("poll", "submit"):
+                    if kind == "poll":
+                        url = target.base + target.poll_path
+                        r = wrk(url, connections, duration, None)
+                    else:
+                        r = wrk(target.base + T2V, connections, duration, script)
+                    results[target.name][kind].setdefault(connections, []).append(r)
+                    print(
+                        f"  {target.name:<15} round {round_} {kind:<6} "
+                        f"c={connections:<3} {r['rps']:>9.0f} req/s  "
+                        f"p50 {r['p50']:6.2f} ms  p99 {r['p99']:7.2f} ms  "
+                        f"non-2xx {r['non2xx']:.0f}",
+                        flush=True,
+                    )
     return results
 
 
@@ -198,6 +284,49 @@ def summary(runs: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+def warm_up(base: str) -> str:
+    """Warm the clip cache and make one completed prediction to poll; its id."""
+    first = httpx.post(
+        base + T2V,
+        content=BODY,
+        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+        timeout=60,
+    ).json()["data"]["id"]
+    status = httpx.get(
+        f"{base}/api/v3/predictions/{first}/result",
+        headers={"Authorization": AUTH},
+        timeout=60,
+    ).json()["data"]["status"]
+    assert status == "completed", status
+    return str(first)
+
+
+def memory_with_10k(data_dir: Path, env: dict[str, str]) -> tuple[float, int]:
+    """RSS of a fresh server holding exactly 10,000 predictions, and the count."""
+    port = free_port()
+    server = start_mock(data_dir, port, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(base + "/_mock/health")
+        with httpx.Client(
+            headers={"Authorization": AUTH, "Content-Type": "application/json"}
+        ) as c:
+            for _ in range(10_000):
+                c.post(base + T2V, content=BODY, timeout=60)
+        time.sleep(1.0)
+        count = int(httpx.get(base + "/_mock/state").json()["data"]["predictions"])
+        return rss_mb(server.pid), count
+    finally:
+        stop(server)
+
+
+def figures(m: dict[str, float], label: str) -> str:
+    return (
+        f"{label} {m['rps']:>7.0f}/s p99 {m['p99']:6.2f} ms"
+        f" (worst {m['worst_p99']:6.2f})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # 10 s per run: with shorter runs the first requests on 64 fresh connections
@@ -206,104 +335,109 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="rounds per configuration (medians)"
     )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        metavar="PATH",
+        help="another source tree of the project (a git worktree), measured too",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
+    if args.baseline_src and not (args.baseline_src / "pyproject.toml").is_file():
+        print(
+            f"--baseline-src {str(args.baseline_src)!r} has no pyproject.toml; "
+            "give the root of a source tree of this project "
+            "(git worktree add /tmp/baseline <commit>).",
+            file=sys.stderr,
+        )
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         script = post_script(folder)
-        port = free_port()
-        server = start_mock(folder / "data", port)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_up(base + "/_mock/health")
-            # Warm the clip cache and make one completed prediction to poll.
-            first = httpx.post(
-                base + T2V,
-                content=BODY,
-                headers={"Authorization": AUTH, "Content-Type": "application/json"},
-                timeout=60,
-            ).json()["data"]["id"]
-            status = httpx.get(
-                f"{base}/api/v3/predictions/{first}/result",
-                headers={"Authorization": AUTH},
-                timeout=60,
-            ).json()["data"]["status"]
-            assert status == "completed", status
-            print("wavespeed-mock (1 process, instant profile, cached clip):")
-            mock = measure(
-                "wavespeed-mock",
-                base,
-                f"/api/v3/predictions/{first}/result",
-                args.duration,
-                script,
-                args.repeat,
+        trees = {"wavespeed-mock": dict(os.environ)}
+        if args.baseline_src:
+            trees["baseline"] = install_tree(
+                args.baseline_src.resolve(), folder / "baseline-site"
             )
-        finally:
-            server.terminate()
-            server.wait(10)
+        for name, env in trees.items():
+            print(f"{name}: {package_file(env)}")
 
-        # Memory on a fresh server holding exactly 10,000 predictions.
-        port = free_port()
-        server = start_mock(folder / "memory", port)
-        base = f"http://127.0.0.1:{port}"
+        servers: list[subprocess.Popen[bytes]] = []
+        targets: list[Target] = []
         try:
-            wait_up(base + "/_mock/health")
-            with httpx.Client(
-                headers={"Authorization": AUTH, "Content-Type": "application/json"}
-            ) as c:
-                for _ in range(10_000):
-                    c.post(base + T2V, content=BODY, timeout=60)
-            time.sleep(1.0)
-            count = int(httpx.get(base + "/_mock/state").json()["data"]["predictions"])
-            memory = rss_mb(server.pid)
-            print(f"  memory: {memory:.0f} MB RSS with {count:,} stored predictions")
-        finally:
-            server.terminate()
-            server.wait(10)
-
-        prism_port = free_port()
-        prism = start_prism(prism_port)
-        baseline = None
-        if prism is None:
-            print("Prism not found (set PRISM_DIR); no baseline this run.")
-        else:
-            try:
+            for name, env in trees.items():
+                port = free_port()
+                servers.append(start_mock(folder / f"data-{name}", port, env))
+                base = f"http://127.0.0.1:{port}"
+                wait_up(base + "/_mock/health")
+                first = warm_up(base)
+                targets.append(
+                    Target(name, base, f"/api/v3/predictions/{first}/result")
+                )
+            prism_port = free_port()
+            prism = start_prism(prism_port)
+            if prism is None:
+                print("Prism not found (set PRISM_DIR); no Prism this run.")
+            else:
+                servers.append(prism)
                 pbase = f"http://127.0.0.1:{prism_port}"
                 wait_up(pbase + "/api/v3/balance", 120)
-                print("Stoplight Prism (prism mock contracts/openapi.yaml):")
-                baseline = measure(
-                    "prism",
-                    pbase,
-                    "/api/v3/predictions/0123456789abcdef0123456789abcdef/result",
-                    args.duration,
-                    script,
-                    args.repeat,
+                targets.append(
+                    Target(
+                        "prism",
+                        pbase,
+                        "/api/v3/predictions/0123456789abcdef0123456789abcdef/result",
+                    )
                 )
-            finally:
-                prism.terminate()
-                prism.wait(10)
+            print(
+                "wavespeed-mock (1 process, instant profile, cached clip)"
+                + (", baseline tree" if args.baseline_src else "")
+                + (", Stoplight Prism (prism mock -v error)" if prism else "")
+                + ":"
+            )
+            results = measure(targets, args.duration, script, args.repeat)
+        finally:
+            for server in servers:
+                stop(server)
+
+        # Memory on a fresh server holding exactly 10,000 predictions.
+        memory = {
+            name: memory_with_10k(folder / f"memory-{name}", env)
+            for name, env in trees.items()
+        }
+        for name, (mb, count) in memory.items():
+            print(f"  memory {name}: {mb:.0f} MB RSS with {count:,} stored predictions")
 
     print(
         f"\nsummary, median of {args.repeat} rounds (targets: polls >= 1.0x Prism, "
         "submits >= 2,000/s, p99 <= 10 ms at 16 and <= 40 ms at 64, <= 150 MB):"
     )
-    for kind in ("poll", "submit"):
+    mock = results["wavespeed-mock"]
+    baseline = results.get("baseline")
+    prism_runs = results.get("prism")
+    for kind in ("submit", "poll"):
         for c in (1, 16, 64):
             m = summary(mock[kind][c])
-            line = (
-                f"  {kind:<6} c={c:<3} mock {m['rps']:>7.0f}/s p99 {m['p99']:6.2f} ms"
-                f" (worst {m['worst_p99']:6.2f})"
-            )
+            line = f"  {kind:<6} c={c:<3} " + figures(m, "this tree")
             if baseline:
                 b = summary(baseline[kind][c])
+                line += "  | " + figures(b, "baseline")
+                line += f"  | ratio {m['rps'] / b['rps']:.2f}x"
+            if prism_runs:
+                b = summary(prism_runs[kind][c])
                 line += (
                     f"  | prism {b['rps']:>7.0f}/s p99 {b['p99']:7.2f} ms"
-                    f"  | ratio {m['rps'] / b['rps']:.2f}x"
+                    f"  | vs prism {m['rps'] / b['rps']:.2f}x"
                 )
             print(line)
-    print(f"  memory {memory:.0f} MB RSS with {count:,} predictions")
+    line = "  memory this tree {:.0f} MB RSS with {:,} predictions".format(
+        *memory["wavespeed-mock"]
+    )
+    if "baseline" in memory:
+        line += " | baseline {:.0f} MB with {:,}".format(*memory["baseline"])
+    print(line)
     return 0
 
 

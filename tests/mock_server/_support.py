@@ -115,3 +115,73 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
+
+
+# -- waiting on conditions, never on the wall clock ------------------------------------
+# (This section was appended whole, imports included, so it merges cleanly.)
+
+from concurrent.futures import Future  # noqa: E402
+from typing import TypeVar  # noqa: E402
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], bool], *, timeout_s: float = 30.0, what: str = "condition"
+) -> None:
+    """Block until ``predicate()`` holds; the bound is generous, for busy machines."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout_s:g} s")
+        time.sleep(0.01)
+
+
+def in_thread(call: Callable[[], T]) -> Future[T]:
+    """Run a blocking ``call`` (a request the server holds) in a daemon thread.
+
+    ``future.done()`` tells whether it has been answered yet; ``future.result(30)``
+    waits for the answer and re-raises what the call raised.
+    """
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
+class CallRecorder:
+    """Records each call of an async method of one object, so a test can wait
+    until the server has reached it (say, a wait on its clock) instead of sleeping.
+
+    The method is replaced on that instance only; the original still runs.
+    """
+
+    def __init__(self, owner: object, name: str) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self._changed = threading.Condition()
+        original = getattr(owner, name)
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            with self._changed:
+                self.calls.append(args)
+                self._changed.notify_all()
+            return await original(*args, **kwargs)
+
+        setattr(owner, name, recorded)
+
+    def wait(self, count: int = 1, *, timeout_s: float = 30.0) -> list[tuple[Any, ...]]:
+        """The calls so far, once there are at least ``count`` of them."""
+        __tracebackhide__ = True
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.calls) >= count, timeout_s):
+                raise AssertionError(
+                    f"expected {count} call(s) within {timeout_s:g} s; got {self.calls!r}"
+                )
+            return list(self.calls)

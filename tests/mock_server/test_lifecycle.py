@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
 import pytest
+from wavespeed_mock.contracts import terminal_statuses
 from wavespeed_mock.mock_server import RenderFailed
 from wavespeed_mock.mock_server.core.clock import VirtualClock
-from wavespeed_mock.contracts import terminal_statuses
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FakeEngine, ProgressEngine
+from ._support import CallRecorder, in_thread, wait_until
 from .conftest import AUTH, T2V, StartServer
 
 ORDER = {"created": 0, "processing": 1}
@@ -20,7 +18,10 @@ ORDER = {"created": 0, "processing": 1}
 
 def submit(server: LiveServer, body: dict[str, object] | None = None) -> str:
     response = httpx.post(
-        server.url + T2V, json=body or {"prompt": "waves", "seed": 1}, headers=AUTH
+        server.url + T2V,
+        json=body or {"prompt": "waves", "seed": 1},
+        headers=AUTH,
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["id"])
@@ -44,13 +45,37 @@ def control(
     return data
 
 
+def wait_for_render(server: LiveServer, pid: str) -> None:
+    """The fake engine renders in real time, whatever the virtual clock says."""
+    wait_until(
+        lambda: server.service.get(pid).outcome_known, what=f"render of {pid} finished"
+    )
+
+
+def poll_until_completed(server: LiveServer, pid: str) -> list[object]:
+    """Poll (within a generous bound) until ``completed``; the statuses seen."""
+    seen: list[object] = []
+
+    def completed() -> bool:
+        seen.append(poll(server, pid)["status"])
+        return seen[-1] == "completed"
+
+    wait_until(completed, what=f"{pid} completed")
+    return seen
+
+
 def test_instant_profile_completes_on_the_first_poll(start_server: StartServer) -> None:
     engine = FakeEngine()
     engine.gate.clear()
     server = start_server(engine=engine)
+    # Every poll passes the fault source (the scenarios) first: a sign it arrived.
+    polls = CallRecorder(server.service.faults, "on_poll")
     pid = submit(server)
-    threading.Timer(0.3, engine.gate.set).start()  # a render still running at the poll
-    data = poll(server, pid)
+    answer = in_thread(lambda: poll(server, pid))
+    polls.wait()  # the poll arrived while the render is still running
+    assert not answer.done()
+    engine.gate.set()
+    data = answer.result(timeout=90)
     assert data["status"] == "completed"
     assert data["outputs"] == [f"{server.url}/outputs/{pid}.mp4"]
     assert data["has_nsfw_contents"] == [False]
@@ -67,7 +92,7 @@ def test_fast_profile_under_a_virtual_clock(start_server: StartServer) -> None:
     assert poll(server, pid)["status"] == "processing"
     state = control(server, "clock", {"advance": 1.0})
     assert state["clock"]["virtual"] is True  # type: ignore[index]
-    time.sleep(0.2)  # the fake render runs in real time
+    wait_for_render(server, pid)
     assert poll(server, pid)["status"] == "completed"
 
 
@@ -79,6 +104,7 @@ def test_realistic_profile_takes_about_a_minute_and_a_half(
     control(server, "clock", {"advance": 80})
     assert poll(server, pid)["status"] == "processing"
     control(server, "clock", {"advance": 11})
+    wait_for_render(server, pid)
     assert poll(server, pid)["status"] == "completed"
 
 
@@ -92,10 +118,7 @@ def test_completed_waits_for_the_file_even_past_its_scheduled_time(
     control(server, "clock", {"advance": 60})
     assert poll(server, pid)["status"] == "processing"
     engine.gate.set()
-    deadline = time.monotonic() + 10
-    while poll(server, pid)["status"] != "completed":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    assert set(poll_until_completed(server, pid)) <= {"processing", "completed"}
 
 
 def test_polls_profile_completes_on_the_nth_poll(start_server: StartServer) -> None:
@@ -129,13 +152,10 @@ def test_engine_profile_follows_the_engines_progress(start_server: StartServer) 
     pid = submit(server)
     assert poll(server, pid)["status"] == "created"
     engine.gate.set()
-    assert engine.started.wait(10)
+    assert engine.started.wait(30)
     assert poll(server, pid)["status"] == "processing"
     engine.finish.set()
-    deadline = time.monotonic() + 10
-    while (status := poll(server, pid)["status"]) != "completed":
-        assert status == "processing" and time.monotonic() < deadline
-        time.sleep(0.02)
+    assert set(poll_until_completed(server, pid)) <= {"processing", "completed"}
     assert poll(server, pid)["timings"] == {"inference": 77}
 
 
@@ -176,8 +196,7 @@ def test_statuses_never_go_backwards_and_terminal_states_stay(
     for _ in range(12):
         seen.append(poll(server, pid)["status"])
         control(server, "clock", {"advance": 0.35})
-        time.sleep(0.01)
-    time.sleep(0.2)
+    wait_for_render(server, pid)
     seen.extend(poll(server, pid)["status"] for _ in range(3))
     ranks = [ORDER.get(str(s), 2) for s in seen]
     assert ranks == sorted(ranks)
@@ -239,33 +258,27 @@ def test_a_render_in_flight_at_shutdown_finishes_after_a_restart(
     data_dir = first.service.data_dir
     first.stop()  # the render never ran: the gate was closed, the executor cancelled
     second = start_server(data_dir=data_dir, profile="instant")
-    deadline = time.monotonic() + 10
-    while (status := poll(second, pid)["status"]) != "completed":
-        assert status in ("created", "processing") and time.monotonic() < deadline
-        time.sleep(0.05)
+    seen = poll_until_completed(second, pid)
+    assert set(seen) <= {"created", "processing", "completed"}
 
 
 def test_virtual_clock_wakes_sleepers() -> None:
     import asyncio
 
-    async def scenario() -> list[str]:
+    async def scenario() -> None:
         clock = VirtualClock(start=100.0)
-        events: list[str] = []
-
-        async def sleeper() -> None:
-            await clock.sleep_until(105.0)
-            events.append("woke")
-
-        task = asyncio.ensure_future(sleeper())
-        await asyncio.sleep(0.01)
+        sleeper = asyncio.ensure_future(clock.sleep_until(105.0))
+        # The ready queue is FIFO: one turn of the loop runs the sleeper up to its
+        # wait; a few more would run a (wrong) wake-up through to the task's end.
+        await asyncio.sleep(0)
         clock.advance(4.0)
-        await asyncio.sleep(0.01)
-        events.append("after 4 s")
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not sleeper.done(), "woke before its time"
         clock.advance(1.0)
-        await asyncio.wait_for(task, 1.0)
-        return events
+        await asyncio.wait_for(sleeper, 30)
 
-    assert asyncio.run(scenario()) == ["after 4 s", "woke"]
+    asyncio.run(scenario())
 
 
 def test_a_cached_clip_is_served_from_the_cache_without_a_worker(
@@ -277,10 +290,11 @@ def test_a_cached_clip_is_served_from_the_cache_without_a_worker(
     assert isinstance(server.service.engine, SyntheticEngine)
     body = {"prompt": "cache me", "seed": 5}
     first = submit(server, body)
-    deadline = time.monotonic() + 30
-    while server.service.get(first).rendered_at is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: server.service.get(first).rendered_at is not None,
+        timeout_s=60,  # a real (synthetic) render
+        what="first render finished",
+    )
     second = submit(server, body)
     again = server.service.get(second)
     assert again.rendered_at is not None  # finished on the submit path

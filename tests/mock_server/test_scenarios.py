@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -10,6 +9,7 @@ import pytest
 import wavespeed
 from wavespeed_mock.mock_server.http.live import LiveServer
 
+from ._support import CallRecorder, in_thread, wait_until
 from .conftest import AUTH, T2V, StartServer
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
@@ -24,15 +24,35 @@ def scenario(server: LiveServer, **body: Any) -> dict[str, Any]:
 
 def submit(server: LiveServer, headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.post(
-        server.url + T2V, json={"prompt": "waves", "seed": 1}, headers=headers or AUTH
+        server.url + T2V,
+        json={"prompt": "waves", "seed": 1},
+        headers=headers or AUTH,
+        timeout=30,
     )
 
 
 def result(server: LiveServer, pid: str) -> dict[str, Any]:
-    response = httpx.get(f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH)
+    response = httpx.get(
+        f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH, timeout=30
+    )
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+def clock(server: LiveServer, **body: float) -> dict[str, Any]:
+    response = httpx.post(server.url + "/_mock/clock", json=body)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()["data"]["clock"]
+    return data
+
+
+def wait_for_renders(server: LiveServer, ids: list[str]) -> None:
+    """The fake engine renders in real time, whatever the virtual clock says."""
+    wait_until(
+        lambda: all(server.service.get(i).outcome_known for i in ids),
+        what=f"renders of {ids} finished",
+    )
 
 
 @pytest.mark.parametrize("code", [1200, 1402, 1403, 1405, 5000, 5003, 5004])
@@ -71,12 +91,13 @@ def test_sdk_run_raises_on_a_failed_task_and_run_no_throw_reports_it(
 
 @pytest.mark.sdk
 def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
-    # 12 polls at a 50% error share: all clean with odds 1 in 4,096; 20 errors in a
-    # row (the SDK's give-up point here) about 1 in a million.
-    server = start_server(profile="polls:12")
+    # The draws depend on the (random) prediction id, so the odds must be negligible:
+    # 40 clean polls at a 50% error share need at least 40 draws, all clean with odds
+    # 2**-40; 51 errors in a row (the SDK's give-up point here) about 40 * 2**-51.
+    server = start_server(profile="polls:40")
     scenario(server, poll_error_rate=0.5, seed=7)
     client = wavespeed.Client(
-        api_key="k", base_url=server.url, retry_interval=0.01, max_connection_retries=20
+        api_key="k", base_url=server.url, retry_interval=0.01, max_connection_retries=50
     )
     output = client.run(T2V_MODEL, {"prompt": "p"}, poll_interval=0.01)
     assert output["outputs"][0].endswith(".mp4")
@@ -87,21 +108,23 @@ def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
 
 
 def test_poll_errors_are_reproducible_from_the_seed(start_server: StartServer) -> None:
-    server = start_server(profile="polls:50")
-    scenario(server, poll_error_rate=0.3, seed=11)
+    # The draws depend on the (random) prediction id: 40 polls at a 50% share are all
+    # answered alike with odds 2 * 2**-40, so both kinds of answer always show.
+    server = start_server(profile="polls:100")
+    scenario(server, poll_error_rate=0.5, seed=11)
     pid = submit(server).json()["data"]["id"]
     first = [
         httpx.get(
-            f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH
+            f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH, timeout=30
         ).status_code
-        for _ in range(20)
+        for _ in range(40)
     ]
     assert 200 in first and set(first) - {200}
     # The same seed, prediction id and poll number always draw the same answer.
     book = server.features.scenarios
     book._polls.clear()
     again = []
-    for _ in range(20):
+    for _ in range(40):
         try:
             import asyncio
 
@@ -128,7 +151,7 @@ def test_per_minute_limit_answers_429_with_retry_after(
     refused = submit(server)
     assert refused.status_code == 429 and refused.json()["code"] == 429
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-    httpx.post(server.url + "/_mock/clock", json={"advance": 61})
+    clock(server, advance=61)
     assert submit(server).status_code == 200
 
 
@@ -148,14 +171,14 @@ def test_concurrency_cap_queues_extra_tasks_in_created(
     server = start_server(profile="fast", virtual_clock=True)
     scenario(server, concurrency=2)
     ids = [submit(server).json()["data"]["id"] for _ in range(3)]
-    httpx.post(server.url + "/_mock/clock", json={"advance": 1.0})
+    clock(server, advance=1.0)
     assert [result(server, i)["status"] for i in ids] == [
         "processing",
         "processing",
         "created",
     ]
-    httpx.post(server.url + "/_mock/clock", json={"advance": 1.5})
-    time.sleep(0.1)
+    clock(server, advance=1.5)
+    wait_for_renders(server, ids[:2])
     assert [result(server, i)["status"] for i in ids] == [
         "completed",
         "completed",
@@ -167,10 +190,10 @@ def test_slow_queue(start_server: StartServer) -> None:
     server = start_server(profile="fast", virtual_clock=True)
     scenario(server, queue_s=30)
     pid = submit(server).json()["data"]["id"]
-    httpx.post(server.url + "/_mock/clock", json={"advance": 20})
+    clock(server, advance=20)
     assert result(server, pid)["status"] == "created"
-    httpx.post(server.url + "/_mock/clock", json={"advance": 13})
-    time.sleep(0.05)
+    clock(server, advance=13)
+    wait_for_renders(server, [pid])
     assert result(server, pid)["status"] == "completed"
 
 
@@ -193,11 +216,19 @@ def test_sdk_sync_mode_timeout(start_server: StartServer) -> None:
 
 
 def test_fixed_latency_waits_on_the_servers_clock(start_server: StartServer) -> None:
-    server = start_server()
+    server = start_server(virtual_clock=True)
     scenario(server, latency={"kind": "fixed", "ms": 300})
-    started = time.monotonic()
-    assert submit(server).status_code == 200
-    assert time.monotonic() - started >= 0.3
+    sleeps = CallRecorder(server.service.clock, "sleep_until")
+    answer = in_thread(lambda: submit(server))
+    [(deadline,)] = sleeps.wait()  # the server holds the submit on its clock
+    now = clock(server)["now"]
+    assert deadline - now == pytest.approx(0.3)
+    assert not answer.done() and len(server.service.store) == 0
+    clock(server, advance=0.2)  # short of the latency: still held
+    assert not answer.done() and len(server.service.store) == 0
+    clock(server, set=deadline)
+    assert answer.result(timeout=30).status_code == 200
+    assert len(server.service.store) == 1
 
 
 def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
@@ -228,7 +259,7 @@ def test_faults_expire_after_a_count_or_a_time(start_server: StartServer) -> Non
     assert statuses == ["failed", "failed", "completed"]
     scenario(server, fail_code=5003, expires_after_s=10)
     assert result(server, submit(server).json()["data"]["id"])["status"] == "failed"
-    httpx.post(server.url + "/_mock/clock", json={"advance": 11})
+    clock(server, advance=11)
     assert result(server, submit(server).json()["data"]["id"])["status"] == "completed"
 
 

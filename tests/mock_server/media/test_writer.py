@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,16 +157,32 @@ def test_an_existing_file_is_replaced_whole(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
-def test_ffmpeg_is_stopped_at_the_time_limit(tmp_path: Path) -> None:
-    def slow() -> Iterator[np.ndarray]:
-        for frame in gradient_frames(20, 64, 64):
-            time.sleep(0.05)
-            yield frame
+def test_ffmpeg_is_stopped_at_the_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoders: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
 
-    started = time.monotonic()
+    def recording_popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        encoders.append(popen(*args, **kwargs))  # type: ignore[call-overload]
+        return encoders[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", recording_popen)
+
+    def stalled() -> Iterator[np.ndarray]:
+        """A model that hangs after one frame, until the encoder has been stopped."""
+        frames = gradient_frames(2, 64, 64)
+        yield frames[0]
+        deadline = time.monotonic() + 60  # a bound on a missing watchdog, not a timing
+        while not (encoders and encoders[0].poll() is not None):
+            assert time.monotonic() < deadline, "ffmpeg was never stopped"
+            time.sleep(0.01)
+        yield frames[1]
+
     with pytest.raises(EncoderTimeout, match="limit"):
-        write_clip(slow(), tone(0.2), RATE, tmp_path / "slow.mp4", timeout_s=0.3)
-    assert time.monotonic() - started < 5
+        write_clip(stalled(), tone(0.2), RATE, tmp_path / "slow.mp4", timeout_s=0.3)
+    [ffmpeg] = encoders
+    assert ffmpeg.returncode is not None and ffmpeg.returncode != 0  # stopped
     assert list(tmp_path.iterdir()) == []
 
 
