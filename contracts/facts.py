@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -48,9 +48,16 @@ class SeedRule:
     random: int
     """The request value that means "draw a seed" (-1)."""
 
-    def resolve(self, requested: int, draw: int) -> int:
-        """``requested``, or ``draw`` when the request asked for a random seed."""
-        return draw if requested == self.random else requested
+    def resolve(self, requested: int, draw: Callable[[int, int], int]) -> int:
+        """``requested``, or ``draw(minimum, maximum)`` when it asks for a random seed.
+
+        Example:
+            >>> seed_rule().resolve(-1, random.SystemRandom().randint)  # doctest: +SKIP
+            1837265531
+        """
+        return (
+            draw(self.minimum, self.maximum) if requested == self.random else requested
+        )
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,7 @@ def resolve_seed(seed: int) -> int:
             f"{rule.minimum}..{rule.maximum}",
             code=1401,
         )
-    draw = rule.minimum + secrets.randbelow(rule.maximum - rule.minimum + 1)
-    return rule.resolve(seed, draw)
+    return rule.resolve(seed, lambda low, high: low + secrets.randbelow(high - low + 1))
 
 
 def decode_image(data: bytes, *, source: str = "") -> np.ndarray:

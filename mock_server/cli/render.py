@@ -66,7 +66,7 @@ def run_render(args: argparse.Namespace) -> int:
 
     try:
         rule = seed_rule()
-        seed = rule.resolve(int(args.seed), secrets.randbelow(rule.maximum + 1))
+        seed = rule.resolve(int(args.seed), secrets.SystemRandom().randint)
         if not rule.minimum <= seed <= rule.maximum:
             raise ValueError(
                 f"--seed {seed} is out of range; expected {rule.random} (random) "

@@ -190,7 +190,7 @@ class MockService:
         body = request.body
         rule = seed_rule()
         requested = int(body.get("seed", rule.random))
-        seed = rule.resolve(requested, self._seeds.randint(rule.minimum, rule.maximum))
+        seed = rule.resolve(requested, self._seeds.randint)
         echoed = dict(body)
         image: ImageIntake | None = None
         source = body.get("image")

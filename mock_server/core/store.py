@@ -21,6 +21,7 @@ code that speaks SQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -37,35 +38,32 @@ __all__ = ["PredictionStore", "StoreError"]
 log = logging.getLogger("wavespeed_mock.server")
 
 SCHEMA_VERSION = 2
+CHECKPOINT_EVERY_S = 1.0
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
+    seq INTEGER NOT NULL,
     api_key TEXT NOT NULL,
+    charge_micros INTEGER NOT NULL,
     record TEXT NOT NULL,
     {", ".join(MUTABLE_FIELDS)}
-);
-CREATE INDEX IF NOT EXISTS predictions_created ON predictions (created_at);
-CREATE TABLE IF NOT EXISTS charges (
-    prediction_id TEXT PRIMARY KEY,
-    api_key TEXT NOT NULL,
-    amount_micros INTEGER NOT NULL,
-    created_at REAL NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 _FIXED_FIELDS = tuple(
     f.name for f in dataclasses.fields(Prediction) if f.name not in MUTABLE_FIELDS
 )
+# One row per prediction, its charge in it: a submit writes one B-tree entry
+# (WITHOUT ROWID: the id is the key, no second index), so a commit touches few
+# pages. ``seq`` keeps the order of creation for ties on a frozen clock.
 _INSERT_PREDICTION = (
-    "INSERT OR REPLACE INTO predictions (id, created_at, api_key, record, "
+    "INSERT OR REPLACE INTO predictions (id, seq, api_key, charge_micros, record, "
     + ", ".join(MUTABLE_FIELDS)
-    + ") VALUES (?, ?, ?, ?"
+    + ") VALUES (?, ?, ?, ?, ?"
     + ", ?" * len(MUTABLE_FIELDS)
     + ")"
 )
-_INSERT_CHARGE = "INSERT OR REPLACE INTO charges VALUES (?, ?, ?, ?)"
 
 
 class StoreError(RuntimeError):
@@ -82,10 +80,15 @@ class PredictionStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        _migrate(self._db)
+        # Checkpoints (copying the WAL into the database, with an fsync) run on
+        # a thread of their own, not in a commit on the event loop: SQLite's
+        # automatic ones put millisecond stalls on one commit in a thousand.
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        _migrate(self._db, path)
         self._db.executescript(_SCHEMA)
         self._rows: dict[str, Prediction] = {}
         self._charges: dict[str, dict[str, int]] = {}
+        self._seq = 0
         self._load()
         # What the next flush writes.
         self._new: list[tuple[Prediction, int]] = []
@@ -95,24 +98,30 @@ class PredictionStore:
         self._loop_thread: int | None = None
         self._flush_due = False
         self._closed = False
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_every,
+            args=(CHECKPOINT_EVERY_S,),
+            name=f"sqlite-checkpoint:{path.name}",
+            daemon=True,
+        )
+        self._checkpointer.start()
 
     def _load(self) -> None:
         columns = ", ".join(MUTABLE_FIELDS)
         for row in self._db.execute(
-            f"SELECT record, {columns} FROM predictions ORDER BY created_at, rowid"
+            f"SELECT seq, charge_micros, record, {columns} FROM predictions ORDER BY seq"
         ):
-            values = json.loads(row[0])
+            self._seq = int(row[0])
+            values = json.loads(row[2])
             fixed = {k: values[k] for k in _FIXED_FIELDS if k in values}
-            changing = dict(zip(MUTABLE_FIELDS, row[1:], strict=True))
+            changing = dict(zip(MUTABLE_FIELDS, row[3:], strict=True))
             changing["nsfw"] = json.loads(changing["nsfw"] or "[]")
             p = Prediction(
                 **fixed, **{k: v for k, v in changing.items() if v is not None}
             )
             self._rows[p.id] = p
-        for pid, key, amount in self._db.execute(
-            "SELECT prediction_id, api_key, amount_micros FROM charges"
-        ):
-            self._charges.setdefault(key, {})[pid] = int(amount)
+            self._charges.setdefault(p.api_key, {})[p.id] = int(row[1])
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Flush on ``loop`` (the server's event loop) from now on."""
@@ -186,7 +195,6 @@ class PredictionStore:
             self._charges.clear()
             self._dirty.clear()
             self._write_now("DELETE FROM predictions", [()])
-            self._write_now("DELETE FROM charges", [()])
             return count
 
     # -- the ledger's records ------------------------------------------------------
@@ -226,12 +234,27 @@ class PredictionStore:
             self._write_now("", [])
 
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        self._checkpointer.join(timeout=30)
         with self._lock:
             if self._closed:
                 return
             self._write_now("", [])
             self._closed = True
             self._db.close()
+
+    def _checkpoint_every(self, seconds: float) -> None:
+        # Its own connection: a PASSIVE checkpoint never blocks the writer.
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            while not self._stop_checkpoints.wait(seconds):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # busy or locked: the next one catches up
+                    log.debug("checkpoint of %s skipped: %s", self.path, exc)
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            db.close()
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop | None) -> None:
         # Called with the lock held.
@@ -271,11 +294,11 @@ class PredictionStore:
             try:
                 self._db.execute("BEGIN")
                 if new:
-                    self._db.executemany(_INSERT_PREDICTION, [_row(p) for p, _ in new])
-                    self._db.executemany(
-                        _INSERT_CHARGE,
-                        [(p.id, p.api_key, micros, p.created_at) for p, micros in new],
-                    )
+                    rows = []
+                    for p, micros in new:
+                        self._seq += 1
+                        rows.append(_row(p, self._seq, micros))
+                    self._db.executemany(_INSERT_PREDICTION, rows)
                 for pid, names in dirty.items():
                     p = self._rows.get(pid)
                     if p is None:
@@ -319,22 +342,22 @@ def _column(p: Prediction, name: str) -> Any:
     return json.dumps(value) if name == "nsfw" else value
 
 
-def _row(p: Prediction) -> tuple[Any, ...]:
+def _row(p: Prediction, seq: int, charge_micros: int) -> tuple[Any, ...]:
     record = {name: getattr(p, name) for name in _FIXED_FIELDS}
     return (
         p.id,
-        p.created_at,
+        seq,
         p.api_key,
+        charge_micros,
         json.dumps(record, separators=(",", ":")),
         *(_column(p, n) for n in MUTABLE_FIELDS),
     )
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a data folder of an earlier version (one JSON body per row) up to date.
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring a data folder of version 0.1 (one JSON body per row) up to date.
 
-    Its predictions are kept; its charges (in ``ledger.sqlite3``) are not carried
-    over, so old predictions count as free.
+    Its predictions are kept, with their charges from its ``ledger.sqlite3``.
     """
     (version,) = db.execute("PRAGMA user_version").fetchone()
     columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
@@ -345,12 +368,21 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS predictions_created")
     db.executescript(_SCHEMA)
     fields = {f.name for f in dataclasses.fields(Prediction)}
+    charges: dict[str, int] = {}
+    ledger = path.with_name("ledger.sqlite3")
+    if ledger.exists():
+        with contextlib.closing(sqlite3.connect(ledger)) as old:
+            with contextlib.suppress(sqlite3.Error):
+                charges = dict(
+                    old.execute("SELECT prediction_id, amount_micros FROM charges")
+                )
     rows = []
-    for (body,) in db.execute("SELECT body FROM predictions_v1"):
+    for seq, (body,) in enumerate(
+        db.execute("SELECT body FROM predictions_v1 ORDER BY created_at, rowid"), 1
+    ):
         values = json.loads(body)
-        rows.append(
-            _row(Prediction(**{k: v for k, v in values.items() if k in fields}))
-        )
+        p = Prediction(**{k: v for k, v in values.items() if k in fields})
+        rows.append(_row(p, seq, int(charges.get(p.id, 0))))
     db.execute("BEGIN")
     db.executemany(_INSERT_PREDICTION, rows)
     db.execute("DROP TABLE predictions_v1")

@@ -83,10 +83,17 @@ def test_validation_accepts_the_seed_rule_and_rejects_past_it(
 
 def test_seed_rule_resolves_only_the_random_value() -> None:
     rule = seed_rule()
+    draws: list[tuple[int, int]] = []
 
-    assert rule.resolve(rule.random, 7) == 7
-    assert rule.resolve(rule.minimum, 7) == rule.minimum
-    assert rule.resolve(rule.maximum, 7) == rule.maximum
+    def draw(low: int, high: int) -> int:
+        draws.append((low, high))
+        return 7
+
+    assert rule.resolve(rule.random, draw) == 7
+    assert draws == [(rule.minimum, rule.maximum)]  # drawn within the bounds
+    assert rule.resolve(rule.minimum, draw) == rule.minimum
+    assert rule.resolve(rule.maximum, draw) == rule.maximum
+    assert len(draws) == 1  # no draw for a seed that was given
 
 
 # -- statuses --------------------------------------------------------------------------

@@ -183,10 +183,10 @@ def wait_all_terminal(client: httpx.Client, ids: list[str]) -> dict[str, str]:
             assert response.status_code == 200, response.text
             statuses[pid] = response.json()["data"]["status"]
         time.sleep(0.2)
-    pending = {pid: s for pid, s in statuses.items() if s not in terminal}
+    stuck = [(pid, s) for pid, s in statuses.items() if s not in terminal]
     pytest.fail(
-        f"{len(pending)} tasks not terminal {TERMINAL_TIMEOUT_S} s after the "
-        f"restart: {list(pending.items())[:3]}"
+        f"{len(stuck)} tasks not terminal {TERMINAL_TIMEOUT_S} s after the "
+        f"restart: {stuck[:3]}"
     )
 
 

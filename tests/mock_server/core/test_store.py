@@ -1,0 +1,101 @@
+"""The store: what it commits survives a reopen; an old data folder is migrated."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from wavespeed_mock.mock_server import Prediction
+from wavespeed_mock.mock_server.core.store import PredictionStore
+
+
+def prediction(pid: str, *, at: float = 100.0, key: str = "k") -> Prediction:
+    return Prediction(
+        id=pid,
+        model="character-ai/ovi/text-to-video",
+        input={"prompt": "waves", "seed": 1},
+        seed_requested=1,
+        seed=1,
+        created_at=at,
+        profile="fast",
+        start_at=at + 0.3,
+        done_at=at + 2.3,
+        api_key=key,
+    )
+
+
+async def add_all(store: PredictionStore, items: list[Prediction]) -> None:
+    # Concurrent adds: they share commits, and each returns only once committed.
+    await asyncio.gather(*(store.add(p, charge_micros=150_000) for p in items))
+
+
+def test_added_and_updated_rows_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = PredictionStore(path)
+    items = [prediction(f"{i:032x}", at=100.0) for i in range(50)]  # one frozen time
+    asyncio.run(add_all(store, items))
+    store.update(items[3], polls=2, rendered_at=101.5, nsfw=[True])
+    store.update(items[4], failure_code=1405, failure_message="boom")
+    store.close()
+
+    again = PredictionStore(path)
+    assert [p.id for p in again.all()] == [p.id for p in items]  # creation order
+    assert again.get(items[3].id) == items[3]
+    assert again.get(items[4].id) == items[4]
+    assert again.charges("k") == {p.id: 150_000 for p in items}
+    again.close()
+
+
+def test_an_add_returns_only_after_its_commit(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = PredictionStore(path)
+    p = prediction("a" * 32)
+
+    async def add_then_read() -> list[tuple[str, int]]:
+        await store.add(p, charge_micros=150_000)
+        # Another connection sees the row and its charge at once: committed.
+        with sqlite3.connect(path) as other:
+            return other.execute("SELECT id, charge_micros FROM predictions").fetchall()
+
+    assert asyncio.run(add_then_read()) == [(p.id, 150_000)]
+    store.close()
+
+
+def test_an_update_writes_only_fields_that_change(tmp_path: Path) -> None:
+    store = PredictionStore(tmp_path / "state.sqlite3")
+    p = prediction("b" * 32)
+    asyncio.run(add_all(store, [p]))
+    with pytest.raises(TypeError, match="fixed at creation"):
+        store.update(p, model="other")
+    store.close()
+
+
+def test_a_data_folder_of_version_0_1_is_migrated(tmp_path: Path) -> None:
+    old = prediction("c" * 32)
+    with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+        db.executescript(
+            "CREATE TABLE predictions (id TEXT PRIMARY KEY, created_at REAL NOT NULL,"
+            " model TEXT NOT NULL, api_key TEXT NOT NULL, body TEXT NOT NULL);"
+            "CREATE INDEX predictions_created ON predictions (created_at);"
+            "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        )
+        body = {**vars(old), "rendered_at": 101.0}
+        db.execute(
+            "INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
+            (old.id, old.created_at, old.model, old.api_key, json.dumps(body)),
+        )
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
+        db.execute(
+            "CREATE TABLE charges (prediction_id TEXT PRIMARY KEY, api_key TEXT,"
+            " model TEXT, amount_micros INTEGER, created_at REAL)"
+        )
+        db.execute("INSERT INTO charges VALUES (?, 'k', 'm', 150000, 100.0)", (old.id,))
+
+    store = PredictionStore(tmp_path / "state.sqlite3")
+    migrated = store.get(old.id)
+    assert migrated is not None and migrated.rendered_at == 101.0
+    assert store.charges("k") == {old.id: 150_000}
+    store.close()
