@@ -295,20 +295,20 @@ class PredictionStore:
                 self._db.execute("BEGIN")
                 if new:
                     rows = []
-                    for p, micros in new:
+                    for added, micros in new:
                         self._seq += 1
-                        rows.append(_row(p, self._seq, micros))
+                        rows.append(_row(added, self._seq, micros))
                     self._db.executemany(_INSERT_PREDICTION, rows)
                 for pid, names in dirty.items():
-                    p = self._rows.get(pid)
-                    if p is None:
+                    changed = self._rows.get(pid)
+                    if changed is None:
                         continue
                     ordered = [n for n in MUTABLE_FIELDS if n in names]
                     self._db.execute(
                         "UPDATE predictions SET "
                         + ", ".join(f"{n} = ?" for n in ordered)
                         + " WHERE id = ?",
-                        [*(_column(p, n) for n in ordered), pid],
+                        [*(_column(changed, n) for n in ordered), pid],
                     )
                 for sql, rows in statements:
                     self._db.executemany(sql, rows)
