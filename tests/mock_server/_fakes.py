@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from wavespeed_mock.mock_server import RenderFailed, RenderJob, RenderResult
 
@@ -67,3 +67,10 @@ class ProgressEngine(FakeEngine):
     def close(self) -> None:
         self.gate.set()
         self.finish.set()
+
+
+def fake_engine(server: Any) -> FakeEngine:
+    """The fake engine of a live or in-process server (a typed handle for tests)."""
+    engine = server.service.engine
+    assert isinstance(engine, FakeEngine), f"the server runs {engine!r}, not a fake"
+    return engine

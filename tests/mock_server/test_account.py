@@ -12,6 +12,7 @@ from wavespeed_mock.mock_server import RenderFailed
 from wavespeed_mock.mock_server.core.prediction import format_timestamp
 from wavespeed_mock.mock_server.features.account import UNLIMITED_BALANCE
 
+from ._fakes import fake_engine
 from ._support import I2V, PROMPT, T2V, make_server, running
 
 IMAGE = {"image": "https://example.com/knight.png", **PROMPT}
@@ -77,12 +78,12 @@ async def test_failed_cancelled_and_timed_out_tasks_are_refunded(
 ) -> None:
     server = make_server(tmp_path, starting_balance=0.15)
     async with running(server) as client:
-        server.service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
+        fake_engine(server).fail_with = RenderFailed("boom")
         failed = await submit(client)
         result = (await client.get(f"/api/v3/predictions/{failed}/result")).json()
         assert result["data"]["status"] == "failed"
         assert await balance(client) == 0.15
-        server.service.engine.fail_with = None  # type: ignore[attr-defined]
+        fake_engine(server).fail_with = None
         done = await submit(client)
         assert await balance(client) == 0.0
         for status in ("cancelled", "timeout"):
@@ -101,7 +102,7 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
         for path in (T2V, T2V, I2V, T2V):
             ids.append(await submit(client, path))
             clock.advance(10)
-        server.service.engine.fail_with = RenderFailed("boom")  # type: ignore[attr-defined]
+        fake_engine(server).fail_with = RenderFailed("boom")
         ids.append(await submit(client))
         await submit(client, Authorization="Bearer other")
         newest_first = ids[::-1]

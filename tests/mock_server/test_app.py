@@ -12,7 +12,7 @@ from PIL import Image
 from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._fakes import FAKE_MP4
+from ._fakes import FAKE_MP4, fake_engine
 from .conftest import AUTH, I2V, T2V, StartServer
 
 KNIGHT = {
@@ -200,7 +200,7 @@ def test_data_uri_image_is_decoded_and_passed_to_the_engine(
     data = client.post(I2V, json=dict(KNIGHT, image=uri)).json()["data"]
     result = client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]
     assert result["status"] == "completed"
-    job = server.service.engine.jobs[-1]  # type: ignore[attr-defined]
+    job = fake_engine(server).jobs[-1]
     assert job.image == base64.b64decode(uri.split(",", 1)[1])
     assert job.image_source == "data-uri"
 
@@ -242,7 +242,7 @@ def test_remote_image_is_not_fetched_by_default(
         client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]["status"]
         == "completed"
     )
-    job = server.service.engine.jobs[-1]  # type: ignore[attr-defined]
+    job = fake_engine(server).jobs[-1]
     assert job.image_source == "placeholder" and job.image.startswith(b"\x89PNG")
 
 

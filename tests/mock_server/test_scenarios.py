@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 import pytest
 import wavespeed
+from wavespeed_mock.mock_server import ApiError
 from wavespeed_mock.mock_server.http.live import LiveServer
 
+from ._fakes import fake_engine
 from ._support import CallRecorder, in_thread, wait_until
 from .conftest import AUTH, T2V, StartServer
 
@@ -63,7 +65,7 @@ def test_a_task_fails_with_any_task_error_code(
     scenario(server, fail_code=code)
     data = result(server, submit(server).json()["data"]["id"])
     assert data["status"] == "failed" and data["code"] == code and data["error"]
-    assert server.service.engine.jobs == []  # type: ignore[attr-defined]  # nothing rendered
+    assert fake_engine(server).jobs == []  # nothing rendered
 
 
 @pytest.mark.parametrize("status", ["cancelled", "timeout"])
@@ -128,10 +130,10 @@ def test_poll_errors_are_reproducible_from_the_seed(start_server: StartServer) -
         try:
             import asyncio
 
-            asyncio.run(book.on_poll(server.service.store.get(pid)))
+            asyncio.run(book.on_poll(server.service.get(pid)))
             again.append(200)
-        except Exception as exc:
-            again.append(exc.status)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            again.append(exc.status)
     assert again == first
 
 

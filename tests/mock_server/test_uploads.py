@@ -13,6 +13,7 @@ from wavespeed_mock.mock_server.features.uploads import (
     safe_filename,
 )
 
+from ._fakes import fake_engine
 from ._support import I2V, PROMPT, live_server, make_server, running
 
 
@@ -91,7 +92,7 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
         pid = submitted.json()["data"]["id"]
         result = await client.get(f"/api/v3/predictions/{pid}/result")
         assert result.json()["data"]["status"] == "completed"
-    [job] = server.service.engine.jobs  # type: ignore[attr-defined]
+    [job] = fake_engine(server).jobs
     assert job.image == data
     assert job.image_source == "upload"
     # The file sits where the image loader looks, and nothing half-written is left.
@@ -275,7 +276,7 @@ def test_official_sdk_uploads_and_runs_with_the_upload(tmp_path: Path) -> None:
             poll_interval=0.05,
         )
         assert output["outputs"]
-        [job] = server.service.engine.jobs  # type: ignore[attr-defined]
+        [job] = fake_engine(server).jobs
         assert job.image == image.read_bytes()
         assert job.image_source == "upload"
     finally:

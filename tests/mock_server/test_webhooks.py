@@ -23,6 +23,7 @@ from wavespeed_mock.mock_server.features.webhooks import (
     webhook_body,
 )
 
+from ._fakes import fake_engine
 from ._support import PROMPT, T2V, Receiver, make_server, running, wait_for
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -246,7 +247,7 @@ async def test_a_failed_task_is_delivered_too(tmp_path: Path) -> None:
     from wavespeed_mock.mock_server import RenderFailed
 
     server = make_server(tmp_path)
-    server.service.engine.fail_with = RenderFailed("boom", code=1405)  # type: ignore[attr-defined]
+    fake_engine(server).fail_with = RenderFailed("boom", code=1405)
     with Receiver() as receiver:
         async with running(server) as client:
             await client.post(T2V, json=PROMPT, params={"webhook": receiver.url})
