@@ -96,6 +96,7 @@ class MockService:
         )
         self._poll_signals: dict[str, asyncio.Event] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        self._notifying: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._seeds = random.SystemRandom()
         # Ids need uniqueness, not secrecy: a PRNG seeded once from the OS is
@@ -130,10 +131,12 @@ class MockService:
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
-        watchers = list(self._watchers)
-        if watchers:
-            # Deliveries already under way get to finish and log their attempt.
-            _, pending = await asyncio.wait(watchers, timeout=NOTIFY_DRAIN_S)
+        for task in self._watchers - self._notifying:
+            task.cancel()  # still waiting for its task to end: nothing under way
+        notifying = list(self._notifying)
+        if notifying:
+            # Deliveries under way get to finish and log their attempt.
+            _, pending = await asyncio.wait(notifying, timeout=NOTIFY_DRAIN_S)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -321,11 +324,17 @@ class MockService:
                 signal.clear()
             self._poll_signals.pop(p.id, None)
             view = self.view(p)
-            for notifier in self.notifiers:
-                try:
-                    await notifier.notify(p, view)
-                except Exception:
-                    log.exception("notifier failed for %s", p.id)
+            me = asyncio.current_task()
+            assert me is not None  # watch() always runs as a task
+            self._notifying.add(me)
+            try:
+                for notifier in self.notifiers:
+                    try:
+                        await notifier.notify(p, view)
+                    except Exception:
+                        log.exception("notifier failed for %s", p.id)
+            finally:
+                self._notifying.discard(me)
 
         task = loop.create_task(watch())
         self._watchers.add(task)

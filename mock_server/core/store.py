@@ -38,27 +38,27 @@ __all__ = ["PredictionStore", "StoreError"]
 log = logging.getLogger("wavespeed_mock.server")
 
 SCHEMA_VERSION = 2
-CHECKPOINT_EVERY_S = 1.0
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
-    id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
     api_key TEXT NOT NULL,
     charge_micros INTEGER NOT NULL,
     record TEXT NOT NULL,
     {", ".join(MUTABLE_FIELDS)}
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 _FIXED_FIELDS = tuple(
     f.name for f in dataclasses.fields(Prediction) if f.name not in MUTABLE_FIELDS
 )
-# One row per prediction, its charge in it: a submit writes one B-tree entry
-# (WITHOUT ROWID: the id is the key, no second index), so a commit touches few
-# pages. ``seq`` keeps the order of creation for ties on a frozen clock.
+# One row per prediction, its charge in it, keyed by ``seq``, the order of
+# creation: a submit appends to one B-tree (no index on the random ids, whose
+# inserts would land on random pages), so a commit writes few pages. The store
+# knows each id's ``seq`` and updates by it. Measured: docs/performance.md.
 _INSERT_PREDICTION = (
-    "INSERT OR REPLACE INTO predictions (id, seq, api_key, charge_micros, record, "
+    "INSERT INTO predictions (seq, id, api_key, charge_micros, record, "
     + ", ".join(MUTABLE_FIELDS)
     + ") VALUES (?, ?, ?, ?, ?"
     + ", ?" * len(MUTABLE_FIELDS)
@@ -80,15 +80,16 @@ class PredictionStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints (copying the WAL into the database, with an fsync) run on
-        # a thread of their own, not in a commit on the event loop: SQLite's
-        # automatic ones put millisecond stalls on one commit in a thousand.
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        # SQLite's automatic checkpoints stay on (every 1,000 pages, in a
+        # commit): a checkpointer thread of our own starved under a steady
+        # stream of commits and let the WAL grow without bound.
         _migrate(self._db, path)
         self._db.executescript(_SCHEMA)
         self._rows: dict[str, Prediction] = {}
         self._charges: dict[str, dict[str, int]] = {}
         self._seq = 0
+        self._seqs: dict[str, int] = {}
+        """Each stored id's row key (its place in the order of creation)."""
         self._load()
         # What the next flush writes.
         self._new: list[tuple[Prediction, int]] = []
@@ -98,14 +99,6 @@ class PredictionStore:
         self._loop_thread: int | None = None
         self._flush_due = False
         self._closed = False
-        self._stop_checkpoints = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_every,
-            args=(CHECKPOINT_EVERY_S,),
-            name=f"sqlite-checkpoint:{path.name}",
-            daemon=True,
-        )
-        self._checkpointer.start()
 
     def _load(self) -> None:
         columns = ", ".join(MUTABLE_FIELDS)
@@ -121,6 +114,7 @@ class PredictionStore:
                 **fixed, **{k: v for k, v in changing.items() if v is not None}
             )
             self._rows[p.id] = p
+            self._seqs[p.id] = self._seq
             self._charges.setdefault(p.api_key, {})[p.id] = int(row[1])
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -149,7 +143,9 @@ class PredictionStore:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         with self._lock:
+            self._seq += 1
             self._rows[p.id] = p
+            self._seqs[p.id] = self._seq
             self._charges.setdefault(p.api_key, {})[p.id] = charge_micros
             self._new.append((p, charge_micros))
             self._waiting.append(done)
@@ -160,6 +156,7 @@ class PredictionStore:
             with self._lock:
                 if self._rows.get(p.id) is p:
                     del self._rows[p.id]
+                    self._seqs.pop(p.id, None)
                     self._charges.get(p.api_key, {}).pop(p.id, None)
             raise
 
@@ -183,7 +180,8 @@ class PredictionStore:
         with self._lock:
             gone = [i for i in ids if self._rows.pop(i, None) is not None]
             self._write_now(
-                "DELETE FROM predictions WHERE id = ?", [(i,) for i in gone]
+                "DELETE FROM predictions WHERE seq = ?",
+                [(self._seqs.pop(i),) for i in gone],
             )
             return len(gone)
 
@@ -192,6 +190,7 @@ class PredictionStore:
         with self._lock:
             count = len(self._rows)
             self._rows.clear()
+            self._seqs.clear()
             self._charges.clear()
             self._dirty.clear()
             self._write_now("DELETE FROM predictions", [()])
@@ -234,27 +233,12 @@ class PredictionStore:
             self._write_now("", [])
 
     def close(self) -> None:
-        self._stop_checkpoints.set()
-        self._checkpointer.join(timeout=30)
         with self._lock:
             if self._closed:
                 return
             self._write_now("", [])
             self._closed = True
             self._db.close()
-
-    def _checkpoint_every(self, seconds: float) -> None:
-        # Its own connection: a PASSIVE checkpoint never blocks the writer.
-        db = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            while not self._stop_checkpoints.wait(seconds):
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:  # busy or locked: the next one catches up
-                    log.debug("checkpoint of %s skipped: %s", self.path, exc)
-            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            db.close()
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop | None) -> None:
         # Called with the lock held.
@@ -294,21 +278,24 @@ class PredictionStore:
             try:
                 self._db.execute("BEGIN")
                 if new:
-                    rows = []
-                    for added, micros in new:
-                        self._seq += 1
-                        rows.append(_row(added, self._seq, micros))
-                    self._db.executemany(_INSERT_PREDICTION, rows)
+                    self._db.executemany(
+                        _INSERT_PREDICTION,
+                        [
+                            _row(added, self._seqs[added.id], micros)
+                            for added, micros in new
+                            if added.id in self._seqs  # not reset meanwhile
+                        ],
+                    )
                 for pid, names in dirty.items():
                     changed = self._rows.get(pid)
-                    if changed is None:
+                    if changed is None or pid not in self._seqs:
                         continue
                     ordered = [n for n in MUTABLE_FIELDS if n in names]
                     self._db.execute(
                         "UPDATE predictions SET "
                         + ", ".join(f"{n} = ?" for n in ordered)
-                        + " WHERE id = ?",
-                        [*(_column(changed, n) for n in ordered), pid],
+                        + " WHERE seq = ?",
+                        [*(_column(changed, n) for n in ordered), self._seqs[pid]],
                     )
                 for sql, rows in statements:
                     self._db.executemany(sql, rows)
@@ -345,8 +332,8 @@ def _column(p: Prediction, name: str) -> Any:
 def _row(p: Prediction, seq: int, charge_micros: int) -> tuple[Any, ...]:
     record = {name: getattr(p, name) for name in _FIXED_FIELDS}
     return (
-        p.id,
         seq,
+        p.id,
         p.api_key,
         charge_micros,
         json.dumps(record, separators=(",", ":")),
