@@ -100,7 +100,13 @@ def _add_engine_options(serve: argparse.ArgumentParser) -> None:
                     flag, dest=dest, action="store_true", default=None, help=option.help
                 )
             else:
-                group.add_argument(flag, dest=dest, type=option.type, help=option.help)
+                group.add_argument(
+                    flag,
+                    dest=dest,
+                    type=option.type,
+                    metavar=option.name.upper(),
+                    help=option.help,
+                )
 
 
 def run_serve(args: argparse.Namespace) -> int:
