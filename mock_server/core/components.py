@@ -83,6 +83,10 @@ class FaultSource(Protocol):
         """``p`` was created under ``plan`` (counts a use; remembered for polls)."""
         ...
 
+    def abandon(self, plan: FaultPlan) -> None:
+        """The submit ``plan`` was made for was refused later: undo what it held."""
+        ...
+
     async def on_poll(self, p: Prediction) -> None:
         """Before a result poll is answered: may wait (latency) or raise (5xx)."""
         ...

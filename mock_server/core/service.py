@@ -36,13 +36,12 @@ from .lifecycle import is_terminal, status_at
 from .prediction import Prediction, to_api
 from .profiles import TimingProfile, parse_profile
 from .renders import RenderQueue
-from .store import PredictionStore, StoreError
+from .store import MICROS, PredictionStore, StoreError
 
 __all__ = ["MockService", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-MICROS = 1_000_000
 # How long a poll under the instant or polls:N profile waits for a render still
 # running, so that "completed on the first (Nth) poll" holds for a cold render.
 RENDER_WAIT_S = 60.0
@@ -158,34 +157,52 @@ class MockService:
             ApiError: 400/403/429 from admission, 400 for an unusable image,
                 503 when the store cannot commit. Nothing is stored or charged then.
         """
-        # admission
-        fault = self.faults.plan(request) if self.faults is not None else None
-        if fault is not None and fault.submit_delay_s > 0:
-            await self.clock.sleep_until(self.clock.now() + fault.submit_delay_s)
+        # admission: checks that hold nothing first, then the fault plan, which
+        # may hold a rate-limit slot until the task is stored (or given back)
         for admission in self.admissions:
             admission.admit(request)
-        # create
-        p, image = self._create(request, fault)
-        cached = self.renders.finish_from_cache(
-            p, image
-        )  # before persisting: one write
-        # persist
+        fault = self.faults.plan(request) if self.faults is not None else None
+        try:
+            if fault is not None and fault.submit_delay_s > 0:
+                await self.clock.sleep_until(self.clock.now() + fault.submit_delay_s)
+            # create (a cache hit is finished before persisting: one write)
+            p, image = self._create(request, fault)
+            cached = self.renders.finish_from_cache(p, image)
+        except BaseException:
+            self._abandon(fault)
+            raise
+        # persist, then schedule: shielded, so that a request cancelled while
+        # its row commits cannot leave a stored task that nothing renders
+        await asyncio.shield(self._store_and_schedule(request, fault, p, image, cached))
+        return Submission(p, fault)
+
+    async def _store_and_schedule(
+        self,
+        request: SubmitRequest,
+        fault: FaultPlan | None,
+        p: Prediction,
+        image: ImageIntake | None,
+        cached: bool,
+    ) -> None:
         try:
             await self.store.add(
                 p, charge_micros=round(request.model.price_for() * MICROS)
             )
         except StoreError as exc:
+            self._abandon(fault)
             raise ApiError(
                 503, f"Service unavailable: the task could not be stored ({exc})"
             ) from None
         if fault is not None and self.faults is not None:
             self.faults.record(fault, p)
-        # schedule
         if not cached:
             self.renders.queue(p, image)
         if p.webhook and self.notifiers:
             self._watch(p)
-        return Submission(p, fault)
+
+    def _abandon(self, fault: FaultPlan | None) -> None:
+        if fault is not None and self.faults is not None:
+            self.faults.abandon(fault)
 
     def _create(
         self, request: SubmitRequest, fault: FaultPlan | None

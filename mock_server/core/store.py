@@ -27,17 +27,18 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .prediction import MUTABLE_FIELDS, Prediction
 
-__all__ = ["PredictionStore", "StoreError"]
+__all__ = ["MICROS", "PredictionStore", "StoreError"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
 SCHEMA_VERSION = 2
+MICROS = 1_000_000
+"""Charges are integer micro-dollars, so sums never drift."""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     seq INTEGER PRIMARY KEY,
@@ -152,7 +153,7 @@ class PredictionStore:
             self._schedule_flush(loop)
         try:
             await done
-        except BaseException:
+        except StoreError:  # not committed: nothing of it may stay
             with self._lock:
                 if self._rows.get(p.id) is p:
                     del self._rows[p.id]
@@ -176,15 +177,6 @@ class PredictionStore:
             self._dirty.setdefault(p.id, set()).update(changes)
             self._schedule_flush(None)
 
-    def remove(self, ids: Iterable[str]) -> int:
-        with self._lock:
-            gone = [i for i in ids if self._rows.pop(i, None) is not None]
-            self._write_now(
-                "DELETE FROM predictions WHERE seq = ?",
-                [(self._seqs.pop(i),) for i in gone],
-            )
-            return len(gone)
-
     def clear(self) -> int:
         """Forget every prediction and charge (small values stay)."""
         with self._lock:
@@ -202,10 +194,6 @@ class PredictionStore:
         """Prediction id to charge in micro-dollars, for one key."""
         with self._lock:
             return dict(self._charges.get(api_key, {}))
-
-    def charged_keys(self) -> list[str]:
-        with self._lock:
-            return sorted(k for k, charges in self._charges.items() if charges)
 
     # -- small values (webhook secrets, upload tickets) -----------------------------
 
@@ -227,11 +215,6 @@ class PredictionStore:
 
     # -- writing -------------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Commit everything queued so far."""
-        with self._lock:
-            self._write_now("", [])
-
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -251,8 +234,12 @@ class PredictionStore:
         self._flush_due = True
         if threading.get_ident() == self._loop_thread or loop is not None:
             target.call_soon(self._flush)
-        else:
+            return
+        try:
             target.call_soon_threadsafe(self._flush)
+        except RuntimeError:  # the loop closed since the check: write at once
+            self._flush_due = False
+            self._commit([])
 
     def _flush(self) -> None:
         with self._lock:

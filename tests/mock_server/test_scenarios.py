@@ -167,6 +167,29 @@ def test_bad_bodies_do_not_use_up_the_rate_limit(start_server: StartServer) -> N
     assert submit(server).status_code == 200
 
 
+def test_submits_refused_after_the_plan_give_their_slot_back(
+    start_server: StartServer,
+) -> None:
+    # These pass the contract but are refused later in the pipeline: a bad
+    # webhook URL (an admission) and a data: image that is no image (intake).
+    server = start_server(virtual_clock=True)
+    scenario(server, per_minute=1)
+    I2V = "/api/v3/character-ai/ovi/image-to-video"
+    not_an_image = {"prompt": "p", "image": "data:image/png;base64,aGVsbG8="}
+    refused = [
+        httpx.post(
+            server.url + T2V,
+            json={"prompt": "p"},
+            params={"webhook": "ftp://example.com/hook"},
+            headers=AUTH,
+        ),
+        httpx.post(server.url + I2V, json=not_an_image, headers=AUTH),
+    ]
+    assert [r.status_code for r in refused] == [400, 400]
+    assert submit(server).status_code == 200  # the one slot was still free
+    assert submit(server).status_code == 429
+
+
 def test_concurrency_cap_queues_extra_tasks_in_created(
     start_server: StartServer,
 ) -> None:

@@ -20,15 +20,13 @@ from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
 from ...core.lifecycle import status_at
 from ...core.prediction import Prediction
-from ...core.store import PredictionStore
+from ...core.store import MICROS, PredictionStore
 from ...errors import ApiError
 
 __all__ = ["MICROS", "UNLIMITED_BALANCE", "Account"]
 
 UNLIMITED_BALANCE = 1_000_000.0
 """What an unlimited account's balance starts from (minus what it spent). [inferred]"""
-MICROS = 1_000_000
-"""Amounts are kept in integer micro-dollars, so sums never drift."""
 
 
 class Account:

@@ -174,6 +174,15 @@ class Scenario:
         return 0.0
 
 
+@dataclass(frozen=True)
+class _Chosen:
+    """What a plan came from: the scenario, and the rate-limit slot it holds."""
+
+    scenario: Scenario
+    api_key: str
+    reserved_at: float | None
+
+
 class ScenarioBook:
     """Where scenarios are kept and chosen: the service's fault source.
 
@@ -284,7 +293,9 @@ class ScenarioBook:
         if scenario is None:
             return None
         if scenario.per_minute is not None:
-            self._rate_limit(scenario, request.api_key)
+            reserved_at: float | None = self._rate_limit(scenario, request.api_key)
+        else:
+            reserved_at = None
         delay = (
             scenario.latency_s(scenario.rng("submit", scenario.uses))
             if scenario.latency
@@ -309,14 +320,14 @@ class ScenarioBook:
             failure_message=failure_message,
             nsfw=scenario.nsfw,
             sync_timeout=scenario.sync_timeout,
-            source=scenario,
+            source=_Chosen(scenario, request.api_key, reserved_at),
         )
 
     def record(self, plan: FaultPlan, p: Prediction) -> None:
         """Count the scenario behind ``plan`` once its task exists."""
-        scenario = plan.source
-        if not isinstance(scenario, Scenario):
+        if not isinstance(plan.source, _Chosen):
             return
+        scenario = plan.source.scenario
         with self._lock:
             if self.next_n and self.next_n[0][0] is scenario:
                 if self.next_n[0][1] <= 1:
@@ -326,7 +337,18 @@ class ScenarioBook:
             scenario.uses += 1
             self.by_prediction[p.id] = scenario
 
-    def _rate_limit(self, scenario: Scenario, api_key: str) -> None:
+    def abandon(self, plan: FaultPlan) -> None:
+        """The submit ``plan`` was made for was refused later: free its rate-limit slot."""
+        chosen = plan.source
+        if not isinstance(chosen, _Chosen) or chosen.reserved_at is None:
+            return
+        with self._lock:
+            window = self._starts.get(chosen.api_key)
+            if window is not None and chosen.reserved_at in window:
+                window.remove(chosen.reserved_at)
+
+    def _rate_limit(self, scenario: Scenario, api_key: str) -> float:
+        """Reserve a start in the key's minute window (429 when it is full)."""
         now = self.clock.now()
         with self._lock:
             window = self._starts.setdefault(api_key, deque())
@@ -341,6 +363,7 @@ class ScenarioBook:
                     headers={"Retry-After": str(retry_after)},
                 )
             window.append(now)
+            return now
 
     def _slot_free_at(self, scenario: Scenario, api_key: str) -> float | None:
         """When a concurrency slot frees for a new task of ``api_key`` (None: one is free)."""
