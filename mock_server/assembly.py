@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
+from .core.profiles import DEFAULT_PROFILE
 from .core.service import MockService
 from .core.store import PredictionStore
 from .features.account import Account, account_routes
@@ -80,6 +81,10 @@ def build_server(
         >>> server.features.scenarios.state()["global"] is None
         True
     """
+    engine = engine or load_engine(settings)
+    if settings.profile is None:
+        # A real engine implies real progress (ovi: the engine profile).
+        settings = settings.replace(profile=engine.default_profile or DEFAULT_PROFILE)
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
     store = PredictionStore(data_dir / "state.sqlite3")
@@ -102,7 +107,7 @@ def build_server(
         settings,
         clock=clock,
         store=store,
-        engine=engine or load_engine(settings),
+        engine=engine,
         images=ImageLoader(
             data_dir=data_dir,
             base_url=settings.base_url,

@@ -48,8 +48,9 @@ class Settings:
     """Each API key's starting balance in USD; None means unlimited."""
     public_url: str | None = None
     """Base of the URLs the server hands out; defaults to http://host:port."""
-    profile: str = "fast"
-    """Timing profile: instant, fast, realistic, polls:N or engine."""
+    profile: str | None = None
+    """Timing profile: instant, fast, realistic, polls:N or engine. None (unset):
+    the engine's ``default_profile`` (``engine`` for ovi), else ``fast``."""
     api_keys: tuple[str, ...] = ()
     """Accepted Bearer keys; empty accepts any non-empty key."""
     strict: bool = False

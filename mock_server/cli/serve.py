@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from ..core.engine import available_engines, load_engine_class
-from ..settings import ENV_PREFIX, Settings
+from ..settings import Settings, SettingsError
 
 __all__ = ["add_serve_parser", "run_serve"]
 
@@ -133,19 +132,20 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.api_keys:
         keys["api_keys"] = tuple(args.api_keys)
     settings = Settings.from_env(**keys)
-    engine_class = load_engine_class(settings.engine)
-    prefix = f"{_OPTION_DEST}{settings.engine}:"
-    options = {
-        dest[len(prefix) :]: value
-        for dest, value in vars(args).items()
-        if dest.startswith(prefix) and value is not None
-    }
-    settings = settings.replace(engine_options=options)
-    profile_chosen = args.profile is not None or f"{ENV_PREFIX}PROFILE" in os.environ
-    if engine_class.default_profile is not None and not profile_chosen:
-        # A real engine implies real progress (the engine profile).
-        settings = settings.replace(profile=engine_class.default_profile)
-    app = create_app(settings)
+    options: dict[str, object] = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith(_OPTION_DEST) or value is None:
+            continue
+        engine, _, option = dest[len(_OPTION_DEST) :].partition(":")
+        if engine != settings.engine:
+            flag = f"--{engine}-{option}".replace("_", "-")
+            raise SettingsError(
+                f"{flag} is an option of the {engine!r} engine, but the server runs "
+                f"{settings.engine!r}; add --engine {engine}"
+            )
+        options[option] = value
+    app = create_app(settings.replace(engine_options=options))
+    settings = app.state.server.settings  # as built: the profile resolved
     _freeze_long_lived_objects()
     print(
         f"wavespeed-mock serving the WaveSpeedAI API at {settings.base_url} "

@@ -11,9 +11,17 @@ from dataclasses import dataclass
 
 from ...contracts.errors import WavespeedMockError
 
-__all__ = ["PROFILE_NAMES", "ProfileError", "TimingProfile", "parse_profile"]
+__all__ = [
+    "DEFAULT_PROFILE",
+    "PROFILE_NAMES",
+    "ProfileError",
+    "TimingProfile",
+    "parse_profile",
+]
 
 PROFILE_NAMES = ("instant", "fast", "realistic", "polls:N", "engine")
+DEFAULT_PROFILE = "fast"
+"""The profile of a server whose settings and engine name none."""
 
 
 class ProfileError(WavespeedMockError, ValueError):

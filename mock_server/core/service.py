@@ -34,7 +34,7 @@ from .engine import Engine
 from .images import ImageIntake, ImageLoader, take_data_uri
 from .lifecycle import is_terminal, status_at
 from .prediction import Prediction, to_api
-from .profiles import TimingProfile, parse_profile
+from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
 from .store import MICROS, PredictionStore, StoreError
 
@@ -82,7 +82,7 @@ class MockService:
         self.admissions = tuple(admissions)
         self.faults = faults
         self.notifiers = tuple(notifiers)
-        self.profile: TimingProfile = parse_profile(settings.profile)
+        self.profile: TimingProfile = parse_profile(settings.profile or DEFAULT_PROFILE)
         self.data_dir = Path(settings.data_dir).resolve()
         self.outputs_dir = self.data_dir / "outputs"
         self.outputs_dir.mkdir(parents=True, exist_ok=True)

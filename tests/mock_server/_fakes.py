@@ -17,6 +17,8 @@ class FakeEngine:
     name: ClassVar[str] = "fake"
     max_concurrency: ClassVar[int] = 2
     reports_progress: ClassVar[bool] = False
+    options: ClassVar[tuple[Any, ...]] = ()
+    default_profile: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self.jobs: list[RenderJob] = []
