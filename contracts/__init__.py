@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._resources import load_model_registry, load_openapi, load_schema, schema_names
 from .errors import ContractError, UnknownModelError, WavespeedMockError
 from .facts import (
+    FACT_KEYWORDS,
     BodyLimits,
     SeedRule,
     body_limits,
@@ -39,6 +40,7 @@ from .validation import (
 )
 
 __all__ = [
+    "FACT_KEYWORDS",
     "BodyLimits",
     "ContractError",
     "ModelOutput",

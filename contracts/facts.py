@@ -23,6 +23,7 @@ from typing import Any
 from ._resources import load_schema
 
 __all__ = [
+    "FACT_KEYWORDS",
     "BodyLimits",
     "SeedRule",
     "body_limits",
@@ -34,6 +35,15 @@ __all__ = [
     "terminal_statuses",
 ]
 
+FACT_KEYWORDS = (
+    "x-random-seed",
+    "x-image-formats",
+    "x-submit-body-bytes",
+    "x-json-body-bytes",
+    "x-terminal",
+    "x-refunded",
+)
+"""The schema keywords that carry these facts (annotations: they validate nothing)."""
 SUGGESTION_CUTOFF = 0.6
 """How alike a name must be to be offered as "did you mean" (difflib's ratio)."""
 

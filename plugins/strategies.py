@@ -40,6 +40,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..contracts import (
+    FACT_KEYWORDS,
     did_you_mean,
     get_model,
     load_schema,
@@ -83,13 +84,7 @@ ANNOTATION_KEYWORDS = frozenset(
         "default",
         "examples",
         MOCK_ONLY,
-        # The contract's facts, read by wavespeed_mock.contracts.facts.
-        "x-random-seed",
-        "x-image-formats",
-        "x-submit-body-bytes",
-        "x-json-body-bytes",
-        "x-terminal",
-        "x-refunded",
+        *FACT_KEYWORDS,  # the contract's facts (contracts.facts reads them)
     }
 )
 #: Keywords the translator turns into strategies.
