@@ -68,6 +68,11 @@ def test_an_update_writes_only_fields_that_change(tmp_path: Path) -> None:
     store = PredictionStore(tmp_path / "state.sqlite3")
     p = prediction("b" * 32)
     asyncio.run(add_all(store, [p]))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)  # the one connection it writes on
+    store.update(p, polls=3)  # no event loop attached: written at once
+    [update] = [s for s in statements if s.startswith("UPDATE")]
+    assert update.startswith("UPDATE predictions SET polls = 3 WHERE")
     with pytest.raises(TypeError, match="fixed at creation"):
         store.update(p, model="other")
     store.close()
