@@ -167,6 +167,8 @@ class MockService:
                 await self.clock.sleep_until(self.clock.now() + fault.submit_delay_s)
             # create (a cache hit is finished before persisting: one write)
             p, image = self._create(request, fault)
+            if image is not None:
+                await self._keep(image)
             cached = self.renders.finish_from_cache(p, image)
         except BaseException:
             self._abandon(fault)
@@ -200,6 +202,15 @@ class MockService:
         if p.webhook and self.notifiers:
             self._watch(p)
 
+    async def _keep(self, image: ImageIntake) -> None:
+        """Keep a ``data:`` image for a restart, off the event loop (it may be 30 MB)."""
+        try:
+            await asyncio.to_thread(self.images.keep, image)
+        except OSError as exc:
+            raise ApiError(
+                503, f"Service unavailable: the image could not be kept ({exc})"
+            ) from None
+
     def _abandon(self, fault: FaultPlan | None) -> None:
         if fault is not None and self.faults is not None:
             self.faults.abandon(fault)
@@ -220,7 +231,6 @@ class MockService:
             and source[:5].lower() == "data:"
         ):
             image = take_data_uri(source, self.settings.max_image_pixels)
-            self.images.keep(image)
             echoed["image"] = image.echoed
         now = self.clock.now()
         profile = self.profile

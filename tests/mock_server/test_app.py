@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -387,3 +388,19 @@ def test_server_binds_to_loopback_by_default() -> None:
     from wavespeed_mock.mock_server.settings import Settings
 
     assert Settings().host == "127.0.0.1"
+
+
+def test_an_image_that_cannot_be_kept_is_503_and_stores_nothing(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "inputs").write_text("a file where the inputs folder belongs")
+    server = start_server(data_dir=data_dir)
+    answer = httpx.post(
+        server.url + I2V, json=dict(KNIGHT, image=png_data_uri()), headers=AUTH
+    )
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["code"] == 503 and "image" in answer.json()["message"]
+    assert len(server.service.store) == 0
+    assert server.features.account.spent("test-key") == 0
