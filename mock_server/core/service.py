@@ -1,11 +1,11 @@
 """The mock's core: the submission pipeline, the renders, and the answers to polls.
 
-One :class:`MockService` per server, built by ``mock_server.assembly.build_service``
+One :class:`MockService` per server, built by ``mock_server.assembly.build_server``
 with its collaborators: the clock, the store, the engine, the image loader, and
 the features' components (:mod:`.components`). A submit runs, top to bottom:
 
-    admission  fault plan (scenarios: 429), submit latency, each Admission
-               (webhook URL 400, balance 403)
+    admission  each Admission (webhook URL 400, balance 403), then the fault
+               plan (scenarios: 429) and its submit latency
     create     id, seed (the contract's rule), image intake, the fault's effects
     persist    store.add(prediction, charge): one group commit; only then answered
     schedule   a cached clip linked at once, or the render queued on a worker
