@@ -1,6 +1,6 @@
 """Building a server: the core, the features, and the one place that wires them.
 
-:func:`build_service` makes the clock, the store, the engine and the image
+:func:`build_server` makes the clock, the store, the engine and the image
 loader, then each feature's components, and hands them to :class:`MockService`.
 :func:`feature_routes` gives each feature's HTTP routes to the app. Nothing
 else connects a feature to the core.
