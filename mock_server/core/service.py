@@ -173,19 +173,7 @@ class MockService:
         except BaseException:
             self._abandon(fault)
             raise
-        # persist, then schedule: shielded, so that a request cancelled while
-        # its row commits cannot leave a stored task that nothing renders
-        await asyncio.shield(self._store_and_schedule(request, fault, p, image, cached))
-        return Submission(p, fault)
-
-    async def _store_and_schedule(
-        self,
-        request: SubmitRequest,
-        fault: FaultPlan | None,
-        p: Prediction,
-        image: ImageIntake | None,
-        cached: bool,
-    ) -> None:
+        # persist, then schedule
         try:
             await self.store.add(
                 p, charge_micros=round(request.model.price_for() * MICROS)
@@ -195,6 +183,21 @@ class MockService:
             raise ApiError(
                 503, f"Service unavailable: the task could not be stored ({exc})"
             ) from None
+        except asyncio.CancelledError:
+            # The request was cancelled while its row commits: the row is queued
+            # and commits anyway, so it must not be left without a render.
+            self._schedule(fault, p, image, cached)
+            raise
+        self._schedule(fault, p, image, cached)
+        return Submission(p, fault)
+
+    def _schedule(
+        self,
+        fault: FaultPlan | None,
+        p: Prediction,
+        image: ImageIntake | None,
+        cached: bool,
+    ) -> None:
         if fault is not None and self.faults is not None:
             self.faults.record(fault, p)
         if not cached:
