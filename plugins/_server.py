@@ -32,7 +32,12 @@ class WavespeedServer:
         self.url = live.url
         self.api_key = api_key
         self.service = live.service
-        self._control = httpx.Client(base_url=self.url + CONTROL_PREFIX, timeout=30)
+        token = live.settings.control_token
+        self._control = httpx.Client(
+            base_url=self.url + CONTROL_PREFIX,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            timeout=30,
+        )
 
     # -- control -----------------------------------------------------------------
     # The server runs in this process, so these call its service directly: the

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
-from ..settings import CONTROL_PREFIX
+from ..settings import CONTROL_PREFIX, ENV_PREFIX
 
 __all__ = ["add_control_parser", "run_control"]
 
@@ -24,6 +25,12 @@ def add_control_parser(
         "--url",
         default="http://127.0.0.1:8000",
         help="the server (default %(default)s)",
+    )
+    control.add_argument(
+        "--control-token",
+        default=None,
+        metavar="TOKEN",
+        help="the server's --control-token (default: $WAVESPEED_MOCK_CONTROL_TOKEN)",
     )
     actions = control.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("state", help="profile, clock and counts")
@@ -82,8 +89,12 @@ def run_control(args: argparse.Namespace) -> int:
         method, path = "POST", "/scenarios"
     elif action == "clear-scenarios":
         method = "DELETE"
+    token = args.control_token or os.environ.get(ENV_PREFIX + "CONTROL_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.request(method, base + path, json=body, timeout=30)
+        response = httpx.request(
+            method, base + path, json=body, headers=headers, timeout=30
+        )
     except httpx.HTTPError as exc:
         print(
             f"wavespeed-mock control: cannot reach {args.url}: {exc}", file=sys.stderr

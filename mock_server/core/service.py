@@ -32,6 +32,7 @@ from .clock import ServerClock
 from .components import Admission, FaultPlan, FaultSource, Notifier, SubmitRequest
 from .engine import Engine
 from .images import ImageIntake, ImageLoader, take_data_uri
+from .keys import key_id, mask_key
 from .lifecycle import is_terminal, status_at
 from .prediction import Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
@@ -253,7 +254,8 @@ class MockService:
             done_at=now + profile.queue_s + profile.processing_s + shift,
             polls_needed=profile.polls,
             follows_engine=profile.follows_engine,
-            api_key=request.api_key,
+            key_id=key_id(request.api_key),
+            key_hint=mask_key(request.api_key),
             webhook=request.webhook,
             image_digest=image.digest if image is not None else None,
         )
@@ -273,9 +275,22 @@ class MockService:
             raise ApiError(404, f"Prediction {prediction_id!r} not found")
         return p
 
-    async def poll(self, prediction_id: str) -> dict[str, Any]:
-        """The prediction object a result poll answers (counts the poll)."""
-        p = self.get(prediction_id)
+    def get_for(self, prediction_id: str, api_key: str) -> Prediction:
+        """A prediction as the API shows it to ``api_key``: only the key that made
+        it sees it (the real API scopes tasks to the account); others get the
+        404 of an unknown id, so they cannot tell it exists.
+
+        Raises:
+            ApiError: 404.
+        """
+        p = self.store.get(prediction_id)
+        if p is None or p.key_id != key_id(api_key):
+            raise ApiError(404, f"Prediction {prediction_id!r} not found")
+        return p
+
+    async def poll(self, prediction_id: str, api_key: str) -> dict[str, Any]:
+        """The prediction object a result poll of ``api_key`` answers (counts the poll)."""
+        p = self.get_for(prediction_id, api_key)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):

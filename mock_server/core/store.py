@@ -30,20 +30,21 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
 
 __all__ = ["MICROS", "PredictionStore", "StoreError"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MICROS = 1_000_000
 """Charges are integer micro-dollars, so sums never drift."""
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL,
-    api_key TEXT NOT NULL,
+    key_id TEXT NOT NULL,
     charge_micros INTEGER NOT NULL,
     record TEXT NOT NULL,
     {", ".join(MUTABLE_FIELDS)}
@@ -59,7 +60,7 @@ _FIXED_FIELDS = tuple(
 # inserts would land on random pages), so a commit writes few pages. The store
 # knows each id's ``seq`` and updates by it. Measured: docs/performance.md.
 _INSERT_PREDICTION = (
-    "INSERT INTO predictions (seq, id, api_key, charge_micros, record, "
+    "INSERT INTO predictions (seq, id, key_id, charge_micros, record, "
     + ", ".join(MUTABLE_FIELDS)
     + ") VALUES (?, ?, ?, ?, ?"
     + ", ?" * len(MUTABLE_FIELDS)
@@ -116,7 +117,7 @@ class PredictionStore:
             )
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
-            self._charges.setdefault(p.api_key, {})[p.id] = int(row[1])
+            self._charges.setdefault(p.key_id, {})[p.id] = int(row[1])
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Flush on ``loop`` (the server's event loop) from now on."""
@@ -147,7 +148,7 @@ class PredictionStore:
             self._seq += 1
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
-            self._charges.setdefault(p.api_key, {})[p.id] = charge_micros
+            self._charges.setdefault(p.key_id, {})[p.id] = charge_micros
             self._new.append((p, charge_micros))
             self._waiting.append(done)
             self._schedule_flush(loop)
@@ -158,7 +159,7 @@ class PredictionStore:
                 if self._rows.get(p.id) is p:
                     del self._rows[p.id]
                     self._seqs.pop(p.id, None)
-                    self._charges.get(p.api_key, {}).pop(p.id, None)
+                    self._charges.get(p.key_id, {}).pop(p.id, None)
             raise
 
     def update(self, p: Prediction, **changes: Any) -> None:
@@ -190,10 +191,10 @@ class PredictionStore:
 
     # -- the ledger's records ------------------------------------------------------
 
-    def charges(self, api_key: str) -> dict[str, int]:
-        """Prediction id to charge in micro-dollars, for one key."""
+    def charges(self, key_id: str) -> dict[str, int]:
+        """Prediction id to charge in micro-dollars, for one key (by its id)."""
         with self._lock:
-            return dict(self._charges.get(api_key, {}))
+            return dict(self._charges.get(key_id, {}))
 
     # -- small values (webhook secrets, upload tickets) -----------------------------
 
@@ -321,7 +322,7 @@ def _row(p: Prediction, seq: int, charge_micros: int) -> tuple[Any, ...]:
     return (
         seq,
         p.id,
-        p.api_key,
+        p.key_id,
         charge_micros,
         json.dumps(record, separators=(",", ":")),
         *(_column(p, n) for n in MUTABLE_FIELDS),
@@ -335,7 +336,12 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     """
     (version,) = db.execute("PRAGMA user_version").fetchone()
     columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
-    if version >= SCHEMA_VERSION or "body" not in columns:
+    if version >= SCHEMA_VERSION:
+        return
+    if "api_key" in columns and "body" not in columns:
+        _hash_stored_keys(db)
+        return
+    if "body" not in columns:
         return
     log.info("migrating %s to schema version %d", db, SCHEMA_VERSION)
     db.execute("ALTER TABLE predictions RENAME TO predictions_v1")
@@ -354,10 +360,42 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     for seq, (body,) in enumerate(
         db.execute("SELECT body FROM predictions_v1 ORDER BY created_at, rowid"), 1
     ):
-        values = json.loads(body)
+        values = _hashed_key(json.loads(body))
         p = Prediction(**{k: v for k, v in values.items() if k in fields})
         rows.append(_row(p, seq, int(charges.get(p.id, 0))))
     db.execute("BEGIN")
     db.executemany(_INSERT_PREDICTION, rows)
     db.execute("DROP TABLE predictions_v1")
     db.execute("COMMIT")
+
+
+def _hashed_key(values: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older version with its plain API key: its hash and mask instead."""
+    key = values.pop("api_key", None)
+    if isinstance(key, str):
+        values.setdefault("key_id", key_id(key))
+        values.setdefault("key_hint", mask_key(key))
+    return values
+
+
+def _hash_stored_keys(db: sqlite3.Connection) -> None:
+    """Bring a data folder of schema version 2 (plain API keys) to version 3.
+
+    Every key is replaced by its hash (``core.keys``), then the file is vacuumed
+    so that no page keeps the plain text.
+    """
+    log.info("hashing the API keys stored in %s (schema version 3)", db)
+    db.execute("BEGIN")
+    updates = []
+    for seq, record in db.execute("SELECT seq, record FROM predictions").fetchall():
+        values = _hashed_key(json.loads(record))
+        updates.append(
+            (json.dumps(values, separators=(",", ":")), values.get("key_id", ""), seq)
+        )
+    db.execute("ALTER TABLE predictions RENAME COLUMN api_key TO key_id")
+    db.executemany(
+        "UPDATE predictions SET record = ?, key_id = ? WHERE seq = ?", updates
+    )
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("COMMIT")
+    db.execute("VACUUM")

@@ -33,6 +33,7 @@ from .auth import Authenticator
 from .bodies import parse_json, read_body
 from .control import control_routes
 from .files import serve_file
+from .guards import RequestGuardMiddleware
 from .journal import JournalMiddleware
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
@@ -92,8 +93,10 @@ def create_app(
     ]
 
     async def get_result(request: Request) -> Response:
-        auth(request)
-        return envelope(await service.poll(request.path_params["prediction_id"]))
+        api_key = auth(request)
+        return envelope(
+            await service.poll(request.path_params["prediction_id"], api_key)
+        )
 
     async def get_output(request: Request) -> Response:
         name = request.path_params["filename"]
@@ -116,6 +119,9 @@ def create_app(
 
     _install_error_handlers(app)
     app.add_middleware(JournalMiddleware, journal=server.journal)
+    # Outside the journal: a refused request (a rebinding page) leaves no trace
+    # there; inside the response check, which sees the refusals' envelopes.
+    app.add_middleware(RequestGuardMiddleware, settings=settings)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     return app

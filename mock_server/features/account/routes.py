@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ....contracts import UnknownModelError, get_model
+from ...core.keys import key_id
 from ...core.service import MockService
 from ...errors import ApiError
 from ...http.auth import Authenticator
@@ -47,11 +48,11 @@ def account_routes(
     """The account routes of the API, and ``/_mock/ledger`` of the control API."""
 
     async def balance(request: Request) -> Response:
-        api_key = auth(request)
-        return envelope({"balance": account.balance(api_key), "currency": "USD"})
+        key = key_id(auth(request))
+        return envelope({"balance": account.balance(key), "currency": "USD"})
 
     async def history(request: Request) -> Response:
-        api_key = auth(request)
+        key = key_id(auth(request))
         body = await read_json_object(request, "history.request.json", optional=True)
         page = int(body.get("page") or 1)
         page_size = int(body.get("page_size") or 100)
@@ -68,7 +69,7 @@ def account_routes(
         for p in sorted(
             reversed(service.store.all()), key=lambda p: p.created_at, reverse=True
         ):
-            if p.api_key != api_key or p.created_at < earliest:
+            if p.key_id != key or p.created_at < earliest:
                 continue
             if latest is not None and p.created_at >= latest:
                 continue
@@ -84,13 +85,13 @@ def account_routes(
         return envelope({"page": page, "total": len(found), "items": items})
 
     async def delete(request: Request) -> Response:
-        api_key = auth(request)
+        key = key_id(auth(request))
         body = await read_json_object(request, "delete.request.json")
         count = 0
         # Unknown ids and other keys' predictions are skipped, not errors. [inferred]
         for pid in dict.fromkeys(body["ids"]):
             p = service.store.get(pid)
-            if p is None or p.api_key != api_key or p.forced_status == "deleted":
+            if p is None or p.key_id != key or p.forced_status == "deleted":
                 continue
             service.store.update(p, forced_status="deleted")
             (service.outputs_dir / p.output_name).unlink(missing_ok=True)
@@ -120,14 +121,16 @@ def account_routes(
         )
 
     async def ledger(request: Request) -> Response:
-        keys = sorted({p.api_key for p in service.store.all()})
+        # Keys are stored hashed: each shows masked, with its id to match on.
+        hints = {p.key_id: p.key_hint for p in service.store.all()}
         items = [
             {
-                "api_key": key,
+                "api_key": hints[key],
+                "key_id": key,
                 "spent": account.spent(key),
                 "balance": account.balance(key),
             }
-            for key in keys
+            for key in sorted(hints)
         ]
         return envelope({"items": items})
 
