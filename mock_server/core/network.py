@@ -79,8 +79,8 @@ def internal_kind(address: IPAddress) -> str | None:
         ("unspecified", address.is_unspecified),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         # Shared address space (100.64.0.0/10), documentation ranges and the like.
         ("non-public", not address.is_global),
     )
