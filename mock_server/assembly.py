@@ -102,7 +102,10 @@ def build_server(
             allow=settings.webhook_allow,
         ),
         uploads=UploadStore(
-            data_dir=data_dir, store=store, max_bytes=settings.max_upload_bytes
+            data_dir=data_dir,
+            store=store,
+            max_bytes=settings.max_upload_bytes,
+            max_image_pixels=settings.max_image_pixels,
         ),
     )
     service = MockService(
