@@ -106,10 +106,10 @@ class RemoteFetcher:
     async def _fetch(self, url: str) -> bytes:
         import httpx
 
-        # Per-operation timeouts only as a backstop: the deadline above bounds
-        # the whole fetch.
+        # No per-operation timeouts: the one deadline in fetch() bounds the
+        # whole, and a shorter per-read timeout would only race it.
         async with httpx.AsyncClient(
-            timeout=self.deadline_s, follow_redirects=False, trust_env=False
+            timeout=None, follow_redirects=False, trust_env=False
         ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 parts = urlsplit(url)

@@ -122,7 +122,7 @@ class RequestGuardMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.hosts = HostRule.from_settings(settings)
-        self.token = settings.control_token
+        self.token = settings.control_token or None  # "" is no token
         self.own_origins = frozenset(
             _origin_key(p.scheme, p.netloc)
             for p in [urlsplit(settings.public_url or settings.base_url)]
