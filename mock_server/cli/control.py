@@ -13,6 +13,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from ..core.prediction import format_timestamp
 from ..settings import CONTROL_PREFIX, Settings
 
 __all__ = ["add_control_parser", "run_control", "server_url"]
@@ -187,7 +188,7 @@ def run_control(args: argparse.Namespace) -> int:
     if action == "journal" and response.status_code == 200:
         # One request a line, so that head, tail and grep work on it.
         for item in data["items"]:
-            print(json.dumps(item))
+            print(json.dumps({**item, "at": format_timestamp(item["at"])}))
     else:
         print(json.dumps(data, indent=2))
     return 0 if response.status_code == 200 else 1

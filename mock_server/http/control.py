@@ -47,7 +47,11 @@ def state_of(service: MockService) -> dict[str, Any]:
 
 
 def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
-    """``?since=`` (ISO 8601) and ``?limit=`` (the newest N) applied; newest last."""
+    """``?since=`` (ISO 8601) and ``?limit=`` (the newest N) applied; newest last.
+
+    Each entry's ``at`` stays Unix seconds (the playground reads it as such);
+    ``wavespeed-mock control journal`` prints it as an RFC 3339 time.
+    """
     since_text = query.get("since")
     if since_text is not None:
         try:
@@ -71,7 +75,7 @@ def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, An
                 what="query parameter",
             )
         entries = entries[-int(limit_text) :]
-    return [{**e, "at": format_timestamp(e["at"])} for e in entries]
+    return entries
 
 
 def control_routes(server: MockServer) -> list[BaseRoute]:
