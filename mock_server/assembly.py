@@ -174,7 +174,7 @@ class _InboxVerifier:
             verify_webhook(
                 headers,
                 body,
-                self.secrets.secret_for(prediction.api_key),
+                self.secrets.secret_for(prediction.key_id),
                 now=self.clock.now(),
             )
         except WebhookVerificationError as exc:
