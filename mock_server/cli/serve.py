@@ -113,6 +113,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..http.app import create_app
     from ..http.live import UVICORN_OPTIONS
+    from ..http.wire_faults import expose_connection
 
     keys = {
         name: getattr(args, name)
@@ -152,7 +153,12 @@ def run_serve(args: argparse.Namespace) -> int:
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, **UVICORN_OPTIONS)
+    uvicorn.run(
+        expose_connection(app),  # connection faults need the transport
+        host=settings.host,
+        port=settings.port,
+        **UVICORN_OPTIONS,
+    )
     return 0
 
 
