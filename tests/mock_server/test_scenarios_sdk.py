@@ -19,6 +19,7 @@ import wavespeed
 from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
 
+from ._support import wait_until
 from .conftest import StartServer
 
 pytestmark = pytest.mark.sdk
@@ -92,10 +93,11 @@ def test_lost_answer_the_task_exists_and_the_sdk_does_not_resubmit(
     server = start_server()
     scenario(server, lost_answer=mode)
     c = client(server)
-    options = {"timeout": 1.0} if mode == "timeout" else {}
+    options = {"timeout": 3.0} if mode == "timeout" else {}
     with pytest.raises(RuntimeError, match="did not return a response"):
         run(c, **options)
-    assert submits(server) == 1
+    # A held answer is journalled once the server sees the client leave.
+    wait_until(lambda: submits(server) == 1, what="the lost submit journalled")
     [p] = server.service.store.all()
     # The task was created and charged once; the caller can only find it by
     # listing: the SDK never learnt its id.

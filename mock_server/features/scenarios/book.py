@@ -122,7 +122,7 @@ class ScenarioBook:
                         f"Unknown scenario {name!r} in {SCENARIO_HEADER}; "
                         "set it first with scope 'named'",
                     )
-                return scenario
+                return None if scenario.expired(now) else scenario
             self._drop_expired(now)
             for entry in self.next_n:
                 if entry[0].touches(route):
