@@ -9,6 +9,7 @@ else connects a feature to the core.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from .core.profiles import DEFAULT_PROFILE
 from .core.service import MockService
 from .core.store import PredictionStore
 from .features.account import Account, account_routes
+from .features.playground import WebhookInbox, playground_routes
 from .features.replay import CassetteDeck, CassetteMiddleware
 from .features.scenarios import ScenarioBook, scenario_routes
 from .features.uploads import UploadStore, upload_routes
@@ -30,6 +32,8 @@ from .features.webhooks import (
     WebhookDelivery,
     WebhookSecrets,
     WebhookUrlCheck,
+    WebhookVerificationError,
+    verify_webhook,
     webhook_routes,
 )
 from .http.auth import Authenticator
@@ -53,6 +57,7 @@ class Features:
     scenarios: ScenarioBook
     webhooks: WebhookDelivery
     uploads: UploadStore
+    inbox: WebhookInbox
     cassettes: CassetteDeck | None = None
     """Record/replay (``record``/``replay`` settings); None when neither is set."""
 
@@ -73,6 +78,7 @@ class MockServer:
         if self.features.cassettes is not None:
             self.features.cassettes.reset()
         self.journal.clear()
+        self.features.inbox.clear()
         return count
 
     @property
@@ -102,6 +108,7 @@ def build_server(
     # Before anything is opened: bad record/replay settings fail with nothing to close.
     cassettes = CassetteDeck.from_settings(settings, clock=clock)
     store = PredictionStore(data_dir / "state.sqlite3")
+    secrets = WebhookSecrets(store)
     features = Features(
         account=Account(
             store=store, clock=clock, starting_balance=settings.starting_balance
@@ -109,7 +116,7 @@ def build_server(
         scenarios=ScenarioBook(clock=clock, store=store),
         webhooks=WebhookDelivery(
             clock=clock,
-            secrets=WebhookSecrets(store),
+            secrets=secrets,
             retry_base_s=settings.webhook_retry_base_s,
             timeout_s=settings.webhook_timeout_s,
         ),
@@ -119,6 +126,7 @@ def build_server(
             max_bytes=settings.max_upload_bytes,
             max_image_pixels=settings.max_image_pixels,
         ),
+        inbox=WebhookInbox(_InboxVerifier(store, secrets, clock)),
         cassettes=cassettes,
     )
     service = MockService(
@@ -151,9 +159,36 @@ def feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
         *webhook_routes(features.webhooks, auth),
         *upload_routes(features.uploads, service, auth),
         *account_routes(features.account, service, auth),
+        *playground_routes(features.inbox, lambda: service.base_url),
     ]
 
 
+class _InboxVerifier:
+    """The playground inbox's signature check: the webhooks feature's
+    ``verify_webhook`` with the secret of the key that made the prediction."""
+
+    def __init__(
+        self, store: PredictionStore, secrets: WebhookSecrets, clock: ServerClock
+    ) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.clock = clock
+
+    def verdict(self, headers: Mapping[str, str], body: bytes) -> str:
+        prediction = self.store.get(headers.get("webhook-id", ""))
+        if prediction is None:
+            return "unknown prediction: no stored prediction has this webhook-id"
+        try:
+            # Deliveries are stamped with the server's clock, which may be virtual.
+            verify_webhook(
+                headers,
+                body,
+                self.secrets.secret_for(prediction.api_key),
+                now=self.clock.now(),
+            )
+        except WebhookVerificationError as exc:
+            return f"invalid: {exc}"
+        return "valid"
 def feature_middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
     """Features that answer ahead of the routes (record/replay), for the app."""
     deck = server.features.cassettes

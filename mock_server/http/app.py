@@ -29,6 +29,7 @@ from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
 from ..errors import ApiError, bad_request_message
 from ..settings import SCENARIO_HEADER, Settings
+from .access_log import AccessLogMiddleware
 from .auth import Authenticator
 from .bodies import parse_json, read_body
 from .control import control_routes
@@ -122,6 +123,8 @@ def create_app(
     # upstream's facts, checked into the cassette (features/replay), not the mock's.
     for middleware in feature_middleware(server, auth):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+    if settings.access_log:  # outermost: its time covers the whole answer
+        app.add_middleware(AccessLogMiddleware)
     return app
 
 
