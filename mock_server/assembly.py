@@ -189,6 +189,8 @@ class _InboxVerifier:
         except WebhookVerificationError as exc:
             return f"invalid: {exc}"
         return "valid"
+
+
 def feature_middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
     """Features that answer ahead of the routes (record/replay), for the app."""
     deck = server.features.cassettes
