@@ -42,9 +42,6 @@ __all__ = ["MockService", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-# How long a poll under the instant or polls:N profile waits for a render still
-# running, so that "completed on the first (Nth) poll" holds for a cold render.
-RENDER_WAIT_S = 60.0
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
@@ -274,19 +271,21 @@ class MockService:
         return p
 
     async def poll(self, prediction_id: str) -> dict[str, Any]:
-        """The prediction object a result poll answers (counts the poll)."""
+        """The prediction object a result poll answers (counts the poll).
+
+        A poll never waits for a render: ``status_at`` shows no outcome before it
+        is known, so a clip still rendering reads ``processing``, and the instant
+        and polls:N profiles end on the first poll at or after their rule once
+        the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
+        """
         p = self.get(prediction_id)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):
             self.store.update(p, polls=p.polls + 1)
-            if p.polls >= p.polls_needed:
-                await self.renders.wait(p, RENDER_WAIT_S)
             signal = self._poll_signals.get(p.id)
             if signal is not None:
                 signal.set()
-        elif p.profile == "instant":
-            await self.renders.wait(p, RENDER_WAIT_S)
         return self.view(p)
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
@@ -393,3 +392,9 @@ class MockService:
 
     def pending_renders(self) -> int:
         return len(self.renders)
+
+    def renders_settled(self) -> bool:
+        """Whether every stored prediction's render has an outcome (none queued or running)."""
+        return len(self.renders) == 0 and all(
+            p.outcome_known for p in self.store.all()
+        )

@@ -13,7 +13,7 @@ from wavespeed_mock.mock_server.core.prediction import format_timestamp
 from wavespeed_mock.mock_server.features.account import UNLIMITED_BALANCE
 
 from ._fakes import fake_engine
-from ._support import I2V, PROMPT, T2V, make_server, running
+from ._support import I2V, PROMPT, T2V, make_server, poll_until_terminal, running
 
 IMAGE = {"image": "https://example.com/knight.png", **PROMPT}
 
@@ -30,9 +30,7 @@ async def submit(client: httpx.AsyncClient, path: str = T2V, **headers: str) -> 
     )
     assert answer.status_code == 200, answer.text
     pid = str(answer.json()["data"]["id"])
-    await client.get(
-        f"/api/v3/predictions/{pid}/result", headers=headers
-    )  # instant: done
+    await poll_until_terminal(client, pid, **headers)
     return pid
 
 

@@ -14,7 +14,14 @@ from wavespeed_mock.mock_server.features.uploads import (
 )
 
 from ._fakes import fake_engine
-from ._support import I2V, PROMPT, live_server, make_server, running
+from ._support import (
+    I2V,
+    PROMPT,
+    live_server,
+    make_server,
+    poll_until_terminal,
+    running,
+)
 
 
 def png_bytes() -> bytes:
@@ -90,8 +97,7 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
 
         submitted = await client.post(I2V, json={"image": t["download_url"], **PROMPT})
         pid = submitted.json()["data"]["id"]
-        result = await client.get(f"/api/v3/predictions/{pid}/result")
-        assert result.json()["data"]["status"] == "completed"
+        assert (await poll_until_terminal(client, pid))["status"] == "completed"
     [job] = fake_engine(server).jobs
     assert job.image == data
     assert job.image_source == "upload"
