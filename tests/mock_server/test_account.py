@@ -110,6 +110,10 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
             assert answer.status_code == 200, answer.text
             data = answer.json()["data"]
             assert data["page"] == body.get("page", 1)
+            # GET takes the same filters as query parameters, with the same answer.
+            by_query = await client.get("/api/v3/predictions", params=body)
+            assert by_query.status_code == 200, by_query.text
+            assert by_query.json() == answer.json()
             return [item["id"] for item in data["items"]]
 
         assert await history() == newest_first
@@ -147,6 +151,14 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
             answer = await client.post("/api/v3/predictions", json=bad)
             assert answer.status_code == 400, bad
             assert next(iter(bad)) in answer.json()["message"]
+            by_query = await client.get("/api/v3/predictions", params=bad)
+            assert by_query.status_code == 400, bad
+            assert f"$.{next(iter(bad))}" in by_query.json()["message"]
+        for bad_query in ({"page": "two"}, {"page_size": "1e3"}):
+            answer = await client.get("/api/v3/predictions", params=bad_query)
+            assert answer.status_code == 400, bad_query
+            assert answer.json()["code"] == 400
+            assert f"$.{next(iter(bad_query))}" in answer.json()["message"]
 
         # Only the past seven days are kept.
         clock.advance(
