@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_server import (  # noqa: E402  (a script beside this one)
+from bench_server import (  # a script beside this one
     T2V,
     free_port,
     install_tree,
@@ -147,7 +147,9 @@ def main() -> int:
         trees = {"this tree": dict(os.environ)}
         if args.baseline_src is not None:
             trees["baseline"] = install_tree(args.baseline_src, work / "baseline")
-        results = {name: measure(env, args.renders, work) for name, env in trees.items()}
+        results = {
+            name: measure(env, args.renders, work) for name, env in trees.items()
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{args.renders} concurrent cold renders, instant profile, one server each")
