@@ -16,6 +16,7 @@ and once a prediction with a webhook turns terminal, each Notifier is told.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import math
 import random
@@ -45,6 +46,10 @@ log = logging.getLogger("wavespeed_mock.server")
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
+
+
+def _base64_of(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -286,7 +291,29 @@ class MockService:
             signal = self._poll_signals.get(p.id)
             if signal is not None:
                 signal.set()
-        return self.view(p)
+        return await self.result(p)
+
+    async def result(self, p: Prediction) -> dict[str, Any]:
+        """The prediction object a client reads (a poll, a sync answer).
+
+        Its view, with the outputs as naked base64 of the files once completed
+        when the submit asked for ``enable_base64_output`` [documented:
+        base64-output]; read and encoded off the event loop.
+        """
+        data = self.view(p)
+        if (
+            data["status"] == "completed"
+            and p.input.get("enable_base64_output") is True
+        ):
+            folder, name = self.output_file(p.id)
+            try:
+                encoded = await asyncio.to_thread(_base64_of, folder / name)
+            except OSError as exc:
+                raise ApiError(
+                    503, f"Service unavailable: the clip could not be read ({exc})"
+                ) from None
+            data["outputs"] = [encoded]
+        return data
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
         return to_api(p, self.clock.now(), self.base_url, accepted=accepted)
@@ -395,6 +422,4 @@ class MockService:
 
     def renders_settled(self) -> bool:
         """Whether every stored prediction's render has an outcome (none queued or running)."""
-        return len(self.renders) == 0 and all(
-            p.outcome_known for p in self.store.all()
-        )
+        return len(self.renders) == 0 and all(p.outcome_known for p in self.store.all())
