@@ -1,16 +1,21 @@
-"""Documented variants of a submit: base64 outputs, and the webhook URL in the body."""
+"""Documented variants of a submit (base64 outputs, the webhook URL in the body),
+and renders that never hold up the answers to requests."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import sys
+import threading
 
 import httpx
 import pytest
 from wavespeed_mock.contracts import validate
+from wavespeed_mock.mock_server import RenderJob, RenderResult
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._fakes import FAKE_MP4
+from ._fakes import FAKE_MP4, FakeEngine
 from ._support import Receiver, wait_until
 from .conftest import AUTH, T2V, StartServer
 
@@ -140,3 +145,29 @@ def test_webhook_url_must_be_an_http_url(client: httpx.Client) -> None:
     answer = client.post(T2V, json={"prompt": "waves", "webhook_url": "ftp://x/y"})
     assert answer.status_code == 400
     assert "$.webhook_url" in answer.json()["message"]
+
+
+class NiceRecordingEngine(FakeEngine):
+    """Notes the CPU priority of the thread each render runs on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.niceness: list[int] = []
+
+    def render(self, job: RenderJob) -> RenderResult:
+        self.niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().render(job)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's"
+)
+def test_renders_run_at_a_lower_cpu_priority_than_requests(
+    start_server: StartServer,
+) -> None:
+    engine = NiceRecordingEngine()
+    server = start_server(engine=engine)
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        client.post(T2V, json={"prompt": "waves"})
+    wait_until(lambda: engine.niceness, what="a render")
+    assert engine.niceness[0] > os.getpriority(os.PRIO_PROCESS, 0)
