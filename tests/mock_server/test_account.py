@@ -231,6 +231,8 @@ async def test_models_come_from_the_registry(tmp_path: Path) -> None:
         "prompt",
         "seed",
         "enable_sync_mode",
+        "enable_base64_output",
+        "webhook_url",
     ]
     text = json.dumps(models)
     assert "$ref" not in text
