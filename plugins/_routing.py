@@ -53,6 +53,13 @@ class InProcessRouter:
         """Return once every render queued so far has finished or failed."""
         wait_for_renders(self.service, timeout)
 
+    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
+        """Set a scenario (as ``wavespeed_server.scenario``); connection faults
+        need a live server and are skipped here."""
+        from ._scenarios import set_scenario
+
+        return set_scenario(self.mock, scope, **fields)
+
 
 def _handler(app: Any, portal: BlockingPortal) -> Any:
     async def send(request: httpx.Request, body: bytes) -> httpx.Response:
