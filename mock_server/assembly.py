@@ -124,6 +124,7 @@ def build_server(
         ),
         faults=features.scenarios,
         notifiers=(features.webhooks,),
+        expiring=(features.uploads,),
     )
     return MockServer(service=service, features=features)
 

@@ -1,4 +1,4 @@
-"""The ``wavespeed-mock`` command: serve, render, control, check."""
+"""The ``wavespeed-mock`` command: serve, render, control, check, prune."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_check_parser(subparsers)
     add_control_parser(subparsers)
+    from .prune import add_prune_parser
+
+    add_prune_parser(subparsers)
     return parser
 
 
@@ -50,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .control import run_control
 
             return run_control(args)
+        if args.command == "prune":
+            from .prune import run_prune
+
+            return run_prune(args)
         if args.command == "check":
             from ...plugins.check import run_check
 

@@ -20,6 +20,7 @@ import math
 import random
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +213,13 @@ class ScenarioBook:
             self.by_prediction.clear()
             self._starts.clear()
             self._polls.clear()
+
+    def forget(self, prediction_ids: Sequence[str]) -> None:
+        """Retention pruned these predictions: drop their scenarios and poll counts."""
+        with self._lock:
+            for pid in prediction_ids:
+                self.by_prediction.pop(pid, None)
+                self._polls.pop(pid, None)
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
