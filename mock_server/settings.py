@@ -96,6 +96,24 @@ class Settings:
     """Bound of the render cache: least recently used clips go first (0: none)."""
     prune_interval_s: float = 60.0
     """How often the server applies retention by age and trims the render cache."""
+    record: Path | None = None
+    """Record through the proxy into this cassette folder (needs ``upstream``)."""
+    upstream: str | None = None
+    """The API a recording forwards to, e.g. https://api.wavespeed.ai."""
+    record_max_submits: int | None = None
+    """Spend cap of a recording: submits past this many are refused (403)."""
+    record_max_output_bytes: int = 256 * 1024 * 1024
+    """The largest output file a recording downloads and stores."""
+    replay: Path | None = None
+    """Answer recorded tasks from this cassette folder."""
+    replay_speed: float = 1.0
+    """How much faster than recorded a replay walks the status sequence."""
+    replay_by: str = "time"
+    """``time`` (recorded offsets / speed) or ``polls`` (the n-th poll, n-th answer)."""
+    replay_miss: str = "synthetic"
+    """A submit no recording matches: ``synthetic`` (the engine) or ``error`` (404)."""
+    replay_ignore: tuple[str, ...] = ()
+    """Top-level body fields left out when matching a submit, e.g. ``("seed",)``."""
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     """The engine's own options by name (``{"checkout": Path("~/Ovi")}`` for ovi);
     unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default."""
