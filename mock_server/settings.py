@@ -72,6 +72,9 @@ class Settings:
     """How long a sync-mode submit waits before answering the 5004 timeout."""
     render_threads: int = 1
     """x264 threads per encode; pinned because output bytes depend on it."""
+    access_log: bool = False
+    """Log one line per request (method, path, status, milliseconds) to the
+    ``wavespeed_mock.access`` logger; ``serve`` prints it on standard error."""
     check_responses: bool = False
     """Validate every JSON answer against the contract and record violations."""
     webhook_allow_hosts: tuple[str, ...] = ()

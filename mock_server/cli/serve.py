@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -70,6 +71,12 @@ def add_serve_parser(
         help="start with a frozen clock that only POST /_mock/clock moves",
     )
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        default=None,
+        help="print one line per request: method, path, status, milliseconds",
+    )
+    serve.add_argument(
         "--sync-wait",
         type=float,
         dest="sync_wait_s",
@@ -127,6 +134,7 @@ def run_serve(args: argparse.Namespace) -> int:
             "fetch_remote_images",
             "virtual_clock",
             "sync_wait_s",
+            "access_log",
         )
     }
     if args.api_keys:
@@ -144,16 +152,54 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"{settings.engine!r}; add --engine {engine}"
             )
         options[option] = value
-    app = create_app(settings.replace(engine_options=options))
+    # Bound before anything else, so that the banner names the real port (with
+    # --port 0) and is printed only once the address is ours.
+    sock = _bind(settings.host, settings.port)
+    settings = settings.replace(port=sock.getsockname()[1], engine_options=options)
+    app = create_app(settings)
     settings = app.state.server.settings  # as built: the profile resolved
+    if settings.access_log:
+        _print_access_log()
     _freeze_long_lived_objects()
     print(
         f"wavespeed-mock serving the WaveSpeedAI API at {settings.base_url} "
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
         file=sys.stderr,
+        flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, **UVICORN_OPTIONS)
+    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a clear error if the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        # Listening now: a client that connects before the app has started
+        # waits in the backlog instead of being refused.
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another "
+            "--port (0 picks a free one) or stop what holds it"
+        ) from None
+    return sock
+
+
+def _print_access_log() -> None:
+    """Access lines on standard error, whatever ``-v`` says about other logs."""
+    from ..http.access_log import ACCESS_LOGGER
+
+    access = logging.getLogger(ACCESS_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def _freeze_long_lived_objects(every_s: float = 1.0) -> None:

@@ -29,6 +29,7 @@ from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
 from ..errors import ApiError, bad_request_message
 from ..settings import SCENARIO_HEADER, Settings
+from .access_log import AccessLogMiddleware
 from .auth import Authenticator
 from .bodies import parse_json, read_body
 from .control import control_routes
@@ -118,6 +119,8 @@ def create_app(
     app.add_middleware(JournalMiddleware, journal=server.journal)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
+    if settings.access_log:  # outermost: its time covers the whole answer
+        app.add_middleware(AccessLogMiddleware)
     return app
 
 
