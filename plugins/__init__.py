@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ContractViolation,
+    ScenarioError,
     SpendLimitError,
     UnknownSchemaError,
     UnsupportedSchemaError,
@@ -43,6 +44,7 @@ __all__ = [
     "ContractViolation",
     "Finding",
     "InvalidBody",
+    "ScenarioError",
     "SpendLimitError",
     "SpendPlan",
     "UnknownSchemaError",

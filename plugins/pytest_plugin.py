@@ -16,7 +16,7 @@ only when a test uses them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,9 +59,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "wavespeed(**settings): configure the wavespeed mock for this test, e.g. "
-        "profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True",
+        "wavespeed(**options): configure the wavespeed mock for this test: Settings "
+        "fields (profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True) "
+        "and scenarios=[{...}, ...] (docs/scenarios.md)",
     )
+
+
+# Marker arguments that are not Settings fields: each is taken out of the
+# marker's keywords and handed to the fixture that applies it.
+MARKER_ARGUMENTS = frozenset({"scenarios"})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -159,17 +165,21 @@ def wavespeed_settings() -> dict[str, Any]:
     return {"profile": "instant"}
 
 
-def _merged_settings(
+def _marker_options(
     request: pytest.FixtureRequest, base: dict[str, Any]
-) -> dict[str, Any]:
-    options = dict(base)
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings for this test, and the marker's other arguments
+    (:data:`MARKER_ARGUMENTS`); the closest marker wins."""
+    settings = dict(base)
+    arguments: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("wavespeed"))):
         if marker.args:
             raise pytest.UsageError(
                 "@pytest.mark.wavespeed takes keyword arguments only"
             )
-        options.update(marker.kwargs)
-    return options
+        for name, value in marker.kwargs.items():
+            (arguments if name in MARKER_ARGUMENTS else settings)[name] = value
+    return settings, arguments
 
 
 @pytest.fixture
@@ -182,13 +192,14 @@ def wavespeed_server(
 
     Fails the test if the server sent an answer that breaks the contract.
     """
-    options = _merged_settings(request, wavespeed_settings)
+    options, arguments = _marker_options(request, wavespeed_settings)
     server = wavespeed_server_factory.get(options)
     server.reset()
     server.use_real_clock()
     server.set_profile(str(options.get("profile", "instant")))
     if options.get("virtual_clock"):
         server.use_virtual_clock()
+    _apply_scenarios(server.scenario, arguments)
     yield server
     violations = list(server.contract_violations)
     if violations:
@@ -230,7 +241,7 @@ def wavespeed_httpx(
     from ..mock_server.settings import Settings
     from ._routing import route_httpx
 
-    options = _merged_settings(request, wavespeed_settings)
+    options, arguments = _marker_options(request, wavespeed_settings)
     options.pop("virtual_clock", None)
     data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
     settings = Settings(
@@ -243,6 +254,7 @@ def wavespeed_httpx(
         }
     )
     with route_httpx(settings) as router:
+        _apply_scenarios(router.scenario, arguments)
         yield router
         violations = list(router.service.contract_violations)
     if violations:
@@ -250,3 +262,12 @@ def wavespeed_httpx(
             "the wavespeed mock sent answers that break its contract:\n"
             + "\n".join(violations)
         )
+
+
+def _apply_scenarios(
+    setter: Callable[..., dict[str, Any]], arguments: dict[str, Any]
+) -> None:
+    from ._scenarios import set_scenarios
+
+    if "scenarios" in arguments:
+        set_scenarios(setter, arguments["scenarios"])

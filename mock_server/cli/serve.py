@@ -120,6 +120,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..http.app import create_app
     from ..http.live import UVICORN_OPTIONS
+    from ..http.wire_faults import expose_connection
 
     keys = {
         name: getattr(args, name)
@@ -167,7 +168,9 @@ def run_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+    # connection faults (scenarios) need the transport: expose_connection
+    config = uvicorn.Config(expose_connection(app), **UVICORN_OPTIONS)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

@@ -20,6 +20,7 @@ from ..core.engine import Engine
 from ..core.service import MockService
 from ..settings import Settings
 from .app import create_app
+from .wire_faults import expose_connection
 
 __all__ = ["LiveServer"]
 
@@ -61,7 +62,7 @@ class LiveServer:
         if not settings.public_url:
             self.mock.service.rebase(self.settings.base_url)
         self.app = create_app(server=self.mock)
-        config = uvicorn.Config(self.app, **UVICORN_OPTIONS)
+        config = uvicorn.Config(expose_connection(self.app), **UVICORN_OPTIONS)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
