@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
-from ..assembly import MockServer, build_server, feature_routes
+from ..assembly import MockServer, build_server, feature_middleware, feature_routes
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
@@ -127,6 +127,10 @@ def create_app(
     app.add_middleware(JournalMiddleware, journal=server.journal)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
+    # Record/replay answers outside the response check: recorded answers are the
+    # upstream's facts, checked into the cassette (features/replay), not the mock's.
+    for middleware in feature_middleware(server, auth):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     if settings.access_log:  # outermost: its time covers the whole answer
         app.add_middleware(AccessLogMiddleware)
     return app
