@@ -22,6 +22,7 @@ from wavespeed_mock.mock_server.core.engine import RenderJob
 from wavespeed_mock.real_engine import OviEngine, OviOptions
 
 from .._video import decode_frames
+from ..mock_server._support import in_thread as in_background
 
 FAKE_OVI = Path(__file__).with_name("fake_ovi.py")
 FAKE_FACTORY = f"{FAKE_OVI}:FakeOviFusionEngine"
@@ -91,6 +92,14 @@ class OviHarness:
             return 0
         return self.record.read_text(encoding="utf-8").count("\n")
 
+    def loads(self) -> list[dict[str, Any]]:
+        """One entry per model load the stand-in began (its pid and GPU)."""
+        path = self.record.with_name("loads.jsonl")
+        if not path.exists():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line]
+
     def gate(self) -> Gate:
         return Gate(self.record.parent / f"gate-{next(_ids)}")
 
@@ -132,18 +141,32 @@ def start_fake_ovi(
     *,
     frame: str = "48x64",
     factory: str = FAKE_FACTORY,
+    engine_args: dict[str, Any] | None = None,
     **options: Any,
 ) -> OviHarness:
     """Spawn an engine on the stand-in; the variables stay set for restarts.
 
-    ``options`` are :class:`OviOptions` fields (``checkout=...``).
+    ``options`` are :class:`OviOptions` fields (``checkout=...``), ``engine_args``
+    the engine's own keywords (``restart_backoff_s=...``).
     """
     record = tmp / "calls.jsonl"
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
     monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
-    engine = OviEngine(OviOptions(**options), factory=factory)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    engine = OviEngine(OviOptions(**options), factory=factory, **(engine_args or {}))
     return OviHarness(engine, record, tmp / "out")
+
+
+def render_within(engine: OviEngine, job: RenderJob) -> Any:
+    """``engine.render(job)`` on a daemon thread, waited for at most ``WAIT_S``:
+    a render that would hang fails the test instead of hanging it."""
+    return in_background(lambda: engine.render(job)).result(timeout=WAIT_S)
+
+
+def close_within(engine: OviEngine) -> None:
+    """``engine.close()``, bounded like :func:`render_within`."""
+    in_background(engine.close).result(timeout=WAIT_S)
 
 
 @pytest.fixture(scope="module")
