@@ -3,17 +3,22 @@ stand-in from ``fake_ovi.py`` instead of Ovi, and helpers to read its clips."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
+import os
 import re
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -241,3 +246,76 @@ def probe(path: Path) -> Clip:
         audio_seconds,
         first.copy(),
     )
+
+
+@contextlib.contextmanager
+def serve_in_child(
+    args: list[str],
+    tmp: Path,
+    *,
+    env: dict[str, str] | None = None,
+    wait_s: float = WAIT_S,
+) -> Iterator[str]:
+    """``wavespeed-mock serve ARGS`` in a child process, as a user starts it.
+
+    Yields its base URL once ``/_mock/health`` answers (the engine has loaded);
+    fails with the server's output if it exits or does not answer in ``wait_s``.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp / f"serve-{port}.log"
+    command = [sys.executable, "-m", "wavespeed_mock", "serve", *args]
+    command += ["--port", str(port), "--data-dir", str(tmp / f"data-{port}")]
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            command,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(server, url, log_path, wait_s)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
+
+
+def _wait_until_serving(
+    server: subprocess.Popen[bytes], url: str, log: Path, wait_s: float
+) -> None:
+    __tracebackhide__ = True
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(
+                f"serve exited ({server.returncode}):\n{log.read_text()[-4000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/_mock/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"serve did not answer in {wait_s:.0f} s:\n{log.read_text()[-4000:]}")
+
+
+def clip_outputs(url: str) -> list[bytes]:
+    """Every completed prediction's MP4 on the server at ``url``."""
+    clips = []
+    items = httpx.get(f"{url}/_mock/predictions", timeout=30).json()["data"]["items"]
+    for item in items:
+        answer = httpx.get(
+            f"{url}/api/v3/predictions/{item['id']}/result",
+            headers={"Authorization": "Bearer test-key"},
+            timeout=30,
+        ).json()["data"]
+        for output in answer.get("outputs") or []:
+            clips.append(httpx.get(output, timeout=60).content)
+    return clips
