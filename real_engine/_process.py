@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -191,6 +192,10 @@ class WorkerProcess:
             process = self._process
             if process is not None and process.is_alive():
                 process.kill()
+        if process is not None:
+            # Reaped here, so that ``alive`` is False once this returns.
+            with contextlib.suppress(ValueError, AssertionError):
+                process.join(5)
 
     def close(self) -> None:
         """Kill the worker, and refuse to start another (the engine is closing)."""
