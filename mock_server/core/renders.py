@@ -66,6 +66,17 @@ class RenderQueue:
         """Renders queued or running."""
         return len(self._futures)
 
+    def forget(self, prediction_id: str) -> None:
+        """``prediction_id`` was pruned: drop its render if it has not started, and
+        wake whoever waits for it (a render under way discards its file)."""
+        future = self._futures.pop(prediction_id, None)
+        if future is not None:
+            future.cancel()
+        with self._lock:
+            event = self._done.pop(prediction_id, None)
+        if event is not None:
+            event.set()
+
     def cancel_all(self) -> None:
         for future in list(self._futures.values()):
             future.cancel()
@@ -188,6 +199,9 @@ class RenderQueue:
                 changes["render_started_at"] = self.clock.now()
             result = self.engine.render(job)
             if self.store.get(p.id) is not p:
+                # Reset or pruned meanwhile: nothing points at the new file.
+                if result.output_path is None:
+                    Path(job.output_path).unlink(missing_ok=True)
                 return
             if result.output_path is not None:
                 changes["output_file"] = str(result.output_path)

@@ -120,7 +120,7 @@ def account_routes(
         )
 
     async def ledger(request: Request) -> Response:
-        keys = sorted({p.api_key for p in service.store.all()})
+        keys = sorted(service.store.api_keys())
         items = [
             {
                 "api_key": key,
