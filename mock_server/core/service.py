@@ -16,6 +16,7 @@ and once a prediction with a webhook turns terminal, each Notifier is told.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import math
@@ -53,14 +54,15 @@ __all__ = ["MockService", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-# How long a poll under the instant or polls:N profile waits for a render still
-# running, so that "completed on the first (Nth) poll" holds for a cold render.
-RENDER_WAIT_S = 60.0
 # Files younger than this are never swept as orphans at start (see _sweep_orphans).
 ORPHAN_GRACE_S = 60.0
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
+
+
+def _base64_of(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -306,20 +308,44 @@ class MockService:
         return p
 
     async def poll(self, prediction_id: str) -> dict[str, Any]:
-        """The prediction object a result poll answers (counts the poll)."""
+        """The prediction object a result poll answers (counts the poll).
+
+        A poll never waits for a render: ``status_at`` shows no outcome before it
+        is known, so a clip still rendering reads ``processing``, and the instant
+        and polls:N profiles end on the first poll at or after their rule once
+        the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
+        """
         p = self.get(prediction_id)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):
             self.store.update(p, polls=p.polls + 1)
-            if p.polls >= p.polls_needed:
-                await self.renders.wait(p, RENDER_WAIT_S)
             signal = self._poll_signals.get(p.id)
             if signal is not None:
                 signal.set()
-        elif p.profile == "instant":
-            await self.renders.wait(p, RENDER_WAIT_S)
-        return self.view(p)
+        return await self.result(p)
+
+    async def result(self, p: Prediction) -> dict[str, Any]:
+        """The prediction object a client reads (a poll, a sync answer).
+
+        Its view, with the outputs as naked base64 of the files once completed
+        when the submit asked for ``enable_base64_output`` [documented:
+        base64-output]; read and encoded off the event loop.
+        """
+        data = self.view(p)
+        if (
+            data["status"] == "completed"
+            and p.input.get("enable_base64_output") is True
+        ):
+            folder, name = self.output_file(p.id)
+            try:
+                encoded = await asyncio.to_thread(_base64_of, folder / name)
+            except OSError as exc:
+                raise ApiError(
+                    503, f"Service unavailable: the clip could not be read ({exc})"
+                ) from None
+            data["outputs"] = [encoded]
+        return data
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
         digits = self.faults.timestamp_digits(p) if self.faults is not None else None
@@ -599,3 +625,7 @@ class MockService:
 
     def pending_renders(self) -> int:
         return len(self.renders)
+
+    def renders_settled(self) -> bool:
+        """Whether every stored prediction's render has an outcome (none queued or running)."""
+        return len(self.renders) == 0 and all(p.outcome_known for p in self.store.all())
