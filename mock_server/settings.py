@@ -95,6 +95,37 @@ class Settings:
     """First backoff before a webhook retry, then doubled (1, 2, 4 s). [inferred]"""
     webhook_timeout_s: float = 10.0
     """Real-time bound of one webhook attempt. [inferred]"""
+    max_predictions: int = 100_000
+    """Keep at most this many predictions: beyond it the oldest go, with their
+    files (0 keeps all). About 2.6 KB each in memory and on disk."""
+    max_age_s: float = 7 * 24 * 3600.0
+    """Forget predictions older than this on the server clock, with their files
+    (0 keeps all). The API keeps them 7 days. [documented: D-PRED]"""
+    max_upload_age_s: float = 7 * 24 * 3600.0
+    """Delete uploads older than this, in real time (0 keeps all). The API keeps
+    them 7 days. [documented: D-UP]"""
+    max_cache_bytes: int = 1024**3
+    """Bound of the render cache: least recently used clips go first (0: none)."""
+    prune_interval_s: float = 60.0
+    """How often the server applies retention by age and trims the render cache."""
+    record: Path | None = None
+    """Record through the proxy into this cassette folder (needs ``upstream``)."""
+    upstream: str | None = None
+    """The API a recording forwards to, e.g. https://api.wavespeed.ai."""
+    record_max_submits: int | None = None
+    """Spend cap of a recording: submits past this many are refused (403)."""
+    record_max_output_bytes: int = 256 * 1024 * 1024
+    """The largest output file a recording downloads and stores."""
+    replay: Path | None = None
+    """Answer recorded tasks from this cassette folder."""
+    replay_speed: float = 1.0
+    """How much faster than recorded a replay walks the status sequence."""
+    replay_by: str = "time"
+    """``time`` (recorded offsets / speed) or ``polls`` (the n-th poll, n-th answer)."""
+    replay_miss: str = "synthetic"
+    """A submit no recording matches: ``synthetic`` (the engine) or ``error`` (404)."""
+    replay_ignore: tuple[str, ...] = ()
+    """Top-level body fields left out when matching a submit, e.g. ``("seed",)``."""
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     """The engine's own options by name (``{"checkout": Path("~/Ovi")}`` for ovi);
     unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default."""

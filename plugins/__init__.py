@@ -20,6 +20,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .assertions import assert_conforms
+    from .cassette_check import CassetteReport, check_cassette
     from .check import (
         CheckReport,
         Finding,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CassetteReport",
     "CheckReport",
     "ContractViolation",
     "Finding",
@@ -51,6 +53,7 @@ __all__ = [
     "UnsupportedSchemaError",
     "add_check_parser",
     "assert_conforms",
+    "check_cassette",
     "check_schema_supported",
     "from_schema",
     "invalid_request_bodies",
@@ -65,6 +68,8 @@ __all__ = [
 # Names whose modules import Hypothesis or httpx: loaded on first access.
 _LAZY = {
     "assert_conforms": "assertions",
+    "CassetteReport": "cassette_check",
+    "check_cassette": "cassette_check",
     "CheckReport": "check",
     "Finding": "check",
     "SpendPlan": "check",

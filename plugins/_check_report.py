@@ -64,11 +64,13 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     #: Worst-case charges of the tasks the target accepted, by registry price.
     spent_usd: float = 0.0
+    #: Why the target could not be reached (then nothing else was checked).
+    unreachable: str | None = None
 
     @property
     def ok(self) -> bool:
-        """No violation (warnings do not count)."""
-        return not self.violations
+        """Reached, and no violation (warnings do not count)."""
+        return self.unreachable is None and not self.violations
 
     @property
     def violations(self) -> list[Finding]:
@@ -92,12 +94,13 @@ class CheckReport:
             f"registry prices).",
             "",
         ]
-        width = max((len(f.name) for f in self.findings), default=0)
-        for finding in self.findings:
-            head = f"  {_LABELS[finding.level]:<10} {finding.name:<{width}}  "
-            detail = finding.detail.splitlines() or [""]
-            lines.append(head + detail[0])
-            lines.extend(" " * len(head) + more for more in detail[1:])
+        if self.unreachable is not None:
+            lines[-1:] = [
+                f"CANNOT REACH {self.base_url}: {self.unreachable}",
+                "Nothing was checked; is the server running at that URL?",
+            ]
+            return "\n".join(lines)
+        lines += render_findings(self.findings)
         passed = sum(f.level == "pass" for f in self.findings)
         verdict = "OK" if self.ok else "FAILED"
         lines += [
@@ -119,11 +122,27 @@ class CheckReport:
             ContractViolation: an ``AssertionError`` whose message is the report.
         """
         __tracebackhide__ = True
+        if self.unreachable is not None:
+            raise ContractViolation(
+                self.render(), path="$", rule="reach", instance=self.unreachable
+            )
         if not self.ok:
             first = self.violations[0]
             raise ContractViolation(
                 self.render(), path="$", rule=first.name, instance=first.detail
             )
+
+
+def render_findings(findings: list[Finding]) -> list[str]:
+    """One aligned line per finding (more for a multi-line detail)."""
+    lines = []
+    width = max((len(f.name) for f in findings), default=0)
+    for finding in findings:
+        head = f"  {_LABELS[finding.level]:<10} {finding.name:<{width}}  "
+        detail = finding.detail.splitlines() or [""]
+        lines.append(head + detail[0])
+        lines.extend(" " * len(head) + more for more in detail[1:])
+    return lines
 
 
 def _plural(count: int, word: str) -> str:

@@ -8,7 +8,8 @@ Fixtures (every name starts with ``wavespeed``):
 - ``wavespeed_httpx``: in-process routing of httpx calls to https://api.wavespeed.ai.
 - ``wavespeed_settings``: the settings those use; override it in a conftest.py.
 
-Configure one test with ``@pytest.mark.wavespeed(profile="polls:3", strict=True)``.
+Configure one test with ``@pytest.mark.wavespeed(profile="polls:3", strict=True)``;
+replay or record a run with ``@pytest.mark.wavespeed(cassette=..., record_mode=...)``.
 The module is light to import: fixtures import the server, httpx and the SDK
 only when a test uses them.
 """
@@ -49,6 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="most dollars the contract check may spend (default: one clip per model)",
     )
     group.addoption(
+        "--wavespeed-upstream",
+        default=None,
+        help="the API a wavespeed cassette records from (record_mode once/new), "
+        "e.g. https://api.wavespeed.ai",
+    )
+    group.addoption(
         "--wavespeed-models",
         nargs="+",
         default=None,
@@ -61,7 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "wavespeed(**options): configure the wavespeed mock for this test: Settings "
         "fields (profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True) "
-        "and scenarios=[{...}, ...] (docs/scenarios.md)",
+        "and scenarios=[{...}, ...] (docs/scenarios.md); "
+        "cassette='cassettes/run', record_mode='none'|'once'|'new' replays or "
+        "records a run (docs/record-replay.md)",
     )
 
 
@@ -182,6 +191,65 @@ def _marker_options(
     return settings, arguments
 
 
+RECORD_MODES = ("none", "once", "new")
+
+
+def _cassette_settings(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The marker's ``cassette=`` and ``record_mode=`` as ``Settings`` fields.
+
+    ``none``: replay, a miss is an error; ``once``: replay an existing cassette,
+    else record one; ``new``: replay what is recorded, record what is not.
+    """
+    cassette = options.pop("cassette", None)
+    mode = options.pop("record_mode", None)
+    upstream = options.pop("upstream", None) or request.config.option.wavespeed_upstream
+    if cassette is None and mode is None:
+        if upstream is not None and options.get("record") is not None:
+            options["upstream"] = upstream
+        return options
+    from ..mock_server.features.replay import Cassette
+
+    mode = mode or "none"
+    if mode not in RECORD_MODES:
+        raise pytest.UsageError(
+            f"@pytest.mark.wavespeed(record_mode={mode!r}): expected one of "
+            f"{', '.join(map(repr, RECORD_MODES))}"
+        )
+    path = Path(cassette or Path("cassettes") / request.node.name)
+    if not path.is_absolute():
+        path = Path(request.node.path).parent / path
+    exists = Cassette.exists(path)
+    if exists:
+        options["replay"] = path
+        options.setdefault("replay_miss", "error")
+    if mode == "new" or (mode == "once" and not exists):
+        if not upstream:
+            pytest.fail(
+                f"record_mode={mode!r} needs to record into {str(path)!r} but has "
+                "no upstream: pass --wavespeed-upstream URL (e.g. "
+                "https://api.wavespeed.ai) or upstream=... in the marker",
+                pytrace=False,
+            )
+        options["record"] = path
+        options["upstream"] = upstream
+    elif not exists:
+        pytest.fail(
+            f"record_mode='none' and no cassette at {str(path)!r}: record it once "
+            "with record_mode='once' and --wavespeed-upstream URL",
+            pytrace=False,
+        )
+    return options
+
+
+def _recording_api_key(config: pytest.Config) -> str | None:
+    key: str | None = config.option.wavespeed_api_key or os.environ.get(
+        "WAVESPEED_API_KEY"
+    )
+    return key
+
+
 @pytest.fixture
 def wavespeed_server(
     request: pytest.FixtureRequest,
@@ -193,7 +261,11 @@ def wavespeed_server(
     Fails the test if the server sent an answer that breaks the contract.
     """
     options, arguments = _marker_options(request, wavespeed_settings)
+    options = _cassette_settings(request, options)
     server = wavespeed_server_factory.get(options)
+    if options.get("record") is not None:
+        # A recording forwards the client's key upstream: the real one.
+        server.api_key = _recording_api_key(request.config) or server.api_key
     server.reset()
     server.use_real_clock()
     server.set_profile(str(options.get("profile", "instant")))
@@ -242,6 +314,7 @@ def wavespeed_httpx(
     from ._routing import route_httpx
 
     options, arguments = _marker_options(request, wavespeed_settings)
+    options = _cassette_settings(request, options)
     options.pop("virtual_clock", None)
     data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
     settings = Settings(

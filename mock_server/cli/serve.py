@@ -11,7 +11,7 @@ from pathlib import Path
 from ..core.engine import available_engines, load_engine_class
 from ..settings import Settings, SettingsError
 
-__all__ = ["add_serve_parser", "run_serve"]
+__all__ = ["RETENTION_DESTS", "add_retention_options", "add_serve_parser", "run_serve"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
@@ -83,6 +83,8 @@ def add_serve_parser(
         help="seconds a sync-mode submit waits before the 5004 answer (default 90)",
     )
     _add_security_options(serve)
+    add_retention_options(serve)
+    _add_record_replay_options(serve)
     _add_engine_options(serve)
 
 
@@ -118,6 +120,105 @@ def _add_security_options(serve: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="deliver webhooks to this host, address or network too, or '*' for "
         "any (repeatable); loopback only by default, other deliveries are logged",
+    )
+
+
+RETENTION_DESTS = (
+    "max_predictions",
+    "max_age_s",
+    "max_upload_age_s",
+    "max_cache_bytes",
+    "prune_interval_s",
+)
+
+
+def add_retention_options(parser: argparse.ArgumentParser) -> None:
+    """The retention flags (``serve`` and ``prune`` share them); 0 keeps all."""
+    group = parser.add_argument_group("retention (0 keeps everything by that rule)")
+    group.add_argument(
+        "--max-predictions",
+        type=int,
+        help="keep at most this many predictions, the newest (default 100000)",
+    )
+    group.add_argument(
+        "--max-age",
+        type=float,
+        dest="max_age_s",
+        help="forget predictions older than this many seconds (default 604800: 7 days)",
+    )
+    group.add_argument(
+        "--max-upload-age",
+        type=float,
+        dest="max_upload_age_s",
+        help="delete uploads older than this many seconds (default 604800)",
+    )
+    group.add_argument(
+        "--max-cache-bytes",
+        type=int,
+        help="bound of the render cache, least recently used first (default 1 GiB)",
+    )
+    group.add_argument(
+        "--prune-interval",
+        type=float,
+        dest="prune_interval_s",
+        help="seconds between the server's retention passes (default 60)",
+    )
+
+
+def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
+    """Record and replay (docs/record-replay.md)."""
+    group = serve.add_argument_group("record and replay (docs/record-replay.md)")
+    group.add_argument(
+        "--record",
+        type=Path,
+        metavar="CASSETTE",
+        help="proxy /api/v3 to --upstream and record into this cassette folder",
+    )
+    group.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="the API to record, e.g. https://api.wavespeed.ai",
+    )
+    group.add_argument(
+        "--record-max-submits",
+        type=int,
+        metavar="N",
+        help="spend cap: refuse (403) submits after N have been forwarded",
+    )
+    group.add_argument(
+        "--record-max-output-bytes",
+        type=int,
+        metavar="BYTES",
+        help="largest output file a recording stores (default 256 MiB)",
+    )
+    group.add_argument(
+        "--replay",
+        type=Path,
+        metavar="CASSETTE",
+        help="answer recorded tasks from this cassette folder",
+    )
+    group.add_argument(
+        "--replay-speed",
+        type=float,
+        metavar="X",
+        help="play recorded status sequences X times faster (default 1)",
+    )
+    group.add_argument(
+        "--replay-by",
+        choices=("time", "polls"),
+        help="walk a recorded sequence by time (default) or by poll count",
+    )
+    group.add_argument(
+        "--replay-miss",
+        choices=("synthetic", "error"),
+        help="a submit that matches no recording: synthetic engine (default) or "
+        "a 404 naming the closest recorded request",
+    )
+    group.add_argument(
+        "--replay-ignore",
+        action="append",
+        metavar="FIELD",
+        help="leave this top-level body field out of matching (repeatable), e.g. seed",
     )
 
 
@@ -171,11 +272,26 @@ def run_serve(args: argparse.Namespace) -> int:
             "fetch_remote_images",
             "virtual_clock",
             "sync_wait_s",
+            *RETENTION_DESTS,
+            "record",
+            "upstream",
+            "record_max_submits",
+            "record_max_output_bytes",
+            "replay",
+            "replay_speed",
+            "replay_by",
+            "replay_miss",
             "access_log",
             "control_token",
         )
     }
-    for repeated in ("api_keys", "allowed_hosts", "fetch_allow", "webhook_allow"):
+    for repeated in (
+        "api_keys",
+        "allowed_hosts",
+        "fetch_allow",
+        "webhook_allow",
+        "replay_ignore",
+    ):
         if getattr(args, repeated):
             keys[repeated] = tuple(getattr(args, repeated))
     settings = Settings.from_env(**keys)

@@ -9,7 +9,7 @@ feature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Admission",
+    "Expiring",
     "FaultPlan",
     "FaultSource",
     "Notifier",
@@ -135,6 +136,10 @@ class FaultSource(Protocol):
         """Before a result poll is answered: may wait (latency) or raise (5xx)."""
         ...
 
+    def idle(self) -> bool:
+        """True while no scenario is set (the wire layer then skips the request)."""
+        ...
+
     def route_fault(self, call: RouteCall) -> RouteFault | None:
         """What happens on the wire to ``call`` (gateway answers, connection faults)."""
         ...
@@ -142,6 +147,10 @@ class FaultSource(Protocol):
     def timestamp_digits(self, p: Prediction) -> int | None:
         """Fractional digits of ``created_at`` in the next answer about ``p``
         (None: the default)."""
+        ...
+
+    def forget(self, prediction_ids: Sequence[str]) -> None:
+        """Retention pruned these predictions: drop what is kept for them."""
         ...
 
     def reset(self) -> None: ...
@@ -153,3 +162,16 @@ class Notifier(Protocol):
     async def notify(self, p: Prediction, view: dict[str, Any]) -> None: ...
 
     def reset(self) -> None: ...
+
+
+class Expiring(Protocol):
+    """Keeps files of its own that retention expires and a reset removes (uploads)."""
+
+    def expire(self, max_age_s: float) -> int:
+        """Remove what is older than ``max_age_s`` seconds (real time); how many.
+        Blocking: the service calls it off the event loop."""
+        ...
+
+    def clear(self) -> int:
+        """Remove everything (a reset); how many."""
+        ...

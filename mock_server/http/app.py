@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
-from ..assembly import MockServer, build_server, feature_routes
+from ..assembly import MockServer, build_server, feature_middleware, feature_routes
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
@@ -45,6 +45,11 @@ __all__ = ["create_app"]
 log = logging.getLogger("wavespeed_mock.server")
 
 SYNC_TIMEOUT_CODE = 5004
+BASE64_WITH_WEBHOOK = (
+    "webhook callback does not support base64 output, "
+    "please use the normal API to use base64 output"
+)
+"""The ``error`` of the 400 for base64 output with a webhook [documented: base64-output]."""
 # A sync wait on a virtual clock ends when the clock passes the deadline; this
 # real-time bound keeps a forgotten frozen clock from hanging a client forever.
 SYNC_REAL_TIME_CAP_S = 600.0
@@ -133,6 +138,10 @@ def create_app(
     app.add_middleware(RequestGuardMiddleware, settings=settings)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
+    # Record/replay answers outside the response check: recorded answers are the
+    # upstream's facts, checked into the cassette (features/replay), not the mock's.
+    for middleware in feature_middleware(server, auth):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     if settings.access_log:  # outermost: its time covers the whole answer
         app.add_middleware(AccessLogMiddleware)
     return app
@@ -150,12 +159,22 @@ def _submit_handler(
         problem = _request_problem(model.id, raw, settings.strict, body)
         if problem:
             raise ApiError(400, problem)
+        # ?webhook= as the SDKs send it, else the body's webhook_url that one doc
+        # page shows [documented: D-SUBMIT]; the query wins when both are given.
+        webhook = request.query_params.get("webhook") or body.get("webhook_url") or None
+        if webhook and body.get("enable_base64_output") is True:
+            raise ApiError(
+                400,
+                "Invalid request body: $.enable_base64_output: "
+                f"{BASE64_WITH_WEBHOOK}; drop the webhook and poll the result instead",
+                error=BASE64_WITH_WEBHOOK,
+            )
         submission = await service.submit(
             SubmitRequest(
                 model=model,
                 body=body,
                 api_key=api_key,
-                webhook=request.query_params.get("webhook") or None,
+                webhook=webhook,
                 scenario=request.headers.get(SCENARIO_HEADER) or None,
             )
         )
@@ -180,7 +199,7 @@ async def _sync_answer(service: MockService, submission: Submission) -> Response
         await asyncio.wait_for(
             service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S
         )
-    data = service.view(p)
+    data = await service.result(p)
     if not is_terminal(data["status"]):
         data["status"] = "processing"
         data["code"] = SYNC_TIMEOUT_CODE
@@ -219,7 +238,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return error_response(
-            exc.status, exc.message, error_code=exc.error_code, headers=exc.headers
+            exc.status,
+            exc.message,
+            error_code=exc.error_code,
+            headers=exc.headers,
+            error=exc.error,
         )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

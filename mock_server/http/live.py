@@ -57,7 +57,11 @@ class LiveServer:
         self._socket.bind((settings.host, settings.port if settings.port else 0))
         port = self._socket.getsockname()[1]
         self.settings = settings.replace(port=port)
-        self.mock = server or build_server(self.settings, engine=engine)
+        try:
+            self.mock = server or build_server(self.settings, engine=engine)
+        except BaseException:
+            self._socket.close()
+            raise
         """The server's parts: ``.service`` (the core) and ``.features``."""
         if not settings.public_url:
             self.mock.service.rebase(self.settings.base_url)

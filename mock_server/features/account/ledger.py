@@ -15,11 +15,10 @@ is unlimited and the balance shows :data:`UNLIMITED_BALANCE` minus the spend.
 
 from __future__ import annotations
 
-from ....contracts import refunded_statuses
 from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
 from ...core.keys import key_id
-from ...core.lifecycle import status_at
+from ...core.lifecycle import is_refunded
 from ...core.prediction import Prediction
 from ...core.store import MICROS, PredictionStore
 from ...errors import ApiError
@@ -45,18 +44,16 @@ class Account:
         self.starting_balance = starting_balance
 
     def refunded(self, p: Prediction) -> bool:
-        status = status_at(p, self.clock.now())
-        if status == "deleted":
-            return p.failure_code != 0
-        return status in refunded_statuses()
+        return is_refunded(p, self.clock.now())
 
     def spent(self, key: str) -> float:
         """Net spend of a key (given by its id, ``core.keys.key_id``): charges of
-        predictions the store still has, less refunds.
+        predictions the store still has, less refunds, plus the net charges of
+        predictions retention pruned (they stay spent).
 
         A reset forgets predictions and, with them, their charges. [inferred]
         """
-        total = 0
+        total = self.store.carried_spend(key)
         for pid, micros in self.store.charges(key).items():
             p = self.store.get(pid)
             if p is not None and not self.refunded(p):

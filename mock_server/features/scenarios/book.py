@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,12 @@ class ScenarioBook:
             self.named.clear()
             self.by_prediction.clear()
             self._starts.clear()
+
+    def forget(self, prediction_ids: Sequence[str]) -> None:
+        """Retention pruned these predictions: drop the scenarios they were made under."""
+        with self._lock:
+            for pid in prediction_ids:
+                self.by_prediction.pop(pid, None)
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
@@ -288,6 +295,16 @@ class ScenarioBook:
                 f"Injected by the mock's scenario: HTTP {status} on a result poll",
             )
 
+    def idle(self) -> bool:
+        """True while no scenario is set: the wire layer then does nothing."""
+        return not (
+            self.global_
+            or self.by_key
+            or self.next_n
+            or self.named
+            or self.by_prediction
+        )
+
     def route_fault(self, call: RouteCall) -> RouteFault | None:
         """What happens on the wire to one request (see :meth:`Scenario.wire_fault`).
 
@@ -320,6 +337,8 @@ class ScenarioBook:
         return fault
 
     def timestamp_digits(self, p: Prediction) -> int | None:
+        if not (self.global_ or self.by_key or self.by_prediction):
+            return None
         scenario = self.by_prediction.get(p.id) or self._ambient(
             p.key_id, self.clock.now()
         )
