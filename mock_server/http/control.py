@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...contracts.errors import WavespeedMockError
+from ..core.clock import LATEST_TIME
 from ..core.prediction import format_timestamp
 from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
@@ -43,6 +44,23 @@ def state_of(service: MockService) -> dict[str, Any]:
         "engine": service.engine.name,
         "strict": service.settings.strict,
     }
+
+
+def _seconds(body: dict[str, Any], key: str) -> float:
+    value = body[key]
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+    ):
+        raise bad_request(f"$.{key}", "expected a number of seconds")
+    if abs(value) > LATEST_TIME:
+        raise bad_request(
+            f"$.{key}",
+            f"{value!r} is out of the clock's range (at most {LATEST_TIME:.0f} "
+            "seconds, 3000-01-01T00:00:00Z as Unix time; the clock stops there)",
+        )
+    return float(value)
 
 
 def control_routes(server: MockServer) -> list[BaseRoute]:
@@ -74,28 +92,20 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
             raise bad_request("$.virtual", "expected true or false")
+        moves = {key: _seconds(body, key) for key in ("advance", "set") if key in body}
+        if moves and not (virtual is True or service.clock.virtual):
+            raise ApiError(
+                409,
+                'The clock is real; switch to a virtual clock with {"virtual": true} first',
+            )
+        if moves.get("advance", 0.0) < 0:
+            raise bad_request("$.advance", "a clock never goes backwards")
         if virtual is True:
             service.clock.freeze()
-        for key in ("advance", "set"):
-            if key in body:
-                value = body[key]
-                if (
-                    not isinstance(value, (int, float))
-                    or isinstance(value, bool)
-                    or not math.isfinite(value)
-                ):
-                    raise bad_request(f"$.{key}", "expected a number of seconds")
-                if not service.clock.virtual:
-                    raise ApiError(
-                        409,
-                        'The clock is real; switch to a virtual clock with {"virtual": true} first',
-                    )
-                if key == "advance":
-                    if value < 0:
-                        raise bad_request("$.advance", "a clock never goes backwards")
-                    service.clock.advance(float(value))
-                else:
-                    service.clock.set(float(value))
+        if "advance" in moves:
+            service.clock.advance(moves["advance"])
+        if "set" in moves:
+            service.clock.set(moves["set"])
         if virtual is False:
             service.clock.unfreeze()
         return envelope(state_of(service))

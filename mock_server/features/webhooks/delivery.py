@@ -143,12 +143,16 @@ def check_webhook_url(url: str, allow_hosts: tuple[str, ...] = ()) -> None:
     prefix = f"Invalid query parameter: webhook: {url[:200]!r}"
     if len(url) > 8192:
         raise ApiError(400, f"{prefix} is longer than 8,192 characters")
-    parts = urlsplit(url)
+    if any(c <= " " or c == "\x7f" for c in url):
+        raise ApiError(
+            400, f"{prefix} is not a valid URL (it holds a space or control character)"
+        )
     try:
+        parts = urlsplit(url)  # raises ValueError for a broken IPv6 host ("[::1")
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        host = None
+        raise ApiError(400, f"{prefix} is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise ApiError(400, f"{prefix} is not an absolute http(s) URL")
     if not _host_allowed(host, allow_hosts):
