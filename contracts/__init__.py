@@ -24,6 +24,7 @@ from .facts import (
     statuses,
     terminal_statuses,
 )
+from .images import ImageInfo, TooManyPixelsError, UnusableImageError, probe_image
 from .registry import ModelOutput, ModelSpec, get_model, list_models
 from .validation import (
     is_valid,
@@ -43,10 +44,13 @@ __all__ = [
     "FACT_KEYWORDS",
     "BodyLimits",
     "ContractError",
+    "ImageInfo",
     "ModelOutput",
     "ModelSpec",
     "SeedRule",
+    "TooManyPixelsError",
     "UnknownModelError",
+    "UnusableImageError",
     "WavespeedMockError",
     "body_limits",
     "did_you_mean",
@@ -62,6 +66,7 @@ __all__ = [
     "load_model_registry",
     "load_openapi",
     "load_schema",
+    "probe_image",
     "refunded_statuses",
     "request_schema",
     "response_schema_name",

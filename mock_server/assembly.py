@@ -100,7 +100,10 @@ def build_server(
             timeout_s=settings.webhook_timeout_s,
         ),
         uploads=UploadStore(
-            data_dir=data_dir, store=store, max_bytes=settings.max_upload_bytes
+            data_dir=data_dir,
+            store=store,
+            max_bytes=settings.max_upload_bytes,
+            max_image_pixels=settings.max_image_pixels,
         ),
     )
     service = MockService(

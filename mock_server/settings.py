@@ -18,6 +18,7 @@ from ..contracts.errors import WavespeedMockError
 
 __all__ = [
     "CONTROL_PREFIX",
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "ENV_PREFIX",
     "SCENARIO_HEADER",
     "Settings",
@@ -28,6 +29,8 @@ ENV_PREFIX = "WAVESPEED_MOCK_"
 CONTROL_PREFIX = "/_mock"
 """Where the control API lives (never part of the WaveSpeed API)."""
 SCENARIO_HEADER = "x-wavespeed-mock-scenario"
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+"""The default pixel limit of every image the server takes in or renders."""
 """The request header that picks a named scenario for one submit."""
 
 
@@ -62,7 +65,8 @@ class Settings:
     """Start with a frozen virtual clock that only the control API moves."""
     max_body_bytes: int = field(default_factory=lambda: body_limits().submit_bytes)
     """The largest submit body; the contract's bound by default."""
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    """The pixel limit of every image: submit, uploads, the loader, the engines."""
     max_upload_bytes: int = 200 * 1024 * 1024
     sync_wait_s: float = 90.0
     """How long a sync-mode submit waits before answering the 5004 timeout."""

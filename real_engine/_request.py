@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..contracts import seed_rule
+from ..contracts import UnusableImageError, image_formats, probe_image, seed_rule
 from ..mock_server.core.engine import RenderFailed, RenderJob
+from ..mock_server.settings import DEFAULT_MAX_IMAGE_PIXELS
 from ._variants import OviVariant
 
 __all__ = ["GenerationParams", "OviCall", "build_call", "decode_image", "resolve_seed"]
@@ -86,12 +87,23 @@ def resolve_seed(seed: int) -> int:
     return rule.resolve(seed, lambda low, high: low + secrets.randbelow(high - low + 1))
 
 
-def decode_image(data: bytes, *, source: str = "") -> np.ndarray:
-    """Encoded image bytes as an RGB uint8 array (H, W, 3), EXIF rotation applied."""
+def decode_image(
+    data: bytes, *, source: str = "", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """Encoded image bytes as an RGB uint8 array (H, W, 3), EXIF rotation applied.
+
+    The contract's image rule (formats, ``max_pixels``) is checked from the header
+    first, so a decompression bomb is refused before a pixel is decoded.
+    """
     where = f" from {source!r}" if source else ""
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        probe_image(data, max_pixels=max_pixels)
+        with Image.open(io.BytesIO(data), formats=sorted(image_formats())) as opened:
             rgb = ImageOps.exif_transpose(opened).convert("RGB")
+    except UnusableImageError as exc:
+        raise RenderFailed(
+            f"the image{where} cannot be used: {exc}", code=1402
+        ) from None
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,
@@ -100,7 +112,7 @@ def decode_image(data: bytes, *, source: str = "") -> np.ndarray:
     ) as exc:
         raise RenderFailed(
             f"the image{where} could not be decoded ({exc}); "
-            "expected a PNG, JPEG or WebP file",
+            f"expected one of {', '.join(sorted(image_formats()))}",
             code=1402,
         ) from None
     return np.asarray(rgb, dtype=np.uint8)
@@ -126,7 +138,9 @@ def build_call(
             raise RenderFailed(
                 "image-to-video needs an image, and the job has none", code=1400
             )
-        image = decode_image(job.image, source=job.image_source)
+        image = decode_image(
+            job.image, source=job.image_source, max_pixels=job.max_image_pixels
+        )
     elif kind == "text-to-video":
         # Ovi rescales [H, W] to the variant's area, keeping the aspect ratio.
         size = (job.height or variant.side, job.width or variant.side)

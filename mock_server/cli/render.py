@@ -29,7 +29,7 @@ def add_render_parser(subparsers: Any) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="PNG, JPEG or WebP input image; leave out for text-to-video",
+        help="input image (PNG, JPEG, WebP, GIF, BMP or TIFF); leave out for text-to-video",
     )
     parser.add_argument(
         "--prompt",

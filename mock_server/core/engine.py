@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from ...contracts import did_you_mean
 from ...contracts.errors import WavespeedMockError
+from ..settings import DEFAULT_MAX_IMAGE_PIXELS
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -64,13 +65,17 @@ class RenderJob:
     output_path: Path
     """Where the clip goes: an absolute path in the server's data folder."""
     image: bytes | None = None
-    """Encoded image bytes (PNG, JPEG, WebP) for image-to-video, else None."""
+    """Encoded image bytes for image-to-video (a format of the contract's
+    ``x-image-formats``), else None."""
     image_digest: str | None = None
     """Hex SHA-256 of ``image``, computed once when the image came in."""
     image_source: str = ""
     """Where the image came from (a URL, ``data-uri``, an upload), for messages."""
     on_start: Callable[[], None] | None = None
     """Called by an engine that ``reports_progress`` when it really starts the job."""
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    """The server's pixel limit: an engine checks ``image`` against it
+    (``contracts.probe_image``) before decoding."""
 
 
 @dataclass(frozen=True)

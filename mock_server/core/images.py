@@ -17,14 +17,13 @@ import io
 import os
 import re
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from PIL import Image
 
-from ...contracts import image_formats
+from ...contracts import UnusableImageError, probe_image
 from ..errors import bad_request
 from .engine import RenderFailed
 
@@ -33,7 +32,6 @@ __all__ = [
     "ImageLoader",
     "decode_data_uri",
     "placeholder_image",
-    "probe_image",
 ]
 
 UPLOAD_PATH = re.compile(r"^/uploads/([0-9a-f]{32})/([^/]{1,255})$")
@@ -61,35 +59,6 @@ def decode_data_uri(value: str) -> bytes:
         raise bad_request(
             "$.image", "the data: URI's base64 payload is malformed"
         ) from None
-
-
-def probe_image(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """Width and height from the image header, without decoding the pixels.
-
-    Raises:
-        ValueError: not an image, or more pixels than ``max_pixels``.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                width, height = img.size
-                kind = img.format
-    except (OSError, Image.DecompressionBombError, ValueError) as exc:
-        raise ValueError(
-            f"the bytes are not a readable image ({exc.__class__.__name__})"
-        ) from None
-    if kind not in image_formats():
-        raise ValueError(
-            f"unsupported image format {kind!r}; send one of "
-            f"{', '.join(sorted(image_formats()))}"
-        )
-    if width * height > max_pixels:
-        raise ValueError(
-            f"the image has {width}x{height} = {width * height:,} pixels; "
-            f"the limit is {max_pixels:,}"
-        )
-    return width, height
 
 
 @functools.lru_cache(maxsize=256)
@@ -131,8 +100,8 @@ def take_data_uri(value: str, max_pixels: int) -> ImageIntake:
     """
     data = decode_data_uri(value)
     try:
-        probe_image(data, max_pixels)
-    except ValueError as exc:
+        probe_image(data, max_pixels=max_pixels)
+    except UnusableImageError as exc:
         raise bad_request("$.image", str(exc)) from None
     return ImageIntake(
         data=data,
@@ -187,40 +156,44 @@ class ImageLoader:
                 leftover.unlink(missing_ok=True)
 
     def upload_file(self, url: str) -> Path | None:
-        """The local file behind an upload URL of this server, if it is one."""
+        """The local file behind an upload URL of this server, if it is one.
+
+        The path is not checked here: :meth:`load` reads it only through
+        :func:`read_inside`.
+        """
         parts = urlsplit(url)
         match = UPLOAD_PATH.match(parts.path)
         if not match or not _same_server(parts.netloc, self.base.netloc):
             return None
-        folder = (self.uploads_dir / match.group(1)).resolve()
-        if not folder.is_relative_to(self.uploads_dir.resolve()):
-            return None
-        files = [p for p in folder.glob("*") if p.is_file()] if folder.is_dir() else []
-        return files[0] if files else folder / "missing"
+        return self.uploads_dir / match.group(1) / match.group(2)
 
     def load(self, image: str, digest: str | None) -> tuple[bytes, str]:
         """The image bytes and a word on where they came from.
 
-        ``digest`` names a kept ``data:`` image (after a restart).
+        ``digest`` names a kept ``data:`` image (after a restart). Files are read
+        only from inside the data folder, after resolving links; an upload must
+        pass the image rule (it was probed when it came in, but a file in the
+        data folder may have been put there by other means).
 
         Raises:
-            RenderFailed: code 1402 when the image cannot be had.
+            RenderFailed: code 1402 when the image cannot be had or used.
         """
         if digest is not None:
-            try:
-                return self.input_path(digest).read_bytes(), "data-uri"
-            except OSError:
+            data = read_inside(self.inputs_dir, self.input_path(digest))
+            if data is None:
                 raise RenderFailed(
                     "The request's data: image is gone from the data folder", code=1402
-                ) from None
+                )
+            return data, "data-uri"
         local = self.upload_file(image)
         if local is not None:
-            if not local.is_file():
+            data = read_inside(self.uploads_dir, local)
+            if data is None:
                 raise RenderFailed(
                     f"Failed to download image from the provided URL: no upload at {image}",
                     code=1402,
                 )
-            return local.read_bytes(), "upload"
+            return self._checked(data, "The uploaded image"), "upload"
         if not self.fetch_remote:
             return placeholder_image(image), "placeholder"
         return self._fetch(image), "remote"
@@ -250,14 +223,30 @@ class ImageLoader:
                 f"Failed to download image from the provided URL: {exc.__class__.__name__}",
                 code=1402,
             ) from None
-        data = b"".join(chunks)
+        return self._checked(b"".join(chunks), "The image at the provided URL")
+
+    def _checked(self, data: bytes, what: str) -> bytes:
+        """``data`` if it passes the image rule, else 1402 (the render cannot start)."""
         try:
-            probe_image(data, self.max_pixels)
-        except ValueError as exc:
-            raise RenderFailed(
-                f"The image at the provided URL cannot be used: {exc}", code=1402
-            ) from None
+            probe_image(data, max_pixels=self.max_pixels)
+        except UnusableImageError as exc:
+            raise RenderFailed(f"{what} cannot be used: {exc}", code=1402) from None
         return data
+
+
+def read_inside(root: Path, path: Path) -> bytes | None:
+    """The bytes of ``path`` if, links resolved, it is a file inside ``root``.
+
+    A link planted in the data folder (an upload replaced by a symlink to
+    ``/etc/passwd``) is not followed out of it: None, as for a missing file.
+    """
+    try:
+        resolved = path.resolve(strict=True)
+        if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
+            return None
+        return resolved.read_bytes()
+    except (OSError, RuntimeError):  # missing, unreadable, or a link loop
+        return None
 
 
 def _same_server(netloc: str, ours: str) -> bool:

@@ -140,6 +140,7 @@ class RenderQueue:
             image_digest=digest,
             image_source=source,
             on_start=on_start,
+            max_image_pixels=self.images.max_pixels,
         )
 
     def finish_from_cache(self, p: Prediction, image: ImageIntake | None) -> bool:

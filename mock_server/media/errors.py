@@ -36,7 +36,7 @@ class ClipSizeError(MediaError, ValueError):
 
 
 class ImageDecodeError(MediaError, ValueError):
-    """Bytes that are not a PNG, JPEG or WebP image Pillow can decode."""
+    """Bytes that are not an image of the contract's formats that Pillow can decode."""
 
 
 class ImageTooLargeError(MediaError, ValueError):

@@ -9,19 +9,20 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ...contracts import image_formats
+from ...contracts.images import TooManyPixelsError, UnusableImageError, probe_image
 from .errors import ImageDecodeError, ImageTooLargeError
 
-__all__ = ["ACCEPTED_FORMATS", "decode_image", "fit_image"]
-
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+__all__ = ["decode_image", "fit_image"]
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """The first frame of a PNG, JPEG or WebP image as RGB, upright.
+    """The first frame of an image in one of the contract's formats, as RGB, upright.
 
-    The pixel count is checked from the header, before any pixel is decoded, so a
-    decompression bomb costs nothing. EXIF orientation is applied; alpha dropped
-    (as Ovi's own loader does).
+    The contract's image rule (:func:`~wavespeed_mock.contracts.images.probe_image`:
+    the formats of ``x-image-formats``, the pixel count) is checked from the
+    header, before any pixel is decoded, so a decompression bomb costs nothing.
+    EXIF orientation is applied; alpha dropped (as Ovi's own loader does).
 
     Raises:
         ImageDecodeError: bytes that are not an image in an accepted format.
@@ -31,39 +32,30 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         raise ImageDecodeError(
             f"image is a {type(data).__name__}; expected the encoded bytes."
         )
-    if not data:
-        raise ImageDecodeError("image is empty (0 bytes); expected PNG, JPEG or WebP.")
+    try:
+        info = probe_image(bytes(data), max_pixels=max_pixels)
+    except TooManyPixelsError as exc:
+        raise ImageTooLargeError(f"image: {exc}") from None
+    except UnusableImageError as exc:
+        raise ImageDecodeError(f"image: {exc}") from None
     with warnings.catch_warnings():
-        # Our own limit, checked below, is the guard; Pillow's global one
-        # (a warning, then an error, at ~89 and ~179 Mpx) must not leak out.
+        # probe_image applied our own limit; Pillow's global one must not leak out.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-        except Image.DecompressionBombError:
-            raise ImageTooLargeError(
-                f"image has more than {max_pixels:,} pixels; send a smaller image."
-            ) from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise ImageDecodeError(
-                f"image ({len(data):,} bytes starting {bytes(data[:8])!r}) is not a "
-                "PNG, JPEG or WebP image Pillow can read."
-            ) from exc
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageTooLargeError(
-                f"image is {width}x{height} = {width * height:,} pixels; the limit is "
-                f"{max_pixels:,} (max_image_pixels). Send a smaller image."
-            )
-        if width < 1 or height < 1:
-            raise ImageDecodeError(f"image is {width}x{height}; it has no pixels.")
-        try:
+            image = Image.open(io.BytesIO(data), formats=sorted(image_formats()))
             image.load()
             upright = ImageOps.exif_transpose(image)
             rgb = upright.convert("RGB")
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except (
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+        ) as exc:
             raise ImageDecodeError(
-                f"image ({image.format} {width}x{height}) is truncated or corrupt: "
-                f"{exc}"
+                f"image ({info.format} {info.width}x{info.height}) is truncated or "
+                f"corrupt: {exc}"
             ) from exc
     return rgb
 

@@ -57,7 +57,7 @@ def render_clip(
     one machine with the same library versions.
 
     Args:
-        image: PNG, JPEG or WebP bytes, or None for text-to-video.
+        image: image bytes (the contract's formats), or None for text-to-video.
         prompt: the prompt, within the contract's bounds (1 to 10,000 characters).
         seed: the resolved seed, 0 or more (the server resolves -1 first).
         size: (width, height); None takes the size from the image by Ovi's rule
@@ -67,7 +67,7 @@ def render_clip(
         threads: x264 threads; the bytes depend on it, so keep it fixed.
 
     Raises:
-        ImageDecodeError: ``image`` is not a PNG, JPEG or WebP image.
+        ImageDecodeError: ``image`` is not an image of the contract's formats.
         ImageTooLargeError: ``image`` has more than ``max_image_pixels`` pixels.
         PromptError: ``prompt`` is out of bounds.
         SeedError: ``seed`` is negative or not an integer.

@@ -60,6 +60,18 @@ async def running(
     assert service.contract_violations == []
 
 
+async def upload_binary(
+    client: httpx.AsyncClient, name: str, data: bytes, content_type: str = "image/png"
+) -> dict[str, Any]:
+    """``POST /api/v3/media/upload/binary``: the answer's ``data`` (asserts a 200)."""
+    answer = await client.post(
+        "/api/v3/media/upload/binary", files={"file": (name, data, content_type)}
+    )
+    assert answer.status_code == 200, answer.text
+    data_: dict[str, Any] = answer.json()["data"]
+    return data_
+
+
 def live_server(server: MockServer) -> LiveServer:
     """A started live server around ``server`` (settings with port 0)."""
     # LiveServer picks the port and points the service's URLs at it.

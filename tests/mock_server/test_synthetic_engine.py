@@ -90,7 +90,7 @@ def test_image_to_video_takes_the_size_from_the_image(
 @pytest.mark.parametrize(
     ("image", "message"),
     [
-        (b"not an image", "not a PNG, JPEG or WebP"),
+        (b"not an image", "not a readable image"),
         (png(200, 200), "the limit is 1,000"),
     ],
     ids=["undecodable", "too many pixels"],

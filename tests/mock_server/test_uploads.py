@@ -14,13 +14,15 @@ from wavespeed_mock.mock_server.features.uploads import (
 )
 
 from ._fakes import fake_engine
-from ._support import I2V, PROMPT, live_server, make_server, running
+from ._support import I2V, PROMPT, live_server, make_server, running, upload_binary
 
 
-def png_bytes() -> bytes:
+def png_bytes(size: int = 0, *, fmt: str = "PNG", width: int = 32) -> bytes:
+    """A small image; padded to ``size`` bytes (Pillow ignores what follows)."""
     out = io.BytesIO()
-    Image.new("RGB", (32, 24), (10, 200, 30)).save(out, format="PNG")
-    return out.getvalue()
+    Image.new("RGB", (width, 24), (10, 200, 30)).save(out, format=fmt)
+    data = out.getvalue()
+    return data + b"\0" * max(0, size - len(data))
 
 
 @pytest.mark.parametrize(
@@ -157,9 +159,21 @@ async def test_put_refusals(tmp_path: Path) -> None:
         streamed = await client.put(url, content=chunks())  # type: ignore[arg-type]
         assert streamed.status_code == 413
         assert (await client.get(t["download_url"])).status_code == 404
-        ok = await client.put(url, content=b"y" * 10)
+        not_an_image = await client.put(url, content=b"y" * 10)
+        assert not_an_image.status_code == 400
+        assert "not a readable image" in not_an_image.json()["message"]
+        assert (await client.get(t["download_url"])).status_code == 404
+        small = png_bytes()[:10]  # a PNG's signature and no header: unreadable
+        assert (await client.put(url, content=small)).status_code == 400
+        image = png_bytes(1000)
+        t = (
+            await client.post(
+                "/api/v3/media/uploads", json={"filename": "a.png", "size": 1000}
+            )
+        ).json()["data"]
+        ok = await client.put(t["upload"]["url"], content=image)
         assert ok.status_code == 200
-        assert (await client.get(t["download_url"])).content == b"y" * 10
+        assert (await client.get(t["download_url"])).content == image
 
 
 @pytest.mark.anyio
@@ -213,12 +227,12 @@ async def test_binary_upload_size_limit(tmp_path: Path) -> None:
     async with running(server) as client:
         fits = await client.post(
             "/api/v3/media/upload/binary",
-            files={"file": ("a.png", b"x" * 1000, "image/png")},
+            files={"file": ("a.png", png_bytes(1000), "image/png")},
         )
         assert fits.status_code == 200
         over = await client.post(
             "/api/v3/media/upload/binary",
-            files={"file": ("a.png", b"x" * 1001, "image/png")},
+            files={"file": ("a.png", png_bytes(1001), "image/png")},
         )
         assert over.status_code == 413
         assert "File too large" in over.json()["message"]
@@ -243,12 +257,7 @@ async def test_binary_upload_size_limit(tmp_path: Path) -> None:
 async def test_nothing_outside_the_uploads_is_served(tmp_path: Path, path: str) -> None:
     server = make_server(tmp_path)
     async with running(server) as client:
-        d = (
-            await client.post(
-                "/api/v3/media/upload/binary",
-                files={"file": ("a.png", b"x", "image/png")},
-            )
-        ).json()["data"]
+        d = await upload_binary(client, "a.png", png_bytes())
         upload_id = d["download_url"].split("/")[-2]
         answer = await client.get(path.format(id=upload_id))
         assert answer.status_code == 404

@@ -246,7 +246,7 @@ def test_a_failing_on_start_callback_does_not_fail_the_job(
 
 def test_an_undecodable_image_fails_with_1402(wavespeed_fake_ovi: OviHarness):
     before = len(wavespeed_fake_ovi.calls())
-    with pytest.raises(RenderFailed, match="could not be decoded") as failed:
+    with pytest.raises(RenderFailed, match="cannot be used") as failed:
         wavespeed_fake_ovi.engine.render(wavespeed_fake_ovi.job(image=b"not an image"))
     assert failed.value.code == 1402
     assert len(wavespeed_fake_ovi.calls()) == before  # never reached the GPU

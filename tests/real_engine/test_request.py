@@ -101,9 +101,24 @@ def test_decode_applies_exif_rotation_and_drops_alpha():
 
 def test_undecodable_bytes_fail_with_1402_naming_the_source():
     with pytest.raises(
-        RenderFailed, match=re.escape("'https://x/a.png' could not be decoded")
-    ):
+        RenderFailed, match=re.escape("'https://x/a.png' cannot be used")
+    ) as caught:
         decode_image(b"<html>", source="https://x/a.png")
+    assert caught.value.code == 1402
+
+
+def test_an_image_over_the_pixel_limit_fails_1402_before_decoding():
+    # The real engine's decoder applies the server's pixel limit (the job's).
+    with pytest.raises(RenderFailed, match=r"20x10 = 200 pixels; the limit is 100"):
+        decode_image(png(20, 10, (1, 2, 3)), max_pixels=100)
+    assert decode_image(png(20, 10, (1, 2, 3)), max_pixels=200).shape == (10, 20, 3)
+    with pytest.raises(RenderFailed, match="the limit is 100") as caught:
+        build_call(
+            job(image=png(20, 10, (1, 2, 3)), max_image_pixels=100),
+            params=GenerationParams(),
+            variant=VARIANT,
+        )
+    assert caught.value.code == 1402
 
 
 @given(st.integers(0, 2**31 - 1))

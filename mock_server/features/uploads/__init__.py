@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from .files import MEDIA_EXTENSIONS, UploadStore, media_type_of, safe_filename
+from .files import (
+    MEDIA_EXTENSIONS,
+    UploadRefused,
+    UploadStore,
+    media_type_of,
+    names_nothing,
+    safe_filename,
+)
 from .routes import upload_routes
+from .sniff import sniff_media
 
 __all__ = [
     "MEDIA_EXTENSIONS",
+    "UploadRefused",
     "UploadStore",
     "media_type_of",
+    "names_nothing",
     "safe_filename",
+    "sniff_media",
     "upload_routes",
 ]

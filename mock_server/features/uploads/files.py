@@ -14,22 +14,34 @@ Both URLs are ``<base>/uploads/<32-hex id>/<filename>`` and the file lives at
 ``data_dir/uploads/<id>/<filename>``, where the image loader finds it. File names
 are reduced to a safe basename and files are written atomically (a temporary
 file, then a rename), so a reader never sees half a file.
+
+What a file is comes from its name or content type; when neither says (the
+Python SDK's ``upload(io.BytesIO(...))`` sends the name ``upload`` and no type),
+from its first bytes (:mod:`.sniff`). An image must pass the contract's image
+rule (``contracts.probe_image``: its formats, the pixel limit) before it is kept,
+so an upload that is accepted can be rendered.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+from ....contracts import UnusableImageError, probe_image
+from ....contracts.errors import WavespeedMockError
 from ...core.store import PredictionStore
+from .sniff import SNIFF_BYTES, sniff_media
 
 __all__ = [
     "MEDIA_EXTENSIONS",
+    "UploadRefused",
     "UploadStore",
     "media_type_of",
+    "names_nothing",
     "safe_filename",
 ]
 
@@ -44,7 +56,9 @@ MEDIA_EXTENSIONS: dict[str, frozenset[str]] = {
     "audio": frozenset({"mp3", "wav", "ogg", "aac", "flac", "webm", "m4a", "opus"}),
 }
 MAX_NAME_CHARS = 150
-# Room for the multipart boundaries and part headers around the file itself.
+GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+"""Content types that say nothing about what a file is."""
+_TICKET = "upload_ticket:"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -79,28 +93,59 @@ def media_type_of(filename: str, content_type: str | None = None) -> str | None:
     return major if major in MEDIA_EXTENSIONS else None
 
 
+def names_nothing(filename: str, content_type: str | None = None) -> bool:
+    """Neither the name (no extension) nor the content type says what the file is."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    return "." not in filename and declared in GENERIC_TYPES
+
+
+class UploadRefused(WavespeedMockError, ValueError):
+    """An uploaded file the API would not take (its format, or an unusable image)."""
+
+
 class UploadStore:
     """Upload tickets (in the store's key-value table) and uploaded files on disk."""
 
     def __init__(
-        self, *, data_dir: Path, store: PredictionStore, max_bytes: int
+        self,
+        *,
+        data_dir: Path,
+        store: PredictionStore,
+        max_bytes: int,
+        max_image_pixels: int,
     ) -> None:
         self.dir = data_dir / "uploads"
         self.partial_dir = self.dir / ".partial"
         self.store = store
         self.max_bytes = max_bytes
+        self.max_image_pixels = max_image_pixels
 
-    def create_ticket(self, filename: str, size: int, content_type: str) -> str:
+    def create_ticket(
+        self, filename: str, size: int, content_type: str, kind: str | None = None
+    ) -> str:
         upload_id = uuid.uuid4().hex
-        ticket = {"filename": filename, "size": size, "content_type": content_type}
-        self.store.set_value(f"upload_ticket:{upload_id}", json.dumps(ticket))
+        self._save(
+            upload_id,
+            {
+                "filename": filename,
+                "size": size,
+                "content_type": content_type,
+                "type": kind,
+                "created_at": time.time(),
+            },
+        )
         return upload_id
 
     def ticket(self, upload_id: str) -> dict[str, Any] | None:
+        """What is known of an upload: ``filename``, ``size``, ``content_type``,
+        ``type`` (None until sniffed), ``created_at`` (Unix time)."""
         if not UPLOAD_ID.match(upload_id):
             return None
-        raw = self.store.get_value(f"upload_ticket:{upload_id}")
+        raw = self.store.get_value(_TICKET + upload_id)
         return None if raw is None else dict(json.loads(raw))
+
+    def _save(self, upload_id: str, ticket: dict[str, Any]) -> None:
+        self.store.set_value(_TICKET + upload_id, json.dumps(ticket))
 
     def path_of(self, upload_id: str, filename: str) -> Path:
         return self.dir / upload_id / filename
@@ -109,9 +154,61 @@ class UploadStore:
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         return self.partial_dir / f"{uuid.uuid4().hex}.part"
 
-    def commit(self, temp: Path, upload_id: str, filename: str) -> Path:
-        """Move a finished temp file into place (atomic: same file system)."""
+    def inspect(self, temp: Path, kind: str | None) -> tuple[str, str | None]:
+        """What the file at ``temp`` is: its kind, and its sniffed content type.
+
+        ``kind`` is what the name or content type said (None: nothing); the
+        content type is None unless it was sniffed. Blocking: call it off the
+        event loop.
+
+        Raises:
+            UploadRefused: the bytes are no format the API takes, or an image that
+                breaks the image rule.
+        """
+        sniffed: str | None = None
+        if kind is None:
+            with temp.open("rb") as f:
+                head = f.read(SNIFF_BYTES)
+            found = sniff_media(head)
+            if found is None:
+                raise UploadRefused(
+                    "neither the file name nor the content type says what the file "
+                    f"is, and its first bytes ({head[:8]!r}) are no image, video or "
+                    "audio format the API takes; send a name with an extension"
+                )
+            kind, sniffed = found
+        if kind == "image":
+            try:
+                probe_image(temp.read_bytes(), max_pixels=self.max_image_pixels)
+            except UnusableImageError as exc:
+                raise UploadRefused(f"the image cannot be used: {exc}") from None
+        return kind, sniffed
+
+    def commit(
+        self,
+        temp: Path,
+        upload_id: str,
+        filename: str,
+        *,
+        kind: str,
+        content_type: str,
+        size: int,
+    ) -> Path:
+        """Move a finished temp file into place (atomic: same file system) and record it."""
         final = self.path_of(upload_id, filename)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp.replace(final)
+        ticket = self.ticket(upload_id) or {"created_at": time.time()}
+        ticket.update(
+            filename=filename, size=size, content_type=content_type, type=kind
+        )
+        self._save(upload_id, ticket)
         return final
+
+    def content_type(self, upload_id: str, filename: str) -> str | None:
+        """The recorded content type of an upload, if it is recorded."""
+        ticket = self.ticket(upload_id)
+        if ticket is None or ticket.get("filename") != filename:
+            return None
+        value = ticket.get("content_type")
+        return str(value) if value else None

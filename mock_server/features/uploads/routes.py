@@ -25,10 +25,13 @@ from ...http.bodies import read_json_object
 from ...http.files import serve_file
 from ...http.responses import envelope
 from .files import (
+    GENERIC_TYPES,
     MEDIA_EXTENSIONS,
     UPLOAD_ID,
+    UploadRefused,
     UploadStore,
     media_type_of,
+    names_nothing,
     safe_filename,
 )
 
@@ -47,6 +50,55 @@ def _unsupported(filename: str, content_type: str | None) -> ApiError:
         f"Invalid file or format not supported: {filename!r} "
         f"(content type {content_type!r}). Supported formats: {listed}",
     )
+
+
+def _refused(filename: str, exc: UploadRefused) -> ApiError:
+    return ApiError(400, f"Invalid file or format not supported: {filename!r}: {exc}")
+
+
+def _content_type(declared: str | None, sniffed: str | None, filename: str) -> str:
+    """What the file is served as: sniffed, else declared, else by its name."""
+    given = (declared or "").strip()
+    if sniffed:
+        return sniffed
+    if given.split(";")[0].strip().lower() not in GENERIC_TYPES:
+        return given
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+async def _keep(
+    uploads: UploadStore,
+    temp: Path,
+    upload_id: str,
+    filename: str,
+    *,
+    said: str | None,
+    declared: str | None,
+    size: int,
+    shown: str | None = None,
+) -> str:
+    """Inspect the finished temp file (off the loop) and move it into place; its kind.
+
+    ``said`` is the kind the name or content type gave (None: sniff the bytes).
+
+    Raises:
+        ApiError: 400 when the bytes are no format the API takes.
+    """
+    import anyio.to_thread
+
+    try:
+        kind, sniffed = await anyio.to_thread.run_sync(uploads.inspect, temp, said)
+    except UploadRefused as exc:
+        raise _refused(shown or filename, exc) from None
+    uploads.commit(
+        temp,
+        upload_id,
+        filename,
+        kind=kind,
+        content_type=_content_type(declared, sniffed, filename),
+        size=size,
+    )
+    return kind
 
 
 def _too_large(size: int, limit: int, what: str = "File") -> ApiError:
@@ -75,26 +127,25 @@ def upload_routes(
         declared = body.get("content_type")
         filename = safe_filename(str(body["filename"]))
         kind = media_type_of(filename, declared)
-        if kind is None:
+        if kind is None and not names_nothing(filename, declared):
             raise _unsupported(str(body["filename"]), declared)
-        content_type = (
-            declared or mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        )
-        upload_id = uploads.create_ticket(filename, size, content_type)
+        # Neither name nor type says what it is: the PUT's bytes will. [inferred]
+        content_type = _content_type(declared, None, filename)
+        upload_id = uploads.create_ticket(filename, size, content_type, kind)
         url = url_of(upload_id, filename)
-        return envelope(
-            {
-                "type": kind,
-                "download_url": url,
-                "filename": filename,
-                "size": size,
-                "upload": {
-                    "method": "PUT",
-                    "url": url,
-                    "headers": {"Content-Type": content_type},
-                },
-            }
-        )
+        answer: dict[str, object] = {
+            "download_url": url,
+            "filename": filename,
+            "size": size,
+            "upload": {
+                "method": "PUT",
+                "url": url,
+                "headers": {"Content-Type": content_type},
+            },
+        }
+        if kind is not None:  # unknown until the bytes arrive [inferred]
+            answer = {"type": kind, **answer}
+        return envelope(answer)
 
     async def put_file(request: Request) -> Response:
         upload_id = request.path_params["upload_id"]
@@ -121,7 +172,11 @@ def upload_routes(
                     if size > cap:
                         raise _too_large(size, cap, "a PUT")
                     out.write(chunk)
-            uploads.commit(temp, upload_id, filename)
+            said = ticket.get("type") or media_type_of(
+                filename, ticket.get("content_type")
+            )
+            await _keep(uploads, temp, upload_id, filename, said=said,
+                        declared=ticket.get("content_type"), size=size)  # fmt: skip
         finally:
             temp.unlink(missing_ok=True)
         return envelope({"download_url": url_of(upload_id, filename), "size": size})
@@ -131,7 +186,9 @@ def upload_routes(
         filename = request.path_params["filename"]
         if not UPLOAD_ID.match(upload_id):
             raise ApiError(404, f"File {filename!r} not found")
-        media = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        media = uploads.content_type(upload_id, filename) or _content_type(
+            None, None, filename
+        )
         return serve_file(
             uploads.dir, f"{upload_id}/{filename}", media, request.headers.get("range")
         )
@@ -169,14 +226,16 @@ def upload_routes(
                 )
             original = item.filename or "upload"
             filename = safe_filename(original)
-            kind = media_type_of(filename, item.content_type)
-            if kind is None:
+            said = media_type_of(filename, item.content_type)
+            if said is None and not names_nothing(filename, item.content_type):
                 raise _unsupported(original, item.content_type)
             upload_id = uuid.uuid4().hex
             temp = uploads.temp_file()
             try:
                 size = await _copy(item, temp, limit)
-                uploads.commit(temp, upload_id, filename)
+                kind = await _keep(uploads, temp, upload_id, filename, said=said,
+                                   declared=item.content_type, size=size,
+                                   shown=original)  # fmt: skip
             finally:
                 temp.unlink(missing_ok=True)
         return envelope(

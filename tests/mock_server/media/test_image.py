@@ -9,14 +9,16 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from wavespeed_mock.contracts import image_formats
 from wavespeed_mock.mock_server.media import ImageDecodeError, ImageTooLargeError
 from wavespeed_mock.mock_server.media.image import decode_image, fit_image
 
 from .conftest import make_picture
 
 
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
-def test_accepted_formats(fmt: str) -> None:
+@pytest.mark.parametrize("fmt", sorted(image_formats()))
+def test_every_format_of_the_contract_is_rendered(fmt: str) -> None:
+    # What submit accepts (the contract's x-image-formats), the engine decodes.
     image = decode_image(make_picture(80, 40, fmt=fmt), max_pixels=10_000)
     assert image.mode == "RGB"
     assert image.size == (80, 40)
@@ -74,12 +76,13 @@ def test_a_decompression_bomb_is_refused() -> None:
     ("data", "message"),
     [
         (b"", "empty"),
-        (b"not an image at all", "not a PNG, JPEG or WebP"),
-        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "not a PNG, JPEG or WebP"),
+        (b"not an image at all", "not a readable image.*send one of BMP, GIF"),
+        (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "not a readable image"),
+        (make_picture(8, 8, fmt="PPM"), "unsupported image format 'PPM'"),
         (make_picture(64, 64)[:200], "truncated or corrupt"),
         (png_header(64, 64), "truncated or corrupt"),
     ],
-    ids=["empty", "text", "gif", "truncated", "no pixel data"],
+    ids=["empty", "text", "gif", "ppm", "truncated", "no pixel data"],
 )
 def test_bytes_that_are_not_an_image_are_refused(data: bytes, message: str) -> None:
     with pytest.raises(ImageDecodeError, match=message):
