@@ -40,6 +40,8 @@ FACT_KEYWORDS = (
     "x-image-formats",
     "x-submit-body-bytes",
     "x-json-body-bytes",
+    "x-json-max-depth",
+    "x-json-max-number-chars",
     "x-terminal",
     "x-refunded",
 )
