@@ -9,10 +9,12 @@ else connects a feature to the core.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from .core.clock import ServerClock
@@ -22,19 +24,29 @@ from .core.profiles import DEFAULT_PROFILE
 from .core.service import MockService
 from .core.store import PredictionStore
 from .features.account import Account, account_routes
+from .features.playground import WebhookInbox, playground_routes
+from .features.replay import CassetteDeck, CassetteMiddleware
 from .features.scenarios import ScenarioBook, scenario_routes
 from .features.uploads import UploadStore, upload_routes
 from .features.webhooks import (
     WebhookDelivery,
     WebhookSecrets,
     WebhookUrlCheck,
+    WebhookVerificationError,
+    verify_webhook,
     webhook_routes,
 )
 from .http.auth import Authenticator
 from .http.journal import JOURNAL_SIZE
 from .settings import Settings
 
-__all__ = ["Features", "MockServer", "build_server", "feature_routes"]
+__all__ = [
+    "Features",
+    "MockServer",
+    "build_server",
+    "feature_middleware",
+    "feature_routes",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class Features:
     scenarios: ScenarioBook
     webhooks: WebhookDelivery
     uploads: UploadStore
+    inbox: WebhookInbox
+    cassettes: CassetteDeck | None = None
+    """Record/replay (``record``/``replay`` settings); None when neither is set."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,10 @@ class MockServer:
     def reset(self) -> int:
         """Forget all per-test state: predictions, charges, scenarios, logs, journal."""
         count = self.service.reset()
+        if self.features.cassettes is not None:
+            self.features.cassettes.reset()
         self.journal.clear()
+        self.features.inbox.clear()
         return count
 
     @property
@@ -87,7 +105,10 @@ def build_server(
         settings = settings.replace(profile=engine.default_profile or DEFAULT_PROFILE)
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
+    # Before anything is opened: bad record/replay settings fail with nothing to close.
+    cassettes = CassetteDeck.from_settings(settings, clock=clock)
     store = PredictionStore(data_dir / "state.sqlite3")
+    secrets = WebhookSecrets(store)
     features = Features(
         account=Account(
             store=store, clock=clock, starting_balance=settings.starting_balance
@@ -95,7 +116,7 @@ def build_server(
         scenarios=ScenarioBook(clock=clock, store=store),
         webhooks=WebhookDelivery(
             clock=clock,
-            secrets=WebhookSecrets(store),
+            secrets=secrets,
             retry_base_s=settings.webhook_retry_base_s,
             timeout_s=settings.webhook_timeout_s,
         ),
@@ -105,6 +126,8 @@ def build_server(
             max_bytes=settings.max_upload_bytes,
             max_image_pixels=settings.max_image_pixels,
         ),
+        inbox=WebhookInbox(_InboxVerifier(store, secrets, clock)),
+        cassettes=cassettes,
     )
     service = MockService(
         settings,
@@ -136,4 +159,51 @@ def feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
         *webhook_routes(features.webhooks, auth),
         *upload_routes(features.uploads, service, auth),
         *account_routes(features.account, service, auth),
+        *playground_routes(features.inbox, lambda: service.base_url),
+    ]
+
+
+class _InboxVerifier:
+    """The playground inbox's signature check: the webhooks feature's
+    ``verify_webhook`` with the secret of the key that made the prediction."""
+
+    def __init__(
+        self, store: PredictionStore, secrets: WebhookSecrets, clock: ServerClock
+    ) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.clock = clock
+
+    def verdict(self, headers: Mapping[str, str], body: bytes) -> str:
+        prediction = self.store.get(headers.get("webhook-id", ""))
+        if prediction is None:
+            return "unknown prediction: no stored prediction has this webhook-id"
+        try:
+            # Deliveries are stamped with the server's clock, which may be virtual.
+            verify_webhook(
+                headers,
+                body,
+                self.secrets.secret_for(prediction.api_key),
+                now=self.clock.now(),
+            )
+        except WebhookVerificationError as exc:
+            return f"invalid: {exc}"
+        return "valid"
+
+
+def feature_middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
+    """Features that answer ahead of the routes (record/replay), for the app."""
+    deck = server.features.cassettes
+    if deck is None:
+        return []
+    settings = server.settings
+    return [
+        Middleware(
+            CassetteMiddleware,
+            deck=deck,
+            auth=auth,
+            base_url=lambda: server.service.base_url,
+            # A recording forwards uploads too.
+            max_body_bytes=max(settings.max_body_bytes, settings.max_upload_bytes),
+        )
     ]

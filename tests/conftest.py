@@ -1,7 +1,8 @@
 """Shared test configuration.
 
 In CI (``CI`` set), a skipped test of the official SDK is a failure: the SDK
-working unmodified against the mock is the product's first promise.
+working unmodified against the mock is the product's first promise. So is a
+skipped browser test (the playground page): CI installs Chromium.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def pytest_runtest_makereport(
         report.outcome = "failed"
         report.longrepr = (
             f"SDK test skipped in CI, which is not allowed: {report.longrepr}"
+        )
+    if report.skipped and os.environ.get("CI") and item.get_closest_marker("browser"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"Browser test skipped in CI, which is not allowed: {report.longrepr}"
         )
     return report
 

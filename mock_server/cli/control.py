@@ -1,15 +1,52 @@
-"""``wavespeed-mock control``: steer a running server from a shell."""
+"""``wavespeed-mock control``: steer a running server from a shell.
+
+The server is found as ``serve`` binds it: ``--url``, else ``--host``/``--port``,
+else ``WAVESPEED_MOCK_HOST``/``WAVESPEED_MOCK_PORT``, else 127.0.0.1:8000. The
+options are accepted before or after the action.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
-from ..settings import CONTROL_PREFIX
+from ..core.prediction import format_timestamp
+from ..settings import CONTROL_PREFIX, Settings
 
-__all__ = ["add_control_parser", "run_control"]
+__all__ = ["add_control_parser", "run_control", "server_url"]
+
+JOURNAL_DEFAULT_LIMIT = 20
+
+
+def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """``--url``/``--host``/``--port``, for the command and for each action.
+
+    Given after the action, a value must not be overwritten by the command's
+    default, hence ``SUPPRESS`` there.
+    """
+    default = argparse.SUPPRESS if suppress else None
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("where the server is")
+    group.add_argument(
+        "--url",
+        default=default,
+        help="the server's base URL (default: http://HOST:PORT)",
+    )
+    group.add_argument(
+        "--host",
+        default=default,
+        help="the server's host (default $WAVESPEED_MOCK_HOST or 127.0.0.1)",
+    )
+    group.add_argument(
+        "--port",
+        type=int,
+        default=default,
+        help="the server's port (default $WAVESPEED_MOCK_PORT or 8000)",
+    )
+    return options
 
 
 def add_control_parser(
@@ -19,43 +56,88 @@ def add_control_parser(
         "control",
         help="steer a running mock server (reset, profile, clock, scenarios, logs)",
         description="Talk to a running server's /_mock control API.",
+        parents=[_connection_options(suppress=False)],
     )
-    control.add_argument(
-        "--url",
-        default="http://127.0.0.1:8000",
-        help="the server (default %(default)s)",
-    )
+    after = [_connection_options(suppress=True)]
     actions = control.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("state", help="profile, clock and counts")
-    actions.add_parser("reset", help="forget every prediction")
-    profile = actions.add_parser("profile", help="set the timing profile")
+    actions.add_parser("state", help="profile, clock and counts", parents=after)
+    actions.add_parser("reset", help="forget every prediction", parents=after)
+    profile = actions.add_parser(
+        "profile", help="set the timing profile", parents=after
+    )
     profile.add_argument("name", help="instant, fast, realistic, polls:N or engine")
-    clock = actions.add_parser("clock", help="virtual clock control")
+    clock = actions.add_parser("clock", help="virtual clock control", parents=after)
     clock.add_argument("--virtual", action="store_true", help="freeze the clock")
     clock.add_argument("--real", action="store_true", help="back to real time")
     clock.add_argument("--advance", type=float, help="seconds to move a virtual clock")
     scenario = actions.add_parser(
         "scenario",
         help="set a scenario from JSON, e.g. '{\"fail_code\": 1402}' (see docs/scenarios.md)",
+        parents=after,
     )
     scenario.add_argument("json", help="the scenario object")
-    actions.add_parser("scenarios", help="list the scenarios in force")
-    actions.add_parser("clear-scenarios", help="remove every scenario")
+    actions.add_parser("scenarios", help="list the scenarios in force", parents=after)
+    actions.add_parser("clear-scenarios", help="remove every scenario", parents=after)
+    journal = actions.add_parser(
+        "journal",
+        help="the last requests, newest last, one JSON object a line",
+        parents=after,
+    )
+    journal.add_argument(
+        "--limit",
+        type=int,
+        default=JOURNAL_DEFAULT_LIMIT,
+        help="show at most this many, the newest (default %(default)s; 0: all kept)",
+    )
+    journal.add_argument(
+        "--since",
+        type=_iso_time,
+        help="only requests answered at or after this ISO 8601 time, "
+        "e.g. 2026-01-02T03:04:05Z (no zone: UTC)",
+    )
     for name, text in (
         ("predictions", "stored predictions and their seeds"),
-        ("journal", "the last requests"),
         ("webhooks", "webhook delivery attempts"),
         ("ledger", "spend and balance per key"),
     ):
-        actions.add_parser(name, help=text)
+        actions.add_parser(name, help=text, parents=after)
+
+
+def _iso_time(text: str) -> str:
+    """An ISO 8601 time, checked here and sent on as written (UTC when no zone)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time; write e.g. 2026-01-02T03:04:05Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.isoformat()
+
+
+def server_url(args: argparse.Namespace) -> str:
+    """The base URL ``args`` point at, read as ``serve`` reads its settings."""
+    if getattr(args, "url", None):
+        return str(args.url).rstrip("/")
+    settings = Settings.from_env(
+        host=getattr(args, "host", None), port=getattr(args, "port", None)
+    )
+    # A server bound to every address is reached on loopback.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+        settings.host, settings.host
+    )
+    return settings.replace(host=host, public_url=None).base_url
 
 
 def run_control(args: argparse.Namespace) -> int:
     import httpx
 
-    base = args.url.rstrip("/") + CONTROL_PREFIX
+    url = server_url(args)
+    base = url + CONTROL_PREFIX
     action = args.action
     body: dict[str, Any] | None = None
+    params: dict[str, Any] = {}
     method = "GET"
     path = {"clear-scenarios": "/scenarios"}.get(action, "/" + action)
     if action == "reset":
@@ -82,21 +164,31 @@ def run_control(args: argparse.Namespace) -> int:
         method, path = "POST", "/scenarios"
     elif action == "clear-scenarios":
         method = "DELETE"
+    elif action == "journal":
+        if args.limit < 0:
+            print("wavespeed-mock control: --limit must be 0 or more", file=sys.stderr)
+            return 2
+        if args.limit:
+            params["limit"] = args.limit
+        if args.since:
+            params["since"] = args.since
     try:
-        response = httpx.request(method, base + path, json=body, timeout=30)
-    except httpx.HTTPError as exc:
-        print(
-            f"wavespeed-mock control: cannot reach {args.url}: {exc}", file=sys.stderr
+        response = httpx.request(
+            method, base + path, json=body, params=params, timeout=30
         )
+    except httpx.HTTPError as exc:
+        print(f"wavespeed-mock control: cannot reach {url}: {exc}", file=sys.stderr)
         return 2
     answer = (
         response.json()
         if response.headers.get("content-type", "").startswith("application/json")
         else response.text
     )
-    print(
-        json.dumps(
-            answer.get("data", answer) if isinstance(answer, dict) else answer, indent=2
-        )
-    )
+    data: Any = answer.get("data", answer) if isinstance(answer, dict) else answer
+    if action == "journal" and response.status_code == 200:
+        # One request a line, so that head, tail and grep work on it.
+        for item in data["items"]:
+            print(json.dumps({**item, "at": format_timestamp(item["at"])}))
+    else:
+        print(json.dumps(data, indent=2))
     return 0 if response.status_code == 200 else 1

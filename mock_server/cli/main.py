@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local mock of the WaveSpeedAI Ovi API.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_parser(subparsers)
     from .render import add_render_parser
@@ -32,7 +33,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wavespeed-mock")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    A closed output pipe (``wavespeed-mock control journal | head``) ends the
+    command quietly with status 141, as a Unix tool killed by SIGPIPE would.
+    """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the flush at
+        # exit does not raise a second time.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE_STATUS
+
+
+BROKEN_PIPE_STATUS = 128 + 13  # 128 + SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

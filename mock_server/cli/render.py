@@ -55,7 +55,7 @@ def add_render_parser(subparsers: Any) -> None:
         type=Path,
         required=True,
         metavar="PATH",
-        help="where to write the MP4",
+        help="where to write the MP4 (its folder must exist)",
     )
     parser.set_defaults(handler=run_render)
 
@@ -75,7 +75,12 @@ def run_render(args: argparse.Namespace) -> int:
         size = parse_size(args.size) if args.size else None
         image = args.image.read_bytes() if args.image is not None else None
         output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
+        if not output.parent.is_dir():
+            # A typo in -o must not leave new folders behind.
+            raise ValueError(
+                f"-o {str(output)!r}: the folder {str(output.parent)!r} does not "
+                "exist; create it first or pick another path"
+            )
         info = render_clip(
             image=image, prompt=args.prompt, seed=seed, size=size, path=output
         )

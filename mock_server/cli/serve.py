@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -70,12 +71,76 @@ def add_serve_parser(
         help="start with a frozen clock that only POST /_mock/clock moves",
     )
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        default=None,
+        help="print one line per request: method, path, status, milliseconds",
+    )
+    serve.add_argument(
         "--sync-wait",
         type=float,
         dest="sync_wait_s",
         help="seconds a sync-mode submit waits before the 5004 answer (default 90)",
     )
+    _add_record_replay_options(serve)
     _add_engine_options(serve)
+
+
+def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
+    """Record and replay (docs/record-replay.md)."""
+    group = serve.add_argument_group("record and replay (docs/record-replay.md)")
+    group.add_argument(
+        "--record",
+        type=Path,
+        metavar="CASSETTE",
+        help="proxy /api/v3 to --upstream and record into this cassette folder",
+    )
+    group.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="the API to record, e.g. https://api.wavespeed.ai",
+    )
+    group.add_argument(
+        "--record-max-submits",
+        type=int,
+        metavar="N",
+        help="spend cap: refuse (403) submits after N have been forwarded",
+    )
+    group.add_argument(
+        "--record-max-output-bytes",
+        type=int,
+        metavar="BYTES",
+        help="largest output file a recording stores (default 256 MiB)",
+    )
+    group.add_argument(
+        "--replay",
+        type=Path,
+        metavar="CASSETTE",
+        help="answer recorded tasks from this cassette folder",
+    )
+    group.add_argument(
+        "--replay-speed",
+        type=float,
+        metavar="X",
+        help="play recorded status sequences X times faster (default 1)",
+    )
+    group.add_argument(
+        "--replay-by",
+        choices=("time", "polls"),
+        help="walk a recorded sequence by time (default) or by poll count",
+    )
+    group.add_argument(
+        "--replay-miss",
+        choices=("synthetic", "error"),
+        help="a submit that matches no recording: synthetic engine (default) or "
+        "a 404 naming the closest recorded request",
+    )
+    group.add_argument(
+        "--replay-ignore",
+        action="append",
+        metavar="FIELD",
+        help="leave this top-level body field out of matching (repeatable), e.g. seed",
+    )
 
 
 def _add_engine_options(serve: argparse.ArgumentParser) -> None:
@@ -113,6 +178,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..http.app import create_app
     from ..http.live import UVICORN_OPTIONS
+    from ..http.wire_faults import expose_connection
 
     keys = {
         name: getattr(args, name)
@@ -127,10 +193,21 @@ def run_serve(args: argparse.Namespace) -> int:
             "fetch_remote_images",
             "virtual_clock",
             "sync_wait_s",
+            "record",
+            "upstream",
+            "record_max_submits",
+            "record_max_output_bytes",
+            "replay",
+            "replay_speed",
+            "replay_by",
+            "replay_miss",
+            "access_log",
         )
     }
     if args.api_keys:
         keys["api_keys"] = tuple(args.api_keys)
+    if args.replay_ignore:
+        keys["replay_ignore"] = tuple(args.replay_ignore)
     settings = Settings.from_env(**keys)
     options: dict[str, object] = {}
     for dest, value in vars(args).items():
@@ -144,16 +221,56 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"{settings.engine!r}; add --engine {engine}"
             )
         options[option] = value
-    app = create_app(settings.replace(engine_options=options))
+    # Bound before anything else, so that the banner names the real port (with
+    # --port 0) and is printed only once the address is ours.
+    sock = _bind(settings.host, settings.port)
+    settings = settings.replace(port=sock.getsockname()[1], engine_options=options)
+    app = create_app(settings)
     settings = app.state.server.settings  # as built: the profile resolved
+    if settings.access_log:
+        _print_access_log()
     _freeze_long_lived_objects()
     print(
         f"wavespeed-mock serving the WaveSpeedAI API at {settings.base_url} "
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
         file=sys.stderr,
+        flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, **UVICORN_OPTIONS)
+    # connection faults (scenarios) need the transport: expose_connection
+    config = uvicorn.Config(expose_connection(app), **UVICORN_OPTIONS)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a clear error if the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        # Listening now: a client that connects before the app has started
+        # waits in the backlog instead of being refused.
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another "
+            "--port (0 picks a free one) or stop what holds it"
+        ) from None
+    return sock
+
+
+def _print_access_log() -> None:
+    """Access lines on standard error, whatever ``-v`` says about other logs."""
+    from ..http.access_log import ACCESS_LOGGER
+
+    access = logging.getLogger(ACCESS_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def _freeze_long_lived_objects(every_s: float = 1.0) -> None:

@@ -8,6 +8,7 @@ API key: the server binds to loopback by default.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,38 @@ def _seconds(body: dict[str, Any], key: str) -> float:
             "seconds, 3000-01-01T00:00:00Z as Unix time; the clock stops there)",
         )
     return float(value)
+
+
+def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
+    """``?since=`` (ISO 8601) and ``?limit=`` (the newest N) applied; newest last.
+
+    Each entry's ``at`` stays Unix seconds (the playground reads it as such);
+    ``wavespeed-mock control journal`` prints it as an RFC 3339 time.
+    """
+    since_text = query.get("since")
+    if since_text is not None:
+        try:
+            since = datetime.fromisoformat(since_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise bad_request(
+                "since",
+                f"{since_text!r} is not an ISO 8601 time such as 2026-01-02T03:04:05Z",
+                what="query parameter",
+            ) from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        cutoff = since.timestamp()
+        entries = [e for e in entries if e["at"] >= cutoff]
+    limit_text = query.get("limit")
+    if limit_text is not None:
+        if not limit_text.isdigit() or int(limit_text) < 1:
+            raise bad_request(
+                "limit",
+                f"{limit_text!r} is not a whole number above 0",
+                what="query parameter",
+            )
+        entries = entries[-int(limit_text) :]
+    return entries
 
 
 def control_routes(server: MockServer) -> list[BaseRoute]:
@@ -128,7 +161,9 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
         return envelope({"items": items})
 
     async def journal(request: Request) -> Response:
-        return envelope({"items": list(server.journal)})
+        return envelope(
+            {"items": journal_page(list(server.journal), request.query_params)}
+        )
 
     async def document(request: Request) -> Response:
         name = request.path_params["name"]

@@ -83,6 +83,8 @@ ENCODER_SETTINGS: tuple[str, ...] = (
 
 DEFAULT_TIMEOUT_S = 120.0
 PARTIAL_MARK = "pid"
+CLIP_FILE_MODE = 0o644
+"""Every clip written is readable by all (rw-r--r--), whatever the temp file had."""
 """Temporary files are named ``.<clip name>.pid<pid>.<random>.part`` (and ``.f32``)."""
 
 Frame = npt.NDArray[np.uint8]
@@ -171,6 +173,9 @@ def write_clip(
             "-f", "mp4", str(tmp_video),
         ]  # fmt: skip
         _run_ffmpeg(command, first, stream, timeout_s)
+        # mkstemp makes the file 0600; a clip is meant to be read by others (a
+        # web server, a player run by another user), as any file a tool writes.
+        os.chmod(tmp_video, CLIP_FILE_MODE)
         os.replace(tmp_video, path)
     finally:
         tmp_audio.unlink(missing_ok=True)

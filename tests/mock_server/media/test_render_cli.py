@@ -20,7 +20,7 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_image_to_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = tmp_path / "in.png"
     image.write_bytes(make_picture(96, 64))
-    out = tmp_path / "sub" / "out.mp4"
+    out = tmp_path / "out.mp4"
     args = parse("render", "--image", str(image), "--prompt", "Hi", "-o", str(out))
     assert args.seed == 42
     assert run_render(args) == 0
