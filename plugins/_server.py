@@ -10,6 +10,7 @@ import httpx
 
 from ..mock_server.http.live import LiveServer
 from ..mock_server.settings import CONTROL_PREFIX, Settings
+from ._renders import wait_for_renders
 
 __all__ = ["ServerFactory", "WavespeedServer"]
 
@@ -77,6 +78,15 @@ class WavespeedServer:
     def advance(self, seconds: float) -> None:
         """Move the virtual clock forward (switching to one first if needed)."""
         self.service.clock.freeze().advance(seconds)
+
+    def wait_for_renders(self, timeout: float = 120.0) -> None:
+        """Return once every render queued so far has finished or failed.
+
+        A poll never waits for a render: under ``instant`` and ``polls:N`` a clip
+        still rendering reads ``processing``. Call this before asserting an
+        exact sequence of statuses.
+        """
+        wait_for_renders(self.service, timeout)
 
     @property
     def predictions(self) -> list[dict[str, Any]]:
