@@ -66,6 +66,10 @@ class RenderQueue:
         """Renders queued or running."""
         return len(self._futures)
 
+    def pending_ids(self) -> list[str]:
+        """The predictions whose render is queued or running."""
+        return list(self._futures)
+
     def cancel_all(self) -> None:
         for future in list(self._futures.values()):
             future.cancel()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from ..core.prediction import format_timestamp
 from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
 from .bodies import read_json_object
+from .documents import yaml_document
 from .responses import envelope
 
 if TYPE_CHECKING:
@@ -161,12 +161,7 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
             raise ApiError(
                 404, f"No document {name!r}; try openapi.yaml or mock-control.yaml"
             )
-        text = (
-            resources.files("wavespeed_mock.contracts")
-            .joinpath(name)
-            .read_text(encoding="utf-8")
-        )
-        return Response(text, media_type="application/yaml")
+        return yaml_document(name, request.headers.get("accept", ""))
 
     p = CONTROL_PREFIX
     return [
