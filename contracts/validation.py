@@ -33,6 +33,7 @@ __all__ = [
     "is_valid_request",
     "is_valid_response",
     "iter_errors",
+    "iter_media_errors",
     "iter_request_errors",
     "iter_response_errors",
     "request_schema",
@@ -270,11 +271,11 @@ def _document_for(path: str) -> str:
     return "mock-control.yaml" if path.startswith(CONTROL_PREFIX) else "openapi.yaml"
 
 
-def response_schema_name(method: str, path: str, status: int) -> str | None:
-    """The schema file a JSON answer must match, or None for a non-JSON answer.
+def _declared_response(method: str, path: str, status: int) -> dict[str, Any] | None:
+    """The response object declared for ``status`` (None: no such operation).
 
     Raises:
-        ContractError: the status is not declared for that operation.
+        ContractError: the operation exists but does not declare the status.
     """
     document = _document_for(path)
     doc = load_openapi(document)
@@ -288,7 +289,7 @@ def response_schema_name(method: str, path: str, status: int) -> str | None:
     )
     if operation is None:
         if status >= 400:
-            return "error.json"  # unknown paths and wrong methods answer the envelope
+            return None  # unknown paths and wrong methods answer the envelope
         raise ContractError(
             f"no operation {method.upper()} {path} in {document}",
             path="$",
@@ -309,11 +310,55 @@ def response_schema_name(method: str, path: str, status: int) -> str | None:
         )
     if "$ref" in response:
         response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    found: dict[str, Any] = response
+    return found
+
+
+def response_schema_name(method: str, path: str, status: int) -> str | None:
+    """The schema file a JSON answer must match, or None for a non-JSON answer.
+
+    Raises:
+        ContractError: the status is not declared for that operation.
+    """
+    response = _declared_response(method, path, status)
+    if response is None:
+        return "error.json"
     media = response.get("content", {}).get("application/json")
     if media is None:
         return None
     ref = media["schema"]["$ref"]
     return str(ref).rsplit("/", 1)[-1]
+
+
+def iter_media_errors(
+    method: str, path: str, status: int, media_type: str | None, *, empty: bool
+) -> Iterator[ContractError]:
+    """Violations of an answer that is not JSON (a gateway page, an empty body).
+
+    Its media type (parameters left off) must be declared for the status; an
+    empty body without one needs the response's ``x-empty-body: true``.
+    """
+    try:
+        response = _declared_response(method, path, status)
+    except ContractError as exc:
+        yield exc
+        return
+    if response is None and status >= 500:
+        # a gateway fails unknown paths as it fails known ones
+        response = load_openapi("openapi.yaml")["components"]["responses"][
+            "ServerError"
+        ]
+    content = (response or {}).get("content", {})
+    if media_type is None and empty and (response or {}).get("x-empty-body"):
+        return
+    kind = (media_type or "").split(";")[0].strip().lower()
+    if kind not in content:
+        yield ContractError(
+            f"HTTP {status} answered as {kind or 'an untyped body'}, not declared "
+            f"for {method.upper()} {path} (declared: {', '.join(content) or 'none'})",
+            path="$",
+            instance=kind,
+        )
 
 
 def iter_response_errors(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from .core.clock import ServerClock
@@ -25,6 +26,7 @@ from .core.store import PredictionStore
 from .features.account import Account, account_routes
 from .features.playground import WebhookInbox, playground_routes
 from .features.reference import reference_routes
+from .features.replay import CassetteDeck, CassetteMiddleware
 from .features.scenarios import ScenarioBook, scenario_routes
 from .features.uploads import UploadStore, upload_routes
 from .features.webhooks import (
@@ -39,7 +41,13 @@ from .http.auth import Authenticator
 from .http.journal import JOURNAL_SIZE
 from .settings import Settings
 
-__all__ = ["Features", "MockServer", "build_server", "feature_routes"]
+__all__ = [
+    "Features",
+    "MockServer",
+    "build_server",
+    "feature_middleware",
+    "feature_routes",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class Features:
     webhooks: WebhookDelivery
     uploads: UploadStore
     inbox: WebhookInbox
+    cassettes: CassetteDeck | None = None
+    """Record/replay (``record``/``replay`` settings); None when neither is set."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class MockServer:
     def reset(self) -> int:
         """Forget all per-test state: predictions, charges, scenarios, logs, journal."""
         count = self.service.reset()
+        if self.features.cassettes is not None:
+            self.features.cassettes.reset()
         self.journal.clear()
         self.features.inbox.clear()
         return count
@@ -94,6 +106,8 @@ def build_server(
         settings = settings.replace(profile=engine.default_profile or DEFAULT_PROFILE)
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
+    # Before anything is opened: bad record/replay settings fail with nothing to close.
+    cassettes = CassetteDeck.from_settings(settings, clock=clock)
     store = PredictionStore(data_dir / "state.sqlite3")
     secrets = WebhookSecrets(store)
     features = Features(
@@ -114,6 +128,7 @@ def build_server(
             max_image_pixels=settings.max_image_pixels,
         ),
         inbox=WebhookInbox(_InboxVerifier(store, secrets, clock)),
+        cassettes=cassettes,
     )
     service = MockService(
         settings,
@@ -176,3 +191,21 @@ class _InboxVerifier:
         except WebhookVerificationError as exc:
             return f"invalid: {exc}"
         return "valid"
+
+
+def feature_middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
+    """Features that answer ahead of the routes (record/replay), for the app."""
+    deck = server.features.cassettes
+    if deck is None:
+        return []
+    settings = server.settings
+    return [
+        Middleware(
+            CassetteMiddleware,
+            deck=deck,
+            auth=auth,
+            base_url=lambda: server.service.base_url,
+            # A recording forwards uploads too.
+            max_body_bytes=max(settings.max_body_bytes, settings.max_upload_bytes),
+        )
+    ]

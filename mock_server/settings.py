@@ -83,6 +83,24 @@ class Settings:
     """First backoff before a webhook retry, then doubled (1, 2, 4 s). [inferred]"""
     webhook_timeout_s: float = 10.0
     """Real-time bound of one webhook attempt. [inferred]"""
+    record: Path | None = None
+    """Record through the proxy into this cassette folder (needs ``upstream``)."""
+    upstream: str | None = None
+    """The API a recording forwards to, e.g. https://api.wavespeed.ai."""
+    record_max_submits: int | None = None
+    """Spend cap of a recording: submits past this many are refused (403)."""
+    record_max_output_bytes: int = 256 * 1024 * 1024
+    """The largest output file a recording downloads and stores."""
+    replay: Path | None = None
+    """Answer recorded tasks from this cassette folder."""
+    replay_speed: float = 1.0
+    """How much faster than recorded a replay walks the status sequence."""
+    replay_by: str = "time"
+    """``time`` (recorded offsets / speed) or ``polls`` (the n-th poll, n-th answer)."""
+    replay_miss: str = "synthetic"
+    """A submit no recording matches: ``synthetic`` (the engine) or ``error`` (404)."""
+    replay_ignore: tuple[str, ...] = ()
+    """Top-level body fields left out when matching a submit, e.g. ``("seed",)``."""
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     """The engine's own options by name (``{"checkout": Path("~/Ovi")}`` for ovi);
     unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ContractViolation,
+    ScenarioError,
     SpendLimitError,
     UnknownSchemaError,
     UnsupportedSchemaError,
@@ -19,6 +20,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .assertions import assert_conforms
+    from .cassette_check import CassetteReport, check_cassette
     from .check import (
         CheckReport,
         Finding,
@@ -39,16 +41,19 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CassetteReport",
     "CheckReport",
     "ContractViolation",
     "Finding",
     "InvalidBody",
+    "ScenarioError",
     "SpendLimitError",
     "SpendPlan",
     "UnknownSchemaError",
     "UnsupportedSchemaError",
     "add_check_parser",
     "assert_conforms",
+    "check_cassette",
     "check_schema_supported",
     "from_schema",
     "invalid_request_bodies",
@@ -63,6 +68,8 @@ __all__ = [
 # Names whose modules import Hypothesis or httpx: loaded on first access.
 _LAZY = {
     "assert_conforms": "assertions",
+    "CassetteReport": "cassette_check",
+    "check_cassette": "cassette_check",
     "CheckReport": "check",
     "Finding": "check",
     "SpendPlan": "check",

@@ -92,12 +92,7 @@ class CheckReport:
             f"registry prices).",
             "",
         ]
-        width = max((len(f.name) for f in self.findings), default=0)
-        for finding in self.findings:
-            head = f"  {_LABELS[finding.level]:<10} {finding.name:<{width}}  "
-            detail = finding.detail.splitlines() or [""]
-            lines.append(head + detail[0])
-            lines.extend(" " * len(head) + more for more in detail[1:])
+        lines += render_findings(self.findings)
         passed = sum(f.level == "pass" for f in self.findings)
         verdict = "OK" if self.ok else "FAILED"
         lines += [
@@ -124,6 +119,18 @@ class CheckReport:
             raise ContractViolation(
                 self.render(), path="$", rule=first.name, instance=first.detail
             )
+
+
+def render_findings(findings: list[Finding]) -> list[str]:
+    """One aligned line per finding (more for a multi-line detail)."""
+    lines = []
+    width = max((len(f.name) for f in findings), default=0)
+    for finding in findings:
+        head = f"  {_LABELS[finding.level]:<10} {finding.name:<{width}}  "
+        detail = finding.detail.splitlines() or [""]
+        lines.append(head + detail[0])
+        lines.extend(" " * len(head) + more for more in detail[1:])
+    return lines
 
 
 def _plural(count: int, word: str) -> str:

@@ -54,6 +54,13 @@ class InProcessRouter:
     def reset(self) -> None:
         self.mock.reset()
 
+    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
+        """Set a scenario (as ``wavespeed_server.scenario``); connection faults
+        need a live server and are skipped here."""
+        from ._scenarios import set_scenario
+
+        return set_scenario(self.mock, scope, **fields)
+
 
 def _handler(app: Any, portal: BlockingPortal) -> Any:
     async def send(request: httpx.Request, body: bytes) -> httpx.Response:

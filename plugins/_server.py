@@ -58,6 +58,25 @@ class WavespeedServer:
     def use_real_clock(self) -> None:
         self.service.clock.unfreeze()
 
+    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
+        """Set a scenario for this test; the next reset (next test) clears it.
+
+        ``scope`` is ``global``, ``key`` (with ``api_key=``), ``next`` (with
+        ``count=``) or ``named`` (with ``name=``, chosen per request by the
+        ``X-Wavespeed-Mock-Scenario`` header); the fields are those of
+        docs/scenarios.md.
+
+        Example:
+            >>> wavespeed_server.scenario(lost_answer="reset")
+            >>> wavespeed_server.scenario("next", count=2, submit_error=503)
+
+        Raises:
+            ScenarioError: the server refuses the scenario (the message says why).
+        """
+        from ._scenarios import set_scenario
+
+        return set_scenario(self._live.mock, scope, **fields)
+
     def advance(
         self,
         seconds: float,

@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -328,8 +329,15 @@ def add_check_parser(
             "check states what it may spend before it starts."
         ),
     )
-    parser.add_argument(
-        "--base-url", required=True, help="the server, e.g. https://api.wavespeed.ai"
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--base-url", help="the server, e.g. https://api.wavespeed.ai")
+    target.add_argument(
+        "--cassette",
+        type=Path,
+        metavar="FOLDER",
+        help="check a recording instead of a server: every recorded body against "
+        "the contract, each task's lifecycle, the stored outputs "
+        "(docs/record-replay.md)",
     )
     parser.add_argument(
         "--api-key", default=None, help=f"the bearer key (default: ${API_KEY_ENV})"
@@ -376,6 +384,8 @@ def run_check(args: argparse.Namespace) -> int:
         0 when there is no violation, 1 when there is, 2 when the check did not
         run (no key, an unknown model, a plan over ``--max-spend``).
     """
+    if getattr(args, "cassette", None) is not None:
+        return _run_cassette_check(args.cassette)
     api_key = args.api_key or os.environ.get(API_KEY_ENV)
     if not api_key:
         print(
@@ -394,6 +404,18 @@ def run_check(args: argparse.Namespace) -> int:
             progress=lambda line: print(line, file=sys.stderr, flush=True),
         )
     except (WavespeedMockError, ValueError) as exc:
+        print(f"wavespeed-mock check: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _run_cassette_check(path: Path) -> int:
+    from .cassette_check import check_cassette
+
+    try:
+        report = check_cassette(path)
+    except WavespeedMockError as exc:
         print(f"wavespeed-mock check: {exc}", file=sys.stderr)
         return 2
     print(report.render())

@@ -13,6 +13,7 @@ from ..contracts.errors import WavespeedMockError
 
 __all__ = [
     "ContractViolation",
+    "ScenarioError",
     "SpendLimitError",
     "UnknownSchemaError",
     "UnsupportedSchemaError",
@@ -84,3 +85,7 @@ class SpendLimitError(WavespeedMockError, ValueError):
             f"more than --max-spend ${max_spend_usd:.2f} allows. Raise --max-spend "
             f"to at least {planned_usd:.2f} or select fewer models with --models."
         )
+
+
+class ScenarioError(WavespeedMockError, ValueError):
+    """A scenario the mock refuses (an unknown field, a value out of range)."""

@@ -14,7 +14,8 @@ Fixtures (every name starts with ``wavespeed``):
 - ``wavespeed_session_server``, ``wavespeed_session_client``,
   ``wavespeed_session_httpx``: session-scoped, for Hypothesis ``@given`` tests.
 
-Configure one test with ``@pytest.mark.wavespeed(profile="polls:3", strict=True)``.
+Configure one test with ``@pytest.mark.wavespeed(profile="polls:3", strict=True)``;
+replay or record a run with ``@pytest.mark.wavespeed(cassette=..., record_mode=...)``.
 The module is light to import: fixtures import the server, httpx and the SDK
 only when a test uses them.
 """
@@ -22,7 +23,7 @@ only when a test uses them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="most dollars the contract check may spend (default: one clip per model)",
     )
     group.addoption(
+        "--wavespeed-upstream",
+        default=None,
+        help="the API a wavespeed cassette records from (record_mode once/new), "
+        "e.g. https://api.wavespeed.ai",
+    )
+    group.addoption(
         "--wavespeed-models",
         nargs="+",
         default=None,
@@ -66,9 +73,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "wavespeed(**settings): configure the wavespeed mock for this test, e.g. "
-        "profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True",
+        "wavespeed(**options): configure the wavespeed mock for this test: Settings "
+        "fields (profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True) "
+        "and scenarios=[{...}, ...] (docs/scenarios.md); "
+        "cassette='cassettes/run', record_mode='none'|'once'|'new' replays or "
+        "records a run (docs/record-replay.md)",
     )
+
+
+# Marker arguments that are not Settings fields: each is taken out of the
+# marker's keywords and handed to the fixture that applies it.
+MARKER_ARGUMENTS = frozenset({"scenarios"})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -166,17 +181,80 @@ def wavespeed_settings() -> dict[str, Any]:
     return {"profile": "instant"}
 
 
-def _merged_settings(
+def _marker_options(
     request: pytest.FixtureRequest, base: dict[str, Any]
-) -> dict[str, Any]:
-    options = dict(base)
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings for this test, and the marker's other arguments
+    (:data:`MARKER_ARGUMENTS`); the closest marker wins."""
+    settings = dict(base)
+    arguments: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("wavespeed"))):
         if marker.args:
             raise pytest.UsageError(
                 "@pytest.mark.wavespeed takes keyword arguments only"
             )
-        options.update(marker.kwargs)
+        for name, value in marker.kwargs.items():
+            (arguments if name in MARKER_ARGUMENTS else settings)[name] = value
+    return settings, arguments
+
+
+RECORD_MODES = ("none", "once", "new")
+
+
+def _cassette_settings(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The marker's ``cassette=`` and ``record_mode=`` as ``Settings`` fields.
+
+    ``none``: replay, a miss is an error; ``once``: replay an existing cassette,
+    else record one; ``new``: replay what is recorded, record what is not.
+    """
+    cassette = options.pop("cassette", None)
+    mode = options.pop("record_mode", None)
+    upstream = options.pop("upstream", None) or request.config.option.wavespeed_upstream
+    if cassette is None and mode is None:
+        if upstream is not None and options.get("record") is not None:
+            options["upstream"] = upstream
+        return options
+    from ..mock_server.features.replay import Cassette
+
+    mode = mode or "none"
+    if mode not in RECORD_MODES:
+        raise pytest.UsageError(
+            f"@pytest.mark.wavespeed(record_mode={mode!r}): expected one of "
+            f"{', '.join(map(repr, RECORD_MODES))}"
+        )
+    path = Path(cassette or Path("cassettes") / request.node.name)
+    if not path.is_absolute():
+        path = Path(request.node.path).parent / path
+    exists = Cassette.exists(path)
+    if exists:
+        options["replay"] = path
+        options.setdefault("replay_miss", "error")
+    if mode == "new" or (mode == "once" and not exists):
+        if not upstream:
+            pytest.fail(
+                f"record_mode={mode!r} needs to record into {str(path)!r} but has "
+                "no upstream: pass --wavespeed-upstream URL (e.g. "
+                "https://api.wavespeed.ai) or upstream=... in the marker",
+                pytrace=False,
+            )
+        options["record"] = path
+        options["upstream"] = upstream
+    elif not exists:
+        pytest.fail(
+            f"record_mode='none' and no cassette at {str(path)!r}: record it once "
+            "with record_mode='once' and --wavespeed-upstream URL",
+            pytrace=False,
+        )
     return options
+
+
+def _recording_api_key(config: pytest.Config) -> str | None:
+    key: str | None = config.option.wavespeed_api_key or os.environ.get(
+        "WAVESPEED_API_KEY"
+    )
+    return key
 
 
 @pytest.fixture
@@ -189,13 +267,18 @@ def wavespeed_server(
 
     Fails the test if the server sent an answer that breaks the contract.
     """
-    options = _merged_settings(request, wavespeed_settings)
+    options, arguments = _marker_options(request, wavespeed_settings)
+    options = _cassette_settings(request, options)
     server = wavespeed_server_factory.get(options)
+    if options.get("record") is not None:
+        # A recording forwards the client's key upstream: the real one.
+        server.api_key = _recording_api_key(request.config) or server.api_key
     server.reset()
     server.use_real_clock()
     server.set_profile(str(options.get("profile", "instant")))
     if options.get("virtual_clock"):
         server.use_virtual_clock()
+    _apply_scenarios(server.scenario, arguments)
     yield server
     violations = list(server.contract_violations)
     if violations:
@@ -343,7 +426,8 @@ def wavespeed_httpx(
     from ..mock_server.settings import Settings
     from ._routing import route_httpx
 
-    options = _merged_settings(request, wavespeed_settings)
+    options, arguments = _marker_options(request, wavespeed_settings)
+    options = _cassette_settings(request, options)
     options.pop("virtual_clock", None)
     data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
     settings = Settings(
@@ -356,6 +440,7 @@ def wavespeed_httpx(
         }
     )
     with route_httpx(settings) as router:
+        _apply_scenarios(router.scenario, arguments)
         yield router
         violations = list(router.service.contract_violations)
     if violations:
@@ -363,3 +448,12 @@ def wavespeed_httpx(
             "the wavespeed mock sent answers that break its contract:\n"
             + "\n".join(violations)
         )
+
+
+def _apply_scenarios(
+    setter: Callable[..., dict[str, Any]], arguments: dict[str, Any]
+) -> None:
+    from ._scenarios import set_scenarios
+
+    if "scenarios" in arguments:
+        set_scenarios(setter, arguments["scenarios"])

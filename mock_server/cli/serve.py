@@ -82,7 +82,65 @@ def add_serve_parser(
         dest="sync_wait_s",
         help="seconds a sync-mode submit waits before the 5004 answer (default 90)",
     )
+    _add_record_replay_options(serve)
     _add_engine_options(serve)
+
+
+def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
+    """Record and replay (docs/record-replay.md)."""
+    group = serve.add_argument_group("record and replay (docs/record-replay.md)")
+    group.add_argument(
+        "--record",
+        type=Path,
+        metavar="CASSETTE",
+        help="proxy /api/v3 to --upstream and record into this cassette folder",
+    )
+    group.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="the API to record, e.g. https://api.wavespeed.ai",
+    )
+    group.add_argument(
+        "--record-max-submits",
+        type=int,
+        metavar="N",
+        help="spend cap: refuse (403) submits after N have been forwarded",
+    )
+    group.add_argument(
+        "--record-max-output-bytes",
+        type=int,
+        metavar="BYTES",
+        help="largest output file a recording stores (default 256 MiB)",
+    )
+    group.add_argument(
+        "--replay",
+        type=Path,
+        metavar="CASSETTE",
+        help="answer recorded tasks from this cassette folder",
+    )
+    group.add_argument(
+        "--replay-speed",
+        type=float,
+        metavar="X",
+        help="play recorded status sequences X times faster (default 1)",
+    )
+    group.add_argument(
+        "--replay-by",
+        choices=("time", "polls"),
+        help="walk a recorded sequence by time (default) or by poll count",
+    )
+    group.add_argument(
+        "--replay-miss",
+        choices=("synthetic", "error"),
+        help="a submit that matches no recording: synthetic engine (default) or "
+        "a 404 naming the closest recorded request",
+    )
+    group.add_argument(
+        "--replay-ignore",
+        action="append",
+        metavar="FIELD",
+        help="leave this top-level body field out of matching (repeatable), e.g. seed",
+    )
 
 
 def _add_engine_options(serve: argparse.ArgumentParser) -> None:
@@ -120,6 +178,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..http.app import create_app
     from ..http.live import UVICORN_OPTIONS
+    from ..http.wire_faults import expose_connection
 
     keys = {
         name: getattr(args, name)
@@ -134,11 +193,21 @@ def run_serve(args: argparse.Namespace) -> int:
             "fetch_remote_images",
             "virtual_clock",
             "sync_wait_s",
+            "record",
+            "upstream",
+            "record_max_submits",
+            "record_max_output_bytes",
+            "replay",
+            "replay_speed",
+            "replay_by",
+            "replay_miss",
             "access_log",
         )
     }
     if args.api_keys:
         keys["api_keys"] = tuple(args.api_keys)
+    if args.replay_ignore:
+        keys["replay_ignore"] = tuple(args.replay_ignore)
     settings = Settings.from_env(**keys)
     options: dict[str, object] = {}
     for dest, value in vars(args).items():
@@ -167,7 +236,9 @@ def run_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+    # connection faults (scenarios) need the transport: expose_connection
+    config = uvicorn.Config(expose_connection(app), **UVICORN_OPTIONS)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "FaultPlan",
     "FaultSource",
     "Notifier",
+    "RouteCall",
+    "RouteFault",
     "SubmitRequest",
 ]
 
@@ -59,9 +61,51 @@ class FaultPlan:
     nsfw: bool = False
     sync_timeout: bool = False
     """A sync-mode submit answers the 5004 timeout at once."""
+    sync_gateway_timeout: bool = False
+    """A sync-mode submit answers the gateway's HTTP 504 at once; the task goes on."""
+    error_body: str = "html"
+    """How that 504's body looks: ``json``, ``html``, ``text`` or ``empty``."""
     source: object = field(default=None, compare=False, repr=False)
     """What made the plan, for the fault source's own bookkeeping in ``record``;
     the core never reads it."""
+
+
+@dataclass(frozen=True)
+class RouteCall:
+    """One API request as the fault layer sees it, before the app answers it."""
+
+    route: str
+    """``submit``, ``result``, ``upload_ticket``, ``upload_put``, ``output`` or
+    ``api`` (any other route of the API)."""
+    api_key: str | None = None
+    scenario: str | None = None
+    """A named scenario asked for by header (``X-Wavespeed-Mock-Scenario``)."""
+    prediction_id: str | None = None
+    """The prediction a ``result`` or ``output`` request is about."""
+
+
+@dataclass(frozen=True)
+class RouteFault:
+    """What happens to one request on the wire, decided before the app runs.
+
+    ``kind`` is ``answer`` (``status`` with an ``error_body`` instead of the
+    app's answer: nothing is done), or a connection fault applied once the app
+    has answered (the work is done, the answer is lost): ``reset``, ``empty``,
+    ``malformed_chunk``, ``dribble`` (the answer, ``dribble_bytes`` at a time
+    every ``dribble_interval_s``) or ``hang`` (nothing is sent until the client
+    gives up, at most ``hang_s``).
+    """
+
+    kind: str
+    status: int = 0
+    error_body: str = "json"
+    message: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    only_after_success: bool = False
+    """Apply only when the app answered 2xx (a lost answer needs a created task)."""
+    dribble_bytes: int = 16
+    dribble_interval_s: float = 0.05
+    hang_s: float = 60.0
 
 
 class Admission(Protocol):
@@ -89,6 +133,15 @@ class FaultSource(Protocol):
 
     async def on_poll(self, p: Prediction) -> None:
         """Before a result poll is answered: may wait (latency) or raise (5xx)."""
+        ...
+
+    def route_fault(self, call: RouteCall) -> RouteFault | None:
+        """What happens on the wire to ``call`` (gateway answers, connection faults)."""
+        ...
+
+    def timestamp_digits(self, p: Prediction) -> int | None:
+        """Fractional digits of ``created_at`` in the next answer about ``p``
+        (None: the default)."""
         ...
 
     def reset(self) -> None: ...

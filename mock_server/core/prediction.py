@@ -8,13 +8,20 @@ stored: :func:`~.lifecycle.status_at` works it out from the row and the clock.
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...contracts import terminal_statuses
 from .lifecycle import status_at
 
-__all__ = ["MUTABLE_FIELDS", "Prediction", "format_timestamp", "to_api"]
+__all__ = [
+    "MUTABLE_FIELDS",
+    "TIMESTAMP_DIGITS",
+    "Prediction",
+    "format_timestamp",
+    "to_api",
+]
 
 
 @dataclass
@@ -87,20 +94,38 @@ MUTABLE_FIELDS = (
 """The fields that change after a prediction is stored; the store writes only these."""
 
 
-def format_timestamp(seconds: float) -> str:
-    """RFC 3339 UTC with milliseconds, as the API's captured answers show."""
-    # As datetime does: round to microseconds, then keep whole milliseconds, so
-    # the text never names a moment later than the one it stands for.
+TIMESTAMP_DIGITS = (0, 2, 3, 9)
+"""The fractional digits real ``created_at`` values carry (Go's RFC3339Nano drops
+trailing zeros): the mock answers 3 unless a scenario asks for another style."""
+
+
+def format_timestamp(seconds: float, digits: int = 3, *, nanos_tail: int = 1) -> str:
+    """RFC 3339 UTC with ``digits`` (0, 2, 3 or 9) fractional digits.
+
+    The text never names a moment later than the one it stands for: round to
+    microseconds (as datetime does), then cut. Nine digits append ``nanos_tail``
+    (1-999, chosen per prediction, never ending in 0) to the microseconds, as real bodies have
+    nanosecond digits the mock's clock does not.
+    """
     whole = int(seconds)
     micros = round((seconds - whole) * 1_000_000)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
-    millis = micros // 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    if digits == 0:
+        return text + "Z"
+    if digits == 9:
+        return text + f".{micros:06d}{nanos_tail:03d}Z"
+    return text + f".{micros:06d}"[: digits + 1] + "Z"
 
 
 def to_api(
-    p: Prediction, now: float, base_url: str, *, accepted: bool = False
+    p: Prediction,
+    now: float,
+    base_url: str,
+    *,
+    accepted: bool = False,
+    timestamp_digits: int = 3,
 ) -> dict[str, Any]:
     """The prediction object of the envelope (and of a webhook delivery).
 
@@ -123,7 +148,9 @@ def to_api(
         "urls": {"get": f"{base_url}/api/v3/predictions/{p.id}/result"},
         "has_nsfw_contents": nsfw if completed else [],
         "status": status,
-        "created_at": format_timestamp(p.created_at),
+        "created_at": format_timestamp(
+            p.created_at, timestamp_digits, nanos_tail=_nanos_tail(p.id)
+        ),
         "error": p.failure_message if terminal and not completed else "",
         "executionTime": p.inference_ms if terminal else 0,
         "timings": {"inference": p.inference_ms if terminal else 0},
@@ -131,3 +158,10 @@ def to_api(
     if terminal and p.failure_code:
         data["code"] = p.failure_code
     return data
+
+
+def _nanos_tail(prediction_id: str) -> int:
+    """Three digits past the microseconds, fixed per prediction, the last never
+    0 (Go's RFC3339Nano would drop it and show 8 digits)."""
+    crc = zlib.crc32(prediction_id.encode())
+    return (crc % 100) * 10 + (crc // 100) % 9 + 1

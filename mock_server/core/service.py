@@ -300,7 +300,14 @@ class MockService:
         return self.view(p)
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
-        return to_api(p, self.clock.now(), self.base_url, accepted=accepted)
+        digits = self.faults.timestamp_digits(p) if self.faults is not None else None
+        return to_api(
+            p,
+            self.clock.now(),
+            self.base_url,
+            accepted=accepted,
+            timestamp_digits=3 if digits is None else digits,
+        )
 
     def status(self, p: Prediction) -> str:
         return status_at(p, self.clock.now())

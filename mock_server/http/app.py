@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
-from ..assembly import MockServer, build_server, feature_routes
+from ..assembly import MockServer, build_server, feature_middleware, feature_routes
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
@@ -37,6 +37,7 @@ from .files import serve_file
 from .journal import JournalMiddleware
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
+from .wire_faults import WireFaultMiddleware, gateway_response
 
 __all__ = ["create_app"]
 
@@ -116,9 +117,20 @@ def create_app(
     app.router.routes.extend(routes)
 
     _install_error_handlers(app)
+    if service.faults is not None:
+        # inside the journal and the response check: both see what the wire got
+        app.add_middleware(
+            WireFaultMiddleware,
+            faults=service.faults,
+            submit_paths=frozenset(model.path for model in list_models()),
+        )
     app.add_middleware(JournalMiddleware, journal=server.journal)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
+    # Record/replay answers outside the response check: recorded answers are the
+    # upstream's facts, checked into the cassette (features/replay), not the mock's.
+    for middleware in feature_middleware(server, auth):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     if settings.access_log:  # outermost: its time covers the whole answer
         app.add_middleware(AccessLogMiddleware)
     return app
@@ -156,6 +168,10 @@ def _submit_handler(
 async def _sync_answer(service: MockService, submission: Submission) -> Response:
     p = submission.prediction
     wait_s = service.settings.sync_wait_s
+    fault = submission.fault
+    if fault is not None and fault.sync_gateway_timeout:
+        # The gateway gives up on the long request; the task goes on (D-SYNC).
+        return gateway_response(504, fault.error_body)
     forced = submission.fault is not None and submission.fault.sync_timeout
     deadline = service.clock.now() + (0.0 if forced else wait_s)
     with contextlib.suppress(asyncio.TimeoutError):

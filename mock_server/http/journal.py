@@ -29,14 +29,20 @@ class JournalMiddleware:
             await self.app(scope, receive, send)
             return
 
+        answered = False
+
         async def capture(message: Message) -> None:
+            nonlocal answered
             # Recorded before the answer leaves, so the journal's order is the
             # order in which clients saw their answers.
             if message["type"] == "http.response.start":
+                answered = True
                 self._record(scope, message["status"])
             await send(message)
 
         await self.app(scope, receive, capture)
+        if not answered:
+            self._record(scope, 0)  # no answer left: a scenario's connection fault
 
     def _record(self, scope: Scope, status: int) -> None:
         headers = dict(scope["headers"])

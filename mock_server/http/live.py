@@ -20,6 +20,7 @@ from ..core.engine import Engine
 from ..core.service import MockService
 from ..settings import Settings
 from .app import create_app
+from .wire_faults import expose_connection
 
 __all__ = ["LiveServer"]
 
@@ -56,12 +57,16 @@ class LiveServer:
         self._socket.bind((settings.host, settings.port if settings.port else 0))
         port = self._socket.getsockname()[1]
         self.settings = settings.replace(port=port)
-        self.mock = server or build_server(self.settings, engine=engine)
+        try:
+            self.mock = server or build_server(self.settings, engine=engine)
+        except BaseException:
+            self._socket.close()
+            raise
         """The server's parts: ``.service`` (the core) and ``.features``."""
         if not settings.public_url:
             self.mock.service.rebase(self.settings.base_url)
         self.app = create_app(server=self.mock)
-        config = uvicorn.Config(self.app, **UVICORN_OPTIONS)
+        config = uvicorn.Config(expose_connection(self.app), **UVICORN_OPTIONS)
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...contracts import iter_response_errors
+from ...contracts import iter_media_errors, iter_response_errors
 
 __all__ = ["ResponseCheckMiddleware"]
 
@@ -30,22 +30,40 @@ class ResponseCheckMiddleware:
             return
         status = 0
         is_json = False
+        media_type: str | None = None
         chunks: list[bytes] = []
+        empty = True
 
         async def capture(message: Message) -> None:
-            nonlocal status, is_json
+            nonlocal status, is_json, media_type, empty
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = dict(message.get("headers", []))
-                is_json = headers.get(b"content-type", b"").startswith(
-                    b"application/json"
-                )
-            elif message["type"] == "http.response.body" and is_json:
-                chunks.append(message.get("body", b""))
+                raw_type = headers.get(b"content-type")
+                media_type = raw_type.decode("latin-1") if raw_type else None
+                is_json = (media_type or "").startswith("application/json")
+            elif message["type"] == "http.response.body":
+                empty = empty and not message.get("body")
+                if is_json:
+                    chunks.append(message.get("body", b""))
             await send(message)
 
         await self.app(scope, receive, capture)
-        if scope["method"] == "HEAD":
+        if scope["method"] == "HEAD" or status == 0:
+            return  # status 0: no answer was sent (a connection fault)
+        if not is_json and status >= 400:
+            # a gateway page, a storage error, an empty body: declared or not
+            self._report(
+                scope["method"],
+                scope["path"],
+                status,
+                [
+                    str(e)
+                    for e in iter_media_errors(
+                        scope["method"], scope["path"], status, media_type, empty=empty
+                    )
+                ],
+            )
             return
         self._check(scope["method"], scope["path"], status, is_json, b"".join(chunks))
 
@@ -59,12 +77,13 @@ class ResponseCheckMiddleware:
                 body = json.loads(raw)
             except json.JSONDecodeError:
                 problems.append("the body is not JSON")
-        elif status >= 400 and status != 416:
-            problems.append(f"HTTP {status} answered without a JSON envelope")
         if is_json and not problems:
             problems.extend(
                 str(e) for e in iter_response_errors(method, path, status, body)
             )
+        self._report(method, path, status, problems)
+
+    def _report(self, method: str, path: str, status: int, problems: list[str]) -> None:
         for problem in problems:
             line = f"{method} {path} -> {status}: {problem}"
             log.error("contract violation: %s", line)

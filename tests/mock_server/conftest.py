@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,3 +64,24 @@ def server(start_server: StartServer) -> LiveServer:
 def client(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as c:
         yield c
+
+
+# -- the npm SDK (shared by the tests that drive it) ------------------------------------
+
+NPM_SDK_VERSION = "0.3.2"
+
+
+@pytest.fixture(scope="session")
+def wavespeed_npm_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The npm ``wavespeed`` SDK installed in a scratch folder (skipped without npm)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed (.ci/run installs them)")
+    folder = tmp_path_factory.mktemp("npm-sdk")
+    installed = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--silent",
+         f"wavespeed@{NPM_SDK_VERSION}"],
+        cwd=folder, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if installed.returncode != 0:
+        pytest.skip(f"npm install wavespeed failed: {installed.stderr[-500:]}")
+    return folder

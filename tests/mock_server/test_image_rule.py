@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -250,25 +249,6 @@ def test_python_sdk_uploads_from_memory_and_runs_with_it(tmp_path: Path) -> None
     finally:
         server.stop()
     assert server.service.contract_violations == []
-
-
-NPM_SDK_VERSION = "0.3.2"
-
-
-@pytest.fixture(scope="session")
-def wavespeed_npm_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The npm ``wavespeed`` SDK installed in a scratch folder (skipped without npm)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not installed (.ci/run installs them)")
-    folder = tmp_path_factory.mktemp("npm-sdk")
-    installed = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--silent",
-         f"wavespeed@{NPM_SDK_VERSION}"],
-        cwd=folder, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    if installed.returncode != 0:
-        pytest.skip(f"npm install wavespeed failed: {installed.stderr[-500:]}")
-    return folder
 
 
 @pytest.mark.sdk

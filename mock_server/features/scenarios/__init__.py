@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .book import SCENARIO_HEADER, TASK_ERRORS, Scenario, ScenarioBook
+from .book import SCENARIO_HEADER, ScenarioBook
 from .routes import scenario_routes
+from .scenario import TASK_ERRORS, Scenario
 
 __all__ = [
     "SCENARIO_HEADER",

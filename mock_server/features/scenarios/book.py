@@ -1,177 +1,32 @@
 """Scenarios: what goes wrong in production, reproducible from a seed.
 
-A scenario is a small JSON object set through the control API. It can fail a
-task with one of the API's task error codes, end it ``cancelled`` or
-``timeout``, flag it NSFW, slow its queue, force a sync-mode timeout, answer a
-share of result polls with 500/502/503, add latency, or impose an account's
-limits (generations per minute, answered 429 with ``Retry-After``, and a
-concurrency cap under which extra tasks wait in ``created``). Scenarios apply
-globally, per API key, to the next N tasks, or per request (header
+A scenario is a small JSON object set through the control API (its fields are
+in :mod:`.scenario` and docs/scenarios.md). Scenarios apply globally, per API
+key, to the next N requests they touch, or per request (header
 ``X-Wavespeed-Mock-Scenario: <name>``), in that order of precedence from the
 most specific. They expire after a time on the server's clock or a count.
-Every random draw comes from the scenario's ``seed`` and the prediction id, so
-a run repeats exactly.
+Every random draw comes from the scenario's ``seed`` and the order of the
+requests, so the same requests in the same order repeat exactly.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ...core.clock import ServerClock
-from ...core.components import FaultPlan, SubmitRequest
+from ...core.components import FaultPlan, RouteCall, RouteFault, SubmitRequest
 from ...core.lifecycle import is_terminal, status_at
 from ...core.prediction import Prediction
 from ...core.store import PredictionStore
 from ...errors import ApiError
 from ...settings import SCENARIO_HEADER
+from .scenario import TASK_ERRORS, Scenario
 
 __all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook"]
-
-
-# The API's task error codes and their documented texts (D-ERR).
-TASK_ERRORS: dict[int, str] = {
-    1200: "The content contains sensitive information.",
-    1400: "A required parameter is missing.",
-    1401: "The parameter value is invalid.",
-    1402: "Unable to access the provided media URL.",
-    1403: "The task could not be completed.",
-    1405: "The task execution failed.",
-    5000: "Internal error. Please retry later.",
-    5003: "Service unavailable. Please retry later.",
-    5004: "The request timed out.",
-}
-_KNOWN = {
-    "name",
-    "fail_code",
-    "fail_message",
-    "status",
-    "nsfw",
-    "queue_s",
-    "sync_timeout",
-    "poll_error_rate",
-    "poll_error_statuses",
-    "latency",
-    "per_minute",
-    "concurrency",
-    "seed",
-    "expires_after_s",
-    "expires_after_count",
-}
-
-
-@dataclass
-class Scenario:
-    """One configured fault; see the module docstring for the fields."""
-
-    name: str = ""
-    fail_code: int | None = None
-    fail_message: str | None = None
-    status: str | None = None
-    nsfw: bool = False
-    queue_s: float = 0.0
-    sync_timeout: bool = False
-    poll_error_rate: float = 0.0
-    poll_error_statuses: tuple[int, ...] = (500, 502, 503)
-    latency: dict[str, float | str] = field(default_factory=dict)
-    per_minute: int | None = None
-    concurrency: int | None = None
-    seed: int = 0
-    expires_after_s: float | None = None
-    expires_after_count: int | None = None
-    # bookkeeping
-    set_at: float = 0.0
-    uses: int = 0
-
-    @classmethod
-    def from_json(cls, body: dict[str, Any]) -> Scenario:
-        unknown = set(body) - _KNOWN - {"scope", "api_key", "count"}
-        if unknown:
-            raise ApiError(
-                400,
-                f"Invalid scenario: unknown field(s) {sorted(unknown)}; known: {sorted(_KNOWN)}",
-            )
-        values = {k: v for k, v in body.items() if k in _KNOWN}
-        if "poll_error_statuses" in values:
-            values["poll_error_statuses"] = tuple(values["poll_error_statuses"])
-        try:
-            scenario = cls(**values)
-        except TypeError as exc:
-            raise ApiError(400, f"Invalid scenario: {exc}") from None
-        scenario._check()
-        return scenario
-
-    def _check(self) -> None:
-        def bad(field_name: str, why: str) -> ApiError:
-            return ApiError(400, f"Invalid scenario: $.{field_name}: {why}")
-
-        if self.fail_code is not None and (
-            not isinstance(self.fail_code, int) or self.fail_code <= 0
-        ):
-            raise bad("fail_code", "expected a positive task error code such as 1402")
-        if self.status not in (None, "cancelled", "timeout"):
-            raise bad("status", "expected 'cancelled' or 'timeout'")
-        if not 0.0 <= float(self.poll_error_rate) <= 1.0:
-            raise bad("poll_error_rate", "expected a share between 0 and 1")
-        if any(s not in (500, 502, 503, 504, 429) for s in self.poll_error_statuses):
-            raise bad(
-                "poll_error_statuses", "expected statuses among 429, 500, 502, 503, 504"
-            )
-        if self.latency and self.latency.get("kind") not in (
-            "fixed",
-            "uniform",
-            "lognormal",
-        ):
-            raise bad("latency.kind", "expected 'fixed', 'uniform' or 'lognormal'")
-        for name in ("per_minute", "concurrency", "expires_after_count"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise bad(name, "expected an integer >= 1")
-        if float(self.queue_s) < 0:
-            raise bad("queue_s", "expected seconds >= 0")
-
-    def as_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in sorted(_KNOWN)} | {"uses": self.uses}
-
-    def expired(self, now: float) -> bool:
-        if (
-            self.expires_after_s is not None
-            and now >= self.set_at + self.expires_after_s
-        ):
-            return True
-        return (
-            self.expires_after_count is not None
-            and self.uses >= self.expires_after_count
-        )
-
-    def rng(self, *salt: object) -> random.Random:
-        text = ":".join(str(s) for s in (self.seed, self.name, *salt))
-        return random.Random(
-            int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-        )
-
-    def latency_s(self, rng: random.Random) -> float:
-        kind = self.latency.get("kind")
-        if kind == "fixed":
-            return float(self.latency.get("ms", 0)) / 1000
-        if kind == "uniform":
-            return (
-                rng.uniform(
-                    float(self.latency.get("min_ms", 0)),
-                    float(self.latency.get("max_ms", 0)),
-                )
-                / 1000
-            )
-        if kind == "lognormal":
-            median = float(self.latency.get("median_ms", 100))
-            sigma = float(self.latency.get("sigma", 0.5))
-            return min(rng.lognormvariate(math.log(median), sigma), 60_000.0) / 1000
-        return 0.0
 
 
 @dataclass(frozen=True)
@@ -200,7 +55,6 @@ class ScenarioBook:
         self.named: dict[str, Scenario] = {}
         self.by_prediction: dict[str, Scenario] = {}
         self._starts: dict[str, deque[float]] = {}
-        self._polls: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -211,7 +65,6 @@ class ScenarioBook:
             self.named.clear()
             self.by_prediction.clear()
             self._starts.clear()
-            self._polls.clear()
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
@@ -250,24 +103,52 @@ class ScenarioBook:
 
     def choose(self, request: SubmitRequest) -> Scenario | None:
         """The scenario for one submit, most specific first (named, next, key, global)."""
+        return self._choose("submit", request.scenario, request.api_key, None)
+
+    def _choose(
+        self,
+        route: str,
+        name: str | None,
+        api_key: str | None,
+        prediction: Prediction | None,
+    ) -> Scenario | None:
         now = self.clock.now()
         with self._lock:
-            if request.scenario:
-                scenario = self.named.get(request.scenario)
+            if name:
+                scenario = self.named.get(name)
                 if scenario is None:
                     raise ApiError(
                         400,
-                        f"Unknown scenario {request.scenario!r} in {SCENARIO_HEADER}; "
+                        f"Unknown scenario {name!r} in {SCENARIO_HEADER}; "
                         "set it first with scope 'named'",
                     )
-                return scenario
-            while self.next_n:
-                head: Scenario = self.next_n[0][0]
-                if head.expired(now):
-                    self.next_n.popleft()
-                    continue
-                return head
-            return self._ambient(request.api_key, now)
+                return None if scenario.expired(now) else scenario
+            self._drop_expired(now)
+            for entry in self.next_n:
+                if entry[0].touches(route):
+                    found: Scenario = entry[0]
+                    return found
+            if prediction is not None:
+                created_under = self.by_prediction.get(prediction.id)
+                if created_under is not None:
+                    return created_under
+                api_key = api_key or prediction.api_key
+            return self._ambient(api_key or "", now)
+
+    def _drop_expired(self, now: float) -> None:
+        while self.next_n and self.next_n[0][0].expired(now):
+            self.next_n.popleft()
+
+    def _use(self, scenario: Scenario) -> None:
+        """Count one use of ``scenario``; a next-N entry runs down by one."""
+        for entry in self.next_n:
+            if entry[0] is scenario:
+                if entry[1] <= 1:
+                    self.next_n.remove(entry)
+                else:
+                    entry[1] -= 1
+                break
+        scenario.uses += 1
 
     def _ambient(self, api_key: str, now: float) -> Scenario | None:
         keyed = self.by_key.get(api_key)
@@ -296,11 +177,7 @@ class ScenarioBook:
             reserved_at: float | None = self._rate_limit(scenario, request.api_key)
         else:
             reserved_at = None
-        delay = (
-            scenario.latency_s(scenario.rng("submit", scenario.uses))
-            if scenario.latency
-            else 0.0
-        )
+        delay = scenario.latency_s() if scenario.latency else 0.0
         failure_code = 0
         failure_message = ""
         if scenario.status is not None:
@@ -320,6 +197,8 @@ class ScenarioBook:
             failure_message=failure_message,
             nsfw=scenario.nsfw,
             sync_timeout=scenario.sync_timeout,
+            sync_gateway_timeout=scenario.sync_gateway_timeout,
+            error_body=scenario.error_body or "html",
             source=_Chosen(scenario, request.api_key, reserved_at),
         )
 
@@ -329,12 +208,7 @@ class ScenarioBook:
             return
         scenario = plan.source.scenario
         with self._lock:
-            if self.next_n and self.next_n[0][0] is scenario:
-                if self.next_n[0][1] <= 1:
-                    self.next_n.popleft()
-                else:
-                    self.next_n[0][1] -= 1
-            scenario.uses += 1
+            self._use(scenario)
             self.by_prediction[p.id] = scenario
 
     def abandon(self, plan: FaultPlan) -> None:
@@ -391,14 +265,55 @@ class ScenarioBook:
         if scenario is None:
             return
         with self._lock:
-            count = self._polls[p.id] = self._polls.get(p.id, 0) + 1
-        rng = scenario.rng(p.id, count)
-        seconds = scenario.latency_s(rng) if scenario.latency else 0.0
+            seconds = scenario.latency_s() if scenario.latency else 0.0
+            status = 0
+            if scenario.poll_error_rate:
+                rng = scenario.draw("poll")
+                if rng.random() < scenario.poll_error_rate:
+                    status = rng.choice(list(scenario.poll_error_statuses))
         if seconds > 0:
             await self.clock.sleep_until(self.clock.now() + seconds)
-        if scenario.poll_error_rate and rng.random() < scenario.poll_error_rate:
-            status = rng.choice(list(scenario.poll_error_statuses))
+        if status:
             raise ApiError(
                 status,
                 f"Injected by the mock's scenario: HTTP {status} on a result poll",
             )
+
+    def route_fault(self, call: RouteCall) -> RouteFault | None:
+        """What happens on the wire to one request (see :meth:`Scenario.wire_fault`).
+
+        A fault that answers in place of the app, or that cuts a request other
+        than a submit, counts a use here; a submit's task counts in :meth:`record`.
+        """
+        prediction = self.store.get(call.prediction_id) if call.prediction_id else None
+        scenario = self._choose(call.route, call.scenario, call.api_key, prediction)
+        if scenario is None:
+            return None
+        if (
+            call.route == "output"
+            and scenario.output_ttl_s is not None
+            and prediction is not None
+            and self.clock.now() >= prediction.created_at + scenario.output_ttl_s
+        ):
+            return scenario.expired_output()
+        fault = scenario.wire_fault(call.route)
+        if fault is None:
+            return None
+        chosen_for_this_request = (
+            prediction is None or self.by_prediction.get(prediction.id) is not scenario
+        )
+        if chosen_for_this_request and (
+            call.route != "submit" or fault.kind == "answer"
+        ):
+            with self._lock:
+                self._use(scenario)
+        return fault
+
+    def timestamp_digits(self, p: Prediction) -> int | None:
+        scenario = self.by_prediction.get(p.id) or self._ambient(
+            p.api_key, self.clock.now()
+        )
+        if scenario is None or scenario.timestamp_digits is None:
+            return None
+        with self._lock:
+            return scenario.created_at_digits()

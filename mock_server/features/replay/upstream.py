@@ -1,0 +1,146 @@
+"""The upstream a recording proxies to: forwarding requests, downloading outputs.
+
+httpx does the HTTP; this module adds the proxy's rules: which headers travel
+(the client's own key goes upstream, nothing of the mock's), how long anything
+may take, how large an output may be, and which hosts an output may be fetched
+from (the upstream's own, or a public address: never an internal one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+__all__ = ["Download", "DownloadError", "Upstream", "UpstreamAnswer", "UpstreamError"]
+
+# Headers a client's request carries upstream; everything else stays here.
+FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "user-agent")
+# Headers of the upstream answer handed back to the client.
+FORWARDED_ANSWER_HEADERS = ("content-type", "retry-after")
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached or did not answer in time."""
+
+
+class DownloadError(Exception):
+    """An output could not be stored: refused address, too large, unreachable."""
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    status: int
+    headers: dict[str, str]
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Download:
+    content: bytes
+    sha256: str
+
+
+class Upstream:
+    """The API a recording proxies to, e.g. ``https://api.wavespeed.ai``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 60.0,
+        max_output_bytes: int = 256 * 1024 * 1024,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"upstream {base_url!r} is not an http(s) URL; "
+                "pass e.g. --upstream https://api.wavespeed.ai"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.host = parts.hostname.lower()
+        self.max_output_bytes = max_output_bytes
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def forward(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> UpstreamAnswer:
+        """Send one request upstream as the client sent it (its own key included).
+
+        Raises:
+            UpstreamError: the upstream cannot be reached or times out.
+        """
+        url = self.base_url + path + (f"?{query}" if query else "")
+        sent = {k: v for k, v in headers.items() if k in FORWARDED_REQUEST_HEADERS}
+        try:
+            answer = await self._client.request(method, url, headers=sent, content=body)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"{method} {self.base_url}{path}: {exc!r}") from None
+        kept = {
+            k: v for k, v in answer.headers.items() if k in FORWARDED_ANSWER_HEADERS
+        }
+        return UpstreamAnswer(answer.status_code, kept, answer.content)
+
+    async def download(self, url: str) -> Download:
+        """An output file, no larger than ``max_output_bytes``.
+
+        Raises:
+            DownloadError: not http(s), an internal address other than the
+                upstream's own host, too large, or unreachable.
+        """
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or not host:
+            raise DownloadError(f"output URL {url!r} is not http(s)")
+        if host != self.host and not await _is_public(host, parts.port):
+            raise DownloadError(
+                f"output host {host!r} is an internal address and not the upstream's "
+                f"host {self.host!r}; it was not fetched"
+            )
+        digest = hashlib.sha256()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._client.stream("GET", url) as answer:
+                if answer.status_code != 200:
+                    raise DownloadError(f"GET {url} answered HTTP {answer.status_code}")
+                async for chunk in answer.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_output_bytes:
+                        raise DownloadError(
+                            f"output {url} is over the {self.max_output_bytes:,}-byte "
+                            "limit (--record-max-output-bytes)"
+                        )
+                    digest.update(chunk)
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"GET {url}: {exc!r}") from None
+        return Download(b"".join(chunks), digest.hexdigest())
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+async def _is_public(host: str, port: int | None) -> bool:
+    """Whether every address ``host`` resolves to is a global one."""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port or 443, type=socket.SOCK_STREAM
+            )
+        except OSError:
+            return False
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    return bool(addresses) and all(a.is_global for a in addresses)
