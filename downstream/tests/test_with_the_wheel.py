@@ -86,7 +86,7 @@ def test_reference_page_and_command(wavespeed_server) -> None:
     page = httpx.get(f"{wavespeed_server.url}/docs")
     assert page.status_code == 200 and "content-security-policy" in page.headers
     version = subprocess.run(
-        [sys.executable, "-m", "wavespeed_mock", "--version"],
+        [sys.executable, "-m", "wavespeed_mock.mock_server.cli.main", "--version"],
         capture_output=True,
         text=True,
         check=True,
