@@ -106,8 +106,14 @@ def build_server(
         settings = settings.replace(profile=engine.default_profile or DEFAULT_PROFILE)
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
+    images = ImageLoader(
+        data_dir=data_dir,
+        base_url=settings.base_url,
+        fetch_remote=settings.fetch_remote_images,
+        max_pixels=settings.max_image_pixels,
+    )
     # Before anything is opened: bad record/replay settings fail with nothing to close.
-    cassettes = CassetteDeck.from_settings(settings, clock=clock)
+    cassettes = CassetteDeck.from_settings(settings, clock=clock, images=images)
     store = PredictionStore(data_dir / "state.sqlite3")
     secrets = WebhookSecrets(store)
     features = Features(
@@ -135,12 +141,7 @@ def build_server(
         clock=clock,
         store=store,
         engine=engine,
-        images=ImageLoader(
-            data_dir=data_dir,
-            base_url=settings.base_url,
-            fetch_remote=settings.fetch_remote_images,
-            max_pixels=settings.max_image_pixels,
-        ),
+        images=images,
         # Read in this order: a bad webhook URL (400) before the balance (403).
         admissions=(
             WebhookUrlCheck(settings.webhook_allow_hosts),
@@ -148,6 +149,7 @@ def build_server(
         ),
         faults=features.scenarios,
         notifiers=(features.webhooks,),
+        expiring=(features.uploads,),
     )
     return MockServer(service=service, features=features)
 

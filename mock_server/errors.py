@@ -19,11 +19,15 @@ class ApiError(WavespeedMockError):
         *,
         error_code: str | None = None,
         headers: dict[str, str] | None = None,
+        error: str | None = None,
     ) -> None:
         self.status = status
         self.message = message
         self.error_code = error_code
         self.headers = headers or {}
+        self.error = error
+        """The ``error`` text of an answer the docs show as ``{"error": ...}``,
+        sent beside ``code`` and ``message``."""
         super().__init__(f"HTTP {status}: {message}")
 
 

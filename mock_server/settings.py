@@ -83,6 +83,19 @@ class Settings:
     """First backoff before a webhook retry, then doubled (1, 2, 4 s). [inferred]"""
     webhook_timeout_s: float = 10.0
     """Real-time bound of one webhook attempt. [inferred]"""
+    max_predictions: int = 100_000
+    """Keep at most this many predictions: beyond it the oldest go, with their
+    files (0 keeps all). About 2.6 KB each in memory and on disk."""
+    max_age_s: float = 7 * 24 * 3600.0
+    """Forget predictions older than this on the server clock, with their files
+    (0 keeps all). The API keeps them 7 days. [documented: D-PRED]"""
+    max_upload_age_s: float = 7 * 24 * 3600.0
+    """Delete uploads older than this, in real time (0 keeps all). The API keeps
+    them 7 days. [documented: D-UP]"""
+    max_cache_bytes: int = 1024**3
+    """Bound of the render cache: least recently used clips go first (0: none)."""
+    prune_interval_s: float = 60.0
+    """How often the server applies retention by age and trims the render cache."""
     record: Path | None = None
     """Record through the proxy into this cassette folder (needs ``upstream``)."""
     upstream: str | None = None

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,6 +54,18 @@ class SyntheticEngine:
         self.cache = ClipCache(settings.cache_dir or Path(settings.data_dir) / "cache")
         self._present: set[str] = set()
         self.cache.remove_partials()
+
+    def trim_cache(
+        self, max_bytes: int, release: Callable[[Sequence[Path]], None]
+    ) -> tuple[int, int]:
+        """Bound the clip cache (least recently used first; see ``ClipCache.trim``)."""
+
+        def forget(paths: Sequence[Path]) -> None:
+            for path in paths:
+                self._present.discard(path.stem)
+            release(paths)
+
+        return self.cache.trim(max_bytes, forget)
 
     @classmethod
     def from_settings(
@@ -123,10 +135,11 @@ class SyntheticEngine:
         except MediaError:
             return None
         path = self.cache.path_for(key)
-        if key not in self._present:
-            if not path.is_file():
+        if key not in self._present or self.cache.evicting(key):
+            if self.cache.evicting(key) or not path.is_file():
                 return None
-            self._present.add(key)  # cached clips are never removed while we run
+            self._present.add(key)  # only trim_cache removes a clip while we run
+        self.cache.touch(key)
         # No copy, no link: the server serves the cached file itself (one
         # metadata write per submit cost a third of the submit path's time).
         return RenderResult(

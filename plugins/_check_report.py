@@ -64,11 +64,13 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     #: Worst-case charges of the tasks the target accepted, by registry price.
     spent_usd: float = 0.0
+    #: Why the target could not be reached (then nothing else was checked).
+    unreachable: str | None = None
 
     @property
     def ok(self) -> bool:
-        """No violation (warnings do not count)."""
-        return not self.violations
+        """Reached, and no violation (warnings do not count)."""
+        return self.unreachable is None and not self.violations
 
     @property
     def violations(self) -> list[Finding]:
@@ -92,6 +94,12 @@ class CheckReport:
             f"registry prices).",
             "",
         ]
+        if self.unreachable is not None:
+            lines[-1:] = [
+                f"CANNOT REACH {self.base_url}: {self.unreachable}",
+                "Nothing was checked; is the server running at that URL?",
+            ]
+            return "\n".join(lines)
         lines += render_findings(self.findings)
         passed = sum(f.level == "pass" for f in self.findings)
         verdict = "OK" if self.ok else "FAILED"
@@ -114,6 +122,10 @@ class CheckReport:
             ContractViolation: an ``AssertionError`` whose message is the report.
         """
         __tracebackhide__ = True
+        if self.unreachable is not None:
+            raise ContractViolation(
+                self.render(), path="$", rule="reach", instance=self.unreachable
+            )
         if not self.ok:
             first = self.violations[0]
             raise ContractViolation(

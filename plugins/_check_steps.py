@@ -171,6 +171,19 @@ class Target:
 
     # -- unknown prediction ---------------------------------------------------------
 
+    def unreachable(self) -> str | None:
+        """Why the target cannot be reached at all, or None when it answers.
+
+        One GET of an unknown task (free, and the next step's own request): any
+        HTTP answer, whatever its status, means the target is there.
+        """
+        path = f"/api/v3/predictions/{uuid.uuid4().hex}/result"
+        try:
+            self.send("GET", path)
+        except httpx.TransportError as exc:
+            return f"{exc.__class__.__name__}: {exc}" if str(exc) else repr(exc)
+        return None
+
     def check_unknown_prediction(self) -> None:
         name = "predictions/unknown-id"
         path = f"/api/v3/predictions/{uuid.uuid4().hex}/result"

@@ -19,6 +19,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ..mock_server.assembly import MockServer, build_server
 from ..mock_server.http.app import create_app
 from ..mock_server.settings import Settings
+from ._renders import wait_for_renders
 
 __all__ = [
     "API_BASE_URL",
@@ -53,6 +54,10 @@ class InProcessRouter:
 
     def reset(self) -> None:
         self.mock.reset()
+
+    def wait_for_renders(self, timeout: float = 120.0) -> None:
+        """Return once every render queued so far has finished or failed."""
+        wait_for_renders(self.service, timeout)
 
     def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
         """Set a scenario (as ``wavespeed_server.scenario``); connection faults

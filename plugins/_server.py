@@ -13,6 +13,7 @@ import httpx
 from ..mock_server.core.service import SETTLE_TIMEOUT_S
 from ..mock_server.http.live import LiveServer
 from ..mock_server.settings import CONTROL_PREFIX, Settings
+from ._renders import wait_for_renders
 
 __all__ = ["ServerFactory", "WavespeedServer"]
 
@@ -121,6 +122,15 @@ class WavespeedServer:
     def webhook_secret(self) -> str:
         """The secret the server signs this server's ``api_key``'s webhooks with."""
         return self._live.features.webhooks.secrets.secret_for(self.api_key)
+
+    def wait_for_renders(self, timeout: float = 120.0) -> None:
+        """Return once every render queued so far has finished or failed.
+
+        A poll never waits for a render: under ``instant`` and ``polls:N`` a clip
+        still rendering reads ``processing``. Call this before asserting an
+        exact sequence of statuses.
+        """
+        wait_for_renders(self.service, timeout)
 
     @property
     def predictions(self) -> list[dict[str, Any]]:

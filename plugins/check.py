@@ -134,6 +134,10 @@ def run_contract_check(
         progress=say,
     )
     try:
+        say(f"Reaching {base_url}")
+        report.unreachable = target.unreachable()
+        if report.unreachable is not None:
+            return report
         say("Checking authentication and error answers")
         target.check_missing_key(specs[0])
         target.check_unknown_prediction()
@@ -382,7 +386,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     Returns:
         0 when there is no violation, 1 when there is, 2 when the check did not
-        run (no key, an unknown model, a plan over ``--max-spend``).
+        run (no key, an unknown model, a plan over ``--max-spend``, a target that
+        cannot be reached).
     """
     if getattr(args, "cassette", None) is not None:
         return _run_cassette_check(args.cassette)
@@ -407,6 +412,8 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"wavespeed-mock check: {exc}", file=sys.stderr)
         return 2
     print(report.render())
+    if report.unreachable is not None:
+        return 2
     return 0 if report.ok else 1
 
 

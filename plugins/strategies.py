@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -129,6 +130,9 @@ MAX_EXTRA_PROPERTIES = 2
 _UNBOUNDED = 2**53
 
 _SYNC_FIELD = "enable_sync_mode"
+# A webhook in the body would send deliveries (and is refused beside base64
+# output): generated bodies leave webhooks to the test.
+_WEBHOOK_FIELD = "webhook_url"
 _INLINE_BASE = SCHEMA_BASE_URI + "__inline__.json"
 _PROMPT_REF = SCHEMA_BASE_URI + "common.json#/$defs/prompt"
 _SEED_REF = SCHEMA_BASE_URI + "common.json#/$defs/seed"
@@ -216,6 +220,9 @@ def request_bodies(
             until the clip is done. Off by default, so that a test submitting many
             bodies gets each answer at once.
 
+    Bodies never carry ``webhook_url``: a webhook is the test's to choose (with
+    ``enable_base64_output`` the API refuses it).
+
     Example:
         >>> bodies = request_bodies("character-ai/ovi/image-to-video", strict=True)
     """
@@ -225,15 +232,16 @@ def request_bodies(
     strategy: st.SearchStrategy[dict[str, Any]] = translator.strategy(
         request_schema(model, strict=strict), SCHEMA_BASE_URI + spec.input_schema
     )
-    if not sync_mode:
-        strategy = strategy.map(_without_sync_mode)
-    return strategy
+    return strategy.map(functools.partial(_submittable, sync_mode=sync_mode))
 
 
-def _without_sync_mode(body: dict[str, Any]) -> dict[str, Any]:
-    if body.get(_SYNC_FIELD) is True:
-        return {k: v for k, v in body.items() if k != _SYNC_FIELD}
-    return body
+def _submittable(body: dict[str, Any], *, sync_mode: bool) -> dict[str, Any]:
+    dropped = {_WEBHOOK_FIELD}
+    if not sync_mode and body.get(_SYNC_FIELD) is True:
+        dropped.add(_SYNC_FIELD)
+    if dropped.isdisjoint(body):
+        return body
+    return {k: v for k, v in body.items() if k not in dropped}
 
 
 @dataclass(frozen=True)

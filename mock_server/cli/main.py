@@ -1,4 +1,4 @@
-"""The ``wavespeed-mock`` command: serve, render, control, check."""
+"""The ``wavespeed-mock`` command: serve, render, control, check, prune."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_check_parser(subparsers)
     add_control_parser(subparsers)
+    from .prune import add_prune_parser
+
+    add_prune_parser(subparsers)
     return parser
 
 
@@ -81,6 +84,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from .control import run_control
 
             return run_control(args)
+        if args.command == "prune":
+            from .prune import run_prune
+
+            return run_prune(args)
         if args.command == "check":
             from ...plugins.check import run_check
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..core.engine import available_engines, load_engine_class
 from ..settings import Settings, SettingsError
 
-__all__ = ["add_serve_parser", "run_serve"]
+__all__ = ["RETENTION_DESTS", "add_retention_options", "add_serve_parser", "run_serve"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
@@ -82,8 +82,51 @@ def add_serve_parser(
         dest="sync_wait_s",
         help="seconds a sync-mode submit waits before the 5004 answer (default 90)",
     )
+    add_retention_options(serve)
     _add_record_replay_options(serve)
     _add_engine_options(serve)
+
+
+RETENTION_DESTS = (
+    "max_predictions",
+    "max_age_s",
+    "max_upload_age_s",
+    "max_cache_bytes",
+    "prune_interval_s",
+)
+
+
+def add_retention_options(parser: argparse.ArgumentParser) -> None:
+    """The retention flags (``serve`` and ``prune`` share them); 0 keeps all."""
+    group = parser.add_argument_group("retention (0 keeps everything by that rule)")
+    group.add_argument(
+        "--max-predictions",
+        type=int,
+        help="keep at most this many predictions, the newest (default 100000)",
+    )
+    group.add_argument(
+        "--max-age",
+        type=float,
+        dest="max_age_s",
+        help="forget predictions older than this many seconds (default 604800: 7 days)",
+    )
+    group.add_argument(
+        "--max-upload-age",
+        type=float,
+        dest="max_upload_age_s",
+        help="delete uploads older than this many seconds (default 604800)",
+    )
+    group.add_argument(
+        "--max-cache-bytes",
+        type=int,
+        help="bound of the render cache, least recently used first (default 1 GiB)",
+    )
+    group.add_argument(
+        "--prune-interval",
+        type=float,
+        dest="prune_interval_s",
+        help="seconds between the server's retention passes (default 60)",
+    )
 
 
 def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
@@ -193,6 +236,7 @@ def run_serve(args: argparse.Namespace) -> int:
             "fetch_remote_images",
             "virtual_clock",
             "sync_wait_s",
+            *RETENTION_DESTS,
             "record",
             "upstream",
             "record_max_submits",

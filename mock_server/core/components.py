@@ -9,7 +9,7 @@ feature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Admission",
+    "Expiring",
     "FaultPlan",
     "FaultSource",
     "Notifier",
@@ -144,6 +145,10 @@ class FaultSource(Protocol):
         (None: the default)."""
         ...
 
+    def forget(self, prediction_ids: Sequence[str]) -> None:
+        """Retention pruned these predictions: drop what is kept for them."""
+        ...
+
     def reset(self) -> None: ...
 
 
@@ -153,3 +158,16 @@ class Notifier(Protocol):
     async def notify(self, p: Prediction, view: dict[str, Any]) -> None: ...
 
     def reset(self) -> None: ...
+
+
+class Expiring(Protocol):
+    """Keeps files of its own that retention expires and a reset removes (uploads)."""
+
+    def expire(self, max_age_s: float) -> int:
+        """Remove what is older than ``max_age_s`` seconds (real time); how many.
+        Blocking: the service calls it off the event loop."""
+        ...
+
+    def clear(self) -> int:
+        """Remove everything (a reset); how many."""
+        ...

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -38,6 +38,7 @@ __all__ = [
     "RenderFailed",
     "RenderJob",
     "RenderResult",
+    "TrimmableCache",
     "UnknownEngineError",
     "available_engines",
     "engine_option_values",
@@ -89,6 +90,22 @@ class RenderResult:
     output_path: Path | None = None
     """Where the clip is when the engine keeps it elsewhere than ``job.output_path``
     (the synthetic engine's cache); the server then serves it from there."""
+
+
+@runtime_checkable
+class TrimmableCache(Protocol):
+    """An engine whose cache of clips the server bounds (the synthetic engine's)."""
+
+    def trim_cache(
+        self, max_bytes: int, release: Callable[[Sequence[Path]], None]
+    ) -> tuple[int, int]:
+        """Delete least recently used clips until at most ``max_bytes`` are kept.
+
+        ``release(paths)`` is called with the clips about to go, before they are
+        deleted, so the server can keep what its predictions still point at.
+        Returns how many files and bytes were deleted. Blocking.
+        """
+        ...
 
 
 @dataclass(frozen=True)

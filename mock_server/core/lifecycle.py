@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...contracts import terminal_statuses
+from ...contracts import refunded_statuses, terminal_statuses
 
 if TYPE_CHECKING:
     from .prediction import Prediction
 
-__all__ = ["is_terminal", "status_at"]
+__all__ = ["is_refunded", "is_terminal", "status_at"]
 
 
 def status_at(p: Prediction, now: float) -> str:
@@ -36,3 +36,12 @@ def status_at(p: Prediction, now: float) -> str:
 def is_terminal(status: str) -> bool:
     """Whether a task in ``status`` never changes again (the contract's ``x-terminal``)."""
     return status in terminal_statuses()
+
+
+def is_refunded(p: Prediction, now: float) -> bool:
+    """Whether ``p``'s charge is refunded: it ended in one of the contract's refunded
+    statuses (``x-refunded``), or it failed before it was deleted."""
+    status = status_at(p, now)
+    if status == "deleted":
+        return p.failure_code != 0
+    return status in refunded_statuses()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,24 @@ log = logging.getLogger("wavespeed_mock.server")
 
 INTERNAL_ERROR = 5000
 """The task code of a render cut short by an engine bug."""
+
+
+RENDER_NICENESS = 10
+"""How much lower than the server's the render threads' CPU priority is."""
+
+
+def _yield_to_requests() -> None:
+    """Lower the calling render thread's CPU priority (Linux: niceness is per thread).
+
+    A poll must never wait for a render (issue 12): when renders and the event
+    loop want the same core, the loop should win. The engine's children (ffmpeg)
+    inherit the lower priority. Elsewhere this is a no-op.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        os.setpriority(
+            os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + RENDER_NICENESS
+        )
 
 
 class RenderQueue:
@@ -52,6 +71,7 @@ class RenderQueue:
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, int(engine.max_concurrency)),
             thread_name_prefix="wavespeed-render",
+            initializer=_yield_to_requests,
         )
         self._futures: dict[str, Future[None]] = {}
         self._done: dict[str, asyncio.Event] = {}
@@ -69,6 +89,17 @@ class RenderQueue:
     def pending_ids(self) -> list[str]:
         """The predictions whose render is queued or running."""
         return list(self._futures)
+
+    def forget(self, prediction_id: str) -> None:
+        """``prediction_id`` was pruned: drop its render if it has not started, and
+        wake whoever waits for it (a render under way discards its file)."""
+        future = self._futures.pop(prediction_id, None)
+        if future is not None:
+            future.cancel()
+        with self._lock:
+            event = self._done.pop(prediction_id, None)
+        if event is not None:
+            event.set()
 
     def cancel_all(self) -> None:
         for future in list(self._futures.values()):
@@ -192,6 +223,9 @@ class RenderQueue:
                 changes["render_started_at"] = self.clock.now()
             result = self.engine.render(job)
             if self.store.get(p.id) is not p:
+                # Reset or pruned meanwhile: nothing points at the new file.
+                if result.output_path is None:
+                    Path(job.output_path).unlink(missing_ok=True)
                 return
             if result.output_path is not None:
                 changes["output_file"] = str(result.output_path)

@@ -16,11 +16,15 @@ and once a prediction with a webhook turns terminal, each Notifier is told.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import logging
 import math
+import os
 import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,22 +34,29 @@ from ...contracts.errors import WavespeedMockError
 from ..errors import ApiError
 from ..settings import Settings
 from .clock import ServerClock
-from .components import Admission, FaultPlan, FaultSource, Notifier, SubmitRequest
-from .engine import Engine
+from .components import (
+    Admission,
+    Expiring,
+    FaultPlan,
+    FaultSource,
+    Notifier,
+    SubmitRequest,
+)
+from .engine import Engine, TrimmableCache
 from .images import ImageIntake, ImageLoader, take_data_uri
-from .lifecycle import is_terminal, status_at
+from .lifecycle import is_refunded, is_terminal, status_at
 from .prediction import Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
+from .retention import PruneReport, RetentionPolicy, delete_files
 from .store import MICROS, PredictionStore, StoreError
 
 __all__ = ["MockService", "SettleTimeout", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-# How long a poll under the instant or polls:N profile waits for a render still
-# running, so that "completed on the first (Nth) poll" holds for a cold render.
-RENDER_WAIT_S = 60.0
+# Files younger than this are never swept as orphans at start (see _sweep_orphans).
+ORPHAN_GRACE_S = 60.0
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
@@ -57,6 +68,10 @@ SETTLE_POLL_S = 0.01
 
 class SettleTimeout(WavespeedMockError, TimeoutError):
     """Work due by the clock's time did not finish within the real-time bound."""
+
+
+def _base64_of(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class MockService:
         admissions: Sequence[Admission] = (),
         faults: FaultSource | None = None,
         notifiers: Sequence[Notifier] = (),
+        expiring: Sequence[Expiring] = (),
     ) -> None:
         self.settings = settings
         self.base_url = settings.base_url
@@ -91,6 +107,8 @@ class MockService:
         self.admissions = tuple(admissions)
         self.faults = faults
         self.notifiers = tuple(notifiers)
+        self.expiring = tuple(expiring)
+        self.retention = RetentionPolicy.from_settings(settings)
         self.profile: TimingProfile = parse_profile(settings.profile or DEFAULT_PROFILE)
         self.data_dir = Path(settings.data_dir).resolve()
         self.outputs_dir = self.data_dir / "outputs"
@@ -103,10 +121,13 @@ class MockService:
             outputs_dir=self.outputs_dir,
         )
         self._poll_signals: dict[str, asyncio.Event] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers: dict[str, asyncio.Task[None]] = {}
         self._watched: dict[asyncio.Task[None], Prediction] = {}
         self._notifying: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._prune_due = False
+        self._maintenance: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
         self._seeds = random.SystemRandom()
         # Ids need uniqueness, not secrecy: a PRNG seeded once from the OS is
         # 100x cheaper per submit than uuid4's urandom call.
@@ -130,6 +151,12 @@ class MockService:
         self.images.remove_partials()
         for leftover in self.outputs_dir.glob(".*.part"):
             leftover.unlink(missing_ok=True)
+        # What retention says goes, before anything is re-queued for it; then
+        # the files of rows a crash removed before their files went.
+        self._in_background(self._remove_expired(self.retention))
+        sweep = self._loop.run_in_executor(None, self._sweep_orphans)
+        self._background.add(sweep)
+        sweep.add_done_callback(self._background.discard)
         for p in self.store.all():
             if p.webhook and self.notifiers and not is_terminal(self.status(p)):
                 self._watch(p)
@@ -137,10 +164,14 @@ class MockService:
                 continue
             log.info("re-queueing render of %s left in flight by a previous run", p.id)
             self.renders.queue(p, None)
+        if self.settings.prune_interval_s > 0:
+            self._maintenance = self._loop.create_task(self._maintain())
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
-        for task in self._watchers - self._notifying:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        for task in set(self._watchers.values()) - self._notifying:
             task.cancel()  # still waiting for its task to end: nothing under way
         notifying = list(self._notifying)
         if notifying:
@@ -153,7 +184,9 @@ class MockService:
 
     def close(self) -> None:
         """Stop at once (see :meth:`aclose` for the graceful way)."""
-        for task in list(self._watchers):
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        for task in list(self._watchers.values()):
             task.cancel()
         self.renders.close()
         self.store.close()
@@ -199,6 +232,7 @@ class MockService:
             self._schedule(fault, p, image, cached)
             raise
         self._schedule(fault, p, image, cached)
+        self._prune_if_full()
         return Submission(p, fault)
 
     def _schedule(
@@ -284,20 +318,44 @@ class MockService:
         return p
 
     async def poll(self, prediction_id: str) -> dict[str, Any]:
-        """The prediction object a result poll answers (counts the poll)."""
+        """The prediction object a result poll answers (counts the poll).
+
+        A poll never waits for a render: ``status_at`` shows no outcome before it
+        is known, so a clip still rendering reads ``processing``, and the instant
+        and polls:N profiles end on the first poll at or after their rule once
+        the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
+        """
         p = self.get(prediction_id)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):
             self.store.update(p, polls=p.polls + 1)
-            if p.polls >= p.polls_needed:
-                await self.renders.wait(p, RENDER_WAIT_S)
             signal = self._poll_signals.get(p.id)
             if signal is not None:
                 signal.set()
-        elif p.profile == "instant":
-            await self.renders.wait(p, RENDER_WAIT_S)
-        return self.view(p)
+        return await self.result(p)
+
+    async def result(self, p: Prediction) -> dict[str, Any]:
+        """The prediction object a client reads (a poll, a sync answer).
+
+        Its view, with the outputs as naked base64 of the files once completed
+        when the submit asked for ``enable_base64_output`` [documented:
+        base64-output]; read and encoded off the event loop.
+        """
+        data = self.view(p)
+        if (
+            data["status"] == "completed"
+            and p.input.get("enable_base64_output") is True
+        ):
+            folder, name = self.output_file(p.id)
+            try:
+                encoded = await asyncio.to_thread(_base64_of, folder / name)
+            except OSError as exc:
+                raise ApiError(
+                    503, f"Service unavailable: the clip could not be read ({exc})"
+                ) from None
+            data["outputs"] = [encoded]
+        return data
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
         digits = self.faults.timestamp_digits(p) if self.faults is not None else None
@@ -384,9 +442,14 @@ class MockService:
                 self._notifying.discard(me)
 
         task = loop.create_task(watch())
-        self._watchers.add(task)
+        self._watchers[p.id] = task
+
+        def forget(done: asyncio.Task[None], pid: str = p.id) -> None:
+            if self._watchers.get(pid) is done:
+                del self._watchers[pid]
+
+        task.add_done_callback(forget)
         self._watched[task] = p
-        task.add_done_callback(self._watchers.discard)
         task.add_done_callback(self._forget_watch)
 
     def _forget_watch(self, task: asyncio.Task[None]) -> None:
@@ -451,13 +514,16 @@ class MockService:
     # -- control -------------------------------------------------------------------
 
     def reset(self) -> int:
-        """Forget every prediction, charge, scenario and delivery log; cancel renders."""
+        """Forget every prediction, charge, scenario, delivery log and upload; cancel
+        renders. The render cache stays (it is content-addressed)."""
         self.renders.cancel_all()
         count = self.store.clear()
         if self.faults is not None:
             self.faults.reset()
         for notifier in self.notifiers:
             notifier.reset()
+        for expiring in self.expiring:
+            expiring.clear()
         for folder in (self.outputs_dir, self.images.inputs_dir):
             if folder.is_dir():
                 for f in folder.iterdir():
@@ -465,9 +531,172 @@ class MockService:
                         f.unlink(missing_ok=True)
         return count
 
+    # -- retention -----------------------------------------------------------------
+
+    def prune(self, policy: RetentionPolicy | None = None) -> PruneReport:
+        """Apply retention now, blocking (``wavespeed-mock prune`` on a data folder):
+        predictions and their files, expired uploads, the render cache.
+
+        ``policy`` replaces the settings' retention for this prune only.
+        """
+        policy = policy or self.retention
+        report = self._remove_expired(policy)
+        self._finish_prune(policy, report)
+        return report
+
+    async def aprune(self, policy: RetentionPolicy | None = None) -> PruneReport:
+        """:meth:`prune` from the event loop: files are deleted on a worker thread."""
+        policy = policy or self.retention
+        report = self._remove_expired(policy)
+        await asyncio.to_thread(self._finish_prune, policy, report)
+        return report
+
+    def _remove_expired(self, policy: RetentionPolicy) -> PruneReport:
+        """Take what ``policy`` says goes out of memory and the database (on the
+        loop's thread: it reads the store's live view); its files are still to go."""
+        now = self.clock.now()
+        victims = policy.victims(self.store.oldest(), len(self.store), now)
+        report = PruneReport()
+        if not victims:
+            return report
+        gone = self.store.remove(victims, refunded=lambda p: is_refunded(p, now))
+        report.predictions = len(gone)
+        digests = set()
+        for p in gone:
+            self.renders.forget(p.id)
+            watcher = self._watchers.pop(p.id, None)
+            if watcher is not None and watcher not in self._notifying:
+                watcher.cancel()
+            self._poll_signals.pop(p.id, None)
+            report.files.append(self.outputs_dir / p.output_name)
+            if p.image_digest:
+                digests.add(p.image_digest)
+        for digest in digests:
+            if not self.store.uses_image(digest):
+                report.files.append(self.images.input_path(digest))
+        if self.faults is not None:
+            self.faults.forget([p.id for p in gone])
+        return report
+
+    def _finish_prune(self, policy: RetentionPolicy, report: PruneReport) -> None:
+        """The blocking part of a prune: files, uploads, the cache."""
+        files, report.files = report.files, []
+        for path in files:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            if path.parent == self.outputs_dir:
+                report.outputs += 1
+            else:
+                report.inputs += 1
+        if policy.max_upload_age_s > 0:
+            report.uploads = sum(
+                e.expire(policy.max_upload_age_s) for e in self.expiring
+            )
+        if policy.max_cache_bytes > 0 and isinstance(self.engine, TrimmableCache):
+            report.cache_files, report.cache_bytes = self.engine.trim_cache(
+                policy.max_cache_bytes, self._release_clips
+            )
+        if report.predictions or report.uploads or report.cache_files:
+            log.info("pruned %s", report.as_json())
+
+    def _release_clips(self, clips: Sequence[Path]) -> None:
+        """Cached clips are about to be evicted: predictions that point at one get
+        their own link to it in ``outputs/``, so their output URLs keep working."""
+        going = {str(c) for c in clips}
+        for p in self.store.all():
+            if p.output_file is None or p.output_file not in going:
+                continue
+            target = self.outputs_dir / p.output_name
+            try:
+                os.link(p.output_file, target)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                log.warning("cannot keep the clip of %s: %s", p.id, exc)
+                continue
+            self.store.update(p, output_file=None)
+
+    def _sweep_orphans(self) -> None:
+        """Delete outputs and kept images that no stored prediction has (a prune
+        cut short by a crash leaves them: its rows went first). Blocking."""
+        recent = time.time() - ORPHAN_GRACE_S
+
+        def no_prediction(pid: str) -> bool:
+            return self.store.get(pid) is None
+
+        def unused(digest: str) -> bool:
+            return not self.store.uses_image(digest)
+
+        sweeps: tuple[tuple[Path, str, Callable[[str], bool]], ...] = (
+            (self.outputs_dir, ".mp4", no_prediction),
+            (self.images.inputs_dir, ".img", unused),
+        )
+        for folder, suffix, orphan in sweeps:
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                name = entry.name
+                if name.startswith(".") or not name.endswith(suffix):
+                    continue
+                with contextlib.suppress(OSError):
+                    # A file this young may belong to a submit under way.
+                    if entry.stat().st_mtime < recent and orphan(name[: -len(suffix)]):
+                        os.unlink(entry.path)
+
+    def _prune_if_full(self) -> None:
+        """After a submit: prune (batched, on the loop) once the count runs over."""
+        bound = self.retention.max_predictions
+        if (
+            bound <= 0
+            or self._prune_due
+            or len(self.store) <= bound + self.retention.slack()
+            or self._loop is None
+        ):
+            return
+        self._prune_due = True
+
+        def prune() -> None:
+            self._prune_due = False
+            policy = self.retention.replace(max_age_s=0.0)  # count only: cheap
+            try:
+                report = self._remove_expired(policy)
+            except StoreError as exc:
+                log.error("pruning failed: %s", exc)
+                return
+            self._in_background(report)
+
+        self._loop.call_soon(prune)
+
+    def _in_background(self, report: PruneReport) -> None:
+        """Delete a prune's files on a worker thread (now, without a loop)."""
+        if not report.files:
+            return
+        files, report.files = report.files, []
+        if self._loop is None:
+            delete_files(files)
+            return
+        future = self._loop.run_in_executor(None, delete_files, files)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    async def _maintain(self) -> None:
+        """Every ``prune_interval_s``: retention by age, expired uploads, the cache."""
+        while True:
+            await asyncio.sleep(self.settings.prune_interval_s)
+            try:
+                await self.aprune()
+            except Exception:  # a failed prune must not end the maintenance
+                log.exception("periodic prune failed")
+
     def set_profile(self, text: str) -> TimingProfile:
         self.profile = parse_profile(text)
         return self.profile
 
     def pending_renders(self) -> int:
         return len(self.renders)
+
+    def renders_settled(self) -> bool:
+        """Whether every stored prediction's render has an outcome (none queued or running)."""
+        return len(self.renders) == 0 and all(p.outcome_known for p in self.store.all())

@@ -27,6 +27,8 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ __all__ = ["MICROS", "PredictionStore", "StoreError"]
 log = logging.getLogger("wavespeed_mock.server")
 
 SCHEMA_VERSION = 2
+CARRIED = "carried_spend:"
+"""The key-value prefix of each key's spend carried over from pruned predictions."""
 MICROS = 1_000_000
 """Charges are integer micro-dollars, so sums never drift."""
 _SCHEMA = f"""
@@ -91,6 +95,10 @@ class PredictionStore:
         self._seq = 0
         self._seqs: dict[str, int] = {}
         """Each stored id's row key (its place in the order of creation)."""
+        self._digests: Counter[str] = Counter()
+        """How many stored predictions use each kept ``data:`` image."""
+        self._carried: dict[str, int] = {}
+        """Per key, the net charges of pruned predictions (they stay spent)."""
         self._load()
         # What the next flush writes.
         self._new: list[tuple[Prediction, int]] = []
@@ -117,6 +125,13 @@ class PredictionStore:
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
             self._charges.setdefault(p.api_key, {})[p.id] = int(row[1])
+            if p.image_digest:
+                self._digests[p.image_digest] += 1
+        for key, value in self._db.execute(
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ?",
+            (CARRIED, _after(CARRIED)),
+        ):
+            self._carried[key[len(CARRIED) :]] = int(value)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Flush on ``loop`` (the server's event loop) from now on."""
@@ -135,6 +150,15 @@ class PredictionStore:
         """Every prediction, oldest first."""
         return list(self._rows.values())
 
+    def oldest(self) -> Iterator[Prediction]:
+        """The predictions, oldest first, without a copy: a live view for the event
+        loop's thread, which must not add or remove while it iterates."""
+        return iter(self._rows.values())
+
+    def uses_image(self, digest: str) -> bool:
+        """Whether a stored prediction uses the kept ``data:`` image ``digest``."""
+        return self._digests[digest] > 0
+
     async def add(self, p: Prediction, *, charge_micros: int) -> None:
         """Store ``p`` and its charge; return once both have committed.
 
@@ -148,6 +172,8 @@ class PredictionStore:
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
             self._charges.setdefault(p.api_key, {})[p.id] = charge_micros
+            if p.image_digest:
+                self._digests[p.image_digest] += 1
             self._new.append((p, charge_micros))
             self._waiting.append(done)
             self._schedule_flush(loop)
@@ -156,10 +182,66 @@ class PredictionStore:
         except StoreError:  # not committed: nothing of it may stay
             with self._lock:
                 if self._rows.get(p.id) is p:
-                    del self._rows[p.id]
-                    self._seqs.pop(p.id, None)
-                    self._charges.get(p.api_key, {}).pop(p.id, None)
+                    self._forget(p)
             raise
+
+    def _forget(self, p: Prediction) -> int | None:
+        # Called with the lock held: ``p`` leaves memory; its row key, if stored.
+        del self._rows[p.id]
+        self._dirty.pop(p.id, None)
+        charges = self._charges.get(p.api_key)
+        if charges is not None:
+            charges.pop(p.id, None)
+            if not charges:
+                del self._charges[p.api_key]
+        if p.image_digest:
+            self._digests[p.image_digest] -= 1
+            if self._digests[p.image_digest] <= 0:
+                del self._digests[p.image_digest]
+        return self._seqs.pop(p.id, None)
+
+    def remove(
+        self, victims: Sequence[Prediction], *, refunded: Callable[[Prediction], bool]
+    ) -> list[Prediction]:
+        """Forget ``victims`` (retention): from memory, and from the database in one
+        commit; the ones that were stored.
+
+        A victim's charge stays spent unless ``refunded(victim)``: it is carried
+        into its key's spend (committed with the removal), so pruning never
+        changes a balance.
+
+        Raises:
+            StoreError: the commit failed (the rows come back at the next start,
+                where retention removes them again).
+        """
+        with self._lock:
+            gone: list[Prediction] = []
+            seqs: list[tuple[int]] = []
+            carried: dict[str, int] = {}
+            for p in victims:
+                if self._rows.get(p.id) is not p:
+                    continue
+                charge = self._charges.get(p.api_key, {}).get(p.id, 0)
+                if charge and not refunded(p):
+                    carried[p.api_key] = carried.get(p.api_key, 0) + charge
+                seq = self._forget(p)
+                if seq is not None:
+                    seqs.append((seq,))
+                gone.append(p)
+            for key, micros in carried.items():
+                self._carried[key] = self._carried.get(key, 0) + micros
+            if gone:
+                self._commit(
+                    [
+                        ("DELETE FROM predictions WHERE seq = ?", seqs),
+                        (
+                            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key)"
+                            " DO UPDATE SET value = excluded.value",
+                            [(CARRIED + k, str(self._carried[k])) for k in carried],
+                        ),
+                    ]
+                )
+            return gone
 
     def update(self, p: Prediction, **changes: Any) -> None:
         """Apply ``changes`` to ``p``; the changed columns are written with the next flush."""
@@ -178,14 +260,25 @@ class PredictionStore:
             self._schedule_flush(None)
 
     def clear(self) -> int:
-        """Forget every prediction and charge (small values stay)."""
+        """Forget every prediction and charge, carried spend included (other small
+        values stay)."""
         with self._lock:
             count = len(self._rows)
             self._rows.clear()
             self._seqs.clear()
             self._charges.clear()
             self._dirty.clear()
-            self._write_now("DELETE FROM predictions", [()])
+            self._digests.clear()
+            self._carried.clear()
+            self._commit(
+                [
+                    ("DELETE FROM predictions", [()]),
+                    (
+                        "DELETE FROM kv WHERE key >= ? AND key < ?",
+                        [(CARRIED, _after(CARRIED))],
+                    ),
+                ]
+            )
             return count
 
     # -- the ledger's records ------------------------------------------------------
@@ -195,6 +288,15 @@ class PredictionStore:
         with self._lock:
             return dict(self._charges.get(api_key, {}))
 
+    def carried_spend(self, api_key: str) -> int:
+        """Net charges, in micro-dollars, of the key's predictions that were pruned."""
+        return self._carried.get(api_key, 0)
+
+    def api_keys(self) -> set[str]:
+        """Every API key with a stored prediction or a carried spend."""
+        with self._lock:
+            return set(self._charges) | set(self._carried)
+
     # -- small values (webhook secrets, upload tickets) -----------------------------
 
     def get_value(self, key: str) -> str | None:
@@ -203,6 +305,20 @@ class PredictionStore:
                 "SELECT value FROM kv WHERE key = ?", (key,)
             ).fetchone()
         return None if row is None else str(row[0])
+
+    def values(self, prefix: str) -> list[tuple[str, str]]:
+        """Every small value whose key starts with ``prefix``, by key."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                (prefix, _after(prefix)),
+            ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def delete_values(self, keys: Sequence[str]) -> None:
+        """Delete small values; committed when this returns."""
+        with self._lock:
+            self._write_now("DELETE FROM kv WHERE key = ?", [(k,) for k in keys])
 
     def set_value(self, key: str, value: str) -> None:
         """Set a value; committed when this returns."""
@@ -300,6 +416,11 @@ class PredictionStore:
                 loop.call_soon_threadsafe(_settle, done, error)
         if error is not None and statements:
             raise error
+
+
+def _after(prefix: str) -> str:
+    """The first key after every key that starts with ``prefix`` (a range bound)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

@@ -44,6 +44,11 @@ __all__ = ["create_app"]
 log = logging.getLogger("wavespeed_mock.server")
 
 SYNC_TIMEOUT_CODE = 5004
+BASE64_WITH_WEBHOOK = (
+    "webhook callback does not support base64 output, "
+    "please use the normal API to use base64 output"
+)
+"""The ``error`` of the 400 for base64 output with a webhook [documented: base64-output]."""
 # A sync wait on a virtual clock ends when the clock passes the deadline; this
 # real-time bound keeps a forgotten frozen clock from hanging a client forever.
 SYNC_REAL_TIME_CAP_S = 600.0
@@ -148,12 +153,22 @@ def _submit_handler(
         problem = _request_problem(model.id, raw, settings.strict, body)
         if problem:
             raise ApiError(400, problem)
+        # ?webhook= as the SDKs send it, else the body's webhook_url that one doc
+        # page shows [documented: D-SUBMIT]; the query wins when both are given.
+        webhook = request.query_params.get("webhook") or body.get("webhook_url") or None
+        if webhook and body.get("enable_base64_output") is True:
+            raise ApiError(
+                400,
+                "Invalid request body: $.enable_base64_output: "
+                f"{BASE64_WITH_WEBHOOK}; drop the webhook and poll the result instead",
+                error=BASE64_WITH_WEBHOOK,
+            )
         submission = await service.submit(
             SubmitRequest(
                 model=model,
                 body=body,
                 api_key=api_key,
-                webhook=request.query_params.get("webhook") or None,
+                webhook=webhook,
                 scenario=request.headers.get(SCENARIO_HEADER) or None,
             )
         )
@@ -178,7 +193,7 @@ async def _sync_answer(service: MockService, submission: Submission) -> Response
         await asyncio.wait_for(
             service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S
         )
-    data = service.view(p)
+    data = await service.result(p)
     if not is_terminal(data["status"]):
         data["status"] = "processing"
         data["code"] = SYNC_TIMEOUT_CODE
@@ -217,7 +232,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return error_response(
-            exc.status, exc.message, error_code=exc.error_code, headers=exc.headers
+            exc.status,
+            exc.message,
+            error_code=exc.error_code,
+            headers=exc.headers,
+            error=exc.error,
         )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from ..assembly import MockServer
     from ..core.service import MockService
 
-__all__ = ["control_routes"]
+__all__ = ["PRUNE_FIELDS", "control_routes"]
+
+PRUNE_FIELDS: dict[str, type] = {
+    "max_predictions": int,
+    "max_age_s": float,
+    "max_upload_age_s": float,
+    "max_cache_bytes": int,
+}
+"""The retention settings ``POST /_mock/prune`` may override for one prune (the
+contract's ``control-prune.request.json`` bounds them)."""
 
 
 def state_of(service: MockService) -> dict[str, Any]:
@@ -90,6 +99,18 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
 
     async def reset(request: Request) -> Response:
         return envelope({"deleted": server.reset()})
+
+    async def prune(request: Request) -> Response:
+        body = await read_json_object(
+            request, "control-prune.request.json", optional=True
+        )
+        changes = {
+            name: kind(body[name])
+            for name, kind in PRUNE_FIELDS.items()
+            if name in body
+        }
+        report = await service.aprune(service.retention.replace(**changes))
+        return envelope(report.as_json())
 
     async def profile(request: Request) -> Response:
         body = await read_json_object(request)
@@ -168,6 +189,7 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
         Route(f"{p}/health", health, methods=["GET"]),
         Route(f"{p}/state", state, methods=["GET"]),
         Route(f"{p}/reset", reset, methods=["POST"]),
+        Route(f"{p}/prune", prune, methods=["POST"]),
         Route(f"{p}/profile", profile, methods=["POST"]),
         Route(f"{p}/clock", clock, methods=["POST"]),
         Route(f"{p}/predictions", predictions, methods=["GET"]),

@@ -30,8 +30,11 @@ def error_response(
     *,
     error_code: str | None = None,
     headers: dict[str, str] | None = None,
+    error: str | None = None,
 ) -> Response:
     body: dict[str, Any] = {"code": status, "message": message}
     if error_code is not None:
         body["error_code"] = error_code
+    if error is not None:
+        body["error"] = error
     return json_response(body, status, headers)

@@ -9,7 +9,9 @@ import json
 import os
 import re
 import threading
+import time
 import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._ffmpeg import ffmpeg_version
@@ -18,6 +20,13 @@ from .render import CLIP_FPS, CLIP_FRAMES, RENDERER_VERSION, check_seed, render_
 from .writer import ENCODER_SETTINGS, PARTIAL_MARK
 
 __all__ = ["ClipCache"]
+
+TOUCH_EVERY_S = 600.0
+"""A hit writes the clip's modification time at most this often (a metadata
+write per hit would cost the submit path a third of its time; see
+docs/performance.md), so the order of use is on disk for every process."""
+EVICTION_GRACE_S = 600.0
+"""Clips used (by any process) more recently than this are never evicted."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -62,8 +71,12 @@ class ClipCache:
     atomically (``write_clip`` renames a finished temporary file into place), so a
     crash never leaves half a clip under a key, and two processes rendering the same
     key each write whole, identical files. Within one process, identical requests
-    wait for the first instead of rendering twice. Nothing is evicted: delete the
-    folder to reclaim the space.
+    wait for the first instead of rendering twice.
+
+    :meth:`trim` bounds the folder: the least recently used clips go first, by
+    modification time, which a render sets and a hit refreshes (at most every
+    :data:`TOUCH_EVERY_S`), so several processes sharing a folder see each
+    other's use; a clip used within :data:`EVICTION_GRACE_S` is never evicted.
 
     Example:
         >>> cache = ClipCache(Path(".wavespeed-mock/cache"))
@@ -77,6 +90,11 @@ class ClipCache:
             weakref.WeakValueDictionary()
         )
         self._guard = threading.Lock()
+        self._touched: dict[str, float] = {}
+        """Key to the monotonic time this process last refreshed its clip's mtime."""
+        self._evicting: set[str] = set()
+        self.added_bytes = 0
+        """Bytes of clips this process rendered since the last trim."""
 
     def key(
         self,
@@ -123,6 +141,83 @@ class ClipCache:
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.mp4"
 
+    def evicting(self, key: str) -> bool:
+        """Whether :meth:`trim` is deleting the clip of ``key`` right now."""
+        return key in self._evicting
+
+    def touch(self, key: str) -> None:
+        """Record a use of the clip of ``key`` (cheap: a write at most every
+        :data:`TOUCH_EVERY_S`)."""
+        now = time.monotonic()
+        last = self._touched.get(key)
+        if last is not None and now - last < TOUCH_EVERY_S:
+            return
+        self._touched[key] = now
+        with contextlib.suppress(OSError):
+            os.utime(self.path_for(key))
+
+    def size(self) -> int:
+        """Bytes of clips in the folder (a scan)."""
+        return sum(size for _, size, _ in self._clips())
+
+    def trim(
+        self,
+        max_bytes: int,
+        release: Callable[[Sequence[Path]], None] | None = None,
+    ) -> tuple[int, int]:
+        """Delete least recently used clips until at most ``max_bytes`` remain.
+
+        ``release(paths)`` is called with the clips about to go before they are
+        deleted. Clips used within :data:`EVICTION_GRACE_S` stay, even over the
+        bound. Returns how many files and bytes were deleted. Blocking (a scan).
+        """
+        self.added_bytes = 0
+        clips = self._clips()
+        total = sum(size for _, size, _ in clips)
+        if total <= max_bytes:
+            return 0, 0
+        recent = time.time() - EVICTION_GRACE_S
+        victims: list[tuple[Path, int]] = []
+        for mtime, size, path in sorted(clips):
+            if total <= max_bytes or mtime > recent:
+                break
+            victims.append((path, size))
+            total -= size
+        if not victims:
+            return 0, 0
+        keys = {path.stem for path, _ in victims}
+        with self._guard:
+            self._evicting |= keys
+        try:
+            if release is not None:
+                release([path for path, _ in victims])
+            freed = files = 0
+            for path, size in victims:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    files += 1
+                    freed += size
+                self._touched.pop(path.stem, None)
+        finally:
+            with self._guard:
+                self._evicting -= keys
+        return files, freed
+
+    def _clips(self) -> list[tuple[float, int, Path]]:
+        found: list[tuple[float, int, Path]] = []
+        if not self.root.is_dir():
+            return found
+        for folder in os.scandir(self.root):
+            if not folder.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(folder.path):
+                if not entry.name.endswith(".mp4") or entry.name.startswith("."):
+                    continue
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append((st.st_mtime, st.st_size, Path(entry.path)))
+        return found
+
     def get_or_render(
         self,
         *,
@@ -147,7 +242,8 @@ class ClipCache:
             image_digest=image_digest,
         )
         path = self.path_for(key)
-        if path.is_file():
+        if path.is_file() and key not in self._evicting:
+            self.touch(key)
             return path
         with self._guard:
             lock = self._locks.get(key)
@@ -169,6 +265,9 @@ class ClipCache:
                 max_image_pixels=max_image_pixels,
                 threads=threads,
             )
+            self._touched[key] = time.monotonic()
+            with contextlib.suppress(OSError):
+                self.added_bytes += path.stat().st_size
         return path
 
 

@@ -89,6 +89,30 @@ async def wait_for(predicate: Callable[[], bool], timeout_s: float = 10.0) -> No
         await anyio.sleep(0.01)
 
 
+async def poll_until_terminal(
+    client: httpx.AsyncClient, pid: str, **headers: str
+) -> dict[str, Any]:
+    """Poll until the task is terminal (a poll never waits for a render)."""
+    from wavespeed_mock.contracts import terminal_statuses
+
+    data: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal data
+        answer = await client.get(f"/api/v3/predictions/{pid}/result", headers=headers)
+        data = answer.json()["data"]
+        return data["status"] in terminal_statuses()
+
+    import anyio
+
+    deadline = time.monotonic() + 120.0  # a cold render on a busy machine
+    while not await ended():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pid} not terminal in time: {data['status']}")
+        await anyio.sleep(0.01)
+    return data
+
+
 class Receiver:
     """A loopback HTTP server that records webhook deliveries.
 

@@ -13,7 +13,7 @@ from wavespeed_mock.mock_server.core.prediction import format_timestamp
 from wavespeed_mock.mock_server.features.account import UNLIMITED_BALANCE
 
 from ._fakes import fake_engine
-from ._support import I2V, PROMPT, T2V, make_server, running
+from ._support import I2V, PROMPT, T2V, make_server, poll_until_terminal, running
 
 IMAGE = {"image": "https://example.com/knight.png", **PROMPT}
 
@@ -30,9 +30,7 @@ async def submit(client: httpx.AsyncClient, path: str = T2V, **headers: str) -> 
     )
     assert answer.status_code == 200, answer.text
     pid = str(answer.json()["data"]["id"])
-    await client.get(
-        f"/api/v3/predictions/{pid}/result", headers=headers
-    )  # instant: done
+    await poll_until_terminal(client, pid, **headers)
     return pid
 
 
@@ -112,6 +110,10 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
             assert answer.status_code == 200, answer.text
             data = answer.json()["data"]
             assert data["page"] == body.get("page", 1)
+            # GET takes the same filters as query parameters, with the same answer.
+            by_query = await client.get("/api/v3/predictions", params=body)
+            assert by_query.status_code == 200, by_query.text
+            assert by_query.json() == answer.json()
             return [item["id"] for item in data["items"]]
 
         assert await history() == newest_first
@@ -149,6 +151,14 @@ async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
             answer = await client.post("/api/v3/predictions", json=bad)
             assert answer.status_code == 400, bad
             assert next(iter(bad)) in answer.json()["message"]
+            by_query = await client.get("/api/v3/predictions", params=bad)
+            assert by_query.status_code == 400, bad
+            assert f"$.{next(iter(bad))}" in by_query.json()["message"]
+        for bad_query in ({"page": "two"}, {"page_size": "1e3"}):
+            answer = await client.get("/api/v3/predictions", params=bad_query)
+            assert answer.status_code == 400, bad_query
+            assert answer.json()["code"] == 400
+            assert f"$.{next(iter(bad_query))}" in answer.json()["message"]
 
         # Only the past seven days are kept.
         clock.advance(
@@ -221,6 +231,8 @@ async def test_models_come_from_the_registry(tmp_path: Path) -> None:
         "prompt",
         "seed",
         "enable_sync_mode",
+        "enable_base64_output",
+        "webhook_url",
     ]
     text = json.dumps(models)
     assert "$ref" not in text

@@ -14,6 +14,7 @@ from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FAKE_MP4, fake_engine
+from ._support import wait_until
 from .conftest import AUTH, I2V, T2V, StartServer
 
 KNIGHT = {
@@ -239,10 +240,7 @@ def test_remote_image_is_not_fetched_by_default(
     data = client.post(
         I2V, json=dict(KNIGHT, image="http://127.0.0.1:9/never.png")
     ).json()["data"]
-    assert (
-        client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]["status"]
-        == "completed"
-    )
+    assert _poll_until_terminal(client, data["id"])["status"] == "completed"
     job = fake_engine(server).jobs[-1]
     assert job.image_source == "placeholder" and job.image.startswith(b"\x89PNG")
 
@@ -256,11 +254,8 @@ def test_unreachable_remote_image_fails_the_task_with_1402(
         json=dict(KNIGHT, image="http://127.0.0.1:9/gone.png"),
         headers=AUTH,
     ).json()["data"]
-    result = httpx.get(
-        f"{server.url}/api/v3/predictions/{data['id']}/result", headers=AUTH
-    )
-    assert result.status_code == 200
-    body = result.json()["data"]
+    with httpx.Client(base_url=server.url, headers=AUTH) as client:
+        body = _poll_until_terminal(client, data["id"])
     assert body["status"] == "failed" and body["code"] == 1402 and body["error"]
 
 
@@ -281,11 +276,21 @@ def test_seed_minus_one_is_resolved_and_shown_in_the_control_api(
 # -- output files ------------------------------------------------------------------------
 
 
+def _poll_until_terminal(client: httpx.Client, pid: str) -> dict[str, object]:
+    """Poll until terminal: a poll never waits for a render."""
+    answers: list[dict[str, object]] = []
+
+    def ended() -> bool:
+        answers.append(client.get(f"/api/v3/predictions/{pid}/result").json()["data"])
+        return answers[-1]["status"] in {"completed", "failed"}
+
+    wait_until(ended, what=f"{pid} terminal")
+    return answers[-1]
+
+
 def _completed(client: httpx.Client) -> dict[str, object]:
     pid = client.post(T2V, json={"prompt": "waves"}).json()["data"]["id"]
-    data: dict[str, object] = client.get(f"/api/v3/predictions/{pid}/result").json()[
-        "data"
-    ]
+    data = _poll_until_terminal(client, pid)
     assert data["status"] == "completed"
     return data
 

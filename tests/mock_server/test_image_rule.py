@@ -22,7 +22,15 @@ from wavespeed_mock.contracts import image_formats
 from wavespeed_mock.mock_server.features.uploads import names_nothing, sniff_media
 
 from ._fakes import fake_engine
-from ._support import I2V, PROMPT, live_server, make_server, running, upload_binary
+from ._support import (
+    I2V,
+    PROMPT,
+    live_server,
+    make_server,
+    poll_until_terminal,
+    running,
+    upload_binary,
+)
 
 MIME = {"JPEG": "image/jpeg", "TIFF": "image/tiff", "WEBP": "image/webp"}
 
@@ -51,8 +59,7 @@ async def test_every_format_submit_accepts_renders(tmp_path: Path, fmt: str) -> 
         answer = await client.post(I2V, json={"image": data_uri(fmt), **PROMPT})
         assert answer.status_code == 200, answer.text
         pid = answer.json()["data"]["id"]
-        result = await client.get(f"/api/v3/predictions/{pid}/result")
-        data = result.json()["data"]
+        data = await poll_until_terminal(client, pid)  # a poll never waits
         assert data["status"] == "completed", data
 
 

@@ -10,7 +10,7 @@ from wavespeed_mock.mock_server.core.clock import VirtualClock
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FakeEngine, ProgressEngine
-from ._support import CallRecorder, in_thread, wait_until
+from ._support import wait_until
 from .conftest import AUTH, T2V, StartServer
 
 ORDER = {"created": 0, "processing": 1}
@@ -64,22 +64,36 @@ def poll_until_completed(server: LiveServer, pid: str) -> list[object]:
     return seen
 
 
-def test_instant_profile_completes_on_the_first_poll(start_server: StartServer) -> None:
+def test_a_poll_under_instant_is_answered_while_the_render_runs(
+    start_server: StartServer,
+) -> None:
     engine = FakeEngine()
-    engine.gate.clear()
+    engine.gate.clear()  # the render cannot finish until the gate opens
     server = start_server(engine=engine)
-    # Every poll passes the fault source (the scenarios) first: a sign it arrived.
-    polls = CallRecorder(server.service.faults, "on_poll")
     pid = submit(server)
-    answer = in_thread(lambda: poll(server, pid))
-    polls.wait()  # the poll arrived while the render is still running
-    assert not answer.done()
+    # Answered while the render is held: a poll never waits for a clip.
+    held = poll(server, pid)
+    assert held["status"] == "processing" and held["outputs"] == []
     engine.gate.set()
-    data = answer.result(timeout=90)
+    wait_for_render(server, pid)
+    data = poll(server, pid)  # the first poll once the clip exists
     assert data["status"] == "completed"
     assert data["outputs"] == [f"{server.url}/outputs/{pid}.mp4"]
     assert data["has_nsfw_contents"] == [False]
     assert data["timings"] == {"inference": 1234} and data["executionTime"] == 1234
+
+
+def test_polls_profile_answers_its_nth_poll_while_the_render_runs(
+    start_server: StartServer,
+) -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    server = start_server(engine=engine, profile="polls:2")
+    pid = submit(server)
+    assert [poll(server, pid)["status"] for _ in range(3)] == ["processing"] * 3
+    engine.gate.set()
+    wait_for_render(server, pid)
+    assert poll(server, pid)["status"] == "completed"
 
 
 def test_fast_profile_under_a_virtual_clock(start_server: StartServer) -> None:

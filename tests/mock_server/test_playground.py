@@ -109,7 +109,9 @@ def test_the_inbox_checks_each_deliverys_signature(start_server: StartServer) ->
     )
     assert httpx.post(inbox_url, content=body, headers=forged).status_code == 204
     assert entries()[-1]["verdict"].startswith("invalid: webhook-signature")
-    unsigned = httpx.post(inbox_url, content=b"{}")
+    unsigned = httpx.post(
+        inbox_url, content=b"{}", headers={"content-type": "application/json"}
+    )
     assert unsigned.status_code == 204
     assert entries()[-1]["verdict"] == (
         "unknown prediction: no stored prediction has this webhook-id"
@@ -118,12 +120,23 @@ def test_the_inbox_checks_each_deliverys_signature(start_server: StartServer) ->
     assert entries() == []
 
 
-def test_the_inbox_bounds_what_it_reads(start_server: StartServer) -> None:
+def test_the_inbox_bounds_what_it_reads_and_takes_nothing_from_web_pages(
+    start_server: StartServer,
+) -> None:
     server = start_server()
-    answer = httpx.post(
-        f"{server.url}/playground/inbox", content=b"x" * (1024 * 1024 + 1)
-    )
+    inbox_url = f"{server.url}/playground/inbox"
+    json_type = {"content-type": "application/json"}
+    answer = httpx.post(inbox_url, content=b"x" * (1024 * 1024 + 1), headers=json_type)
     assert answer.status_code == 413
+    # A cross-site page's form or fetch: it carries an Origin (or Sec-Fetch-Site),
+    # and without a preflight it cannot send JSON.
+    for headers in (
+        {**json_type, "origin": "https://evil.example"},
+        {**json_type, "sec-fetch-site": "cross-site"},
+    ):
+        assert httpx.post(inbox_url, content=b"{}", headers=headers).status_code == 403
+    plain = httpx.post(inbox_url, content=b"{}", headers={"content-type": "text/plain"})
+    assert plain.status_code == 415
     assert (
         httpx.get(f"{server.url}/_mock/playground/inbox").json()["data"]["items"] == []
     )

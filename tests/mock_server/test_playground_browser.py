@@ -219,14 +219,20 @@ def test_a_400_is_shown_at_the_field_it_names(page: Page, screenshots: Path) -> 
 
 def test_a_scenario_set_from_the_page_fails_the_next_task(page: Page) -> None:
     check = expect()
+    page.select_option("#model", "character-ai/ovi/text-to-video")
+    page.fill("#field-prompt", "A storm.")
+    page.click("#submit-button")
+    check(page.locator("#play-status")).to_have_text(
+        "completed", timeout=RENDER_TIMEOUT_MS
+    )
+    check(page.locator("#video")).to_be_visible()
+
     page.get_by_role("tab", name="Scenarios").click()
     page.select_option("#scenario-preset", label="fail the next task with 1402")
     page.get_by_role("button", name="Add").click()
     listing = page.locator("#scenario-list")
     check(listing).to_contain_text('"fail_code": 1402')
 
-    page.select_option("#model", "character-ai/ovi/text-to-video")
-    page.fill("#field-prompt", "A storm.")
     page.click("#submit-button")
     check(page.locator("#play-status")).to_have_text(
         "failed", timeout=RENDER_TIMEOUT_MS
@@ -236,6 +242,9 @@ def test_a_scenario_set_from_the_page_fails_the_next_task(page: Page) -> None:
     check(page.locator("#task-rows tr").first).to_have_attribute(
         "data-status", "failed"
     )
+    # The previous task's clip and link are gone: a failed task has none.
+    check(page.locator("#video")).to_be_hidden()
+    check(page.locator("#download")).to_be_hidden()
 
     page.get_by_role("button", name="Remove all").click()
     check(listing).not_to_contain_text("1402")

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import wavespeed
+from PIL import Image
 from wavespeed_mock.contracts import validate_response
 from wavespeed_mock.mock_server.features.replay import Cassette
 from wavespeed_mock.mock_server.http.live import LiveServer
@@ -50,17 +51,20 @@ def sdk(url: str, key: str, seen: Seen) -> wavespeed.Client:
     return Watching(api_key=key, base_url=url, retry_interval=0.05, max_retries=0)
 
 
-def run(url: str, key: str, model: str, body: dict[str, Any]) -> Seen:
+def run(url: str, key: str, model: str, body: dict[str, Any], png: Path) -> Seen:
     seen = Seen()
+    client = sdk(url, key, seen)
     try:
-        seen.outputs = sdk(url, key, seen).run(model, body, poll_interval=0.02)[
-            "outputs"
-        ]
+        if body.get("image") == UPLOAD:
+            # A fresh upload: its URL differs on every run, its content does not.
+            body = {**body, "image": client.upload(str(png))}
+        seen.outputs = client.run(model, body, poll_interval=0.02)["outputs"]
     except Exception as exc:  # the SDK raises RuntimeError and its subclasses
         seen.error = f"{type(exc).__name__}: {exc}"
     return seen
 
 
+UPLOAD = "<upload the knight>"
 CALLS: list[tuple[str, str, dict[str, Any]]] = [
     (KEY, T2V, {"prompt": PROMPT, "seed": 7, "size": "960*540"}),
     (
@@ -70,7 +74,15 @@ CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     (FAILING_KEY, T2V, {"prompt": "this one fails", "seed": 1}),
     (KEY, T2V, {"prompt": PROMPT, "seed": "not a number"}),  # HTTP 400
+    (KEY, I2V, {"image": UPLOAD, "prompt": PROMPT, "seed": 4}),
 ]
+
+
+def knight(tmp_path: Path) -> Path:
+    path = tmp_path / "knight.png"
+    if not path.exists():
+        Image.new("RGB", (320, 180), (40, 90, 160)).save(path)
+    return path
 
 
 def start(settings: Settings) -> LiveServer:
@@ -103,7 +115,10 @@ def record(upstream: LiveServer, cassette: Path, tmp_path: Path) -> Recording:
         Settings(data_dir=tmp_path / "proxy", record=cassette, upstream=upstream.url)
     )
     try:
-        seen = [run(proxy.url, key, model, body) for key, model, body in CALLS]
+        seen = [
+            run(proxy.url, key, model, body, knight(tmp_path))
+            for key, model, body in CALLS
+        ]
         # A webhook secret through the proxy: it must not reach the cassette.
         secret = httpx.get(
             proxy.url + "/api/v3/webhook/secret",
@@ -142,6 +157,7 @@ def test_the_sdk_sees_the_same_run_replayed(
         "completed",
         "failed",
         None,
+        "completed",
     ]
     assert "HTTP 400" in (recorded_runs[3].error or "")
     assert "_TaskFailedError" in (recorded_runs[2].error or "")
@@ -156,14 +172,17 @@ def test_the_sdk_sees_the_same_run_replayed(
         )
     )
     try:
-        replayed = [run(replay.url, key, model, body) for key, model, body in CALLS]
+        replayed = [
+            run(replay.url, key, model, body, knight(tmp_path))
+            for key, model, body in CALLS
+        ]
         downloads = download_all(replay, replayed)
     finally:
         replay.stop()
     assert [s.statuses for s in replayed] == [s.statuses for s in recorded_runs]
     assert [s.error for s in replayed] == [s.error for s in recorded_runs]
     assert downloads == recording.downloads
-    assert len(downloads) == 2
+    assert len(downloads) == 3
     assert replay.service.contract_violations == []
 
 
@@ -188,6 +207,7 @@ def test_the_cassette_holds_no_key_secret_or_signature(
         "completed",
         "failed",
         None,
+        "completed",
     ]
     # The upstream is a contract-true mock: its recording breaks nothing.
     assert list(loaded.all_violations()) == []

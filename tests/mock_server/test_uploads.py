@@ -14,7 +14,15 @@ from wavespeed_mock.mock_server.features.uploads import (
 )
 
 from ._fakes import fake_engine
-from ._support import I2V, PROMPT, live_server, make_server, running, upload_binary
+from ._support import (
+    I2V,
+    PROMPT,
+    live_server,
+    make_server,
+    poll_until_terminal,
+    running,
+    upload_binary,
+)
 
 
 def png_bytes(size: int = 0, *, fmt: str = "PNG", width: int = 32) -> bytes:
@@ -92,8 +100,7 @@ async def test_ticket_put_download_and_use_as_image(tmp_path: Path) -> None:
 
         submitted = await client.post(I2V, json={"image": t["download_url"], **PROMPT})
         pid = submitted.json()["data"]["id"]
-        result = await client.get(f"/api/v3/predictions/{pid}/result")
-        assert result.json()["data"]["status"] == "completed"
+        assert (await poll_until_terminal(client, pid))["status"] == "completed"
     [job] = fake_engine(server).jobs
     assert job.image == data
     assert job.image_source == "upload"

@@ -413,3 +413,37 @@ def test_banner_without_audio_has_no_audio() -> None:
     )
     assert (info.duration_s, info.fps, info.width, info.height) == (5.04, 24, 960, 544)
     assert not info.has_audio
+
+
+# -- a target that is not there ------------------------------------------------------
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_an_unreachable_target_is_one_clear_failure(closed_url: str) -> None:
+    report = run_contract_check(closed_url, "k", poll_interval_s=0)
+    assert not report.ok
+    assert report.unreachable is not None and "Connect" in report.unreachable
+    assert report.findings == []  # no step reported a violation of its own
+    text = report.render()
+    assert text.count("CANNOT REACH") == 1 and "VIOLATION" not in text
+    with pytest.raises(ContractViolation, match="CANNOT REACH"):
+        report.assert_ok()
+
+
+def test_run_check_exits_2_for_an_unreachable_target(
+    closed_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_check(parse("--base-url", closed_url, "--api-key", "k"))
+    out = capsys.readouterr().out
+    assert code == 2
+    assert out.count("CANNOT REACH") == 1 and "VIOLATION" not in out

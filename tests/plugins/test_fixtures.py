@@ -38,8 +38,8 @@ def test_marker_sets_the_profile(wavespeed_server):
     headers = {"Authorization": f"Bearer {wavespeed_server.api_key}"}
     pid = httpx.post(f"{wavespeed_server.url}/api/v3/{T2V}", json={"prompt": "p"}, headers=headers).json()["data"]["id"]
     url = f"{wavespeed_server.url}/api/v3/predictions/{pid}/result"
-    # The third poll waits for a render still running (a cold one on a busy machine takes seconds).
-    assert [httpx.get(url, headers=headers, timeout=60).json()["data"]["status"] for _ in range(3)] == ["created", "processing", "completed"]
+    wavespeed_server.wait_for_renders()  # a poll never waits for a clip
+    assert [httpx.get(url, headers=headers).json()["data"]["status"] for _ in range(3)] == ["created", "processing", "completed"]
 
 
 def test_virtual_clock(wavespeed_server):
@@ -64,6 +64,7 @@ def test_marker_restricts_keys(wavespeed_server):
 def test_httpx_sync(wavespeed_httpx):
     with httpx.Client() as client:
         pid = client.post(f"{API}/{T2V}", json={"prompt": "p", "seed": 2}, headers=KEY).json()["data"]["id"]
+        wavespeed_httpx.wait_for_renders()
         data = client.get(f"{API}/predictions/{pid}/result", headers=KEY).json()["data"]
         assert data["status"] == "completed"
         clip = client.get(data["outputs"][0])
@@ -78,6 +79,7 @@ def test_httpx_async(wavespeed_httpx):
             assert r.status_code == 400 and "$.prompt" in r.json()["message"]
             r = await client.post(f"{API}/{T2V}", json={"prompt": "p", "seed": 2}, headers=KEY)
             pid = r.json()["data"]["id"]
+            await asyncio.to_thread(wavespeed_httpx.wait_for_renders)
             r = await client.get(f"{API}/predictions/{pid}/result", headers=KEY)
             return r.json()["data"]["status"]
     assert asyncio.run(main()) == "completed"

@@ -150,7 +150,13 @@ def test_request_bodies_pass_validate_request(model: str, strict: bool) -> None:
 def test_strict_bodies_hold_documented_fields_and_urls_only(
     body: dict[str, Any],
 ) -> None:
-    assert set(body) <= {"image", "prompt", "seed", "enable_sync_mode"}
+    assert set(body) <= {
+        "image",
+        "prompt",
+        "seed",
+        "enable_sync_mode",
+        "enable_base64_output",
+    }
     assert re.match(r"(?i)https?://", body["image"])
 
 

@@ -15,10 +15,9 @@ is unlimited and the balance shows :data:`UNLIMITED_BALANCE` minus the spend.
 
 from __future__ import annotations
 
-from ....contracts import refunded_statuses
 from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
-from ...core.lifecycle import status_at
+from ...core.lifecycle import is_refunded
 from ...core.prediction import Prediction
 from ...core.store import MICROS, PredictionStore
 from ...errors import ApiError
@@ -44,17 +43,15 @@ class Account:
         self.starting_balance = starting_balance
 
     def refunded(self, p: Prediction) -> bool:
-        status = status_at(p, self.clock.now())
-        if status == "deleted":
-            return p.failure_code != 0
-        return status in refunded_statuses()
+        return is_refunded(p, self.clock.now())
 
     def spent(self, api_key: str) -> float:
-        """Net spend: charges of predictions the store still has, less refunds.
+        """Net spend: charges of predictions the store still has, less refunds,
+        plus the net charges of predictions retention pruned (they stay spent).
 
         A reset forgets predictions and, with them, their charges. [inferred]
         """
-        total = 0
+        total = self.store.carried_spend(api_key)
         for pid, micros in self.store.charges(api_key).items():
             p = self.store.get(pid)
             if p is not None and not self.refunded(p):

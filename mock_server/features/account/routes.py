@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ....contracts import UnknownModelError, get_model
+from ....contracts import UnknownModelError, get_model, iter_errors
 from ...core.service import MockService
-from ...errors import ApiError
+from ...errors import ApiError, bad_request, bad_request_message
 from ...http.auth import Authenticator
 from ...http.bodies import read_json_object
 from ...http.responses import envelope
@@ -41,6 +42,63 @@ def _parse_time(text: str) -> float:
     return moment.timestamp()
 
 
+_INTEGER_PARAMS = ("page", "page_size")
+
+
+def _history_query(request: Request) -> dict[str, Any]:
+    """The history filters of a GET's query string, as the POST body would hold them.
+
+    Raises:
+        ApiError: 400 naming the parameter that breaks the contract's schema.
+    """
+    params: dict[str, Any] = dict(request.query_params)
+    for name in _INTEGER_PARAMS:
+        text = params.get(name)
+        if text is not None:
+            if not re.fullmatch(r"-?\d{1,9}", text):
+                raise bad_request(f"$.{name}", f"expected an integer, got {text!r:.40}")
+            params[name] = int(text)
+    problems = list(iter_errors("history.request.json", params))
+    if problems:
+        raise ApiError(400, bad_request_message(problems))
+    return params
+
+
+def _history_page(
+    service: MockService, api_key: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """One page of ``api_key``'s predictions, newest first, filtered as ``body`` asks."""
+    page = int(body.get("page") or 1)
+    page_size = int(body.get("page_size") or 100)
+    now = service.clock.now()
+    after = body.get("created_after")
+    before = body.get("created_before")
+    earliest = max(now - RETENTION_S, _parse_time(after) if after else -1.0)
+    latest = _parse_time(before) if before else None
+    model = body.get("model")
+    status = body.get("status")
+    found = []
+    # Newest first; the store lists oldest first, so reversing keeps ties
+    # (a frozen virtual clock) newest first too.
+    for p in sorted(
+        reversed(service.store.all()), key=lambda p: p.created_at, reverse=True
+    ):
+        if p.api_key != api_key or p.created_at < earliest:
+            continue
+        if latest is not None and p.created_at >= latest:
+            continue
+        if model and p.model != model:
+            continue
+        current = service.status(p)
+        # Deleted predictions leave the history unless asked for. [inferred]
+        if (status and current != status) or (not status and current == "deleted"):
+            continue
+        found.append(p)
+    start = (page - 1) * page_size
+    items = [service.view(p) for p in found[start : start + page_size]]
+    return {"page": page, "total": len(found), "items": items}
+
+
 def account_routes(
     account: Account, service: MockService, auth: Authenticator
 ) -> list[BaseRoute]:
@@ -53,35 +111,14 @@ def account_routes(
     async def history(request: Request) -> Response:
         api_key = auth(request)
         body = await read_json_object(request, "history.request.json", optional=True)
-        page = int(body.get("page") or 1)
-        page_size = int(body.get("page_size") or 100)
-        now = service.clock.now()
-        after = body.get("created_after")
-        before = body.get("created_before")
-        earliest = max(now - RETENTION_S, _parse_time(after) if after else -1.0)
-        latest = _parse_time(before) if before else None
-        model = body.get("model")
-        status = body.get("status")
-        found = []
-        # Newest first; the store lists oldest first, so reversing keeps ties
-        # (a frozen virtual clock) newest first too.
-        for p in sorted(
-            reversed(service.store.all()), key=lambda p: p.created_at, reverse=True
-        ):
-            if p.api_key != api_key or p.created_at < earliest:
-                continue
-            if latest is not None and p.created_at >= latest:
-                continue
-            if model and p.model != model:
-                continue
-            current = service.status(p)
-            # Deleted predictions leave the history unless asked for. [inferred]
-            if (status and current != status) or (not status and current == "deleted"):
-                continue
-            found.append(p)
-        start = (page - 1) * page_size
-        items = [service.view(p) for p in found[start : start + page_size]]
-        return envelope({"page": page, "total": len(found), "items": items})
+        return envelope(_history_page(service, api_key, body))
+
+    async def history_by_query(request: Request) -> Response:
+        # GET /api/v3/predictions with the same filters as query parameters: the
+        # docs show a bare GET listing recent predictions and call the filters
+        # "query parameters" [documented: what-are-predictions, D-HIST].
+        api_key = auth(request)
+        return envelope(_history_page(service, api_key, _history_query(request)))
 
     async def delete(request: Request) -> Response:
         api_key = auth(request)
@@ -120,7 +157,7 @@ def account_routes(
         )
 
     async def ledger(request: Request) -> Response:
-        keys = sorted({p.api_key for p in service.store.all()})
+        keys = sorted(service.store.api_keys())
         items = [
             {
                 "api_key": key,
@@ -134,6 +171,7 @@ def account_routes(
     return [
         Route("/api/v3/balance", balance, methods=["GET"]),
         Route("/api/v3/predictions", history, methods=["POST"]),
+        Route("/api/v3/predictions", history_by_query, methods=["GET"]),
         Route("/api/v3/predictions/delete", delete, methods=["POST"]),
         Route("/api/v3/models", models, methods=["GET"]),
         Route("/api/v3/model/price", price, methods=["POST"]),

@@ -51,6 +51,23 @@ def playground_routes(
         return asset(name)
 
     async def receive(request: Request) -> Response:
+        # Deliveries come from a server, never from a web page: a browser sends
+        # an Origin with every cross-site POST, and cannot send JSON to another
+        # site without a preflight, which this server never answers.
+        origin = request.headers.get("origin")
+        if origin is not None or request.headers.get("sec-fetch-site"):
+            raise ApiError(
+                403,
+                f"Forbidden: the inbox takes webhook deliveries, not requests from "
+                f"web pages (Origin {str(origin)[:100]!r})",
+            )
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+        if media_type.lower() != "application/json":
+            raise ApiError(
+                415,
+                f"Unsupported media type: {media_type or 'none'!r}; a webhook "
+                "delivery is JSON with 'Content-Type: application/json'",
+            )
         body = await read_body(request, INBOX_BODY_BYTES)
         inbox.receive(request.headers, body)
         return Response(status_code=204)

@@ -149,9 +149,12 @@ class RecordedTask:
     task_id: str | None = None
     """The id upstream gave it (None when the submit was refused)."""
     contract_violations: list[dict[str, str]] = field(default_factory=list)
+    image_sha256: str | None = None
+    """The SHA-256 of the submit's image, so a replay can match an image by its
+    content when its URL differs (an upload's URL differs on every run)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": CASSETTE_FORMAT,
             "version": FORMAT_VERSION,
             "model": self.model,
@@ -160,6 +163,9 @@ class RecordedTask:
             "polls": [p.to_json() for p in self.polls],
             "contract_violations": self.contract_violations,
         }
+        if self.image_sha256 is not None:
+            out["image_sha256"] = self.image_sha256
+        return out
 
     @classmethod
     def from_json(cls, file: str, raw: Mapping[str, Any]) -> RecordedTask:
@@ -171,6 +177,7 @@ class RecordedTask:
             polls=[Exchange.from_json(p) for p in raw.get("polls", [])],
             task_id=raw.get("task_id"),
             contract_violations=list(raw.get("contract_violations", [])),
+            image_sha256=raw.get("image_sha256"),
         )
 
     @property

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from ....contracts import list_models
 from ...core.clock import ServerClock
+from ...core.images import ImageLoader
 from ...settings import Settings, SettingsError
 from .cassette import Cassette
+from .images import local_images
 from .player import REPLAY_BY, REPLAY_MISS, CassettePlayer
 from .proxy import RecordingProxy
 from .recorder import CassetteRecorder
@@ -34,7 +36,11 @@ class CassetteDeck:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, clock: ServerClock
+        cls,
+        settings: Settings,
+        *,
+        clock: ServerClock,
+        images: ImageLoader | None = None,
     ) -> CassetteDeck | None:
         """The deck ``settings`` ask for, or None when neither record nor replay is set.
 
@@ -81,6 +87,7 @@ class CassetteDeck:
                 speed=settings.replay_speed,
                 by=settings.replay_by,
                 ignore=settings.replay_ignore,
+                local_images=local_images(images) if images is not None else None,
             )
         if record is not None:
             if not settings.upstream:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from ...core.clock import ServerClock
 from ...errors import ApiError
 from .answers import rewrite_prediction
 from .cassette import Cassette, Exchange, RecordedTask
+from .images import image_digest
 
 __all__ = [
     "REPLAY_BY",
@@ -58,6 +60,7 @@ class CassettePlayer:
         speed: float = 1.0,
         by: str = "time",
         ignore: tuple[str, ...] = (),
+        local_images: Callable[[str], bytes | None] | None = None,
     ) -> None:
         if by not in REPLAY_BY:
             raise ValueError(f"replay_by must be one of {REPLAY_BY}, got {by!r}")
@@ -68,6 +71,9 @@ class CassettePlayer:
         self.speed = speed
         self.by = by
         self.ignore = frozenset(ignore)
+        self.local_images = local_images
+        """Reads a submit's image (a data: URI, an upload to this mock), to
+        match it by content against a recording's ``image_sha256``."""
         self._playing: dict[str, _Playing] = {}
         self._uses: dict[str, int] = {}
 
@@ -90,6 +96,8 @@ class CassettePlayer:
             if self._key(t.model, t.submit.request_body) == key
         ]
         if not candidates:
+            key, candidates = self._by_image_content(model, body)
+        if not candidates:
             return None
         use = self._uses.get(key, 0)
         self._uses[key] = use + 1
@@ -104,6 +112,29 @@ class CassettePlayer:
             task_id = uuid.uuid4().hex
         self._playing[task_id] = _Playing(task, self.clock.now())
         return self._answer(submit, task_id, base_url)
+
+    def _by_image_content(
+        self, model: str, body: Any
+    ) -> tuple[str, list[RecordedTask]]:
+        """Recordings whose image has the same content as this submit's."""
+        image = body.get("image") if isinstance(body, dict) else None
+        if self.local_images is None or not isinstance(image, str):
+            return "", []
+        digest = image_digest(self.local_images, image)
+        if digest is None:
+            return "", []
+        key = self._key(model, {**body, "image": f"sha256:{digest}"})
+        return key, [
+            t
+            for t in self.cassette.tasks
+            if t.image_sha256 is not None
+            and isinstance(t.submit.request_body, dict)
+            and self._key(
+                t.model,
+                {**t.submit.request_body, "image": f"sha256:{t.image_sha256}"},
+            )
+            == key
+        ]
 
     def is_playing(self, task_id: str) -> bool:
         return task_id in self._playing

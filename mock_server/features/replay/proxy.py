@@ -7,6 +7,7 @@ stored in the cassette, and the client's answer points at the mock's copy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from ....contracts import ModelSpec
 from ...errors import ApiError
 from .answers import rewrite_prediction
 from .cassette import Exchange, OutputFile
+from .images import decode_image
 from .recorder import CassetteRecorder
 from .redact import strip_query
 from .upstream import DownloadError, Upstream, UpstreamError
@@ -102,7 +104,10 @@ class RecordingProxy:
         if is_prediction and answer.status == 200:
             exchange.files = await self._keep_outputs(exchange.data.get("outputs"))
         if model is not None:
-            self.recorder.record_submit(model.id, exchange)
+            image = exchange.request_body if answer.status == 200 else None
+            self.recorder.record_submit(
+                model.id, exchange, image_sha256=await self._image_digest(image)
+            )
         elif poll is not None and self.recorder.knows(poll.group(1)):
             self.recorder.record_poll(poll.group(1), exchange)
         else:
@@ -115,6 +120,19 @@ class RecordingProxy:
             json.dumps(client_body, separators=(",", ":")).encode(),
             {**answer.headers, "content-type": "application/json"},
         )
+
+    async def _image_digest(self, body: Any) -> str | None:
+        """The SHA-256 of a submit's image (fetched like an output), or None."""
+        image = body.get("image") if isinstance(body, dict) else None
+        if not isinstance(image, str):
+            return None
+        if image[:5].lower() == "data:":
+            data = decode_image(image)
+            return hashlib.sha256(data).hexdigest() if data is not None else None
+        try:
+            return (await self.upstream.download(image)).sha256
+        except DownloadError:
+            return None
 
     async def _keep_outputs(self, outputs: Any) -> list[OutputFile]:
         if not isinstance(outputs, list):

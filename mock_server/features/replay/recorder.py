@@ -58,7 +58,9 @@ class CassetteRecorder:
             )
         self.submits += 1
 
-    def record_submit(self, model: str, exchange: Exchange) -> RecordedTask:
+    def record_submit(
+        self, model: str, exchange: Exchange, *, image_sha256: str | None = None
+    ) -> RecordedTask:
         """Start a task file with its submit; its polls follow by the task's id."""
         exchange = self._scrubbed(exchange)
         task_id = exchange.data.get("id") if exchange.status == 200 else None
@@ -67,6 +69,7 @@ class CassetteRecorder:
             model=model,
             submit=exchange,
             task_id=task_id if isinstance(task_id, str) else None,
+            image_sha256=image_sha256,
         )
         task.contract_violations = exchange_violations(exchange, "submit", model=model)
         self.cassette.tasks.append(task)

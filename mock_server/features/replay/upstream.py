@@ -53,7 +53,7 @@ class Upstream:
         self,
         base_url: str,
         *,
-        timeout_s: float = 60.0,
+        timeout_s: float = 300.0,
         max_output_bytes: int = 256 * 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -67,7 +67,9 @@ class Upstream:
         self.host = parts.hostname.lower()
         self.max_output_bytes = max_output_bytes
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
+            # Reads may wait long (a sync-mode submit waits for its task upstream);
+            # connecting may not.
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
             follow_redirects=False,
             transport=transport,
         )

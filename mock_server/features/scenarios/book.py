@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,12 @@ class ScenarioBook:
             self.named.clear()
             self.by_prediction.clear()
             self._starts.clear()
+
+    def forget(self, prediction_ids: Sequence[str]) -> None:
+        """Retention pruned these predictions: drop the scenarios they were made under."""
+        with self._lock:
+            for pid in prediction_ids:
+                self.by_prediction.pop(pid, None)
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)

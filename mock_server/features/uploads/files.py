@@ -24,8 +24,10 @@ so an upload that is accepted can be rendered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -212,3 +214,58 @@ class UploadStore:
             return None
         value = ticket.get("content_type")
         return str(value) if value else None
+
+    def expire(self, max_age_s: float) -> int:
+        """Delete uploads and unused tickets older than ``max_age_s`` (real time);
+        how many. Blocking."""
+        cutoff = time.time() - max_age_s
+        recorded = dict(self.store.values(_TICKET))
+        old_keys = []
+        for key, raw in recorded.items():
+            upload_id = key[len(_TICKET) :]
+            created = json.loads(raw).get("created_at") or _mtime(self.dir / upload_id)
+            if created < cutoff:
+                old_keys.append(key)
+        removed = 0
+        for key in old_keys:
+            removed += self._remove_folder(key[len(_TICKET) :]) or 1
+        if old_keys:
+            self.store.delete_values(old_keys)
+        if self.dir.is_dir():
+            for folder in self.dir.iterdir():
+                # An upload of an older version has no record: its folder's age.
+                if (
+                    UPLOAD_ID.match(folder.name)
+                    and _TICKET + folder.name not in recorded
+                    and _mtime(folder) < cutoff
+                ):
+                    removed += self._remove_folder(folder.name)
+            for partial in self.partial_dir.glob("*.part"):
+                if _mtime(partial) < cutoff:  # left by a killed run
+                    partial.unlink(missing_ok=True)
+        return removed
+
+    def clear(self) -> int:
+        """Delete every upload and ticket (a reset); how many uploads there were."""
+        keys = [key for key, _ in self.store.values(_TICKET)]
+        if keys:
+            self.store.delete_values(keys)
+        removed = 0
+        if self.dir.is_dir():
+            for folder in self.dir.iterdir():
+                if UPLOAD_ID.match(folder.name):
+                    removed += self._remove_folder(folder.name)
+        return max(removed, len(keys))
+
+    def _remove_folder(self, upload_id: str) -> int:
+        folder = self.dir / upload_id
+        if not folder.is_dir() or folder.is_symlink():
+            return 0
+        shutil.rmtree(folder, ignore_errors=True)
+        return 1
+
+
+def _mtime(path: Path) -> float:
+    with contextlib.suppress(OSError):
+        return path.stat().st_mtime
+    return 0.0

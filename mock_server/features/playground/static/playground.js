@@ -437,6 +437,9 @@ function select(id) {
     const video = $("#video");
     video.removeAttribute("src");
     video.load();
+    video.hidden = true;
+    $("#download").removeAttribute("href");
+    $("#download").hidden = true;
     $("#facts").replaceChildren();
   }
   $("#player").hidden = false;
@@ -467,6 +470,8 @@ async function refreshSelected() {
 function showClip(view) {
   const url = view.outputs[0];
   const video = $("#video");
+  video.hidden = false;
+  $("#download").hidden = false;
   if (video.getAttribute("src") !== url) {
     video.src = url;
     $("#download").href = url;
