@@ -52,7 +52,17 @@ def state_of(service: MockService) -> dict[str, Any]:
         "pending_renders": service.pending_renders(),
         "engine": service.engine.name,
         "strict": service.settings.strict,
+        **_clip_duration(service),
     }
+
+
+def _clip_duration(service: MockService) -> dict[str, Any]:
+    # An engine that renders clips of another length than the API's (Ovi's
+    # 960x960_10s variant) declares it; the contract check reads it from here.
+    seconds = getattr(service.engine, "clip_duration_s", None)
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return {"clip_duration_s": float(seconds)}
+    return {}
 
 
 def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
