@@ -6,8 +6,10 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,22 +47,48 @@ class _Ticket:
     future: Future[Done | Failed] = field(default_factory=Future)
 
 
+@dataclass
+class _Slot:
+    """One GPU: the worker holding a model on it, and the thread feeding it jobs."""
+
+    device: int
+    worker: WorkerProcess
+    thread: threading.Thread | None = None
+    broken: str | None = None
+    """Why the last reload failed; None while the worker is usable."""
+    retry_at: float = 0.0
+    """``time.monotonic()`` from when a broken worker may be reloaded again."""
+
+
+_POLL_S = 0.5
+"""How often a waiting caller or an idle dispatcher looks up from its wait."""
+
+
 class OviEngine:
     """Runs the real Ovi model behind the mock API, one clip at a time per GPU.
 
-    The model is loaded once, at construction, in a worker process on
-    ``options.device``. :meth:`render` may be called from several threads: calls
-    are served strictly in the order they arrive, and ``job.on_start`` is called
-    when the GPU starts on a job. The server builds it with :meth:`from_settings`
-    from the ``--ovi-*`` flags (:class:`OviOptions`).
+    The model is loaded once per GPU, at construction, in one worker process per
+    device of ``options.device_list`` (``--ovi-devices 0,1``, else
+    ``--ovi-device``), one device after the other: each load reads tens of GB
+    into host memory. :meth:`render` may be called from several threads: jobs
+    wait in one queue, first in first out, and each goes to the next idle
+    worker; ``job.on_start`` is called when a GPU starts on it. The server builds
+    it with :meth:`from_settings` from the ``--ovi-*`` flags (:class:`OviOptions`),
+    and runs as many renders at once as there are workers (``max_concurrency``).
+
+    Every wait is bounded: a load by ``load_timeout_s``, a render by
+    ``render_timeout_s``, and a worker whose reload failed is not tried again for
+    ``restart_backoff_s``; meanwhile its jobs go to the other workers, or, where
+    there are none, fail at once with 5003.
 
     Args:
-        options: the checkout, checkpoints, variant, device, CPU offload and fp8.
+        options: the checkout, checkpoints, variant, devices, CPU offload, fp8
+            and qint8.
         factory: builds the model inside the worker, called as
             ``factory(config=..., device=0)``; given as ``"module:callable"`` or
             ``"path/to/file.py:callable"``. Defaults to ``$WAVESPEED_MOCK_OVI_FACTORY``,
-            then Ovi's real ``OviFusionEngine``. The start-up checks (torch, CUDA,
-            checkout, checkpoints) run only for the real one.
+            then Ovi's real ``OviFusionEngine``. The start-up checks (packages,
+            CUDA, checkout, checkpoints) run only for the real one.
         params: the sampling settings; the defaults are Ovi's recommended ones.
         encode_threads: x264 threads for the MP4. Defaults to half the cores, up
             to 4 (the other half converts frames and serves requests; on 2 cores
@@ -69,19 +97,24 @@ class OviEngine:
             synthetic engine pins one thread so its files are byte-stable, but a
             real model's clips differ run to run anyway, and the encode is most of
             the time this engine adds.
-        load_timeout_s: how long to wait for the model to load.
+        load_timeout_s: how long to wait for a worker to load the model.
+        render_timeout_s: how long one clip may take once a worker has it (the
+            worker is then killed, the task fails with 5004, and it is reloaded).
+        restart_backoff_s: how long a worker whose reload failed rests before the
+            next try.
 
     Raises:
         OviSetupError: listing everything missing (packages, GPU, checkout, weights).
-        OviWorkerError: the worker could not load the model.
+        OviWorkerError: a worker could not load the model.
 
     Example:
-        >>> engine = OviEngine(OviOptions(checkout=Path("~/Ovi")))
+        >>> engine = OviEngine(OviOptions(checkout=Path("~/Ovi"), devices="0,1"))
         ... # doctest: +SKIP
     """
 
     name: ClassVar[str] = "ovi"
-    max_concurrency: ClassVar[int] = 1
+    max_concurrency: int = 1
+    """One per worker: set from the devices when the engine is built."""
     reports_progress: ClassVar[bool] = True
     requires_gpu: ClassVar[bool] = True
     options: ClassVar[tuple[EngineOption, ...]] = OVI_OPTIONS
@@ -96,45 +129,73 @@ class OviEngine:
         params: GenerationParams | None = None,
         encode_threads: int | None = None,
         load_timeout_s: float = 1800.0,
+        render_timeout_s: float = 3600.0,
+        restart_backoff_s: float = 60.0,
     ) -> None:
         options = options or OviOptions()
         self.params = params or GenerationParams()
         self.encode_threads = encode_threads or default_encode_threads()
+        self.restart_backoff_s = restart_backoff_s
         self.factory = _absolute(factory or os.environ.get(FACTORY_ENV) or REAL_FACTORY)
         # Resolved here: the worker runs in the checkout, so relative paths move.
         checkout = _expand(options.checkout)
         checkpoints = _expand(options.checkpoints)
         self.ovi_options = replace(options, checkout=checkout, checkpoints=checkpoints)
+        try:
+            devices = options.device_list
+        except ValueError as exc:
+            raise OviSetupError([str(exc)]) from None
         if self.factory == REAL_FACTORY:
             check_ovi_setup(
                 checkout=checkout,
                 checkpoints=checkpoints,
                 variant=options.variant,
-                device=options.device,
+                devices=devices,
                 fp8=options.fp8,
+                qint8=options.qint8,
             )
         elif options.variant not in VARIANTS:
             raise OviSetupError([unknown_variant_message(options.variant)])
         self.variant = VARIANTS[options.variant]
-        self._worker = WorkerProcess(
-            WorkerConfig(
-                factory=self.factory,
-                checkout=None if checkout is None else str(checkout),
-                gpu=options.device,
-                engine_config=_ovi_config(self.ovi_options),
-            ),
-            load_timeout_s=load_timeout_s,
-        )
-        self._worker.start()
+        self.devices = devices
+        self.max_concurrency = len(devices)
+        self.clip_duration_s: float = self.variant.duration_s
+        """How long this engine's clips are: the server declares it (``/_mock/state``)."""
         self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
         self._closed = threading.Event()
-        # Held while a job is queued and while close() queues its stop marker, so
-        # no job can land behind the marker, where the dispatcher never looks.
+        # Held while a job is queued and while close() queues its stop markers,
+        # so no job can land behind them, where no dispatcher looks.
         self._accepting = threading.Lock()
-        self._dispatcher = threading.Thread(
-            target=self._dispatch, name="wavespeed-ovi-dispatch", daemon=True
-        )
-        self._dispatcher.start()
+        self._slots: list[_Slot] = []
+        try:
+            # One after the other: a load reads tens of GB into host memory, and
+            # loading all at once is how hosts run out of it (Ovi#65, #29).
+            for device in devices:
+                worker = WorkerProcess(
+                    WorkerConfig(
+                        factory=self.factory,
+                        checkout=None if checkout is None else str(checkout),
+                        gpu=device,
+                        engine_config=_ovi_config(self.ovi_options),
+                    ),
+                    load_timeout_s=load_timeout_s,
+                    render_timeout_s=render_timeout_s,
+                )
+                self._slots.append(_Slot(device, worker))
+                worker.start()
+        except BaseException:
+            for slot in self._slots:
+                slot.worker.close()
+                slot.worker.stop()
+            raise
+        for slot in self._slots:
+            slot.thread = threading.Thread(
+                target=self._serve,
+                args=(slot,),
+                name=f"wavespeed-ovi-dispatch-{slot.device}",
+                daemon=True,
+            )
+            slot.thread.start()
 
     @classmethod
     def from_settings(cls, settings: Settings, options: Mapping[str, Any]) -> OviEngine:
@@ -151,16 +212,23 @@ class OviEngine:
 
     @property
     def worker_pid(self) -> int | None:
-        """The worker's process id (it changes when a dead worker is restarted)."""
-        return self._worker.pid
+        """The first worker's process id (it changes when a dead worker is restarted)."""
+        return self._slots[0].worker.pid
+
+    @property
+    def worker_pids(self) -> tuple[int | None, ...]:
+        """Each worker's process id, in the order of ``devices``."""
+        return tuple(slot.worker.pid for slot in self._slots)
 
     def render(self, job: RenderJob) -> RenderResult:
-        """Render ``job`` on the GPU, after the jobs that came before it.
+        """Render ``job`` on the next idle GPU, after the jobs that came before it.
 
         Raises:
             RenderFailed: with the API task error code: 1400/1401/1402 for a job the
                 engine cannot take, 1403 when Ovi fails, 5003 when the GPU ran out
-                of memory or the engine is closed, 5000 when the worker died.
+                of memory, the worker cannot be reloaded or the engine is closed,
+                5004 when the clip took longer than ``render_timeout_s``, 5000
+                when the worker died.
         """
         if self._closed.is_set():
             raise RenderFailed("the Ovi engine is closed", code=5003)
@@ -175,7 +243,7 @@ class OviEngine:
             if self._closed.is_set():
                 raise RenderFailed("the Ovi engine is closed", code=5003)
             self._queue.put(ticket)
-        outcome = ticket.future.result()
+        outcome = self._wait(ticket)
         if isinstance(outcome, Failed):
             raise RenderFailed(outcome.message, code=outcome.code)
         log.info(
@@ -187,15 +255,21 @@ class OviEngine:
         return RenderResult(inference_ms=outcome.inference_ms)
 
     def close(self) -> None:
-        """Stop the worker (freeing the GPU) and fail the jobs still queued."""
+        """Stop the workers (freeing the GPUs) and fail the jobs still queued."""
         with self._accepting:
             if self._closed.is_set():
                 return
             self._closed.set()
-            self._queue.put(None)
-        self._worker.kill()  # a clip in progress is abandoned: it would take minutes
-        self._dispatcher.join()
-        self._worker.stop()
+            for _ in self._slots:
+                self._queue.put(None)
+        for slot in self._slots:
+            # A clip in progress is abandoned (it would take minutes), and so is
+            # a reload: close() also ends a load under way.
+            slot.worker.close()
+        for slot in self._slots:
+            if slot.thread is not None:
+                slot.thread.join(timeout=60)
+            slot.worker.stop()
 
     def __enter__(self) -> OviEngine:
         return self
@@ -203,53 +277,122 @@ class OviEngine:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _dispatch(self) -> None:
+    def _wait(self, ticket: _Ticket) -> Done | Failed:
+        # Never a wait without an end: a dispatcher bounds each step it takes, and
+        # should every dispatcher be gone, the job fails instead of waiting.
         while True:
-            ticket = self._queue.get()
-            if ticket is None:
-                break
-            if self._closed.is_set():
-                ticket.future.set_result(_closed(ticket.call))
-                continue
-            ticket.future.set_result(self._run(ticket))
-            if not self._worker.alive and not self._closed.is_set():
-                self._restart()
-        # Nothing follows the stop marker: render() queues under the lock close()
-        # takes to queue the marker, and finds the engine closed after it.
+            try:
+                return ticket.future.result(timeout=_POLL_S)
+            except FutureTimeout:
+                pass
+            if not any(
+                s.thread is not None and s.thread.is_alive() for s in self._slots
+            ):
+                if ticket.future.done():
+                    return ticket.future.result()
+                return Failed(
+                    ticket.call.prediction_id,
+                    "the Ovi engine stopped handing out jobs; see the server log",
+                    5000 if not self._closed.is_set() else 5003,
+                )
 
-    def _run(self, ticket: _Ticket) -> Done | Failed:
+    def _serve(self, slot: _Slot) -> None:
+        """One worker's dispatcher: takes the oldest job whenever the worker is idle."""
+        while True:
+            try:
+                if (
+                    slot.broken is not None
+                    and not self._closed.is_set()
+                    and self._another_is_usable(slot)
+                ):
+                    # Leave the jobs to the others; reload once the rest is over.
+                    rest = slot.retry_at - time.monotonic()
+                    if rest <= 0:
+                        self._revive(slot)
+                    else:
+                        self._closed.wait(min(_POLL_S, rest))
+                    continue
+                try:
+                    ticket = self._queue.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if ticket is None:
+                    return  # the stop marker: close() queues one per dispatcher
+                ticket.future.set_result(self._outcome(slot, ticket))
+                if not self._closed.is_set() and not slot.worker.alive:
+                    log.warning(
+                        "the Ovi worker on GPU %s died; restarting it", slot.device
+                    )
+                    self._revive(slot)
+            except Exception:  # the dispatcher must survive anything
+                log.exception("the Ovi dispatcher of GPU %s hit an error", slot.device)
+
+    def _another_is_usable(self, slot: _Slot) -> bool:
+        return any(other.broken is None for other in self._slots if other is not slot)
+
+    def _outcome(self, slot: _Slot, ticket: _Ticket) -> Done | Failed:
         call = ticket.call
         try:
-            outcome = self._worker.run(call, ticket.on_start)
-            if isinstance(outcome, NotTaken) and not self._closed.is_set():
-                # The worker died between jobs (killed, the OOM killer) and this
-                # job never reached it: a new worker gets it, once.
-                log.warning(
-                    "the Ovi worker was gone before %s; restarting it",
-                    call.prediction_id,
-                )
-                self._worker.restart()
-                outcome = self._worker.run(call, ticket.on_start)
-        except OviWorkerError as exc:
-            return Failed(
-                call.prediction_id, f"the Ovi worker is unavailable: {exc}", 5003
-            )
-        except Exception as exc:  # the dispatcher must survive anything
+            return self._run(slot, ticket)
+        except Exception as exc:  # a job always ends, whatever went wrong
             log.exception("Ovi dispatch of %s failed", call.prediction_id)
             return Failed(call.prediction_id, f"internal error: {exc!r}", 5000)
+
+    def _run(self, slot: _Slot, ticket: _Ticket) -> Done | Failed:
+        call = ticket.call
+        if self._closed.is_set():
+            return _closed(call)
+        if not slot.worker.alive:
+            problem = self._revive(slot)
+            if problem is not None:
+                return _unavailable(call, slot, problem)
+        outcome = slot.worker.run(call, ticket.on_start)
+        if isinstance(outcome, NotTaken) and not self._closed.is_set():
+            # The worker died between jobs (killed, the OOM killer) and this job
+            # never reached it: a new worker gets it, once.
+            log.warning(
+                "the Ovi worker on GPU %s was gone before %s; restarting it",
+                slot.device,
+                call.prediction_id,
+            )
+            problem = self._revive(slot)
+            if problem is not None:
+                return _unavailable(call, slot, problem)
+            outcome = slot.worker.run(call, ticket.on_start)
         if isinstance(outcome, NotTaken):
             outcome = outcome.failure
         if self._closed.is_set() and isinstance(outcome, Failed):
             return _closed(call)
         return outcome
 
-    def _restart(self) -> None:
-        log.warning("the Ovi worker died; restarting it")
+    def _revive(self, slot: _Slot) -> str | None:
+        """Reload ``slot``'s worker; why it is unusable, or None once it is up."""
+        if self._closed.is_set():
+            return "the engine is closing"
+        if slot.broken is not None and time.monotonic() < slot.retry_at:
+            left = slot.retry_at - time.monotonic()
+            return f"{slot.broken} (the next reload is in {left:.0f} s)"
         try:
-            self._worker.restart()
-        except OviWorkerError:
-            # The next job tries again and fails with the reason.
-            log.exception("restarting the Ovi worker failed")
+            slot.worker.restart()
+        except Exception as exc:  # OviWorkerError or anything else: never fatal here
+            slot.broken = str(exc) if isinstance(exc, OviWorkerError) else repr(exc)
+            slot.retry_at = time.monotonic() + self.restart_backoff_s
+            log.error(
+                "reloading the Ovi worker on GPU %s failed: %s",
+                slot.device,
+                slot.broken,
+            )
+            return slot.broken
+        slot.broken = None
+        return None
+
+
+def _unavailable(call: OviCall, slot: _Slot, problem: str) -> Failed:
+    return Failed(
+        call.prediction_id,
+        f"the Ovi worker on GPU {slot.device} is unavailable: {problem}",
+        5003,
+    )
 
 
 def _closed(call: OviCall) -> Failed:
@@ -286,6 +429,7 @@ def _ovi_config(options: OviOptions) -> dict[str, Any]:
         "mode": "i2v",
         "cpu_offload": options.cpu_offload,
         "fp8": options.fp8,
-        "qint8": False,
+        # Ovi quantizes the loaded bf16 fusion model with optimum-quanto.
+        "qint8": options.qint8,
         "shard_text_model": False,
     }

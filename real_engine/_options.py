@@ -44,6 +44,19 @@ class OviOptions:
     device: int = field(default=0, metadata=_flag(int, "CUDA device index (default 0)"))
     cpu_offload: bool = field(default=False, metadata=_flag(bool, "Ovi's CPU offload"))
     fp8: bool = field(default=False, metadata=_flag(bool, "Ovi's fp8 weights"))
+    devices: str | None = field(
+        default=None,
+        metadata=_flag(
+            str,
+            "CUDA device indexes, comma-separated (0,1,2,3): one worker and one "
+            "model per GPU, each job to an idle one; replaces --ovi-device",
+        ),
+    )
+    """Text as on the command line (``"0,1"``); :attr:`device_list` parses it."""
+    qint8: bool = field(
+        default=False,
+        metadata=_flag(bool, "Ovi's qint8 quantization (optimum-quanto), any variant"),
+    )
 
     @property
     def checkpoint_dir(self) -> Path | None:
@@ -51,6 +64,34 @@ class OviOptions:
         if self.checkpoints is not None:
             return self.checkpoints
         return None if self.checkout is None else self.checkout / "ckpts"
+
+    @property
+    def device_list(self) -> tuple[int, ...]:
+        """The GPUs to run a worker on: ``devices`` if given, else ``(device,)``.
+
+        Raises:
+            ValueError: ``devices`` is not a comma-separated list of distinct
+                indexes.
+
+        Example:
+            >>> OviOptions(devices="0, 2").device_list
+            (0, 2)
+        """
+        if self.devices is None or not str(self.devices).strip():
+            return (self.device,)
+        parts = [p.strip() for p in str(self.devices).split(",")]
+        if not all(p.isdigit() for p in parts):
+            raise ValueError(
+                f"--ovi-devices {self.devices!r} is not a comma-separated list of "
+                "CUDA device indexes such as 0,1,2,3"
+            )
+        indexes = tuple(int(p) for p in parts)
+        if len(set(indexes)) != len(indexes):
+            raise ValueError(
+                f"--ovi-devices {self.devices!r} names a device twice; one worker "
+                "holds a whole model, so each GPU can take one"
+            )
+        return indexes
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> OviOptions:
@@ -69,7 +110,12 @@ class OviOptions:
         for name, value in values.items():
             if value is None:
                 continue
-            given[name] = Path(value) if known[name].metadata["type"] is Path else value
+            kind = known[name].metadata["type"]
+            if kind is Path:
+                value = Path(value)
+            elif name == "devices" and not isinstance(value, str):
+                value = ",".join(str(int(v)) for v in value)  # a list in Python
+            given[name] = value
         return cls(**given)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -32,13 +34,24 @@ class NotTaken:
 class WorkerProcess:
     """One spawned worker holding one model on one GPU; one call at a time."""
 
-    def __init__(self, config: WorkerConfig, *, load_timeout_s: float = 1800.0) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        *,
+        load_timeout_s: float = 1800.0,
+        render_timeout_s: float = 3600.0,
+    ) -> None:
         self.config = config
         self.load_timeout_s = load_timeout_s
+        self.render_timeout_s = render_timeout_s
         self.load_s = 0.0
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._send_lock = threading.Lock()
+        # Guards _process against close(): a worker spawned after close() began
+        # would otherwise load a model nobody stops.
+        self._state_lock = threading.Lock()
+        self._closed = False
 
     @property
     def alive(self) -> bool:
@@ -51,8 +64,12 @@ class WorkerProcess:
     def start(self) -> None:
         """Spawn the worker and wait until its model is loaded.
 
+        Every wait is bounded by ``load_timeout_s``; :meth:`close` from another
+        thread ends it at once.
+
         Raises:
-            OviWorkerError: the worker could not load the model, died or timed out.
+            OviWorkerError: the worker could not load the model, died or timed
+                out, or the handle was closed.
         """
         # spawn, not fork: forking a server that runs threads can deadlock, and
         # CUDA cannot be initialised again in a forked child.
@@ -61,18 +78,25 @@ class WorkerProcess:
         process = context.Process(
             target=worker_main,
             args=(child, self.config),
-            name="wavespeed-ovi-worker",
+            name=f"wavespeed-ovi-worker-{self.config.gpu}",
             daemon=True,
         )
-        process.start()
+        with self._state_lock:
+            if self._closed:
+                parent.close()
+                child.close()
+                raise OviWorkerError("The Ovi worker was not started: it is closed")
+            process.start()
+            self._process, self._conn = process, parent
         child.close()  # so that a dead worker reads as EOF here
-        self._process, self._conn = process, parent
         deadline = time.monotonic() + self.load_timeout_s
         message = self._receive(deadline)
         if isinstance(message, Ready):
             self.load_s = message.load_s
             log.info("Ovi worker %s ready after %.1f s", message.pid, message.load_s)
             return
+        # Read before stop(): a closed process object no longer has an exit code.
+        exit_code = _exit_code(process)
         self.stop()
         if isinstance(message, LoadFailed):
             raise OviWorkerError(f"The Ovi worker could not start: {message.message}")
@@ -82,8 +106,10 @@ class WorkerProcess:
                 f"{self.load_timeout_s:.0f} s"
             )
         raise OviWorkerError(
-            f"The Ovi worker exited (exit code {process.exitcode}) while loading the "
-            "model; its output is in the server log"
+            f"The Ovi worker exited (exit code {exit_code}{_signal_note(exit_code)}) "
+            "while loading the model; its output is in the server log. A killed "
+            "worker is often the host out of memory: loading reads the checkpoints "
+            "into RAM first (tens of GB)"
         )
 
     def restart(self) -> None:
@@ -106,8 +132,18 @@ class WorkerProcess:
         except (OSError, ValueError):
             return NotTaken(self._died(call, "before the render began"))
         started = False
+        deadline = time.monotonic() + self.render_timeout_s
         while True:
-            message = self._receive(None)
+            message = self._receive(deadline)
+            if message is None:
+                self.kill()
+                return Failed(
+                    call.prediction_id,
+                    f"the Ovi worker did not finish the clip within "
+                    f"{self.render_timeout_s:.0f} s; it was stopped and is restarted "
+                    "for the next prediction",
+                    5004,
+                )
             if isinstance(message, Started):
                 started = True
                 if on_start is not None:
@@ -144,13 +180,28 @@ class WorkerProcess:
             process.join(5)
         if conn is not None:
             conn.close()
-        process.close()
-        self._process, self._conn = None, None
+        with self._state_lock:
+            if self._process is process:
+                self._process, self._conn = None, None
+        if not process.is_alive():  # close() raises on a process that survived kill()
+            process.close()
 
     def kill(self) -> None:
         """Kill the worker outright (it is restarted for the next call)."""
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
+        with self._state_lock:
+            process = self._process
+            if process is not None and process.is_alive():
+                process.kill()
+        if process is not None:
+            # Reaped here, so that ``alive`` is False once this returns.
+            with contextlib.suppress(ValueError, AssertionError):
+                process.join(5)
+
+    def close(self) -> None:
+        """Kill the worker, and refuse to start another (the engine is closing)."""
+        with self._state_lock:
+            self._closed = True
+        self.kill()
 
     def _receive(self, deadline: float | None) -> object | None:
         """The next message; ``EOFError``-like ends and timeouts give ``None``."""
@@ -169,16 +220,33 @@ class WorkerProcess:
         return _Gone
 
     def _died(self, call: OviCall, when: str) -> Failed:
-        code = None if self._process is None else self._process.exitcode
-        if self._process is not None and code is None:
-            self._process.join(1)
-            code = self._process.exitcode
+        code = None if self._process is None else _exit_code(self._process)
         return Failed(
             call.prediction_id,
-            f"the Ovi worker process died {when} (exit code {code}); its output is in "
-            "the server log. The worker is restarted for the next prediction",
+            f"the Ovi worker process died {when} (exit code {code}"
+            f"{_signal_note(code)}); its output is in the server log. The worker is "
+            "restarted for the next prediction",
             5000,
         )
+
+
+def _exit_code(process: BaseProcess) -> int | None:
+    """The exit code of a process that ended or is ending (None if it lives on)."""
+    try:
+        if process.exitcode is None:
+            process.join(1)
+        return process.exitcode
+    except ValueError:  # the process object was closed already
+        return None
+
+
+def _signal_note(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f", killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return ""
+    return ""
 
 
 class _GoneType:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import secrets
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -157,6 +158,9 @@ def build_call(
         video_frame_height_width=size,
         seed=resolve_seed(job.seed),
         params=params,
-        output_path=str(job.output_path),
+        # Absolute, resolved here in the server's working directory: the worker
+        # runs in the Ovi checkout, where a relative data folder means another
+        # folder, one the server does not serve.
+        output_path=str(Path(job.output_path).absolute()),
         threads=threads,
     )

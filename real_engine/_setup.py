@@ -10,7 +10,7 @@ import importlib.util
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._variants import FP8_CHECKPOINT, VARIANTS, unknown_variant_message
@@ -25,12 +25,37 @@ __all__ = [
     "required_checkpoints",
 ]
 
-INSTALL_HINT = "pip install 'wavespeed-mock[ovi]'"
+INSTALL_HINT = "pip install '.[ovi]' (from a wavespeed-mock checkout)"
 
-EXTRA_MODULES = ("torch", "omegaconf", "diffusers", "transformers", "safetensors")
+EXTRA_MODULES = (
+    "torch",
+    "torchvision",
+    "omegaconf",
+    "diffusers",
+    "transformers",
+    "safetensors",
+)
 """Import names from the ``[ovi]`` extra that Ovi imports first."""
-OVI_REQUIREMENT_MODULES = ("cv2", "einops", "librosa", "moviepy", "pydub")
-"""Imported by Ovi's modules at import time; from its requirements.txt (and pydub)."""
+OVI_REQUIREMENT_MODULES = (
+    "cv2",
+    "einops",
+    "librosa",
+    "moviepy",
+    "pydub",
+    "optimum.quanto",
+    "open_clip",
+    "pandas",
+)
+"""Imported by ``ovi.ovi_fusion_engine`` and its imports at import time, whatever
+the options: optimum-quanto at the top of the engine module, open_clip by MMAudio's
+feature utilities, pydub by Ovi's processing utilities (missing from its
+requirements.txt)."""
+PIP_NAMES = {
+    "cv2": "opencv-python",
+    "optimum.quanto": "optimum-quanto",
+    "open_clip": "open-clip-torch",
+}
+"""The package to install where it differs from the import name."""
 
 CHECKOUT_FILES = (
     "ovi/ovi_fusion_engine.py",
@@ -40,12 +65,24 @@ CHECKOUT_FILES = (
 )
 """Read relative to the checkout: the worker runs with it as working directory."""
 
+TOKENIZER_DIR = "Wan2.2-TI2V-5B/google/umt5-xxl"
+"""The umt5 tokenizer, read by ``AutoTokenizer.from_pretrained`` from this folder."""
+TOKENIZER_FILES = ("tokenizer_config.json",)
+TOKENIZER_VOCABULARY = ("tokenizer.json", "spiece.model")
+"""The tokenizer needs its config and at least one of these vocabularies."""
+
 SHARED_CHECKPOINTS = (
     "Wan2.2-TI2V-5B/models_t5_umt5-xxl-enc-bf16.pth",
-    "Wan2.2-TI2V-5B/google/umt5-xxl",
+    *(f"{TOKENIZER_DIR}/{name}" for name in TOKENIZER_FILES),
     "Wan2.2-TI2V-5B/Wan2.2_VAE.pth",
     "MMAudio/ext_weights/v1-16.pth",
     "MMAudio/ext_weights/best_netG.pt",
+)
+
+FLASH_ATTN_HINT = (
+    "pip install 'torch==2.6.0' 'flash-attn==2.7.4.post1' --no-build-isolation "
+    "(flash-attn 2.7.4.post1 ships prebuilt wheels for torch 2.6 with CUDA 12 on "
+    "Linux x86_64, Python 3.9-3.13; another torch makes pip compile it for an hour)"
 )
 
 FP8_URL = (
@@ -58,7 +95,8 @@ CudaProbe = Callable[[], "tuple[int, str]"]
 
 
 def required_checkpoints(variant: str, *, fp8: bool = False) -> list[str]:
-    """The files and folders under the checkpoint folder that ``variant`` loads."""
+    """The files under the checkpoint folder that ``variant`` loads (beside one of
+    the tokenizer's vocabularies, ``TOKENIZER_VOCABULARY``)."""
     fusion = FP8_CHECKPOINT if fp8 else VARIANTS[variant].checkpoint
     return [*SHARED_CHECKPOINTS, fusion]
 
@@ -69,15 +107,18 @@ def check_ovi_setup(
     checkpoints: Path | None,
     variant: str = "720x720_5s",
     device: int = 0,
+    devices: Sequence[int] | None = None,
     fp8: bool = False,
+    qint8: bool = False,
     find_module: Callable[[str], bool] | None = None,
     cuda_probe: CudaProbe | None = None,
 ) -> None:
     """Raise :class:`OviSetupError` listing everything missing to run Ovi.
 
-    Checks the Python packages, a CUDA device (in a subprocess, so this process
-    never imports torch), the Ovi checkout and the checkpoint files.
-    ``checkpoints`` defaults to ``<checkout>/ckpts``, Ovi's own default.
+    Checks the Python packages, the CUDA devices (in a subprocess, so this
+    process never imports torch), the Ovi checkout and the checkpoint files,
+    the tokenizer's included. ``checkpoints`` defaults to ``<checkout>/ckpts``,
+    Ovi's own default; ``devices`` (one worker each) to ``(device,)``.
 
     Example:
         >>> check_ovi_setup(checkout=Path("~/Ovi").expanduser(), checkpoints=None)
@@ -97,25 +138,35 @@ def check_ovi_setup(
         requirements = (
             f"{checkout}/requirements.txt" if checkout else "requirements.txt"
         )
+        packages = " ".join(PIP_NAMES.get(name, name) for name in missing)
         problems.append(
             f"Python packages Ovi imports are not installed: {', '.join(missing)}. "
-            f"Install them with: pip install -r {requirements} pydub"
+            f"Install them with: pip install -r {requirements} pydub (or just: "
+            f"pip install {packages})"
         )
     if not (find("flash_attn") or find("flash_attn_interface")):
         problems.append(
             "flash-attn is not installed (Ovi's attention needs it on CUDA). Install "
-            "it with: pip install flash-attn --no-build-isolation"
+            f"it with: {FLASH_ATTN_HINT}"
         )
+    wanted = list(devices) if devices else [device]
     if find("torch"):
         count, note = (cuda_probe or probe_cuda)()
         if count == 0:
             problems.append(f"no CUDA device is available ({note}); Ovi needs a GPU")
-        elif not 0 <= device < count:
-            problems.append(
-                f"GPU {device} was asked for "
-                "(--ovi-device / WAVESPEED_MOCK_OVI_DEVICE) "
-                f"but there are {count} CUDA device(s): 0..{count - 1}"
-            )
+        else:
+            absent_gpus = [d for d in wanted if not 0 <= d < count]
+            if absent_gpus:
+                problems.append(
+                    f"GPU {', '.join(map(str, absent_gpus))} was asked for "
+                    "(--ovi-device / --ovi-devices) "
+                    f"but there are {count} CUDA device(s): 0..{count - 1}"
+                )
+    if fp8 and qint8:
+        problems.append(
+            "--ovi-fp8 and --ovi-qint8 are two ways to shrink the same weights; "
+            "choose one (each with --ovi-cpu-offload reaches ~24 GB)"
+        )
 
     if checkout is None:
         problems.append(
@@ -150,6 +201,9 @@ def check_ovi_setup(
                 for f in required_checkpoints(variant, fp8=fp8)
                 if not (folder / f).exists()
             ]
+            tokenizer = folder / TOKENIZER_DIR
+            if not any((tokenizer / name).exists() for name in TOKENIZER_VOCABULARY):
+                absent += [f"{TOKENIZER_DIR}/{TOKENIZER_VOCABULARY[0]}"]
             if absent:
                 problems.append(_checkpoint_problem(folder, absent, variant))
 

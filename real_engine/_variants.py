@@ -31,6 +31,18 @@ class OviVariant:
     """The target area is ``side * side``; frame sides are multiples of 32."""
     frames: int
     audio_samples: int
+    fps: int = 24
+    """Ovi's frame rate; the MP4 is written at it."""
+
+    @property
+    def duration_s(self) -> float:
+        """How long its clips are: 5.04 s for the 5 s variants, 10.04 s for 10 s.
+
+        Example:
+            >>> VARIANTS["960x960_10s"].duration_s
+            10.041666666666666
+        """
+        return self.frames / self.fps
 
 
 VARIANTS: dict[str, OviVariant] = {

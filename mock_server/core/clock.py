@@ -12,7 +12,7 @@ import asyncio
 import math
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...contracts.errors import WavespeedMockError
 
@@ -130,6 +130,7 @@ class ServerClock:
         self._current: RealClock | VirtualClock = (
             VirtualClock(start) if virtual else RealClock()
         )
+        self._sleepers: dict[asyncio.Task[Any], float] = {}
 
     @property
     def virtual(self) -> bool:
@@ -139,11 +140,23 @@ class ServerClock:
         return self._current.now()
 
     async def sleep_until(self, deadline: float) -> None:
-        while True:
-            clock = self._current
-            await clock.sleep_until(deadline)
-            if self._current is clock or self.now() >= deadline:
-                return  # else the clock was switched under us: wait on the new one
+        task = asyncio.current_task()
+        if task is not None:
+            self._sleepers[task] = deadline
+        try:
+            while True:
+                clock = self._current
+                await clock.sleep_until(deadline)
+                if self._current is clock or self.now() >= deadline:
+                    return  # else the clock was switched under us: wait on the new one
+        finally:
+            if task is not None:
+                self._sleepers.pop(task, None)
+
+    def waits_for_later(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` sleeps on this clock until a time still to come."""
+        deadline = self._sleepers.get(task)
+        return deadline is not None and deadline > self.now()
 
     def freeze(self) -> VirtualClock:
         """Stand still at the present time; only :meth:`advance` and :meth:`set` move it."""

@@ -136,6 +136,10 @@ class FaultSource(Protocol):
         """Before a result poll is answered: may wait (latency) or raise (5xx)."""
         ...
 
+    def idle(self) -> bool:
+        """True while no scenario is set (the wire layer then skips the request)."""
+        ...
+
     def route_fault(self, call: RouteCall) -> RouteFault | None:
         """What happens on the wire to ``call`` (gateway answers, connection faults)."""
         ...

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from ..core.prediction import format_timestamp
 from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
 from .bodies import read_json_object
+from .documents import yaml_document
 from .responses import envelope
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def state_of(service: MockService) -> dict[str, Any]:
         "pending_renders": service.pending_renders(),
         "engine": service.engine.name,
         "strict": service.settings.strict,
+        **_clip_duration(service),
     }
 
 
@@ -71,6 +72,15 @@ def _seconds(body: dict[str, Any], key: str) -> float:
             "seconds, 3000-01-01T00:00:00Z as Unix time; the clock stops there)",
         )
     return float(value)
+
+
+def _clip_duration(service: MockService) -> dict[str, Any]:
+    # An engine that renders clips of another length than the API's (Ovi's
+    # 960x960_10s variant) declares it; the contract check reads it from here.
+    seconds = getattr(service.engine, "clip_duration_s", None)
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return {"clip_duration_s": float(seconds)}
+    return {}
 
 
 def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
@@ -192,12 +202,7 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
             raise ApiError(
                 404, f"No document {name!r}; try openapi.yaml or mock-control.yaml"
             )
-        text = (
-            resources.files("wavespeed_mock.contracts")
-            .joinpath(name)
-            .read_text(encoding="utf-8")
-        )
-        return Response(text, media_type="application/yaml")
+        return yaml_document(name, request.headers.get("accept", ""))
 
     p = CONTROL_PREFIX
     return [

@@ -182,7 +182,8 @@ class WireFaultMiddleware:
         self._warned = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = self._call(scope) if scope["type"] == "http" else None
+        idle = scope["type"] != "http" or self.faults.idle()
+        call = None if idle else self._call(scope)
         if call is None:
             await self.app(scope, receive, send)
             return

@@ -3,17 +3,22 @@ stand-in from ``fake_ovi.py`` instead of Ovi, and helpers to read its clips."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
+import os
 import re
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -22,6 +27,7 @@ from wavespeed_mock.mock_server.core.engine import RenderJob
 from wavespeed_mock.real_engine import OviEngine, OviOptions
 
 from .._video import decode_frames
+from ..mock_server._support import in_thread as in_background
 
 FAKE_OVI = Path(__file__).with_name("fake_ovi.py")
 FAKE_FACTORY = f"{FAKE_OVI}:FakeOviFusionEngine"
@@ -91,6 +97,14 @@ class OviHarness:
             return 0
         return self.record.read_text(encoding="utf-8").count("\n")
 
+    def loads(self) -> list[dict[str, Any]]:
+        """One entry per model load the stand-in began (its pid and GPU)."""
+        path = self.record.with_name("loads.jsonl")
+        if not path.exists():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line]
+
     def gate(self) -> Gate:
         return Gate(self.record.parent / f"gate-{next(_ids)}")
 
@@ -132,18 +146,32 @@ def start_fake_ovi(
     *,
     frame: str = "48x64",
     factory: str = FAKE_FACTORY,
+    engine_args: dict[str, Any] | None = None,
     **options: Any,
 ) -> OviHarness:
     """Spawn an engine on the stand-in; the variables stay set for restarts.
 
-    ``options`` are :class:`OviOptions` fields (``checkout=...``).
+    ``options`` are :class:`OviOptions` fields (``checkout=...``), ``engine_args``
+    the engine's own keywords (``restart_backoff_s=...``).
     """
     record = tmp / "calls.jsonl"
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
     monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
-    engine = OviEngine(OviOptions(**options), factory=factory)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    engine = OviEngine(OviOptions(**options), factory=factory, **(engine_args or {}))
     return OviHarness(engine, record, tmp / "out")
+
+
+def render_within(engine: OviEngine, job: RenderJob) -> Any:
+    """``engine.render(job)`` on a daemon thread, waited for at most ``WAIT_S``:
+    a render that would hang fails the test instead of hanging it."""
+    return in_background(lambda: engine.render(job)).result(timeout=WAIT_S)
+
+
+def close_within(engine: OviEngine) -> None:
+    """``engine.close()``, bounded like :func:`render_within`."""
+    in_background(engine.close).result(timeout=WAIT_S)
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +246,76 @@ def probe(path: Path) -> Clip:
         audio_seconds,
         first.copy(),
     )
+
+
+@contextlib.contextmanager
+def serve_in_child(
+    args: list[str],
+    tmp: Path,
+    *,
+    env: dict[str, str] | None = None,
+    wait_s: float = WAIT_S,
+) -> Iterator[str]:
+    """``wavespeed-mock serve ARGS`` in a child process, as a user starts it.
+
+    Yields its base URL once ``/_mock/health`` answers (the engine has loaded);
+    fails with the server's output if it exits or does not answer in ``wait_s``.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp / f"serve-{port}.log"
+    command = [sys.executable, "-m", "wavespeed_mock", "serve", *args]
+    command += ["--port", str(port), "--data-dir", str(tmp / f"data-{port}")]
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            command,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(server, url, log_path, wait_s)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
+
+
+def _wait_until_serving(
+    server: subprocess.Popen[bytes], url: str, log: Path, wait_s: float
+) -> None:
+    __tracebackhide__ = True
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(
+                f"serve exited ({server.returncode}):\n{log.read_text()[-4000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/_mock/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"serve did not answer in {wait_s:.0f} s:\n{log.read_text()[-4000:]}")
+
+
+def clip_outputs(url: str) -> list[bytes]:
+    """Every completed prediction's MP4 on the server at ``url``."""
+    clips = []
+    items = httpx.get(f"{url}/_mock/predictions", timeout=30).json()["data"]["items"]
+    for item in items:
+        answer = httpx.get(
+            f"{url}/api/v3/predictions/{item['id']}/result",
+            headers={"Authorization": "Bearer test-key"},
+            timeout=30,
+        ).json()["data"]
+        for output in answer.get("outputs") or []:
+            clips.append(httpx.get(output, timeout=60).content)
+    return clips

@@ -9,7 +9,10 @@ the prompt (read per call):
 - ``WAVESPEED_FAKE_OVI_FRAME``: ``HxW`` of the frames (default ``48x64``), or
   ``ovi`` to size them as Ovi does (the 720x720 area, sides multiples of 32).
 - ``WAVESPEED_FAKE_OVI_RECORD``: a file that gets one JSON line per call.
-- ``WAVESPEED_FAKE_OVI_LOAD=fail``: the constructor raises.
+- ``WAVESPEED_FAKE_OVI_LOAD``: ``fail`` (the constructor raises), ``killed`` (the
+  process is killed while loading, as the host's OOM killer does), ``wait:PATH``
+  (loading holds until the file ``PATH`` exists), ``sleep:S`` (loading takes S s).
+  Read when the worker starts, so a test changes it for the next (re)load.
 - prompt tags: ``[fake:sleep=S]``, ``[fake:wait=PATH]`` (holds the "GPU" until
   the file ``PATH`` exists, so a test decides when a render ends), ``[fake:none]`` (logs a traceback and returns
   None, as Ovi does on any error), ``[fake:oom]`` (the same for a CUDA OOM),
@@ -23,6 +26,7 @@ import logging
 import math
 import os
 import re
+import signal
 import time
 import traceback
 from typing import Any
@@ -31,6 +35,8 @@ import numpy as np
 
 FRAMES = 121
 AUDIO_SAMPLES = 80_384
+FRAMES_10S = 241
+AUDIO_SAMPLES_10S = 160_768
 SAMPLE_RATE = 16_000
 
 
@@ -40,13 +46,32 @@ class _OutOfMemoryError(RuntimeError):
 
 class FakeOviFusionEngine:
     def __init__(self, config: Any, device: int = 0, target_dtype: Any = None) -> None:
-        if os.environ.get("WAVESPEED_FAKE_OVI_LOAD") == "fail":
+        record = os.environ.get("WAVESPEED_FAKE_OVI_RECORD")
+        if record:  # one line per load begun, beside the calls
+            gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
+            with open(os.path.join(os.path.dirname(record), "loads.jsonl"), "a") as f:
+                f.write(json.dumps({"pid": os.getpid(), "gpu": gpu}) + "\n")
+        load = os.environ.get("WAVESPEED_FAKE_OVI_LOAD", "")
+        if load == "fail":
             raise RuntimeError("fake Ovi: the checkpoint could not be loaded")
+        if load == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if load.startswith("wait:"):
+            _wait_for_file(load[len("wait:") :])
+        if load.startswith("sleep:"):
+            time.sleep(float(load[len("sleep:") :]))
         self.config = dict(config)
         self.device = device
         self.frame = os.environ.get("WAVESPEED_FAKE_OVI_FRAME", "48x64")
         self.record = os.environ.get("WAVESPEED_FAKE_OVI_RECORD")
-        self.area = 720 * 720 if "720" in str(self.config.get("model_name")) else 960**2
+        name = str(self.config.get("model_name"))
+        self.area = 720 * 720 if "720" in name else 960**2
+        # Ovi's 10 s variant: 61 video latents (241 frames), 314 audio latents.
+        self.frames, self.samples = (
+            (FRAMES_10S, AUDIO_SAMPLES_10S)
+            if "10s" in name
+            else (FRAMES, AUDIO_SAMPLES)
+        )
 
     # The signature and defaults of Ovi's OviFusionEngine.generate, on purpose.
     def generate(
@@ -90,7 +115,8 @@ class FakeOviFusionEngine:
         height, width = self._size(image_path, video_frame_height_width)
         if "bad-shape" in tags:
             return np.zeros((FRAMES, height, width, 3), np.float32), np.zeros(4), None
-        return _video(seed, height, width), _audio(seed), None
+        video = _video(seed, height, width, self.frames)
+        return video, _audio(seed, self.samples), None
 
     def _size(self, image: Any, size: list[int] | None) -> tuple[int, int]:
         if self.frame != "ovi":
@@ -115,7 +141,12 @@ class FakeOviFusionEngine:
                 "size": list(image.size),
                 "pixel": list(image.getpixel((0, 0))),
             }
-        entry = {"pid": os.getpid(), "cwd": os.getcwd(), "kwargs": kwargs}
+        entry = {
+            "pid": os.getpid(),
+            "cwd": os.getcwd(),
+            "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "kwargs": kwargs,
+        }
         with open(self.record, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
 
@@ -129,22 +160,22 @@ def _wait_for_file(path: str, timeout_s: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def _video(seed: int, height: int, width: int) -> np.ndarray:
+def _video(seed: int, height: int, width: int, frames: int = FRAMES) -> np.ndarray:
     """A float32 (3, F, H, W) clip in [-1, 1]: textured ramps drifting with time."""
     y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     texture = 0.15 * np.sin(40 * x + 7 * y + seed % 7) * np.cos(33 * y - 5 * x)
     base = (0.6 * x + 0.4 * y + texture).astype(np.float32)
-    video = np.empty((3, FRAMES, height, width), np.float32)
+    video = np.empty((3, frames, height, width), np.float32)
     for c in range(3):
-        for f in range(FRAMES):
-            phase = (seed % 100) / 100 + f / FRAMES + c / 3
+        for f in range(frames):
+            phase = (seed % 100) / 100 + f / frames + c / 3
             np.subtract(
                 np.abs(((base + phase) % 2.0) - 1.0) * 2.0, 1.0, out=video[c, f]
             )
     return video
 
 
-def _audio(seed: int) -> np.ndarray:
-    t = np.arange(AUDIO_SAMPLES, dtype=np.float32) / SAMPLE_RATE
+def _audio(seed: int, samples: int = AUDIO_SAMPLES) -> np.ndarray:
+    t = np.arange(samples, dtype=np.float32) / SAMPLE_RATE
     return (0.5 * np.sin(2 * np.pi * (440 + seed % 200) * t)).astype(np.float32)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,7 @@ def test_a_worker_killed_while_idle_is_replaced(
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     if seen_dead:
-        wait_for(lambda: not engine._worker.alive, "the killed worker to exit")
+        wait_for(lambda: not engine._slots[0].worker.alive, "the killed worker to exit")
     # Else the job may reach the worker before it has died: it never took the job,
     # so the job goes to a new worker rather than failing.
     job = wavespeed_fake_ovi.job()
@@ -296,6 +297,24 @@ def test_the_worker_runs_in_the_checkout(
     assert fake.last_call()["cwd"] == str(checkout.resolve())
 
 
+def test_a_relative_output_path_is_the_servers_not_the_checkouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # The worker changes into the checkout: a relative path must be made
+    # absolute where the server runs, before it reaches the worker.
+    checkout = tmp_path / "Ovi"
+    checkout.mkdir()
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    fake = start_fake_ovi(tmp_path, monkeypatch, checkout=checkout)
+    monkeypatch.chdir(server_dir)
+    with fake.engine:
+        job = replace(fake.job(), output_path=Path("data/outputs/clip.mp4"))
+        fake.engine.render(job)
+    assert (server_dir / "data" / "outputs" / "clip.mp4").exists()
+    assert not (checkout / "data").exists()
+
+
 def test_class_capabilities():
     assert OviEngine.name == "ovi"
     assert OviEngine.max_concurrency == 1
@@ -309,6 +328,8 @@ def test_class_capabilities():
         "device",
         "cpu_offload",
         "fp8",
+        "devices",
+        "qint8",
     ]
 
 

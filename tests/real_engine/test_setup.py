@@ -15,7 +15,7 @@ from wavespeed_mock.real_engine import (
     check_ovi_setup,
     required_checkpoints,
 )
-from wavespeed_mock.real_engine._setup import CHECKOUT_FILES
+from wavespeed_mock.real_engine._setup import CHECKOUT_FILES, TOKENIZER_DIR
 
 from .conftest import FAKE_FACTORY
 
@@ -33,7 +33,10 @@ def make_checkout(root: Path, *, checkpoints: bool = True, fp8: bool = False) ->
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text("")
     if checkpoints:
-        for name in required_checkpoints("720x720_5s", fp8=fp8):
+        for name in [
+            *required_checkpoints("720x720_5s", fp8=fp8),
+            f"{TOKENIZER_DIR}/spiece.model",
+        ]:
             (root / "ckpts" / name).parent.mkdir(parents=True, exist_ok=True)
             (root / "ckpts" / name).write_text("")
     return root
@@ -65,8 +68,13 @@ def test_everything_missing_is_listed_at_once(tmp_path: Path):
     )
     text = "\n".join(found)
     assert "torch" in text
-    assert "pip install 'wavespeed-mock[ovi]'" in text
+    assert "pip install '.[ovi]'" in text
     assert "flash-attn" in text
+    # Ovi imports these whatever the options; the message names each to install.
+    for package in ("optimum-quanto", "open-clip-torch", "pydub", "torchvision"):
+        assert package in text, package
+    assert "flash-attn==2.7.4.post1" in text
+    assert "torch==2.6.0" in text
     assert "git clone https://github.com/character-ai/Ovi" in text
     assert "Ovi/model.safetensors" in text
     assert "download_weights.py" in text
@@ -76,9 +84,12 @@ def test_everything_missing_is_listed_at_once(tmp_path: Path):
 def test_missing_checkpoints_are_listed_one_by_one(tmp_path: Path):
     checkout = make_checkout(tmp_path, checkpoints=False)
     (found,) = problems(checkout=checkout)
-    assert found.startswith("checkpoint files missing (6):")
+    assert found.startswith("checkpoint files missing (7):")
     for name in required_checkpoints("720x720_5s"):
         assert str(checkout / "ckpts" / name) in found
+    # The umt5 tokenizer: its config and a vocabulary.
+    assert f"{TOKENIZER_DIR}/tokenizer_config.json" in found
+    assert f"{TOKENIZER_DIR}/tokenizer.json" in found
     assert f"--output-dir {checkout / 'ckpts'} --models 720x720_5s" in found
 
 
@@ -89,6 +100,55 @@ def test_fp8_needs_its_own_file_and_the_720_variant(tmp_path: Path):
     assert "wget -O" in found
     (found,) = problems(checkout=checkout, fp8=True, variant="960x960_5s")
     assert "only for the 720x720_5s variant" in found
+
+
+@pytest.mark.parametrize("vocabulary", ["spiece.model", "tokenizer.json"])
+def test_either_tokenizer_vocabulary_will_do(tmp_path: Path, vocabulary: str):
+    checkout = make_checkout(tmp_path)
+    folder = checkout / "ckpts" / TOKENIZER_DIR
+    (folder / "spiece.model").unlink()
+    (folder / vocabulary).write_text("")
+    assert problems(checkout=checkout) == []
+    (folder / vocabulary).unlink()
+    (found,) = problems(checkout=checkout)
+    assert "checkpoint files missing (1)" in found
+    assert "tokenizer.json" in found
+
+
+def test_one_missing_module_is_named_with_its_package(tmp_path: Path):
+    checkout = make_checkout(tmp_path)
+    for module, package in [
+        ("optimum.quanto", "optimum-quanto"),
+        ("open_clip", "open-clip-torch"),
+        ("pydub", "pydub"),
+    ]:
+        (found,) = problems(checkout=checkout, find_module=lambda n, m=module: n != m)
+        assert f"not installed: {module}." in found
+        assert f"pip install {package})" in found
+
+
+def test_every_device_is_checked(tmp_path: Path):
+    checkout = make_checkout(tmp_path)
+    two = lambda: (2, "CUDA 12.4")  # noqa: E731
+    assert problems(checkout=checkout, devices=[0, 1], cuda_probe=two) == []
+    (found,) = problems(checkout=checkout, devices=[0, 2, 3], cuda_probe=two)
+    assert "GPU 2, 3 was asked for" in found
+    assert "2 CUDA device(s): 0..1" in found
+
+
+def test_fp8_and_qint8_exclude_each_other(tmp_path: Path):
+    # qint8 quantizes the bf16 checkpoint as it loads: no file of its own.
+    assert problems(checkout=make_checkout(tmp_path / "bf16"), qint8=True) == []
+    checkout = make_checkout(tmp_path / "fp8", fp8=True)
+    (found,) = problems(checkout=checkout, qint8=True, fp8=True)
+    assert "choose one" in found
+
+
+def test_a_bad_device_list_fails_the_start():
+    with pytest.raises(OviSetupError, match="names a device twice"):
+        OviEngine(OviOptions(devices="0,0"), factory=FAKE_FACTORY)
+    with pytest.raises(OviSetupError, match="not a comma-separated list"):
+        OviEngine(OviOptions(devices="0,gpu1"), factory=FAKE_FACTORY)
 
 
 def test_no_cuda_device_and_a_wrong_device_index(tmp_path: Path):
@@ -128,7 +188,7 @@ def test_the_real_engine_fails_at_start_on_this_machine(
         OviEngine()
     message = str(failed.value)
     assert message.startswith("The Ovi engine cannot start;")
-    assert "pip install 'wavespeed-mock[ovi]'" in message
+    assert "pip install '.[ovi]'" in message
     assert "no Ovi checkout given" in message
     assert isinstance(failed.value, EngineError)
     assert isinstance(failed.value, LookupError)

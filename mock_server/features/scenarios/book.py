@@ -286,6 +286,16 @@ class ScenarioBook:
                 f"Injected by the mock's scenario: HTTP {status} on a result poll",
             )
 
+    def idle(self) -> bool:
+        """True while no scenario is set: the wire layer then does nothing."""
+        return not (
+            self.global_
+            or self.by_key
+            or self.next_n
+            or self.named
+            or self.by_prediction
+        )
+
     def route_fault(self, call: RouteCall) -> RouteFault | None:
         """What happens on the wire to one request (see :meth:`Scenario.wire_fault`).
 
@@ -317,6 +327,8 @@ class ScenarioBook:
         return fault
 
     def timestamp_digits(self, p: Prediction) -> int | None:
+        if not (self.global_ or self.by_key or self.by_prediction):
+            return None
         scenario = self.by_prediction.get(p.id) or self._ambient(
             p.api_key, self.clock.now()
         )

@@ -1,0 +1,155 @@
+"""Every GPU: one worker per device of ``--ovi-devices``, each job to an idle one,
+first in first out. The stand-in plays the GPUs (each worker sees its own
+``CUDA_VISIBLE_DEVICES``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from wavespeed_mock.mock_server.core.engine import RenderFailed, RenderJob
+from wavespeed_mock.real_engine import OviOptions
+
+from .conftest import (
+    WAIT_S,
+    OviHarness,
+    close_within,
+    in_background,
+    render_within,
+    start_fake_ovi,
+    wait_for,
+)
+
+
+def started_on(fake: OviHarness, job: RenderJob) -> str | None:
+    """The GPU the stand-in saw for ``job``'s call."""
+    for call in fake.calls():
+        if call["kwargs"]["text_prompt"] == job.prompt:
+            gpu: str | None = call["gpu"]
+            return gpu
+    return None
+
+
+def test_one_worker_per_device_each_pinned_to_its_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = start_fake_ovi(tmp_path, monkeypatch, devices="0,1,2")
+    with fake.engine:
+        assert fake.engine.devices == (0, 1, 2)
+        assert fake.engine.max_concurrency == 3  # the server runs three renders
+        pids = fake.engine.worker_pids
+        assert len(set(pids)) == 3 and None not in pids
+        # Loaded one after the other, each on its own GPU.
+        assert [load["gpu"] for load in fake.loads()] == ["0", "1", "2"]
+
+
+def test_jobs_go_to_idle_workers_first_in_first_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = start_fake_ovi(tmp_path, monkeypatch, devices="0,1")
+    order: list[str] = []
+    lock = threading.Lock()
+    events: dict[str, threading.Event] = {}
+
+    def on_start(name: str) -> Callable[[], None]:
+        events[name] = threading.Event()
+
+        def record() -> None:
+            with lock:
+                order.append(name)
+            events[name].set()
+
+        return record
+
+    with fake.engine:
+        gate_a, gate_b, gate_c = fake.gate(), fake.gate(), fake.gate()
+        a = fake.job(f"{gate_a.tag} a", on_start=on_start("a"))
+        b = fake.job(f"{gate_b.tag} b", on_start=on_start("b"))
+        c = fake.job(f"{gate_c.tag} c", on_start=on_start("c"))
+        d = fake.job("d", on_start=on_start("d"))
+        results = {"a": in_background(lambda: fake.engine.render(a))}
+        assert events["a"].wait(WAIT_S)
+        results["b"] = in_background(lambda: fake.engine.render(b))
+        assert events["b"].wait(WAIT_S)  # both GPUs busy at once
+        results["c"] = in_background(lambda: fake.engine.render(c))
+        wait_for(lambda: fake.queued() == 1, "c to queue")
+        results["d"] = in_background(lambda: fake.engine.render(d))
+        wait_for(lambda: fake.queued() == 2, "d to queue behind c")
+        assert order == ["a", "b"]
+
+        gate_b.open()  # b's GPU is free first: the oldest job, c, goes there
+        assert events["c"].wait(WAIT_S)
+        results["b"].result(timeout=WAIT_S)
+        assert not events["d"].is_set()  # d waits: both GPUs are busy again
+        assert fake.queued() == 1
+
+        gate_a.open()  # then d goes to a's GPU
+        assert events["d"].wait(WAIT_S)
+        results["a"].result(timeout=WAIT_S)
+        results["d"].result(timeout=WAIT_S)
+        gate_c.open()
+        results["c"].result(timeout=WAIT_S)
+
+    assert order == ["a", "b", "c", "d"]
+    gpu_a, gpu_b = started_on(fake, a), started_on(fake, b)
+    assert {gpu_a, gpu_b} == {"0", "1"}
+    assert started_on(fake, c) == gpu_b
+    assert started_on(fake, d) == gpu_a
+    for job in (a, b, c, d):
+        assert job.output_path.exists()
+
+
+def test_a_worker_that_cannot_reload_leaves_its_jobs_to_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = start_fake_ovi(
+        tmp_path,
+        monkeypatch,
+        devices="0,1",
+        engine_args={"restart_backoff_s": 3600},
+    )
+    with fake.engine:
+        monkeypatch.setenv("WAVESPEED_FAKE_OVI_LOAD", "killed")
+        dying = fake.job("[fake:die] dies")
+        with pytest.raises(RenderFailed) as failed:
+            render_within(fake.engine, dying)
+        assert failed.value.code == 5000
+        dead_gpu = started_on(fake, dying)
+        wait_for(lambda: len(fake.loads()) == 3, "the failed reload")
+        # Every later job runs on the other GPU; none fails, none waits for ever.
+        jobs = [fake.job(f"job {n}") for n in range(3)]
+        for job in jobs:
+            render_within(fake.engine, job)
+            assert job.output_path.exists()
+            assert started_on(fake, job) not in (dead_gpu, None)
+        assert len(fake.loads()) == 3  # the broken one rests
+
+
+def test_close_stops_every_worker_and_fails_the_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = start_fake_ovi(tmp_path, monkeypatch, devices="0,1")
+    started = [threading.Event(), threading.Event()]
+    busy = [
+        fake.job(f"{fake.gate().tag} busy {n}", on_start=started[n].set)
+        for n in range(2)
+    ]
+    running = [in_background(lambda j=job: fake.engine.render(j)) for job in busy]
+    for event in started:
+        assert event.wait(WAIT_S)
+    queued = in_background(lambda: fake.engine.render(fake.job("queued")))
+    wait_for(lambda: fake.queued() == 1, "a job to queue")
+    close_within(fake.engine)
+    for future in [*running, queued]:
+        with pytest.raises(RenderFailed, match="closed") as failed:
+            future.result(timeout=WAIT_S)
+        assert failed.value.code == 5003
+    assert fake.engine.worker_pids == (None, None)
+
+
+def test_devices_from_the_flag_or_a_list():
+    assert OviOptions(devices="1, 3").device_list == (1, 3)
+    assert OviOptions(device=2).device_list == (2,)
+    assert OviOptions.from_mapping({"devices": [0, 1]}).device_list == (0, 1)
