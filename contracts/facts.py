@@ -40,6 +40,8 @@ FACT_KEYWORDS = (
     "x-image-formats",
     "x-submit-body-bytes",
     "x-json-body-bytes",
+    "x-json-max-depth",
+    "x-json-max-number-chars",
     "x-terminal",
     "x-refunded",
 )
@@ -72,12 +74,16 @@ class SeedRule:
 
 @dataclass(frozen=True)
 class BodyLimits:
-    """Largest request bodies, in bytes."""
+    """Largest request bodies (in bytes) and the shape bounds of a JSON body."""
 
     submit_bytes: int
     """A submit body (it may carry a ``data:`` image)."""
     json_bytes: int
     """Every other JSON body: control API, upload tickets, history, delete, price."""
+    max_depth: int = 32
+    """How deep arrays and objects may nest in any JSON body."""
+    max_number_chars: int = 100
+    """The longest number literal in any JSON body."""
 
 
 def _common(name: str) -> Any:
@@ -125,6 +131,8 @@ def body_limits() -> BodyLimits:
     return BodyLimits(
         submit_bytes=int(limits["x-submit-body-bytes"]),
         json_bytes=int(limits["x-json-body-bytes"]),
+        max_depth=int(limits["x-json-max-depth"]),
+        max_number_chars=int(limits["x-json-max-number-chars"]),
     )
 
 

@@ -279,11 +279,14 @@ def _declared_response(method: str, path: str, status: int) -> dict[str, Any] | 
     """
     document = _document_for(path)
     doc = load_openapi(document)
+    matching = [(p, m, op) for p, m, op in _operations(document) if p.match(path)]
+    # The most literal path that matches owns the URL (OpenAPI's rule): GET on
+    # /predictions/delete is a wrong method there, not a GET /predictions/{id}.
     operation = next(
         (
             op
-            for pattern, m, op in _operations(document)
-            if m == method.lower() and pattern.match(path)
+            for pattern, m, op in matching
+            if pattern is matching[0][0] and m == method.lower()
         ),
         None,
     )

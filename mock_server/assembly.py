@@ -26,6 +26,7 @@ from .core.service import MockService
 from .core.store import PredictionStore
 from .features.account import Account, account_routes
 from .features.playground import WebhookInbox, playground_routes
+from .features.reference import reference_routes
 from .features.replay import CassetteDeck, CassetteMiddleware
 from .features.scenarios import ScenarioBook, scenario_routes
 from .features.uploads import UploadStore, upload_routes
@@ -168,6 +169,7 @@ def feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
         *upload_routes(features.uploads, service, auth),
         *account_routes(features.account, service, auth),
         *playground_routes(features.inbox, lambda: service.base_url),
+        *reference_routes(),
     ]
 
 

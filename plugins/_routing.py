@@ -21,7 +21,13 @@ from ..mock_server.http.app import create_app
 from ..mock_server.settings import Settings
 from ._renders import wait_for_renders
 
-__all__ = ["API_BASE_URL", "InProcessRouter", "route_httpx"]
+__all__ = [
+    "API_BASE_URL",
+    "InProcessApp",
+    "InProcessRouter",
+    "route_httpx",
+    "serve_in_process",
+]
 
 API_BASE_URL = "https://api.wavespeed.ai"
 
@@ -89,20 +95,51 @@ def _handler(app: Any, portal: BlockingPortal) -> Any:
     return side_effect
 
 
+class InProcessApp:
+    """The mock app running in process (with its lifespan), ready to answer httpx.
+
+    :meth:`routing` sends httpx calls to it for the length of a ``with`` block; the
+    ``wavespeed_session_httpx`` fixture hands this out so that a Hypothesis test
+    routes each example itself.
+    """
+
+    def __init__(self, server: MockServer, app: Any, portal: BlockingPortal) -> None:
+        self.mock = server
+        self.service = server.service
+        self._app = app
+        self._portal = portal
+
+    def reset(self) -> None:
+        """Forget every prediction (see :meth:`MockServer.reset`)."""
+        self.mock.reset()
+
+    @contextlib.contextmanager
+    def routing(self) -> Iterator[InProcessRouter]:
+        """Answer httpx requests to api.wavespeed.ai in this block; others pass."""
+        with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
+            route = router.route(host="api.wavespeed.ai").mock(
+                side_effect=_handler(self._app, self._portal)
+            )
+            router.route().pass_through()
+            yield InProcessRouter(router, route, self.mock)
+
+
+@contextlib.contextmanager
+def serve_in_process(settings: Settings) -> Iterator[InProcessApp]:
+    """Start the mock app in process, under the API's own base URL."""
+    settings = settings.replace(public_url=API_BASE_URL)
+    server = build_server(settings)
+    app = create_app(server=server)
+    with start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
+            yield InProcessApp(server, app, portal)
+
+
 @contextlib.contextmanager
 def route_httpx(settings: Settings) -> Iterator[InProcessRouter]:
     """Answer every httpx request to api.wavespeed.ai with an in-process mock app.
 
     Requests to other hosts pass through untouched.
     """
-    settings = settings.replace(public_url=API_BASE_URL)
-    server = build_server(settings)
-    app = create_app(server=server)
-    with start_blocking_portal() as portal:
-        with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
-            with respx.mock(assert_all_called=False, assert_all_mocked=False) as router:
-                route = router.route(host="api.wavespeed.ai").mock(
-                    side_effect=_handler(app, portal)
-                )
-                router.route().pass_through()
-                yield InProcessRouter(router, route, server)
+    with serve_in_process(settings) as app, app.routing() as router:
+        yield router

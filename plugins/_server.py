@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from ..mock_server.core.service import SETTLE_TIMEOUT_S
 from ..mock_server.http.live import LiveServer
 from ..mock_server.settings import CONTROL_PREFIX, Settings
 from ._renders import wait_for_renders
@@ -81,9 +84,50 @@ class WavespeedServer:
 
         return set_scenario(self._live.mock, scope, **fields)
 
-    def advance(self, seconds: float) -> None:
-        """Move the virtual clock forward (switching to one first if needed)."""
+    def advance(
+        self,
+        seconds: float,
+        *,
+        settle: bool = True,
+        timeout_s: float = SETTLE_TIMEOUT_S,
+    ) -> None:
+        """Move the virtual clock forward (switching to one first), then settle.
+
+        Returns once everything due by the new time has happened (see
+        :meth:`settle`): after ``advance(10)`` under the ``fast`` profile a poll
+        says ``completed``, even if the real render took longer than the jump.
+        ``settle=False`` only moves the clock.
+        """
         self.service.clock.freeze().advance(seconds)
+        if settle:
+            self.settle(timeout_s=timeout_s)
+
+    def settle(self, *, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Wait until every render and webhook attempt due by the clock's time is done.
+
+        Raises:
+            SettleTimeout: something due was still under way after ``timeout_s``
+                seconds of real time.
+        """
+        future = asyncio.run_coroutine_threadsafe(
+            self.service.settle(timeout_s), self.service.loop
+        )
+        future.result(timeout_s + 30)  # settle() bounds itself; this is a backstop
+
+    def point_sdk(self) -> contextlib.AbstractContextManager[Any]:
+        """Point the SDK's module-level functions at this server in a ``with`` block.
+
+        ``wavespeed.run(...)`` and ``wavespeed.Client()`` reach this server inside
+        the block; the SDK's configuration and cached client are restored after.
+        The ``wavespeed_sdk`` fixture does this for a whole test.
+        """
+        from ._sdk import sdk_pointed_at
+
+        return sdk_pointed_at(self.url, self.api_key)
+
+    def webhook_secret(self) -> str:
+        """The secret the server signs this server's ``api_key``'s webhooks with."""
+        return self._live.features.webhooks.secrets.secret_for(self.api_key)
 
     def wait_for_renders(self, timeout: float = 120.0) -> None:
         """Return once every render queued so far has finished or failed.
@@ -170,9 +214,14 @@ class ServerFactory:
         self._servers: dict[tuple[tuple[str, Any], ...], WavespeedServer] = {}
         self._lock = threading.Lock()
 
-    def get(self, options: dict[str, Any]) -> WavespeedServer:
+    def get(self, options: dict[str, Any], *, name: str = "") -> WavespeedServer:
+        """The server for these start-up ``options``, started on first use.
+
+        ``name`` keeps apart servers with the same options (the session-scoped
+        fixtures' server is not the one the per-test fixtures reset).
+        """
         startup = {k: v for k, v in options.items() if k not in RUNTIME_OPTIONS}
-        key = tuple(sorted((k, _hashable(v)) for k, v in startup.items()))
+        key = (("", name), *sorted((k, _hashable(v)) for k, v in startup.items()))
         with self._lock:
             server = self._servers.get(key)
             if server is None:

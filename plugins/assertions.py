@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..contracts import iter_errors, iter_response_errors
 from ..contracts.errors import ContractError
@@ -28,15 +29,19 @@ def assert_conforms(
 ) -> None:
     """Fail the test unless an answer conforms to the contract.
 
-    Give an ``httpx.Response`` (method, path and status come from it), or a body
-    with either ``method``, ``path`` and ``status`` (the OpenAPI document picks the
-    schema) or a ``schema`` file name. Explicit arguments win over the response's.
+    Give an ``httpx.Response`` or a ``requests.Response`` (method, path and status
+    come from it), or a body with either ``method``, ``path`` and ``status`` (the
+    OpenAPI document picks the schema) or a ``schema`` file name. A plain dict
+    with none of these is a prediction envelope (``data.id`` and ``data.status``,
+    what ``wavespeed.Client.get_result`` returns) or an error envelope
+    (``{code, message}``). Explicit arguments win over the response's.
 
     Raises:
         ContractViolation: an ``AssertionError`` naming the JSON path, the violated
             rule (``schema-file#pointer``) and the offending value of the first
             violation, and listing the others.
-        TypeError: neither a schema nor method, path and status can be found.
+        TypeError: no schema can be found: neither a response, nor a dict of a
+            known shape, nor a schema, nor method, path and status.
 
     Example:
         >>> answer = client.get(f"/api/v3/predictions/{id}/result")  # doctest: +SKIP
@@ -48,11 +53,13 @@ def assert_conforms(
     if _is_response(response_or_body):
         response = response_or_body
         method = method or response.request.method
-        path = path or response.request.url.path
+        path = path or _request_path(response.request)
         status = status if status is not None else response.status_code
         body = _json_body(response, method, path, status, schema)
         if body is _NOT_JSON:
             return
+    elif schema is None and method is None and path is None and status is None:
+        schema = _schema_of_shape(body)
     if schema is not None:
         errors = list(iter_errors(schema, body))
         subject = f"Body checked against {schema}"
@@ -73,10 +80,42 @@ _NOT_JSON = object()
 
 
 def _is_response(value: Any) -> bool:
-    # Duck-typed so that importing this module never imports httpx.
+    # Duck-typed (httpx.Response, requests.Response) so that importing this module
+    # imports neither.
     return all(
         hasattr(value, name)
         for name in ("status_code", "request", "headers", "content")
+    )
+
+
+def _request_path(request: Any) -> str:
+    """The path of an httpx request (``url.path``) or a requests one (``url`` is text)."""
+    url = request.url
+    if hasattr(url, "path"):
+        return str(url.path)
+    return urlsplit(str(url)).path
+
+
+# A plain dict with no hint is checked against the schema its shape names: the
+# SDK's get_result() returns the envelope, an error answer has no data.
+_ENVELOPE = "prediction-envelope.json"
+_ERROR = "error.json"
+
+
+def _schema_of_shape(body: Any) -> str:
+    __tracebackhide__ = True
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, dict) and "status" in data and "id" in data:
+            return _ENVELOPE
+        if "data" not in body and {"code", "message"} <= body.keys():
+            return _ERROR
+    raise TypeError(
+        "assert_conforms() cannot tell which answer this is: give an httpx or "
+        "requests Response, a prediction envelope (a dict with data.id and "
+        "data.status, as wavespeed.Client.get_result returns), an error envelope "
+        "({code, message}), or say schema='...' or method, path and status "
+        f"(got {_short(body, 80)})"
     )
 
 

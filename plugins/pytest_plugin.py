@@ -5,8 +5,14 @@ Fixtures (every name starts with ``wavespeed``):
 - ``wavespeed_server``: a live mock server on a free loopback port, shared by the
   session (one per xdist worker), reset before each test, ``instant`` profile.
 - ``wavespeed_client``: an official ``wavespeed.Client`` pointed at that server.
+- ``wavespeed_sdk``: the SDK's module-level functions (``wavespeed.run``) pointed
+  at that server for the test, restored after.
+- ``wavespeed_webhooks``: a loopback receiver of webhook deliveries that verifies
+  their signatures.
 - ``wavespeed_httpx``: in-process routing of httpx calls to https://api.wavespeed.ai.
 - ``wavespeed_settings``: the settings those use; override it in a conftest.py.
+- ``wavespeed_session_server``, ``wavespeed_session_client``,
+  ``wavespeed_session_httpx``: session-scoped, for Hypothesis ``@given`` tests.
 
 Configure one test with ``@pytest.mark.wavespeed(profile="polls:3", strict=True)``;
 replay or record a run with ``@pytest.mark.wavespeed(cassette=..., record_mode=...)``.
@@ -24,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._routing import InProcessRouter
+    from ._routing import InProcessApp, InProcessRouter
     from ._server import ServerFactory, WavespeedServer
+    from ._webhooks import WebhookReceiver
 
 _FACTORY = pytest.StashKey["ServerFactory"]()
 
@@ -296,6 +303,112 @@ def wavespeed_client(wavespeed_server: WavespeedServer) -> Any:
     from ._sdk import make_client
 
     return make_client(wavespeed_server.url, wavespeed_server.api_key)
+
+
+@pytest.fixture
+def wavespeed_sdk(wavespeed_server: WavespeedServer) -> Iterator[Any]:
+    """The ``wavespeed`` module, its module-level functions pointed at the server.
+
+    ``wavespeed.run(...)``, ``run_no_throw``, ``get_result``, ``upload`` and a
+    ``wavespeed.Client()`` made without arguments reach ``wavespeed_server`` for
+    this test; the SDK's configuration and its cached default client are restored
+    afterwards, so nothing leaks into the next test or to another server.
+    """
+    with wavespeed_server.point_sdk() as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def wavespeed_webhooks(wavespeed_server: WavespeedServer) -> Iterator[WebhookReceiver]:
+    """A loopback endpoint that receives webhook deliveries and verifies them.
+
+    Submit with ``?webhook={wavespeed_webhooks.url}``; ``.wait_for(prediction_id)``
+    returns the deliveries once they arrived; each is checked against the
+    server's secret for ``wavespeed_server.api_key`` on the server's clock. A
+    delivery that does not verify fails the test. Set ``.status = 500`` to make the
+    receiver refuse and exercise the retries.
+    """
+    from ._webhooks import WebhookReceiver
+
+    receiver = WebhookReceiver(
+        wavespeed_server.webhook_secret(), now=wavespeed_server.service.clock.now
+    )
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+    bad = receiver.unverified
+    if bad:
+        pytest.fail(
+            "webhook deliveries that do not verify:\n"
+            + "\n".join(f"  {d.prediction_id}: {d.error}" for d in bad)
+        )
+
+
+# -- session-scoped: for Hypothesis' @given ------------------------------------------
+# Hypothesis runs many examples inside one test, so a function-scoped fixture is
+# set up once for all of them (its function_scoped_fixture health check says so).
+# These live for the session; an example that needs a clean server resets it.
+
+_SESSION = "session"
+
+
+@pytest.fixture(scope="session")
+def wavespeed_session_server(
+    wavespeed_server_factory: ServerFactory,
+) -> Iterator[WavespeedServer]:
+    """A live server for the whole session, apart from ``wavespeed_server``.
+
+    For ``@given`` tests: call ``.reset()`` at the start of an example that must
+    not see the others' predictions. ``instant`` profile, real clock, any key;
+    contract violations fail the session's last test that used it.
+    """
+    server = wavespeed_server_factory.get({"profile": "instant"}, name=_SESSION)
+    yield server
+    violations = list(server.contract_violations)
+    if violations:
+        pytest.fail(
+            "the wavespeed mock sent answers that break its contract:\n"
+            + "\n".join(violations)
+        )
+
+
+@pytest.fixture(scope="session")
+def wavespeed_session_client(wavespeed_session_server: WavespeedServer) -> Any:
+    """An official ``wavespeed.Client`` for ``wavespeed_session_server``."""
+    from ._sdk import make_client
+
+    return make_client(wavespeed_session_server.url, wavespeed_session_server.api_key)
+
+
+@pytest.fixture(scope="session")
+def wavespeed_session_httpx(
+    wavespeed_server_factory: ServerFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[InProcessApp]:
+    """The mock app in process for the session; route httpx per example.
+
+    ``with wavespeed_session_httpx.routing() as router:`` answers httpx calls to
+    https://api.wavespeed.ai inside the block (as ``wavespeed_httpx`` does for a
+    whole test); ``.reset()`` forgets every prediction.
+    """
+    from ..mock_server.settings import Settings
+    from ._routing import serve_in_process
+
+    settings = Settings(
+        profile="instant",
+        check_responses=True,
+        cache_dir=wavespeed_server_factory.cache_dir,
+        data_dir=tmp_path_factory.mktemp("wavespeed-session-httpx"),
+    )
+    with serve_in_process(settings) as app:
+        yield app
+        violations = list(app.service.contract_violations)
+    if violations:
+        pytest.fail(
+            "the wavespeed mock sent answers that break its contract:\n"
+            + "\n".join(violations)
+        )
 
 
 @pytest.fixture

@@ -12,11 +12,25 @@ import asyncio
 import math
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...contracts.errors import WavespeedMockError
 
-__all__ = ["Clock", "ClockError", "RealClock", "ServerClock", "VirtualClock"]
+__all__ = [
+    "LATEST_TIME",
+    "Clock",
+    "ClockError",
+    "RealClock",
+    "ServerClock",
+    "VirtualClock",
+]
+
+LATEST_TIME = 32_503_680_000.0
+"""3000-01-01T00:00:00Z: a virtual clock stops here. Every timestamp the server
+writes (RFC 3339, four-digit years) must stay formattable after the offsets it
+adds to the clock (schedules, retries, waits); the control contract
+(``mock-control.yaml``, ``/_mock/clock``) documents the same bound, and the
+control API refuses larger ``advance`` and ``set`` values."""
 
 
 class Clock(Protocol):
@@ -116,6 +130,7 @@ class ServerClock:
         self._current: RealClock | VirtualClock = (
             VirtualClock(start) if virtual else RealClock()
         )
+        self._sleepers: dict[asyncio.Task[Any], float] = {}
 
     @property
     def virtual(self) -> bool:
@@ -125,11 +140,23 @@ class ServerClock:
         return self._current.now()
 
     async def sleep_until(self, deadline: float) -> None:
-        while True:
-            clock = self._current
-            await clock.sleep_until(deadline)
-            if self._current is clock or self.now() >= deadline:
-                return  # else the clock was switched under us: wait on the new one
+        task = asyncio.current_task()
+        if task is not None:
+            self._sleepers[task] = deadline
+        try:
+            while True:
+                clock = self._current
+                await clock.sleep_until(deadline)
+                if self._current is clock or self.now() >= deadline:
+                    return  # else the clock was switched under us: wait on the new one
+        finally:
+            if task is not None:
+                self._sleepers.pop(task, None)
+
+    def waits_for_later(self, task: asyncio.Task[Any]) -> bool:
+        """Whether ``task`` sleeps on this clock until a time still to come."""
+        deadline = self._sleepers.get(task)
+        return deadline is not None and deadline > self.now()
 
     def freeze(self) -> VirtualClock:
         """Stand still at the present time; only :meth:`advance` and :meth:`set` move it."""
@@ -148,12 +175,16 @@ class ServerClock:
             )  # wake its sleepers; they wait again on the wall clock
 
     def advance(self, seconds: float) -> float:
-        """Move a frozen clock forward (see :meth:`VirtualClock.advance`)."""
-        return self._frozen("advance").advance(seconds)
+        """Move a frozen clock forward, stopping at :data:`LATEST_TIME`."""
+        clock = self._frozen("advance")
+        if seconds < 0:
+            raise ValueError(f"a clock never goes backwards; got advance({seconds!r})")
+        return clock.set(min(clock.now() + seconds, LATEST_TIME))
 
     def set(self, when: float) -> float:
-        """Move a frozen clock to ``when`` (never backwards)."""
-        return self._frozen("set").set(when)
+        """Move a frozen clock to ``when`` (never backwards, never past
+        :data:`LATEST_TIME`)."""
+        return self._frozen("set").set(min(when, LATEST_TIME))
 
     def _frozen(self, action: str) -> VirtualClock:
         if not isinstance(self._current, VirtualClock):

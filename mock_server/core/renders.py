@@ -86,6 +86,10 @@ class RenderQueue:
         """Renders queued or running."""
         return len(self._futures)
 
+    def pending_ids(self) -> list[str]:
+        """The predictions whose render is queued or running."""
+        return list(self._futures)
+
     def forget(self, prediction_id: str) -> None:
         """``prediction_id`` was pruned: drop its render if it has not started, and
         wake whoever waits for it (a render under way discards its file)."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ...contracts import seed_rule
+from ...contracts.errors import WavespeedMockError
 from ..errors import ApiError
 from ..settings import Settings
 from .clock import ServerClock
@@ -51,7 +52,7 @@ from .renders import RenderQueue
 from .retention import PruneReport, RetentionPolicy, delete_files
 from .store import MICROS, PredictionStore, StoreError
 
-__all__ = ["MockService", "Submission"]
+__all__ = ["MockService", "SettleTimeout", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
@@ -60,6 +61,14 @@ ORPHAN_GRACE_S = 60.0
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
+# settle(): the real-time bound by default (a cold render of a large clip on a
+# busy machine takes seconds), and how often it looks again.
+SETTLE_TIMEOUT_S = 120.0
+SETTLE_POLL_S = 0.01
+
+
+class SettleTimeout(WavespeedMockError, TimeoutError):
+    """Work due by the clock's time did not finish within the real-time bound."""
 
 
 def _base64_of(path: Path) -> str:
@@ -114,6 +123,7 @@ class MockService:
         )
         self._poll_signals: dict[str, asyncio.Event] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._watched: dict[asyncio.Task[None], Prediction] = {}
         self._notifying: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prune_due = False
@@ -454,6 +464,67 @@ class MockService:
                 del self._watchers[pid]
 
         task.add_done_callback(forget)
+        self._watched[task] = p
+        task.add_done_callback(self._forget_watch)
+
+    def _forget_watch(self, task: asyncio.Task[None]) -> None:
+        self._watched.pop(task, None)
+
+    # -- settling ------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the service runs on (once started)."""
+        if self._loop is None:
+            raise RuntimeError("the service has not started; start() attaches a loop")
+        return self._loop
+
+    async def settle(self, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Return once everything due by the clock's present time has happened.
+
+        Due: the render of every prediction whose schedule has passed (all
+        renders under the ``polls:N`` and ``engine`` profiles), and the
+        notifications (webhook attempts) of every prediction now terminal, up to
+        a retry that waits for a later time. Renders run in real time, so a test
+        that moved a virtual clock calls this to see their outcome.
+
+        Raises:
+            SettleTimeout: something due was still under way after ``timeout_s``
+                seconds of real time (named in the message).
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout_s
+        # Polled, not awaited on events: what is due changes as renders finish
+        # and watchers wake, and a short poll sees every kind of work alike.
+        while True:
+            busy = self._unsettled()
+            if not busy:
+                return
+            if loop.time() >= give_up:
+                raise SettleTimeout(
+                    f"still under way after {timeout_s:g} s of real time: "
+                    + ", ".join(busy[:5])
+                    + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
+                )
+            await asyncio.sleep(SETTLE_POLL_S)
+
+    def _unsettled(self) -> list[str]:
+        now = self.clock.now()
+        busy = []
+        for pid in self.renders.pending_ids():
+            p = self.store.get(pid)
+            if p is not None and (
+                p.polls_needed or p.follows_engine or p.done_at <= now
+            ):
+                busy.append(f"the render of {pid}")
+        for task, p in list(self._watched.items()):
+            if (
+                not task.done()
+                and is_terminal(status_at(p, now))
+                and not self.clock.waits_for_later(task)
+            ):
+                busy.append(f"the notifications of {p.id}")
+        return busy
 
     # -- control -------------------------------------------------------------------
 

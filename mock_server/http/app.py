@@ -12,15 +12,17 @@ import contextlib
 import functools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
 from ..assembly import MockServer, build_server, feature_middleware, feature_routes
@@ -53,6 +55,25 @@ BASE64_WITH_WEBHOOK = (
 # A sync wait on a virtual clock ends when the clock passes the deadline; this
 # real-time bound keeps a forgotten frozen clock from hanging a client forever.
 SYNC_REAL_TIME_CAP_S = 600.0
+
+PREDICTION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""The shape of a prediction id in a path (the contract's ``predictionId``): the
+server's own are 32 hex digits; replayed or hand-made ones may be any of these."""
+OUTPUT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
+"""A file name under ``/outputs/``: no separator, no NUL, no leading dot."""
+_SHAPES = {
+    PREDICTION_ID: "a prediction id is 1 to 128 letters, digits, '-' or '_'",
+    OUTPUT_NAME: "an output name is letters, digits, '.', '-' and '_' "
+    "(such as <prediction id>.mp4)",
+}
+
+
+def _path_param(request: Request, name: str, shape: re.Pattern[str]) -> str:
+    """A path parameter of the right shape; else a 404 that names the shape."""
+    value: str = request.path_params[name]
+    if not shape.fullmatch(value):
+        raise ApiError(404, f"{value!r} not found: {_SHAPES[shape]}")
+    return value
 
 
 def create_app(
@@ -101,12 +122,11 @@ def create_app(
 
     async def get_result(request: Request) -> Response:
         api_key = auth(request)
-        return envelope(
-            await service.poll(request.path_params["prediction_id"], api_key)
-        )
+        prediction_id = _path_param(request, "prediction_id", PREDICTION_ID)
+        return envelope(await service.poll(prediction_id, api_key))
 
     async def get_output(request: Request) -> Response:
-        name = request.path_params["filename"]
+        name = _path_param(request, "filename", OUTPUT_NAME)
         folder = service.outputs_dir
         if name.endswith(".mp4"):
             # A cached clip is served from the cache, not copied per prediction.
@@ -114,13 +134,20 @@ def create_app(
         return serve_file(folder, name, "video/mp4", request.headers.get("range"))
 
     routes += [
-        Route(
-            "/api/v3/predictions/{prediction_id}/result", get_result, methods=["GET"]
-        ),
-        Route("/api/v3/predictions/{prediction_id}", get_result, methods=["GET"]),
         Route("/outputs/{filename}", get_output, methods=["GET", "HEAD"]),
         *feature_routes(server, auth),
         *control_routes(server),
+    ]
+    # An id never takes the name of a fixed route beside it, so that
+    # GET /api/v3/predictions/delete is a 405 (it is POST only), not a 404.
+    fixed = frozenset(
+        path.rsplit("/", 1)[1]
+        for path in (getattr(route, "path", "") for route in routes)
+        if path.startswith("/api/v3/predictions/") and "{" not in path
+    )
+    routes += [
+        _IdRoute("/api/v3/predictions/{prediction_id}/result", get_result, fixed),
+        _IdRoute("/api/v3/predictions/{prediction_id}", get_result, fixed),
     ]
     app.router.routes.extend(routes)
 
@@ -147,6 +174,38 @@ def create_app(
     return app
 
 
+class _IdRoute(Route):
+    """A GET route with a ``{prediction_id}`` that is never one of ``fixed``."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        fixed: frozenset[str],
+    ) -> None:
+        super().__init__(path, endpoint, methods=["GET"])
+        self.fixed = fixed
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if (
+            match is not Match.NONE
+            and child["path_params"]["prediction_id"] in self.fixed
+        ):
+            return Match.NONE, {}
+        return match, child
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (the ``Allow`` of a 405)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def _submit_handler(
     service: MockService, model: ModelSpec, auth: Authenticator
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -161,7 +220,10 @@ def _submit_handler(
             raise ApiError(400, problem)
         # ?webhook= as the SDKs send it, else the body's webhook_url that one doc
         # page shows [documented: D-SUBMIT]; the query wins when both are given.
-        webhook = request.query_params.get("webhook") or body.get("webhook_url") or None
+        # A ?webhook= present but empty is refused by the webhook check (400).
+        webhook = request.query_params.get("webhook")
+        if webhook is None:
+            webhook = body.get("webhook_url") or None
         if webhook and body.get("enable_base64_output") is True:
             raise ApiError(
                 400,
@@ -257,12 +319,24 @@ def _install_error_handlers(app: FastAPI) -> None:
                 message = f"Model {model!r} not found.{hint} Models served: {', '.join(models)}."
             return error_response(404, message)
         if exc.status_code == 405:
+            allow = _allowed_methods(request)
             return error_response(
                 405,
-                f"Method {request.method} is not allowed on {path}",
-                headers=dict(exc.headers or {}),
+                f"Method {request.method} is not allowed on {path}; use {allow}",
+                headers={"Allow": allow},
             )
         return error_response(exc.status_code, str(exc.detail))
+
+    async def on_disconnect(request: Request, exc: Exception) -> Response:
+        # Nobody is left to read an answer; one line says what happened.
+        log.info(
+            "client went away before sending the whole body of %s %s",
+            request.method,
+            request.url.path,
+        )
+        return error_response(
+            400, "The client disconnected before the body was complete"
+        )
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -270,4 +344,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_crash)

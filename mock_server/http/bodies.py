@@ -1,12 +1,17 @@
 """Reading request bodies: bounded in size, answered in the envelope when bad.
 
 Every route that takes a body reads it through here, so the size limit and the
-400/413 answers are the same everywhere.
+400/413 answers are the same everywhere. A JSON body is bounded in shape too
+(the contract's ``body_limits``): nesting depth and number length are checked
+while parsing, and no string or key may hold text that cannot be stored as
+UTF-8 (a lone surrogate) or NUL, so nothing unencodable is ever stored.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -50,13 +55,112 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse_json(raw: bytes) -> Any:
-    """``raw`` as JSON (400 in the envelope for an empty or broken body)."""
+    """``raw`` as JSON, bounded in shape (400 in the envelope for a bad body).
+
+    Refused: an empty or broken body, ``NaN``/``Infinity``, a number literal
+    longer than the contract's bound or out of float range, arrays and objects
+    nested deeper than the bound, and any string or key holding NUL or a lone
+    surrogate (the message names the field).
+    """
     if not raw.strip():
         raise bad_request("$", "the body is empty; send a JSON object")
+    limits = body_limits()
+    number = _number_parser(limits.max_number_chars)
     try:
-        return json.loads(raw)
+        body = json.loads(
+            raw, parse_int=number, parse_float=number, parse_constant=_constant
+        )
+    except _BadLiteral as exc:
+        raise bad_request("$", str(exc)) from None
+    except RecursionError:
+        # The decoder recurses per level; far past our bound it stops itself.
+        raise bad_request("$", _too_deep(limits.max_depth)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad_request("$", f"not valid JSON ({exc})") from None
+    problem = _shape_problem(body, limits.max_depth)
+    if problem is not None:
+        raise bad_request(*problem)
+    return body
+
+
+class _BadLiteral(Exception):
+    """A number or constant the parser refuses (raised through ``json.loads``)."""
+
+
+def _number_parser(max_chars: int) -> Any:
+    def number(literal: str) -> int | float:
+        if len(literal) > max_chars:
+            raise _BadLiteral(
+                f"a number literal of {len(literal):,} characters is longer than "
+                f"the {max_chars} allowed"
+            )
+        if "." in literal or "e" in literal or "E" in literal:
+            value = float(literal)
+            if not math.isfinite(value):
+                raise _BadLiteral(f"the number {literal} is out of range")
+            return value
+        return int(literal)
+
+    return number
+
+
+def _constant(name: str) -> Any:
+    raise _BadLiteral(f"{name} is not valid JSON; send a finite number")
+
+
+def _too_deep(max_depth: int) -> str:
+    return f"arrays and objects nest deeper than {max_depth} levels"
+
+
+# NUL and lone surrogates (json.loads joins escaped pairs into one code point).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _text_problem(text: str) -> str | None:
+    # Most text is ASCII (a data: URI is megabytes of it): one C-speed scan.
+    if text.isascii():
+        at = text.find("\x00")
+    else:
+        match = _UNSTORABLE.search(text)
+        at = match.start() if match else -1
+    if at < 0:
+        return None
+    char = text[at]
+    what = (
+        "NUL (\\u0000)" if char == "\x00" else f"a lone surrogate ({ascii(char)[1:-1]})"
+    )
+    return f"holds {what} at character {at}; send text as UTF-8 without NUL"
+
+
+def _path_of(path: str, key: str) -> str:
+    if key.isidentifier() and key.isascii():
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key)}]"
+
+
+def _shape_problem(body: Any, max_depth: int) -> tuple[str, str] | None:
+    """The first (JSON path, problem) of a parsed body's shape, or None."""
+    stack: list[tuple[Any, str, int]] = [(body, "$", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            problem = _text_problem(value)
+            if problem:
+                return path, problem
+        elif isinstance(value, (dict, list)):
+            if depth >= max_depth:
+                return path, _too_deep(max_depth)
+            if isinstance(value, list):
+                stack.extend(
+                    (v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)
+                )
+                continue
+            for key, item in value.items():
+                problem = _text_problem(key)
+                if problem:
+                    return path, f"a key {problem}"
+                stack.append((item, _path_of(path, key), depth + 1))
+    return None
 
 
 async def read_json_object(

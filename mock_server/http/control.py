@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -17,10 +16,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ...contracts.errors import WavespeedMockError
+from ..core.clock import LATEST_TIME
 from ..core.prediction import format_timestamp
 from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
 from .bodies import read_json_object
+from .documents import yaml_document
 from .responses import envelope
 
 if TYPE_CHECKING:
@@ -54,6 +55,23 @@ def state_of(service: MockService) -> dict[str, Any]:
         "strict": service.settings.strict,
         **_clip_duration(service),
     }
+
+
+def _seconds(body: dict[str, Any], key: str) -> float:
+    value = body[key]
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+    ):
+        raise bad_request(f"$.{key}", "expected a number of seconds")
+    if abs(value) > LATEST_TIME:
+        raise bad_request(
+            f"$.{key}",
+            f"{value!r} is out of the clock's range (at most {LATEST_TIME:.0f} "
+            "seconds, 3000-01-01T00:00:00Z as Unix time; the clock stops there)",
+        )
+    return float(value)
 
 
 def _clip_duration(service: MockService) -> dict[str, Any]:
@@ -138,28 +156,20 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
             raise bad_request("$.virtual", "expected true or false")
+        moves = {key: _seconds(body, key) for key in ("advance", "set") if key in body}
+        if moves and not (virtual is True or service.clock.virtual):
+            raise ApiError(
+                409,
+                'The clock is real; switch to a virtual clock with {"virtual": true} first',
+            )
+        if moves.get("advance", 0.0) < 0:
+            raise bad_request("$.advance", "a clock never goes backwards")
         if virtual is True:
             service.clock.freeze()
-        for key in ("advance", "set"):
-            if key in body:
-                value = body[key]
-                if (
-                    not isinstance(value, (int, float))
-                    or isinstance(value, bool)
-                    or not math.isfinite(value)
-                ):
-                    raise bad_request(f"$.{key}", "expected a number of seconds")
-                if not service.clock.virtual:
-                    raise ApiError(
-                        409,
-                        'The clock is real; switch to a virtual clock with {"virtual": true} first',
-                    )
-                if key == "advance":
-                    if value < 0:
-                        raise bad_request("$.advance", "a clock never goes backwards")
-                    service.clock.advance(float(value))
-                else:
-                    service.clock.set(float(value))
+        if "advance" in moves:
+            service.clock.advance(moves["advance"])
+        if "set" in moves:
+            service.clock.set(moves["set"])
         if virtual is False:
             service.clock.unfreeze()
         return envelope(state_of(service))
@@ -192,12 +202,7 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
             raise ApiError(
                 404, f"No document {name!r}; try openapi.yaml or mock-control.yaml"
             )
-        text = (
-            resources.files("wavespeed_mock.contracts")
-            .joinpath(name)
-            .read_text(encoding="utf-8")
-        )
-        return Response(text, media_type="application/yaml")
+        return yaml_document(name, request.headers.get("accept", ""))
 
     p = CONTROL_PREFIX
     return [

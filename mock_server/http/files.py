@@ -46,8 +46,12 @@ def serve_file(
 ) -> Response:
     """A file under ``root``; never anything outside it, whatever ``relative`` says."""
     base = root.resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base) or not path.is_file():
+    try:
+        path = (base / relative).resolve()
+        found = path.is_relative_to(base) and path.is_file()
+    except (ValueError, OSError):  # NUL in the name, a name too long
+        found = False
+    if not found:
         raise ApiError(404, f"File {relative!r} not found")
     size = path.stat().st_size
     if range_header:

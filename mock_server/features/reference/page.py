@@ -1,0 +1,158 @@
+"""The reference page: contracts/openapi.yaml as one HTML page, rendered on the server.
+
+No script and no asset from elsewhere: the page works offline and under a
+Content-Security-Policy that allows only its own inline stylesheet (by hash).
+A Swagger UI bundle (swagger-ui-bundle on PyPI, swagger-ui-dist on npm) was
+weighed: it needs script, and its "try it out" would have a web page drive the
+server, which the mock refuses; what a reader needs here (routes, parameters,
+bodies, statuses, the provenance of each fact) fits in plain HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import cache
+from html import escape
+from typing import Any
+
+from ....contracts import load_openapi
+
+__all__ = ["CONTENT_SECURITY_POLICY", "render_reference"]
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+_STYLE = """
+body{font:15px/1.5 system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem 2rem;color:#1b1f24}
+h1{font-size:1.6rem}h2{margin-top:2.5rem;border-bottom:1px solid #d0d7de}
+section.op{border:1px solid #d0d7de;border-radius:6px;margin:1rem 0;padding:.5rem 1rem}
+.method{display:inline-block;min-width:4.5rem;font-weight:700;font-family:monospace}
+.get{color:#0969da}.post{color:#1a7f37}.put,.patch{color:#9a6700}.delete{color:#cf222e}
+code,.path{font-family:ui-monospace,monospace}.path{font-weight:600}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top}
+p.desc{white-space:pre-wrap}nav ul{columns:2}
+"""
+
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""Nothing loads but the page's own stylesheet; the page cannot be framed."""
+
+
+def _resolve(doc: dict[str, Any], node: Any) -> Any:
+    """Follow a local ``#/components/...`` reference (external files stay links)."""
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = doc
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return target
+    return node
+
+
+def _schema_link(schema: Any) -> str:
+    ref = schema.get("$ref") if isinstance(schema, dict) else None
+    if isinstance(ref, str) and not ref.startswith("#"):
+        href = escape(ref.split("#", 1)[0])
+        return f'<a href="/{href}"><code>{escape(ref)}</code></a>'
+    kind = schema.get("type", "") if isinstance(schema, dict) else ""
+    return f"<code>{escape(str(kind))}</code>"
+
+
+def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) -> str:
+    anchor = escape(op.get("operationId") or f"{method}-{path}")
+    parts = [
+        f'<section class="op" id="{anchor}">',
+        f'<h3><span class="method {method}">{method.upper()}</span> '
+        f'<span class="path">{escape(path)}</span></h3>',
+    ]
+    if op.get("summary"):
+        parts.append(f"<p><strong>{escape(op['summary'])}</strong></p>")
+    if op.get("description"):
+        parts.append(f'<p class="desc">{escape(op["description"].strip())}</p>')
+    params = [_resolve(doc, p) for p in op.get("parameters", [])]
+    if params:
+        rows = "".join(
+            f"<tr><td><code>{escape(str(p.get('name')))}</code></td>"
+            f"<td>{escape(str(p.get('in')))}</td>"
+            f"<td>{'yes' if p.get('required') else 'no'}</td>"
+            f"<td>{_schema_link(p.get('schema', {}))}</td>"
+            f"<td>{escape(str(p.get('description', '')).strip())}</td></tr>"
+            for p in params
+        )
+        parts.append(
+            "<table><tr><th>parameter</th><th>in</th><th>required</th>"
+            f"<th>schema</th><th>description</th></tr>{rows}</table>"
+        )
+    body = _resolve(doc, op.get("requestBody"))
+    if isinstance(body, dict):
+        for media, spec in body.get("content", {}).items():
+            parts.append(
+                f"<p>Request body (<code>{escape(media)}</code>): "
+                f"{_schema_link(spec.get('schema', {}))}</p>"
+            )
+    statuses = []
+    for status, response in op.get("responses", {}).items():
+        response = _resolve(doc, response)
+        media = response.get("content", {})
+        schemas = ", ".join(
+            f"<code>{escape(m)}</code> {_schema_link(s.get('schema', {}))}"
+            for m, s in media.items()
+        )
+        statuses.append(
+            f"<tr><td>{escape(str(status))}</td>"
+            f"<td>{escape(str(response.get('description', '')).strip())}</td>"
+            f"<td>{schemas}</td></tr>"
+        )
+    if statuses:
+        parts.append(
+            "<table><tr><th>status</th><th>description</th><th>body</th></tr>"
+            + "".join(statuses)
+            + "</table>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+@cache
+def render_reference(document: str = "openapi.yaml") -> str:
+    """The HTML reference of a contract document (cached: the contract is data)."""
+    doc = load_openapi(document)
+    info = doc.get("info", {})
+    groups: dict[str, list[str]] = {}
+    toc: dict[str, list[str]] = {}
+    for path, item in doc.get("paths", {}).items():
+        for method in _METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            tag = (op.get("tags") or ["other"])[0]
+            groups.setdefault(tag, []).append(_operation(doc, path, method, op))
+            anchor = escape(op.get("operationId") or f"{method}-{path}")
+            toc.setdefault(tag, []).append(
+                f'<li><a href="#{anchor}">{method.upper()} {escape(path)}</a></li>'
+            )
+    nav = "".join(
+        f"<li>{escape(tag)}<ul>{''.join(items)}</ul></li>" for tag, items in toc.items()
+    )
+    sections = "".join(
+        f'<h2 id="tag-{escape(tag)}">{escape(tag)}</h2>' + "".join(ops)
+        for tag, ops in groups.items()
+    )
+    title = escape(str(info.get("title", "API reference")))
+    return (
+        "<!doctype html>\n"
+        f'<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{_STYLE}</style></head><body>"
+        f"<h1>{title}</h1>"
+        f'<p class="desc">{escape(str(info.get("description", "")).strip())}</p>'
+        '<p>The documents: <a href="/openapi.yaml">openapi.yaml</a>, '
+        '<a href="/openapi.json">openapi.json</a> (body schemas under '
+        "<code>/schemas/</code>); the control API: "
+        '<a href="/_mock/documents/mock-control.yaml">mock-control.yaml</a>.</p>'
+        f"<nav><ul>{nav}</ul></nav>{sections}</body></html>\n"
+    )
