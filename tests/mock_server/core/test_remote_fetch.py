@@ -238,9 +238,17 @@ def _task_error(server: Any, image: str) -> dict[str, Any]:
     )
     assert answer.status_code == 200, answer.text
     pid = answer.json()["data"]["id"]
-    result = httpx.get(
-        f"{server.url}/api/v3/predictions/{pid}/result", headers=headers, timeout=60
-    ).json()["data"]
+    import time
+
+    # A poll never waits for a render: poll until the task ends (a generous bound).
+    deadline = time.monotonic() + 120
+    while True:
+        result = httpx.get(
+            f"{server.url}/api/v3/predictions/{pid}/result", headers=headers
+        ).json()["data"]
+        if result["status"] in ("completed", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert result["status"] == "failed", result
     return {"code": result["code"], "error": result["error"]}
 
