@@ -160,15 +160,15 @@ def create_app(
             submit_paths=frozenset(model.path for model in list_models()),
         )
     app.add_middleware(JournalMiddleware, journal=server.journal)
-    # Outside the journal: a refused request (a rebinding page) leaves no trace
-    # there; inside the response check, which sees the refusals' envelopes.
-    app.add_middleware(RequestGuardMiddleware, settings=settings)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     # Record/replay answers outside the response check: recorded answers are the
     # upstream's facts, checked into the cassette (features/replay), not the mock's.
     for middleware in feature_middleware(server, auth):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+    # Outside everything that answers, the proxy and replay included, so that no
+    # request a rebinding page sends is served or journaled.
+    app.add_middleware(RequestGuardMiddleware, settings=settings)
     if settings.access_log:  # outermost: its time covers the whole answer
         app.add_middleware(AccessLogMiddleware)
     return app
