@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 from bench_server import free_port, install_tree, rss_mb
+from wavespeed_mock.mock_server.core.keys import key_id
 from wavespeed_mock.mock_server.core.prediction import Prediction
 from wavespeed_mock.mock_server.core.store import PredictionStore
 
@@ -69,7 +70,7 @@ def prediction(rng: random.Random, now: float, clip: str) -> Prediction:
         profile="instant",
         start_at=now,
         done_at=now,
-        api_key="bench-key",
+        key_id=key_id("bench-key"),  # stored hashed, as a submit stores it
         render_started_at=now,
         rendered_at=now,
         inference_ms=12,

@@ -21,6 +21,7 @@ from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
 from .core.profiles import DEFAULT_PROFILE
+from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
 from .core.store import PredictionStore
 from .features.account import Account, account_routes
@@ -109,7 +110,11 @@ def build_server(
     images = ImageLoader(
         data_dir=data_dir,
         base_url=settings.base_url,
-        fetch_remote=settings.fetch_remote_images,
+        fetcher=(
+            RemoteFetcher(allow=settings.fetch_allow)
+            if settings.fetch_remote_images
+            else None
+        ),
         max_pixels=settings.max_image_pixels,
     )
     # Before anything is opened: bad record/replay settings fail with nothing to close.
@@ -126,6 +131,7 @@ def build_server(
             secrets=secrets,
             retry_base_s=settings.webhook_retry_base_s,
             timeout_s=settings.webhook_timeout_s,
+            allow=settings.webhook_allow,
         ),
         uploads=UploadStore(
             data_dir=data_dir,
@@ -144,7 +150,7 @@ def build_server(
         images=images,
         # Read in this order: a bad webhook URL (400) before the balance (403).
         admissions=(
-            WebhookUrlCheck(settings.webhook_allow_hosts),
+            WebhookUrlCheck(),
             features.account,
         ),
         faults=features.scenarios,
@@ -187,7 +193,7 @@ class _InboxVerifier:
             verify_webhook(
                 headers,
                 body,
-                self.secrets.secret_for(prediction.api_key),
+                self.secrets.secret_for(prediction.key_id),
                 now=self.clock.now(),
             )
         except WebhookVerificationError as exc:

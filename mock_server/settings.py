@@ -77,8 +77,20 @@ class Settings:
     ``wavespeed_mock.access`` logger; ``serve`` prints it on standard error."""
     check_responses: bool = False
     """Validate every JSON answer against the contract and record violations."""
-    webhook_allow_hosts: tuple[str, ...] = ()
-    """Hosts beyond loopback that webhooks may be delivered to."""
+    webhook_allow: tuple[str, ...] = ()
+    """Where webhooks may be delivered beyond loopback: host names, addresses or
+    networks (``10.0.0.0/8``), or ``*`` for anywhere. Judged on the resolved
+    address; a delivery elsewhere is logged with its body, not sent."""
+    fetch_allow: tuple[str, ...] = ()
+    """Host names, addresses or networks that ``fetch_remote_images`` may reach
+    although they are loopback, link-local, private, multicast or reserved."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host header values served beyond loopback names and addresses, the public
+    URL's host and the bound address (``*`` serves any: only behind a proxy that
+    checks Host itself). A defence against DNS rebinding."""
+    control_token: str | None = field(default=None, repr=False)
+    """When set, the control API (``/_mock``, but its health and documents)
+    answers only requests with ``Authorization: Bearer <token>``."""
     webhook_retry_base_s: float = 1.0
     """First backoff before a webhook retry, then doubled (1, 2, 4 s). [inferred]"""
     webhook_timeout_s: float = 10.0

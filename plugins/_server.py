@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,12 @@ class WavespeedServer:
         self.url = live.url
         self.api_key = api_key
         self.service = live.service
-        self._control = httpx.Client(base_url=self.url + CONTROL_PREFIX, timeout=30)
+        token = live.settings.control_token
+        self._control = httpx.Client(
+            base_url=self.url + CONTROL_PREFIX,
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            timeout=30,
+        )
 
     # -- control -----------------------------------------------------------------
     # The server runs in this process, so these call its service directly: the
@@ -139,6 +145,49 @@ class WavespeedServer:
         response.raise_for_status()
         items: list[dict[str, Any]] = response.json()["data"]["items"]
         return items
+
+    def webhook_log(
+        self,
+        prediction_id: str | None = None,
+        *,
+        blocked: bool | None = None,
+        at_least: int = 0,
+        timeout_s: float = 10.0,
+    ) -> list[dict[str, Any]]:
+        """Webhook delivery attempts, oldest first, as ``GET /_mock/webhooks`` lists them.
+
+        A delivery to a host that is not allowed (loopback only unless the
+        ``webhook_allow`` setting says more) is not sent: its entry has
+        ``blocked`` True, the ``reason``, and the ``body`` (JSON text) and signed
+        ``headers`` it would have carried. Deliveries happen after a task ends,
+        so ``at_least`` waits (up to ``timeout_s``) for that many entries.
+
+        Example:
+            >>> [entry] = wavespeed_server.webhook_log(pid, blocked=True, at_least=1)
+            >>> json.loads(entry["body"])["status"]
+            'completed'
+
+        Raises:
+            AssertionError: fewer than ``at_least`` entries came in time.
+        """
+        __tracebackhide__ = True
+        log = self._live.features.webhooks.log
+        deadline = time.monotonic() + timeout_s
+        while True:
+            entries = [
+                e
+                for e in log.attempts(prediction_id)
+                if blocked is None or e["blocked"] is blocked
+            ]
+            if len(entries) >= at_least:
+                return entries
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"expected at least {at_least} webhook log entries "
+                    f"(prediction {prediction_id!r}, blocked={blocked!r}) within "
+                    f"{timeout_s:g} s; found {len(entries)}: {entries!r}"
+                )
+            time.sleep(0.01)
 
     @property
     def contract_violations(self) -> list[str]:

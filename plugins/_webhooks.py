@@ -112,9 +112,16 @@ class WebhookReceiver:
             self._changed.notify_all()
 
     def wait_for(
-        self, prediction_id: str | None = None, *, count: int = 1, timeout_s: float = 30
+        self,
+        prediction_id: str | None = None,
+        *,
+        count: int = 1,
+        timeout_s: float = 120,
     ) -> list[ReceivedWebhook]:
         """Wait until ``count`` deliveries (for ``prediction_id``, if given) arrived.
+
+        The bound is generous: the delivery follows a render, and a cold render on
+        a busy machine was seen to take 32 s.
 
         Raises:
             TimeoutError: fewer arrived within ``timeout_s`` seconds of real time.

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from typing import Any
 
 from ..core.prediction import format_timestamp
-from ..settings import CONTROL_PREFIX, Settings
+from ..settings import CONTROL_PREFIX, ENV_PREFIX, Settings
 
 __all__ = ["add_control_parser", "run_control", "server_url"]
 
@@ -45,6 +46,12 @@ def _connection_options(*, suppress: bool) -> argparse.ArgumentParser:
         type=int,
         default=default,
         help="the server's port (default $WAVESPEED_MOCK_PORT or 8000)",
+    )
+    group.add_argument(
+        "--control-token",
+        default=default,
+        metavar="TOKEN",
+        help="the server's --control-token (default $WAVESPEED_MOCK_CONTROL_TOKEN)",
     )
     return options
 
@@ -172,9 +179,18 @@ def run_control(args: argparse.Namespace) -> int:
             params["limit"] = args.limit
         if args.since:
             params["since"] = args.since
+    token = getattr(args, "control_token", None) or os.environ.get(
+        ENV_PREFIX + "CONTROL_TOKEN"
+    )
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         response = httpx.request(
-            method, base + path, json=body, params=params, timeout=30
+            method,
+            base + path,
+            json=body,
+            params=params,
+            headers=headers,
+            timeout=30,
         )
     except httpx.HTTPError as exc:
         print(f"wavespeed-mock control: cannot reach {url}: {exc}", file=sys.stderr)

@@ -82,9 +82,45 @@ def add_serve_parser(
         dest="sync_wait_s",
         help="seconds a sync-mode submit waits before the 5004 answer (default 90)",
     )
+    _add_security_options(serve)
     add_retention_options(serve)
     _add_record_replay_options(serve)
     _add_engine_options(serve)
+
+
+def _add_security_options(serve: argparse.ArgumentParser) -> None:
+    """Who may reach the server, and whom it may reach (README "Security")."""
+    group = serve.add_argument_group("security")
+    group.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="HOST",
+        help="also answer requests for this Host header (repeatable); loopback "
+        "names and addresses and the --public-url host are always served",
+    )
+    group.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        help="the control API (/_mock) then needs 'Authorization: Bearer TOKEN'",
+    )
+    group.add_argument(
+        "--fetch-allow",
+        action="append",
+        dest="fetch_allow",
+        metavar="HOST",
+        help="let --fetch-remote-images reach this internal host, address or "
+        "network (repeatable); loopback, private, link-local, multicast and "
+        "reserved addresses are refused otherwise",
+    )
+    group.add_argument(
+        "--webhook-allow",
+        action="append",
+        dest="webhook_allow",
+        metavar="HOST",
+        help="deliver webhooks to this host, address or network too, or '*' for "
+        "any (repeatable); loopback only by default, other deliveries are logged",
+    )
 
 
 RETENTION_DESTS = (
@@ -246,12 +282,18 @@ def run_serve(args: argparse.Namespace) -> int:
             "replay_by",
             "replay_miss",
             "access_log",
+            "control_token",
         )
     }
-    if args.api_keys:
-        keys["api_keys"] = tuple(args.api_keys)
-    if args.replay_ignore:
-        keys["replay_ignore"] = tuple(args.replay_ignore)
+    for repeated in (
+        "api_keys",
+        "allowed_hosts",
+        "fetch_allow",
+        "webhook_allow",
+        "replay_ignore",
+    ):
+        if getattr(args, repeated):
+            keys[repeated] = tuple(getattr(args, repeated))
     settings = Settings.from_env(**keys)
     options: dict[str, object] = {}
     for dest, value in vars(args).items():

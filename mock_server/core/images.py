@@ -1,8 +1,9 @@
 """Where an image-to-video request's image comes from.
 
 ``image`` may be a ``data:`` URI (decoded at submit), the URL of a file uploaded to
-this server (read from the data folder), or any other http(s) URL: fetched, bounded
-in size and time, only with ``--fetch-remote-images``; otherwise the clip starts
+this server (read from the data folder), or any other http(s) URL: fetched only
+with ``--fetch-remote-images``, and then only from public addresses, within one
+deadline and one byte bound (:mod:`.remote_fetch`); otherwise the clip starts
 from a placeholder frame derived from the URL, so CI stays hermetic and the server
 never makes requests a client chose (no server-side request forgery).
 """
@@ -14,6 +15,7 @@ import binascii
 import functools
 import hashlib
 import io
+import logging
 import os
 import re
 import tempfile
@@ -26,6 +28,7 @@ from PIL import Image
 from ...contracts import UnusableImageError, probe_image
 from ..errors import bad_request
 from .engine import RenderFailed
+from .remote_fetch import FetchFailed, FetchRefused, RemoteFetcher
 
 __all__ = [
     "ImageIntake",
@@ -34,12 +37,12 @@ __all__ = [
     "placeholder_image",
 ]
 
+log = logging.getLogger("wavespeed_mock.server")
+
 UPLOAD_PATH = re.compile(r"^/uploads/([0-9a-f]{32})/([^/]{1,255})$")
 _DATA_URI = re.compile(
     r"^data:(image/[A-Za-z0-9.+-]+)((?:;[A-Za-z0-9=._+-]+)*);base64,", re.I
 )
-FETCH_TIMEOUT_S = 10.0
-FETCH_MAX_BYTES = 30 * 1024 * 1024
 
 
 def decode_data_uri(value: str) -> bytes:
@@ -118,13 +121,15 @@ class ImageLoader:
         *,
         data_dir: Path,
         base_url: str,
-        fetch_remote: bool,
+        fetcher: RemoteFetcher | None,
         max_pixels: int,
     ) -> None:
+        """``fetcher`` fetches http(s) images; None (the default setting) keeps
+        the server off the network: a placeholder frame stands in."""
         self.inputs_dir = data_dir / "inputs"
         self.uploads_dir = data_dir / "uploads"
         self.base = urlsplit(base_url)
-        self.fetch_remote = fetch_remote
+        self.fetcher = fetcher
         self.max_pixels = max_pixels
 
     def rebase(self, base_url: str) -> None:
@@ -194,36 +199,30 @@ class ImageLoader:
                     code=1402,
                 )
             return self._checked(data, "The uploaded image"), "upload"
-        if not self.fetch_remote:
+        if self.fetcher is None:
             return placeholder_image(image), "placeholder"
         return self._fetch(image), "remote"
 
     def _fetch(self, url: str) -> bytes:
-        import httpx
-
+        assert self.fetcher is not None
         try:
-            with httpx.Client(timeout=FETCH_TIMEOUT_S, follow_redirects=True) as client:
-                with client.stream("GET", url) as response:
-                    if response.status_code != 200:
-                        raise RenderFailed(
-                            f"Failed to download image from the provided URL: HTTP {response.status_code}",
-                            code=1402,
-                        )
-                    chunks, total = [], 0
-                    for chunk in response.iter_bytes():
-                        total += len(chunk)
-                        if total > FETCH_MAX_BYTES:
-                            raise RenderFailed(
-                                f"Failed to download image from the provided URL: larger than {FETCH_MAX_BYTES} bytes",
-                                code=1402,
-                            )
-                        chunks.append(chunk)
-        except httpx.HTTPError as exc:
+            data = self.fetcher.fetch(url)
+            probe_image(data, max_pixels=self.max_pixels)
+        except FetchRefused as exc:
             raise RenderFailed(
-                f"Failed to download image from the provided URL: {exc.__class__.__name__}",
+                f"The image URL is refused: {exc}. The mock fetches public "
+                "addresses only; allow this one with --fetch-allow "
+                "(WAVESPEED_MOCK_FETCH_ALLOW)",
                 code=1402,
             ) from None
-        return self._checked(b"".join(chunks), "The image at the provided URL")
+        except (FetchFailed, UnusableImageError) as exc:
+            # One message whatever the cause, so that a task's error cannot
+            # tell an open port from a closed one; the cause is logged.
+            log.warning("image fetch of %s failed: %s", url[:200], exc)
+            raise RenderFailed(
+                "Failed to download image from the provided URL", code=1402
+            ) from None
+        return data
 
     def _checked(self, data: bytes, what: str) -> bytes:
         """``data`` if it passes the image rule, else 1402 (the render cannot start)."""

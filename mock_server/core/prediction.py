@@ -39,7 +39,10 @@ class Prediction:
     """Clock time the schedule allows a terminal status."""
     polls_needed: int = 0
     follows_engine: bool = False
-    api_key: str = ""
+    key_id: str = ""
+    """The hash of the API key that made it (``core.keys.key_id``); never the key."""
+    key_hint: str = ""
+    """The key masked for display (``core.keys.mask_key``)."""
     webhook: str | None = None
     scenario: str | None = None
     image_digest: str | None = None

@@ -44,6 +44,7 @@ from .components import (
 )
 from .engine import Engine, TrimmableCache
 from .images import ImageIntake, ImageLoader, take_data_uri
+from .keys import key_id, mask_key
 from .lifecycle import is_refunded, is_terminal, status_at
 from .prediction import Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
@@ -297,7 +298,8 @@ class MockService:
             done_at=now + profile.queue_s + profile.processing_s + shift,
             polls_needed=profile.polls,
             follows_engine=profile.follows_engine,
-            api_key=request.api_key,
+            key_id=key_id(request.api_key),
+            key_hint=mask_key(request.api_key),
             webhook=request.webhook,
             image_digest=image.digest if image is not None else None,
         )
@@ -317,15 +319,28 @@ class MockService:
             raise ApiError(404, f"Prediction {prediction_id!r} not found")
         return p
 
-    async def poll(self, prediction_id: str) -> dict[str, Any]:
-        """The prediction object a result poll answers (counts the poll).
+    def get_for(self, prediction_id: str, api_key: str) -> Prediction:
+        """A prediction as the API shows it to ``api_key``: only the key that made
+        it sees it (the real API scopes tasks to the account); others get the
+        404 of an unknown id, so they cannot tell it exists.
+
+        Raises:
+            ApiError: 404.
+        """
+        p = self.store.get(prediction_id)
+        if p is None or p.key_id != key_id(api_key):
+            raise ApiError(404, f"Prediction {prediction_id!r} not found")
+        return p
+
+    async def poll(self, prediction_id: str, api_key: str) -> dict[str, Any]:
+        """The prediction object a result poll of ``api_key`` answers (counts the poll).
 
         A poll never waits for a render: ``status_at`` shows no outcome before it
         is known, so a clip still rendering reads ``processing``, and the instant
         and polls:N profiles end on the first poll at or after their rule once
         the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
         """
-        p = self.get(prediction_id)
+        p = self.get_for(prediction_id, api_key)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):

@@ -32,13 +32,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
 
 __all__ = ["MICROS", "PredictionStore", "StoreError"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CARRIED = "carried_spend:"
 """The key-value prefix of each key's spend carried over from pruned predictions."""
 MICROS = 1_000_000
@@ -47,7 +48,7 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS predictions (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL,
-    api_key TEXT NOT NULL,
+    key_id TEXT NOT NULL,
     charge_micros INTEGER NOT NULL,
     record TEXT NOT NULL,
     {", ".join(MUTABLE_FIELDS)}
@@ -63,7 +64,7 @@ _FIXED_FIELDS = tuple(
 # inserts would land on random pages), so a commit writes few pages. The store
 # knows each id's ``seq`` and updates by it. Measured: docs/performance.md.
 _INSERT_PREDICTION = (
-    "INSERT INTO predictions (seq, id, api_key, charge_micros, record, "
+    "INSERT INTO predictions (seq, id, key_id, charge_micros, record, "
     + ", ".join(MUTABLE_FIELDS)
     + ") VALUES (?, ?, ?, ?, ?"
     + ", ?" * len(MUTABLE_FIELDS)
@@ -124,7 +125,7 @@ class PredictionStore:
             )
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
-            self._charges.setdefault(p.api_key, {})[p.id] = int(row[1])
+            self._charges.setdefault(p.key_id, {})[p.id] = int(row[1])
             if p.image_digest:
                 self._digests[p.image_digest] += 1
         for key, value in self._db.execute(
@@ -171,7 +172,7 @@ class PredictionStore:
             self._seq += 1
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
-            self._charges.setdefault(p.api_key, {})[p.id] = charge_micros
+            self._charges.setdefault(p.key_id, {})[p.id] = charge_micros
             if p.image_digest:
                 self._digests[p.image_digest] += 1
             self._new.append((p, charge_micros))
@@ -189,11 +190,11 @@ class PredictionStore:
         # Called with the lock held: ``p`` leaves memory; its row key, if stored.
         del self._rows[p.id]
         self._dirty.pop(p.id, None)
-        charges = self._charges.get(p.api_key)
+        charges = self._charges.get(p.key_id)
         if charges is not None:
             charges.pop(p.id, None)
             if not charges:
-                del self._charges[p.api_key]
+                del self._charges[p.key_id]
         if p.image_digest:
             self._digests[p.image_digest] -= 1
             if self._digests[p.image_digest] <= 0:
@@ -221,9 +222,9 @@ class PredictionStore:
             for p in victims:
                 if self._rows.get(p.id) is not p:
                     continue
-                charge = self._charges.get(p.api_key, {}).get(p.id, 0)
+                charge = self._charges.get(p.key_id, {}).get(p.id, 0)
                 if charge and not refunded(p):
-                    carried[p.api_key] = carried.get(p.api_key, 0) + charge
+                    carried[p.key_id] = carried.get(p.key_id, 0) + charge
                 seq = self._forget(p)
                 if seq is not None:
                     seqs.append((seq,))
@@ -283,17 +284,17 @@ class PredictionStore:
 
     # -- the ledger's records ------------------------------------------------------
 
-    def charges(self, api_key: str) -> dict[str, int]:
-        """Prediction id to charge in micro-dollars, for one key."""
+    def charges(self, key_id: str) -> dict[str, int]:
+        """Prediction id to charge in micro-dollars, for one key (by its id)."""
         with self._lock:
-            return dict(self._charges.get(api_key, {}))
+            return dict(self._charges.get(key_id, {}))
 
-    def carried_spend(self, api_key: str) -> int:
+    def carried_spend(self, key_id: str) -> int:
         """Net charges, in micro-dollars, of the key's predictions that were pruned."""
-        return self._carried.get(api_key, 0)
+        return self._carried.get(key_id, 0)
 
-    def api_keys(self) -> set[str]:
-        """Every API key with a stored prediction or a carried spend."""
+    def key_ids(self) -> set[str]:
+        """Every key id with a stored prediction or a carried spend."""
         with self._lock:
             return set(self._charges) | set(self._carried)
 
@@ -442,7 +443,7 @@ def _row(p: Prediction, seq: int, charge_micros: int) -> tuple[Any, ...]:
     return (
         seq,
         p.id,
-        p.api_key,
+        p.key_id,
         charge_micros,
         json.dumps(record, separators=(",", ":")),
         *(_column(p, n) for n in MUTABLE_FIELDS),
@@ -456,7 +457,12 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     """
     (version,) = db.execute("PRAGMA user_version").fetchone()
     columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
-    if version >= SCHEMA_VERSION or "body" not in columns:
+    if version >= SCHEMA_VERSION:
+        return
+    if "api_key" in columns and "body" not in columns:
+        _hash_stored_keys(db)
+        return
+    if "body" not in columns:
         return
     log.info("migrating %s to schema version %d", db, SCHEMA_VERSION)
     db.execute("ALTER TABLE predictions RENAME TO predictions_v1")
@@ -475,10 +481,55 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     for seq, (body,) in enumerate(
         db.execute("SELECT body FROM predictions_v1 ORDER BY created_at, rowid"), 1
     ):
-        values = json.loads(body)
+        values = _hashed_key(json.loads(body))
         p = Prediction(**{k: v for k, v in values.items() if k in fields})
         rows.append(_row(p, seq, int(charges.get(p.id, 0))))
     db.execute("BEGIN")
     db.executemany(_INSERT_PREDICTION, rows)
     db.execute("DROP TABLE predictions_v1")
     db.execute("COMMIT")
+
+
+def _hashed_key(values: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older version with its plain API key: its hash and mask instead."""
+    key = values.pop("api_key", None)
+    if isinstance(key, str):
+        values.setdefault("key_id", key_id(key))
+        values.setdefault("key_hint", mask_key(key))
+    return values
+
+
+def _hash_stored_keys(db: sqlite3.Connection) -> None:
+    """Bring a data folder of schema version 2 (plain API keys) to version 3.
+
+    Every key is replaced by its hash (``core.keys``), then the file is vacuumed
+    so that no page keeps the plain text.
+    """
+    log.info("hashing the API keys stored in %s (schema version 3)", db)
+    db.execute("BEGIN")
+    updates = []
+    for seq, record in db.execute("SELECT seq, record FROM predictions").fetchall():
+        values = _hashed_key(json.loads(record))
+        updates.append(
+            (json.dumps(values, separators=(",", ":")), values.get("key_id", ""), seq)
+        )
+    db.execute("ALTER TABLE predictions RENAME COLUMN api_key TO key_id")
+    db.executemany(
+        "UPDATE predictions SET record = ?, key_id = ? WHERE seq = ?", updates
+    )
+    # Spend carried over from pruned predictions is kept by key too.
+    bounds = (CARRIED, _after(CARRIED))
+    carried: dict[str, int] = {}
+    for key, value in db.execute(
+        "SELECT key, value FROM kv WHERE key >= ? AND key < ?", bounds
+    ).fetchall():
+        hashed = CARRIED + key_id(key[len(CARRIED) :])
+        carried[hashed] = carried.get(hashed, 0) + int(value)
+    db.execute("DELETE FROM kv WHERE key >= ? AND key < ?", bounds)
+    db.executemany(
+        "INSERT INTO kv (key, value) VALUES (?, ?)",
+        [(k, str(v)) for k, v in carried.items()],
+    )
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("COMMIT")
+    db.execute("VACUUM")

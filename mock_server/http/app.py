@@ -36,6 +36,7 @@ from .auth import Authenticator
 from .bodies import parse_json, read_body
 from .control import control_routes
 from .files import serve_file
+from .guards import RequestGuardMiddleware
 from .journal import JournalMiddleware
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
@@ -120,9 +121,9 @@ def create_app(
     ]
 
     async def get_result(request: Request) -> Response:
-        auth(request)
+        api_key = auth(request)
         prediction_id = _path_param(request, "prediction_id", PREDICTION_ID)
-        return envelope(await service.poll(prediction_id))
+        return envelope(await service.poll(prediction_id, api_key))
 
     async def get_output(request: Request) -> Response:
         name = _path_param(request, "filename", OUTPUT_NAME)
@@ -159,6 +160,9 @@ def create_app(
             submit_paths=frozenset(model.path for model in list_models()),
         )
     app.add_middleware(JournalMiddleware, journal=server.journal)
+    # Outside the journal: a refused request (a rebinding page) leaves no trace
+    # there; inside the response check, which sees the refusals' envelopes.
+    app.add_middleware(RequestGuardMiddleware, settings=settings)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     # Record/replay answers outside the response check: recorded answers are the

@@ -187,7 +187,10 @@ async def test_delete_marks_own_predictions_deleted(tmp_path: Path) -> None:
         assert result["status"] == "deleted"
         assert result["outputs"] == []
         assert not (server.service.outputs_dir / f"{mine}.mp4").exists()
-        other = await client.get(f"/api/v3/predictions/{theirs}/result")
+        other = await client.get(
+            f"/api/v3/predictions/{theirs}/result",
+            headers={"Authorization": "Bearer other"},
+        )
         assert other.json()["data"]["status"] == "completed"
 
         again = await client.post("/api/v3/predictions/delete", json={"ids": [mine]})

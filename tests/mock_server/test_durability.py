@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
+from wavespeed_mock.mock_server.core.keys import key_id
 
 T2V = "/api/v3/character-ai/ovi/text-to-video"
 AUTH = {"Authorization": "Bearer k"}
@@ -198,9 +199,9 @@ def check_ledger(client: httpx.Client) -> None:
     charged = [p for p in items if p["status"] not in refunded_statuses()]
     ledger = client.get("/_mock/ledger")
     assert ledger.status_code == 200, ledger.text
-    spent = {row["api_key"]: row["spent"] for row in ledger.json()["data"]["items"]}
-    assert spent.get("k") == pytest.approx(PRICE * len(charged), abs=1e-6), (
-        f"the ledger says key 'k' spent {spent.get('k')!r}; the store holds "
+    spent = {row["key_id"]: row["spent"] for row in ledger.json()["data"]["items"]}
+    assert spent.get(key_id("k")) == pytest.approx(PRICE * len(charged), abs=1e-6), (
+        f"the ledger says key 'k' spent {spent.get(key_id('k'))!r}; the store holds "
         f"{len(items)} predictions, {len(charged)} of them not refunded "
         f"(${PRICE * len(charged):.2f})"
     )

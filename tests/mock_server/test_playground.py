@@ -116,7 +116,7 @@ def test_the_inbox_checks_each_deliverys_signature(start_server: StartServer) ->
     assert entries()[-1]["verdict"] == (
         "unknown prediction: no stored prediction has this webhook-id"
     )
-    httpx.post(f"{server.url}/_mock/reset")
+    httpx.post(f"{server.url}/_mock/reset", json={})
     assert entries() == []
 
 

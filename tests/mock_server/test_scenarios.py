@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -32,9 +33,13 @@ def submit(server: LiveServer, headers: dict[str, str] | None = None) -> httpx.R
     )
 
 
-def result(server: LiveServer, pid: str) -> dict[str, Any]:
+def result(
+    server: LiveServer, pid: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     response = httpx.get(
-        f"{server.url}/api/v3/predictions/{pid}/result", headers=AUTH, timeout=30
+        f"{server.url}/api/v3/predictions/{pid}/result",
+        headers=headers or AUTH,
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
@@ -239,7 +244,7 @@ def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
     ]["id"]
     assert result(server, first)["status"] == "timeout"
     assert result(server, second)["status"] == "completed"
-    assert result(server, unlucky)["code"] == 1403
+    assert result(server, unlucky, {"Authorization": "Bearer unlucky"})["code"] == 1403
     assert result(server, named)["code"] == 1200
     unknown = submit(server, {**AUTH, "X-Wavespeed-Mock-Scenario": "nope"})
     assert unknown.status_code == 400
@@ -298,7 +303,8 @@ def test_journal_and_ledger(start_server: StartServer) -> None:
     ledger = httpx.get(server.url + "/_mock/ledger").json()["data"]["items"]
     assert ledger == [
         {
-            "api_key": "test-key",
+            "api_key": "t…y",  # masked: keys are never shown in full
+            "key_id": hashlib.sha256(b"test-key").hexdigest()[:32],
             "spent": 0.15,
             "balance": pytest.approx(ledger[0]["balance"]),
         }

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
+import httpx
 import pytest
 from wavespeed_mock.contracts import WavespeedMockError, validate
+from wavespeed_mock.mock_server.assembly import MockServer
+from wavespeed_mock.mock_server.core.network import (
+    AddressRule,
+    DestinationRefused,
+    resolve_checked,
+)
 from wavespeed_mock.mock_server.errors import ApiError
 from wavespeed_mock.mock_server.features.webhooks import (
     InvalidSignature,
@@ -18,6 +28,7 @@ from wavespeed_mock.mock_server.features.webhooks import (
     StaleTimestamp,
     WebhookVerificationError,
     check_webhook_url,
+    loopback_only,
     sign_webhook,
     verify_webhook,
     webhook_body,
@@ -152,40 +163,56 @@ def test_webhook_body_is_compact_with_the_documented_key_order() -> None:
     "url",
     [
         "http://127.0.0.1:9/x",
-        "http://127.9.8.7/x",
         "https://localhost/x",
-        "http://LOCALHOST:80/",
         "http://[::1]:8080/hook",
+        # Any http(s) URL, as the real API accepts it: where it goes is decided
+        # when the delivery is due.
+        "https://hooks.example.com/wavespeed",
+        "http://10.0.0.1/x",
+        "http://169.254.169.254/latest",
+        "http://0.0.0.0/",
     ],
 )
-def test_loopback_webhooks_are_allowed(url: str) -> None:
+def test_any_http_webhook_url_is_accepted_at_submit(url: str) -> None:
     check_webhook_url(url)
 
 
 @pytest.mark.parametrize(
     "url",
     [
-        "http://example.com/x",
-        "http://10.0.0.1/x",
-        "http://169.254.169.254/latest",
         "ftp://127.0.0.1/x",
         "/relative",
         "http://127.0.0.1:99999/x",
-        "http://0.0.0.0/",
+        "http://[::1/x",
+        "http:///x",
     ],
 )
-def test_other_webhooks_are_refused_naming_the_parameter(url: str) -> None:
+def test_a_webhook_that_is_not_an_http_url_is_refused_naming_the_parameter(
+    url: str,
+) -> None:
     with pytest.raises(ApiError) as info:
         check_webhook_url(url)
     assert info.value.status == 400
     assert "webhook" in info.value.message
 
 
-def test_allowed_hosts_extend_loopback() -> None:
-    check_webhook_url("https://hooks.example.com/x", ("hooks.example.com",))
-    check_webhook_url("https://anything.example/x", ("*",))
-    with pytest.raises(ApiError):
-        check_webhook_url("https://other.example.com/x", ("hooks.example.com",))
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("127.0.0.1", True),
+        ("127.9.8.7", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.1", False),
+        ("169.254.169.254", False),
+        ("93.184.216.34", False),
+        ("0.0.0.0", False),
+    ],
+)
+def test_deliveries_go_to_loopback_addresses_by_default(
+    address: str, allowed: bool
+) -> None:
+    assert (loopback_only(ipaddress.ip_address(address)) is None) is allowed
 
 
 # -- the server -----------------------------------------------------------------------
@@ -307,26 +334,104 @@ async def test_delivery_gives_up_after_three_retries(tmp_path: Path) -> None:
     )
 
 
+def _resolver(table: dict[str, str]) -> Callable[[str, int], list[str]]:
+    """A stand-in for DNS: the suite touches no network but 127.0.0.1."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [table[host]]
+
+    return resolve
+
+
+async def _finished_with_webhook(
+    server: MockServer, client: httpx.AsyncClient, url: str, count: int = 1
+) -> tuple[str, list[dict[str, Any]]]:
+    answer = await client.post(T2V, json=PROMPT, params={"webhook": url})
+    assert answer.status_code == 200, answer.text
+    pid = answer.json()["data"]["id"]
+    log = server.features.webhooks.log
+    await wait_for(lambda: len(log.attempts(pid)) >= count)
+    return pid, log.attempts(pid)
+
+
 @pytest.mark.anyio
-async def test_a_disallowed_webhook_is_refused_at_submit(tmp_path: Path) -> None:
+async def test_a_public_webhook_is_accepted_and_logged_not_sent(tmp_path: Path) -> None:
     server = make_server(tmp_path)
+    server.features.webhooks.resolver = _resolver(
+        {"hooks.example.com": "93.184.216.34"}
+    )
     async with running(server) as client:
-        answer = await client.post(
-            T2V, json=PROMPT, params={"webhook": "https://example.com/hook"}
+        secret = (await client.get("/api/v3/webhook/secret")).json()["data"]["secret"]
+        pid, attempts = await _finished_with_webhook(
+            server, client, "https://hooks.example.com/wavespeed"
         )
-        assert answer.status_code == 400
-        assert "webhook" in answer.json()["message"]
-        assert len(server.service.store) == 0
+        listed = (await client.get("/_mock/webhooks")).json()["data"]["items"]
+    assert len(server.service.store) == 1
+    [blocked] = attempts
+    assert blocked["blocked"] is True and blocked["status_code"] is None
+    assert (
+        "93.184.216.34" in blocked["reason"] and "--webhook-allow" in blocked["reason"]
+    )
+    # The body it would have sent, signed: a test can verify and read it.
+    payload = verify_webhook(
+        blocked["headers"], blocked["body"].encode(), secret, now=blocked["at"]
+    )
+    assert payload["id"] == pid and payload["status"] == "completed"
+    assert listed == attempts
 
 
 @pytest.mark.anyio
-async def test_allow_hosts_setting_admits_a_host(tmp_path: Path) -> None:
-    server = make_server(tmp_path, webhook_allow_hosts=("hooks.example.com",))
-    async with running(server) as client:
-        answer = await client.post(
-            T2V, json=PROMPT, params={"webhook": "https://hooks.example.com/x"}
-        )
-        assert answer.status_code == 200
+async def test_a_name_is_judged_by_the_address_it_resolves_to(tmp_path: Path) -> None:
+    """``localhost.`` is not the literal name ``localhost``: it goes through the
+    resolver, and what it resolves to decides."""
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        for table, delivered in (
+            ({"localhost.": "127.0.0.1"}, True),
+            ({"localhost.": "10.1.2.3"}, False),
+            ({}, False),  # does not resolve
+        ):
+            server = make_server(tmp_path / str(len(table)) / str(delivered))
+            server.features.webhooks.resolver = _resolver(table)
+            before = len(receiver.deliveries)
+            async with running(server) as client:
+                _, attempts = await _finished_with_webhook(
+                    server, client, f"http://localhost.:{port}/hook"
+                )
+            assert attempts[0]["blocked"] is (not delivered), attempts
+            assert len(receiver.deliveries) - before == int(delivered)
+
+
+@pytest.mark.anyio
+async def test_an_allowed_host_gets_the_delivery_at_the_address_that_was_checked(
+    tmp_path: Path,
+) -> None:
+    with Receiver() as receiver:
+        port = receiver.server.server_address[1]
+        server = make_server(tmp_path, webhook_allow=("hooks.test",))
+        # The name resolves to loopback here; it is allowed by name and the
+        # connection goes to the checked address, with the name as Host.
+        server.features.webhooks.resolver = _resolver({"hooks.test": "127.0.0.1"})
+        async with running(server) as client:
+            _, attempts = await _finished_with_webhook(
+                server, client, f"http://hooks.test:{port}/hook"
+            )
+    assert attempts[0]["blocked"] is False and attempts[0]["status_code"] == 200
+    [(headers, _)] = receiver.deliveries
+    assert headers["host"] == f"hooks.test:{port}"
+
+
+@pytest.mark.anyio
+async def test_an_allowed_network_and_the_wildcard() -> None:
+    table = _resolver({"intranet.test": "10.9.9.9", "api.test": "93.184.216.34"})
+    network = AddressRule(allow=("10.0.0.0/8",), default=loopback_only)
+    assert await resolve_checked("intranet.test", 80, network, table) == ["10.9.9.9"]
+    with pytest.raises(DestinationRefused, match=r"93\.184\.216\.34"):
+        await resolve_checked("api.test", 80, network, table)
+    anything = AddressRule(allow=("*",), default=loopback_only)
+    assert await resolve_checked("api.test", 80, anything, table)
 
 
 @pytest.mark.anyio

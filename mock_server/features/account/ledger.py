@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
+from ...core.keys import key_id
 from ...core.lifecycle import is_refunded
 from ...core.prediction import Prediction
 from ...core.store import MICROS, PredictionStore
@@ -45,33 +46,35 @@ class Account:
     def refunded(self, p: Prediction) -> bool:
         return is_refunded(p, self.clock.now())
 
-    def spent(self, api_key: str) -> float:
-        """Net spend: charges of predictions the store still has, less refunds,
-        plus the net charges of predictions retention pruned (they stay spent).
+    def spent(self, key: str) -> float:
+        """Net spend of a key (given by its id, ``core.keys.key_id``): charges of
+        predictions the store still has, less refunds, plus the net charges of
+        predictions retention pruned (they stay spent).
 
         A reset forgets predictions and, with them, their charges. [inferred]
         """
-        total = self.store.carried_spend(api_key)
-        for pid, micros in self.store.charges(api_key).items():
+        total = self.store.carried_spend(key)
+        for pid, micros in self.store.charges(key).items():
             p = self.store.get(pid)
             if p is not None and not self.refunded(p):
                 total += micros
         return total / MICROS
 
-    def balance(self, api_key: str) -> float:
+    def balance(self, key: str) -> float:
+        """The balance of a key, given by its id (``core.keys.key_id``)."""
         start = (
             UNLIMITED_BALANCE
             if self.starting_balance is None
             else self.starting_balance
         )
-        return round(start - self.spent(api_key), 6)
+        return round(start - self.spent(key), 6)
 
     def admit(self, request: SubmitRequest) -> None:
         """Refuse a submit the balance cannot pay (only with a starting balance)."""
         if self.starting_balance is None:
             return
         price = request.model.price_for()
-        balance = self.balance(request.api_key)
+        balance = self.balance(key_id(request.api_key))
         if balance < price:
             raise ApiError(
                 403,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ....contracts import UnknownModelError, get_model, iter_errors
+from ...core.keys import key_id
 from ...core.service import MockService
 from ...errors import ApiError, bad_request, bad_request_message
 from ...http.auth import Authenticator
@@ -65,9 +66,10 @@ def _history_query(request: Request) -> dict[str, Any]:
 
 
 def _history_page(
-    service: MockService, api_key: str, body: dict[str, Any]
+    service: MockService, key: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """One page of ``api_key``'s predictions, newest first, filtered as ``body`` asks."""
+    """One page of the predictions of the key whose id is ``key``, newest first,
+    filtered as ``body`` asks."""
     page = int(body.get("page") or 1)
     page_size = int(body.get("page_size") or 100)
     now = service.clock.now()
@@ -83,7 +85,7 @@ def _history_page(
     for p in sorted(
         reversed(service.store.all()), key=lambda p: p.created_at, reverse=True
     ):
-        if p.api_key != api_key or p.created_at < earliest:
+        if p.key_id != key or p.created_at < earliest:
             continue
         if latest is not None and p.created_at >= latest:
             continue
@@ -105,29 +107,29 @@ def account_routes(
     """The account routes of the API, and ``/_mock/ledger`` of the control API."""
 
     async def balance(request: Request) -> Response:
-        api_key = auth(request)
-        return envelope({"balance": account.balance(api_key), "currency": "USD"})
+        key = key_id(auth(request))
+        return envelope({"balance": account.balance(key), "currency": "USD"})
 
     async def history(request: Request) -> Response:
-        api_key = auth(request)
+        key = key_id(auth(request))
         body = await read_json_object(request, "history.request.json", optional=True)
-        return envelope(_history_page(service, api_key, body))
+        return envelope(_history_page(service, key, body))
 
     async def history_by_query(request: Request) -> Response:
         # GET /api/v3/predictions with the same filters as query parameters: the
         # docs show a bare GET listing recent predictions and call the filters
         # "query parameters" [documented: what-are-predictions, D-HIST].
-        api_key = auth(request)
-        return envelope(_history_page(service, api_key, _history_query(request)))
+        key = key_id(auth(request))
+        return envelope(_history_page(service, key, _history_query(request)))
 
     async def delete(request: Request) -> Response:
-        api_key = auth(request)
+        key = key_id(auth(request))
         body = await read_json_object(request, "delete.request.json")
         count = 0
         # Unknown ids and other keys' predictions are skipped, not errors. [inferred]
         for pid in dict.fromkeys(body["ids"]):
             p = service.store.get(pid)
-            if p is None or p.api_key != api_key or p.forced_status == "deleted":
+            if p is None or p.key_id != key or p.forced_status == "deleted":
                 continue
             service.store.update(p, forced_status="deleted")
             (service.outputs_dir / p.output_name).unlink(missing_ok=True)
@@ -157,10 +159,14 @@ def account_routes(
         )
 
     async def ledger(request: Request) -> Response:
-        keys = sorted(service.store.api_keys())
+        # Keys are stored hashed: each shows masked, with its id to match on;
+        # a key whose predictions were all pruned keeps only its id.
+        hints = {p.key_id: p.key_hint for p in service.store.all()}
+        keys = sorted(service.store.key_ids())
         items = [
             {
-                "api_key": key,
+                "api_key": hints.get(key, f"(pruned) {key[:8]}"),
+                "key_id": key,
                 "spent": account.spent(key),
                 "balance": account.balance(key),
             }

@@ -20,6 +20,7 @@ from typing import Any
 
 from ...core.clock import ServerClock
 from ...core.components import FaultPlan, RouteCall, RouteFault, SubmitRequest
+from ...core.keys import key_id, mask_key
 from ...core.lifecycle import is_terminal, status_at
 from ...core.prediction import Prediction
 from ...core.store import PredictionStore
@@ -35,7 +36,8 @@ class _Chosen:
     """What a plan came from: the scenario, and the rate-limit slot it holds."""
 
     scenario: Scenario
-    api_key: str
+    key: str
+    """The submit's key id (``core.keys.key_id``)."""
     reserved_at: float | None
 
 
@@ -52,6 +54,8 @@ class ScenarioBook:
         self.store = store
         self.global_: Scenario | None = None
         self.by_key: dict[str, Scenario] = {}
+        """Scenarios by key id (``core.keys.key_id``): keys are never kept."""
+        self._key_hints: dict[str, str] = {}
         self.next_n: deque[list[Any]] = deque()  # [scenario, remaining]
         self.named: dict[str, Scenario] = {}
         self.by_prediction: dict[str, Scenario] = {}
@@ -62,6 +66,7 @@ class ScenarioBook:
         with self._lock:
             self.global_ = None
             self.by_key.clear()
+            self._key_hints.clear()
             self.next_n.clear()
             self.named.clear()
             self.by_prediction.clear()
@@ -86,7 +91,8 @@ class ScenarioBook:
                     raise ApiError(
                         400, "Invalid scenario: $.api_key: required with scope 'key'"
                     )
-                self.by_key[key] = scenario
+                self.by_key[key_id(key)] = scenario
+                self._key_hints[key_id(key)] = mask_key(key)
             elif scope == "next":
                 count = body.get("count")
                 if not isinstance(count, int) or count < 1:
@@ -110,15 +116,16 @@ class ScenarioBook:
 
     def choose(self, request: SubmitRequest) -> Scenario | None:
         """The scenario for one submit, most specific first (named, next, key, global)."""
-        return self._choose("submit", request.scenario, request.api_key, None)
+        return self._choose("submit", request.scenario, key_id(request.api_key), None)
 
     def _choose(
         self,
         route: str,
         name: str | None,
-        api_key: str | None,
+        key: str | None,
         prediction: Prediction | None,
     ) -> Scenario | None:
+        """``key``: the request's key id (``core.keys.key_id``), if it has one."""
         now = self.clock.now()
         with self._lock:
             if name:
@@ -139,8 +146,8 @@ class ScenarioBook:
                 created_under = self.by_prediction.get(prediction.id)
                 if created_under is not None:
                     return created_under
-                api_key = api_key or prediction.api_key
-            return self._ambient(api_key or "", now)
+                key = key or prediction.key_id
+            return self._ambient(key or "", now)
 
     def _drop_expired(self, now: float) -> None:
         while self.next_n and self.next_n[0][0].expired(now):
@@ -157,8 +164,8 @@ class ScenarioBook:
                 break
         scenario.uses += 1
 
-    def _ambient(self, api_key: str, now: float) -> Scenario | None:
-        keyed = self.by_key.get(api_key)
+    def _ambient(self, key: str, now: float) -> Scenario | None:
+        keyed = self.by_key.get(key)
         if keyed is not None and not keyed.expired(now):
             return keyed
         if self.global_ is not None and not self.global_.expired(now):
@@ -168,7 +175,7 @@ class ScenarioBook:
     def state(self) -> dict[str, Any]:
         return {
             "global": self.global_.as_json() if self.global_ else None,
-            "keys": {k: s.as_json() for k, s in self.by_key.items()},
+            "keys": {self._key_hints[k]: s.as_json() for k, s in self.by_key.items()},
             "next": [{"count": n, **s.as_json()} for s, n in self.next_n],
             "named": {k: s.as_json() for k, s in self.named.items()},
         }
@@ -181,7 +188,9 @@ class ScenarioBook:
         if scenario is None:
             return None
         if scenario.per_minute is not None:
-            reserved_at: float | None = self._rate_limit(scenario, request.api_key)
+            reserved_at: float | None = self._rate_limit(
+                scenario, key_id(request.api_key)
+            )
         else:
             reserved_at = None
         delay = scenario.latency_s() if scenario.latency else 0.0
@@ -198,7 +207,7 @@ class ScenarioBook:
             name=scenario.name or "unnamed",
             submit_delay_s=delay,
             queue_shift_s=float(scenario.queue_s),
-            slot_free_at=self._slot_free_at(scenario, request.api_key),
+            slot_free_at=self._slot_free_at(scenario, key_id(request.api_key)),
             forced_status=scenario.status,
             failure_code=failure_code,
             failure_message=failure_message,
@@ -206,7 +215,7 @@ class ScenarioBook:
             sync_timeout=scenario.sync_timeout,
             sync_gateway_timeout=scenario.sync_gateway_timeout,
             error_body=scenario.error_body or "html",
-            source=_Chosen(scenario, request.api_key, reserved_at),
+            source=_Chosen(scenario, key_id(request.api_key), reserved_at),
         )
 
     def record(self, plan: FaultPlan, p: Prediction) -> None:
@@ -224,15 +233,15 @@ class ScenarioBook:
         if not isinstance(chosen, _Chosen) or chosen.reserved_at is None:
             return
         with self._lock:
-            window = self._starts.get(chosen.api_key)
+            window = self._starts.get(chosen.key)
             if window is not None and chosen.reserved_at in window:
                 window.remove(chosen.reserved_at)
 
-    def _rate_limit(self, scenario: Scenario, api_key: str) -> float:
+    def _rate_limit(self, scenario: Scenario, key: str) -> float:
         """Reserve a start in the key's minute window (429 when it is full)."""
         now = self.clock.now()
         with self._lock:
-            window = self._starts.setdefault(api_key, deque())
+            window = self._starts.setdefault(key, deque())
             while window and window[0] <= now - 60.0:
                 window.popleft()
             if len(window) >= int(scenario.per_minute or 0):
@@ -246,8 +255,8 @@ class ScenarioBook:
             window.append(now)
             return now
 
-    def _slot_free_at(self, scenario: Scenario, api_key: str) -> float | None:
-        """When a concurrency slot frees for a new task of ``api_key`` (None: one is free)."""
+    def _slot_free_at(self, scenario: Scenario, key: str) -> float | None:
+        """When a concurrency slot frees for a new task of key id ``key`` (None: one is free)."""
         cap = scenario.concurrency
         if cap is None:
             return None
@@ -255,7 +264,7 @@ class ScenarioBook:
         busy = sorted(
             q.done_at
             for q in self.store.all()
-            if q.api_key == api_key
+            if q.key_id == key
             and q.done_at > now
             and not q.polls_needed
             and not q.follows_engine
@@ -267,7 +276,7 @@ class ScenarioBook:
 
     async def on_poll(self, p: Prediction) -> None:
         scenario = self.by_prediction.get(p.id) or self._ambient(
-            p.api_key, self.clock.now()
+            p.key_id, self.clock.now()
         )
         if scenario is None:
             return
@@ -303,7 +312,8 @@ class ScenarioBook:
         than a submit, counts a use here; a submit's task counts in :meth:`record`.
         """
         prediction = self.store.get(call.prediction_id) if call.prediction_id else None
-        scenario = self._choose(call.route, call.scenario, call.api_key, prediction)
+        key = key_id(call.api_key) if call.api_key else None
+        scenario = self._choose(call.route, call.scenario, key, prediction)
         if scenario is None:
             return None
         if (
@@ -330,7 +340,7 @@ class ScenarioBook:
         if not (self.global_ or self.by_key or self.by_prediction):
             return None
         scenario = self.by_prediction.get(p.id) or self._ambient(
-            p.api_key, self.clock.now()
+            p.key_id, self.clock.now()
         )
         if scenario is None or scenario.timestamp_digits is None:
             return None

@@ -9,6 +9,7 @@ from .delivery import (
     WebhookSecrets,
     WebhookUrlCheck,
     check_webhook_url,
+    loopback_only,
 )
 from .routes import webhook_routes
 from .signing import (
@@ -36,6 +37,7 @@ __all__ = [
     "WebhookUrlCheck",
     "WebhookVerificationError",
     "check_webhook_url",
+    "loopback_only",
     "sign_webhook",
     "verify_webhook",
     "webhook_body",

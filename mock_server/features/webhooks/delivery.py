@@ -6,17 +6,23 @@ timeout, any non-2xx, redirects included) is retried up to 3 times with
 exponential backoff, waiting on the server's clock so that a virtual clock
 drives the retries. Every attempt is logged.
 
-Two components: :class:`WebhookUrlCheck` (an Admission: bad or disallowed URLs
-are refused at submit, before anything is stored) and :class:`WebhookDelivery`
-(a Notifier).
+Any http(s) URL is accepted at submit, as the real API accepts any; a delivery
+goes out only to an allowed address: loopback by default, more with
+``Settings.webhook_allow``, judged on the address the host resolves to when the
+delivery is due (``http://localhost./`` counts as what it resolves to), and
+sent to that address (:mod:`...core.network`). A delivery that is not allowed
+is logged, blocked, with its reason and the signed body and headers it would
+have sent, so a test can check it.
+
+Two components: :class:`WebhookUrlCheck` (an Admission: a URL that is not
+http(s) is refused at submit, before anything is stored) and
+:class:`WebhookDelivery` (a Notifier).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import ipaddress
 import logging
 import secrets
 import threading
@@ -26,6 +32,17 @@ from urllib.parse import urlsplit
 from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
 from ...core.lifecycle import is_terminal
+from ...core.network import (
+    AddressRule,
+    DestinationRefused,
+    IPAddress,
+    Resolver,
+    UnresolvedHost,
+    internal_kind,
+    pinned_request,
+    resolve_checked,
+    system_resolver,
+)
 from ...core.prediction import Prediction
 from ...core.store import PredictionStore
 from ...errors import ApiError
@@ -44,7 +61,6 @@ log = logging.getLogger("wavespeed_mock.server")
 
 MAX_RETRIES = 3
 """Retries after the first attempt [documented: "up to 3 times"]."""
-LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 # -- secrets -----------------------------------------------------------------------
@@ -62,17 +78,18 @@ class WebhookSecrets:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _kv_key(api_key: str) -> str:
-        return "webhook_secret:" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+    def _kv_key(key: str) -> str:
+        return "webhook_secret:" + key
 
-    def secret_for(self, api_key: str) -> str:
-        """The key's secret, made on first use: ``whsec_`` + base64 of 32 bytes."""
+    def secret_for(self, key: str) -> str:
+        """The secret of a key, given by its id (``core.keys.key_id``), made on
+        first use: ``whsec_`` + base64 of 32 bytes."""
         with self._lock:
-            found = self._store.get_value(self._kv_key(api_key))
+            found = self._store.get_value(self._kv_key(key))
             if found is not None:
                 return found
             secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-            self._store.set_value(self._kv_key(api_key), secret)
+            self._store.set_value(self._kv_key(key), secret)
             return secret
 
 
@@ -80,7 +97,9 @@ class WebhookSecrets:
 
 
 class WebhookLog:
-    """Delivery attempts: ``{prediction_id, url, attempt, status_code, error, at}``
+    """Delivery attempts: ``{prediction_id, url, attempt, status_code, error,
+    blocked, at}``; a blocked delivery adds ``reason``, ``body`` (the JSON text)
+    and ``headers`` (signed), as it would have been sent.
 
     ``status_code`` is the receiver's HTTP status (None when there was no answer);
     ``error`` says what went wrong (None for a 2xx); ``at`` is the server clock's
@@ -114,28 +133,15 @@ class WebhookLog:
         return len(self._attempts)
 
 
-# -- which URLs may receive deliveries ---------------------------------------------
+# -- which URLs are accepted, and where deliveries go -------------------------------
 
 
-def _host_allowed(host: str, allow: tuple[str, ...]) -> bool:
-    host = host.lower().rstrip(".")
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return True
-    except ValueError:
-        pass
-    allowed = {h.lower().rstrip(".").strip("[]") for h in allow}
-    return "*" in allowed or host in allowed
+def check_webhook_url(url: str) -> None:
+    """Refuse a webhook URL that is not an absolute http(s) URL.
 
-
-def check_webhook_url(url: str, allow_hosts: tuple[str, ...] = ()) -> None:
-    """Refuse a webhook URL the mock will not deliver to.
-
-    Loopback only (127.0.0.0/8, ::1, localhost) unless ``allow_hosts`` names the
-    host (``*`` allows any): the mock must not be made to send requests to hosts a
-    client picks.
+    Any host is accepted, as the real API accepts any [inferred: its docs name no
+    restriction]; where a delivery really goes is decided when it is sent
+    (:class:`WebhookDelivery`).
 
     Raises:
         ApiError: 400 naming the ``webhook`` query parameter.
@@ -155,27 +161,23 @@ def check_webhook_url(url: str, allow_hosts: tuple[str, ...] = ()) -> None:
         raise ApiError(400, f"{prefix} is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host:
         raise ApiError(400, f"{prefix} is not an absolute http(s) URL")
-    if not _host_allowed(host, allow_hosts):
-        raise ApiError(
-            400,
-            f"{prefix}: the mock delivers webhooks to loopback addresses only "
-            "(127.0.0.0/8, ::1, localhost); allow more hosts with the "
-            "webhook_allow_hosts setting (WAVESPEED_MOCK_WEBHOOK_ALLOW_HOSTS)",
-        )
 
 
-# -- delivery ----------------------------------------------------------------------
+def loopback_only(address: IPAddress) -> str | None:
+    """The default rule for deliveries: loopback addresses only."""
+    kind = internal_kind(address)
+    return None if kind == "loopback" else f"{kind or 'a public'} address, not loopback"
 
 
 class WebhookUrlCheck:
-    """Refuses a submit whose webhook URL the mock will not deliver to (400)."""
-
-    def __init__(self, allow_hosts: tuple[str, ...] = ()) -> None:
-        self.allow_hosts = allow_hosts
+    """Refuses a submit whose webhook URL is not an http(s) URL (400)."""
 
     def admit(self, request: SubmitRequest) -> None:
         if request.webhook is not None:
-            check_webhook_url(request.webhook, self.allow_hosts)
+            check_webhook_url(request.webhook)
+
+
+# -- delivery ----------------------------------------------------------------------
 
 
 class WebhookDelivery:
@@ -188,12 +190,18 @@ class WebhookDelivery:
         secrets: WebhookSecrets,
         retry_base_s: float,
         timeout_s: float,
+        allow: tuple[str, ...] = (),
+        resolver: Resolver = system_resolver,
     ) -> None:
+        """``allow``: hosts, addresses or networks (or ``*``) deliveries may go
+        to beyond loopback, judged on the address the URL's host resolves to."""
         self.clock = clock
         self.secrets = secrets
         self.log = WebhookLog()
         self.retry_base_s = retry_base_s
         self.timeout_s = timeout_s
+        self.rule = AddressRule(allow=allow, default=loopback_only)
+        self.resolver = resolver
 
     def reset(self) -> None:
         self.log.clear()
@@ -211,16 +219,31 @@ class WebhookDelivery:
                 view.get("status"),
             )
             return
-        await self.deliver(p.webhook, view, api_key=p.api_key)
+        await self.deliver(p.webhook, view, key=p.key_id)
 
-    async def deliver(self, url: str, view: dict[str, Any], *, api_key: str) -> bool:
+    async def deliver(self, url: str, view: dict[str, Any], *, key: str) -> bool:
         """POST ``view`` to ``url``; True once an attempt got a 2xx."""
         import httpx
 
         clock = self.clock
         body = webhook_body(view)
-        secret = self.secrets.secret_for(api_key)
+        secret = self.secrets.secret_for(key)
         webhook_id = str(view["id"])
+        target = urlsplit(url)
+        port = target.port or (443 if target.scheme == "https" else 80)
+        try:
+            addresses = await asyncio.wait_for(
+                resolve_checked(str(target.hostname), port, self.rule, self.resolver),
+                self.timeout_s,
+            )
+        except (DestinationRefused, UnresolvedHost, asyncio.TimeoutError) as exc:
+            reason = (
+                f"{target.hostname} did not resolve within {self.timeout_s:g} s"
+                if isinstance(exc, asyncio.TimeoutError)
+                else str(exc)
+            )
+            self._block(webhook_id, url, reason, body, secret)
+            return False
         # trust_env=False: a proxy from the environment must not see loopback traffic.
         async with httpx.AsyncClient(
             timeout=self.timeout_s, follow_redirects=False, trust_env=False
@@ -233,7 +256,15 @@ class WebhookDelivery:
                 status_code: int | None = None
                 error: str | None = None
                 try:
-                    response = await client.post(url, content=body, headers=headers)
+                    response = await pinned_request(
+                        client,
+                        "POST",
+                        target,
+                        addresses,
+                        headers=headers,
+                        content=body,
+                    )
+                    await response.aclose()
                     status_code = response.status_code
                     if not 200 <= status_code < 300:
                         error = f"HTTP {status_code}"
@@ -247,6 +278,7 @@ class WebhookDelivery:
                             "attempt": attempt,
                             "status_code": None,
                             "error": "cancelled: the server stopped during the attempt",
+                            "blocked": False,
                             "at": at,
                         }
                     )
@@ -264,6 +296,7 @@ class WebhookDelivery:
                         "attempt": attempt,
                         "status_code": status_code,
                         "error": error,
+                        "blocked": False,
                         "at": at,
                     }
                 )
@@ -287,3 +320,28 @@ class WebhookDelivery:
             MAX_RETRIES + 1,
         )
         return False
+
+    def _block(
+        self, webhook_id: str, url: str, reason: str, body: bytes, secret: str
+    ) -> None:
+        """Log the delivery that the rule does not allow, with what it would have sent."""
+        at = self.clock.now()
+        headers = sign_webhook(body, secret, webhook_id=webhook_id, timestamp=int(at))
+        log.info("webhook for %s to %s not delivered: %s", webhook_id, url, reason)
+        self.log.record(
+            {
+                "prediction_id": webhook_id,
+                "url": url,
+                "attempt": 1,
+                "status_code": None,
+                "error": f"not delivered: {reason}",
+                "blocked": True,
+                "reason": (
+                    f"{reason}; the mock delivers webhooks to loopback only unless "
+                    "--webhook-allow (WAVESPEED_MOCK_WEBHOOK_ALLOW) names the host"
+                ),
+                "body": body.decode("utf-8"),
+                "headers": headers,
+                "at": at,
+            }
+        )

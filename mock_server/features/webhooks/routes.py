@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ...core.keys import key_id
 from ...http.auth import Authenticator
 from ...http.responses import envelope
 from ...settings import CONTROL_PREFIX
@@ -16,8 +17,8 @@ __all__ = ["webhook_routes"]
 
 def webhook_routes(delivery: WebhookDelivery, auth: Authenticator) -> list[BaseRoute]:
     async def get_secret(request: Request) -> Response:
-        api_key = auth(request)
-        return envelope({"secret": delivery.secrets.secret_for(api_key)})
+        key = key_id(auth(request))
+        return envelope({"secret": delivery.secrets.secret_for(key)})
 
     async def attempts(request: Request) -> Response:
         return envelope({"items": delivery.log.attempts()})

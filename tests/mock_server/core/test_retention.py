@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from wavespeed_mock.mock_server.core.keys import key_id
 from wavespeed_mock.mock_server.core.retention import RetentionPolicy
 from wavespeed_mock.mock_server.core.store import PredictionStore
 
@@ -63,15 +64,15 @@ def test_removed_rows_are_gone_after_a_reopen_and_their_spend_stays(
     assert gone == items[:2]  # each once
     assert len(store) == 3
     assert not store.uses_image("d" * 64)
-    assert store.carried_spend("k") == 150_000  # items[0]; items[1] was refunded
-    assert "k" in store.api_keys()
+    assert store.carried_spend(key_id("k")) == 150_000  # items[0]; items[1] was refunded
+    assert key_id("k") in store.key_ids()
     store.close()
 
     again = PredictionStore(path)
     assert [p.id for p in again.all()] == [p.id for p in items[2:]]
-    assert again.carried_spend("k") == 150_000
-    assert set(again.charges("k")) == {p.id for p in items[2:]}
+    assert again.carried_spend(key_id("k")) == 150_000
+    assert set(again.charges(key_id("k"))) == {p.id for p in items[2:]}
     again.clear()
-    assert again.carried_spend("k") == 0 and again.api_keys() == set()
+    assert again.carried_spend(key_id("k")) == 0 and again.key_ids() == set()
     again.close()
-    assert PredictionStore(path).carried_spend("k") == 0
+    assert PredictionStore(path).carried_spend(key_id("k")) == 0

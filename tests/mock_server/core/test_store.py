@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from wavespeed_mock.mock_server import Prediction
+from wavespeed_mock.mock_server.core.keys import key_id
 from wavespeed_mock.mock_server.core.store import PredictionStore
 
 
@@ -23,7 +24,7 @@ def prediction(pid: str, *, at: float = 100.0, key: str = "k") -> Prediction:
         profile="fast",
         start_at=at + 0.3,
         done_at=at + 2.3,
-        api_key=key,
+        key_id=key_id(key),
     )
 
 
@@ -45,7 +46,7 @@ def test_added_and_updated_rows_survive_a_reopen(tmp_path: Path) -> None:
     assert [p.id for p in again.all()] == [p.id for p in items]  # creation order
     assert again.get(items[3].id) == items[3]
     assert again.get(items[4].id) == items[4]
-    assert again.charges("k") == {p.id: 150_000 for p in items}
+    assert again.charges(key_id("k")) == {p.id: 150_000 for p in items}
     again.close()
 
 
@@ -87,10 +88,12 @@ def test_a_data_folder_of_version_0_1_is_migrated(tmp_path: Path) -> None:
             "CREATE INDEX predictions_created ON predictions (created_at);"
             "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         )
-        body = {**vars(old), "rendered_at": 101.0}
+        # Version 0.1 kept the key itself.
+        body = {**vars(old), "rendered_at": 101.0, "api_key": "k"}
+        del body["key_id"], body["key_hint"]
         db.execute(
             "INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
-            (old.id, old.created_at, old.model, old.api_key, json.dumps(body)),
+            (old.id, old.created_at, old.model, "k", json.dumps(body)),
         )
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as db:
         db.execute(
@@ -102,5 +105,6 @@ def test_a_data_folder_of_version_0_1_is_migrated(tmp_path: Path) -> None:
     store = PredictionStore(tmp_path / "state.sqlite3")
     migrated = store.get(old.id)
     assert migrated is not None and migrated.rendered_at == 101.0
-    assert store.charges("k") == {old.id: 150_000}
+    assert store.charges(key_id("k")) == {old.id: 150_000}
+    assert migrated.key_id == key_id("k")
     store.close()
