@@ -101,7 +101,10 @@ def test_lost_answer_the_task_exists_and_the_sdk_does_not_resubmit(
     [p] = server.service.store.all()
     # The task was created and charged once; the caller can only find it by
     # listing: the SDK never learnt its id.
-    assert c.get_result(p.id)["data"]["status"] == "completed"
+    wait_until(
+        lambda: c.get_result(p.id)["data"]["status"] == "completed",
+        what="the task completed",
+    )
 
 
 def test_sync_gateway_timeout_is_a_submit_error_with_no_task_id(
@@ -115,7 +118,10 @@ def test_sync_gateway_timeout_is_a_submit_error_with_no_task_id(
     assert "HTTP 504" in outcome["error"] and "Gateway Time-out" in outcome["error"]
     assert submits(server) == 1
     [p] = server.service.store.all()  # the task goes on behind the gateway
-    assert c.get_result(p.id)["data"]["status"] == "completed"
+    wait_until(
+        lambda: c.get_result(p.id)["data"]["status"] == "completed",
+        what="the task completed",
+    )
 
 
 # -- polls: retried on 5xx, 429 and connection errors ---------------------------------
