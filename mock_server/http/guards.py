@@ -196,7 +196,9 @@ class RequestGuardMiddleware:
                 f"Forbidden: a {fetch_site} control request; the control API takes "
                 "no requests from other web pages"
             )
-        if method in BODY_METHODS:
+        if method in BODY_METHODS and not _bodiless(headers):
+            # A request without a body holds nothing to smuggle, and a browser's
+            # bodiless POST carries an Origin, judged above.
             media_type = headers.get("content-type", "").partition(";")[0].strip()
             if media_type.lower() != "application/json":
                 return 415, (
@@ -214,3 +216,13 @@ class RequestGuardMiddleware:
             return True
         scheme = scope.get("scheme", "http")
         return key == _origin_key(scheme, headers.get("host", ""))
+
+
+def _bodiless(headers: dict[str, str]) -> bool:
+    """No body and no type: ``Content-Length: 0`` or neither length nor chunks."""
+    if "content-type" in headers:
+        return False
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() == "0"
+    return "transfer-encoding" not in headers

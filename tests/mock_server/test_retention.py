@@ -15,7 +15,16 @@ from PIL import Image
 from wavespeed_mock.mock_server.cli import main
 from wavespeed_mock.mock_server.media.cache import EVICTION_GRACE_S, ClipCache
 
-from ._support import I2V, PROMPT, T2V, make_server, running, upload_binary, wait_for
+from ._support import (
+    I2V,
+    PROMPT,
+    T2V,
+    make_server,
+    poll_until_terminal,
+    running,
+    upload_binary,
+    wait_for,
+)
 
 
 def png(colour: int) -> bytes:
@@ -32,9 +41,7 @@ async def submit(client: httpx.AsyncClient, body: dict[str, object]) -> str:
     answer = await client.post(I2V if "image" in body else T2V, json=body)
     assert answer.status_code == 200, answer.text
     pid: str = answer.json()["data"]["id"]
-    assert (await client.get(f"/api/v3/predictions/{pid}/result")).json()["data"][
-        "status"
-    ] == "completed"
+    assert (await poll_until_terminal(client, pid))["status"] == "completed"
     return pid
 
 

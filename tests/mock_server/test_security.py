@@ -381,3 +381,17 @@ def test_another_key_cannot_read_a_prediction(start_server: StartServer) -> None
     # The control API still sees every key's predictions.
     listed = httpx.get(server.url + "/_mock/predictions").json()["data"]["items"]
     assert [i["id"] for i in listed] == [pid]
+
+
+def test_a_bodiless_control_post_from_no_web_page_is_served(
+    start_server: StartServer,
+) -> None:
+    # Nothing to smuggle without a body; a browser's POST would carry an Origin.
+    server = start_server()
+    _submit(server)
+    assert httpx.post(server.url + "/_mock/reset").status_code == 200
+    assert len(server.service.store) == 0
+    evil = httpx.post(
+        server.url + "/_mock/reset", headers={"Origin": "http://attacker.example"}
+    )
+    _refused(evil, 403)
