@@ -127,7 +127,10 @@ class WavespeedServer:
 
     def webhook_secret(self) -> str:
         """The secret the server signs this server's ``api_key``'s webhooks with."""
-        return self._live.features.webhooks.secrets.secret_for(self.api_key)
+        from ..mock_server.core.keys import key_id
+
+        # Secrets are kept by key id (keys are stored hashed).
+        return self._live.features.webhooks.secrets.secret_for(key_id(self.api_key))
 
     def wait_for_renders(self, timeout: float = 120.0) -> None:
         """Return once every render queued so far has finished or failed.
