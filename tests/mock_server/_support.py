@@ -221,3 +221,15 @@ class CallRecorder:
                     f"expected {count} call(s) within {timeout_s:g} s; got {self.calls!r}"
                 )
             return list(self.calls)
+
+
+def poll_until_ended(client: httpx.Client, pid: str) -> dict[str, Any]:
+    """Poll until completed or failed (a poll never waits for a render)."""
+    answers: list[dict[str, Any]] = []
+
+    def ended() -> bool:
+        answers.append(client.get(f"/api/v3/predictions/{pid}/result").json()["data"])
+        return answers[-1]["status"] in {"completed", "failed"}
+
+    wait_until(ended, timeout_s=120, what=f"{pid} terminal")
+    return answers[-1]

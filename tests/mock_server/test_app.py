@@ -14,7 +14,7 @@ from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FAKE_MP4, fake_engine
-from ._support import wait_until
+from ._support import poll_until_ended
 from .conftest import AUTH, I2V, T2V, StartServer
 
 KNIGHT = {
@@ -240,7 +240,7 @@ def test_remote_image_is_not_fetched_by_default(
     data = client.post(
         I2V, json=dict(KNIGHT, image="http://127.0.0.1:9/never.png")
     ).json()["data"]
-    assert _poll_until_terminal(client, data["id"])["status"] == "completed"
+    assert poll_until_ended(client, data["id"])["status"] == "completed"
     job = fake_engine(server).jobs[-1]
     assert job.image_source == "placeholder" and job.image.startswith(b"\x89PNG")
 
@@ -255,7 +255,7 @@ def test_unreachable_remote_image_fails_the_task_with_1402(
         headers=AUTH,
     ).json()["data"]
     with httpx.Client(base_url=server.url, headers=AUTH) as client:
-        body = _poll_until_terminal(client, data["id"])
+        body = poll_until_ended(client, data["id"])
     assert body["status"] == "failed" and body["code"] == 1402 and body["error"]
 
 
@@ -276,21 +276,9 @@ def test_seed_minus_one_is_resolved_and_shown_in_the_control_api(
 # -- output files ------------------------------------------------------------------------
 
 
-def _poll_until_terminal(client: httpx.Client, pid: str) -> dict[str, object]:
-    """Poll until terminal: a poll never waits for a render."""
-    answers: list[dict[str, object]] = []
-
-    def ended() -> bool:
-        answers.append(client.get(f"/api/v3/predictions/{pid}/result").json()["data"])
-        return answers[-1]["status"] in {"completed", "failed"}
-
-    wait_until(ended, what=f"{pid} terminal")
-    return answers[-1]
-
-
 def _completed(client: httpx.Client) -> dict[str, object]:
     pid = client.post(T2V, json={"prompt": "waves"}).json()["data"]["id"]
-    data = _poll_until_terminal(client, pid)
+    data = poll_until_ended(client, pid)
     assert data["status"] == "completed"
     return data
 

@@ -16,7 +16,7 @@ from wavespeed_mock.mock_server import RenderJob, RenderResult
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._fakes import FAKE_MP4, FakeEngine
-from ._support import Receiver, wait_until
+from ._support import Receiver, poll_until_ended, wait_until
 from .conftest import AUTH, T2V, StartServer
 
 BASE64_WITH_WEBHOOK = (
@@ -25,23 +25,12 @@ BASE64_WITH_WEBHOOK = (
 )  # the doc's words, https://wavespeed.ai/docs/base64-output
 
 
-def poll_until_terminal(client: httpx.Client, pid: str) -> dict[str, object]:
-    answers: list[dict[str, object]] = []
-
-    def ended() -> bool:
-        answers.append(client.get(f"/api/v3/predictions/{pid}/result").json()["data"])
-        return answers[-1]["status"] in {"completed", "failed"}
-
-    wait_until(ended, what=f"{pid} terminal")
-    return answers[-1]
-
-
 def test_base64_output_answers_the_clip_itself(client: httpx.Client) -> None:
     submitted = client.post(
         T2V, json={"prompt": "waves", "enable_base64_output": True}
     ).json()["data"]
     assert submitted["outputs"] == []
-    data = poll_until_terminal(client, submitted["id"])
+    data = poll_until_ended(client, submitted["id"])
     assert data["status"] == "completed"
     [encoded] = data["outputs"]  # type: ignore[misc]
     # Naked base64: no data: prefix, no line breaks; it decodes to the file.
@@ -76,7 +65,7 @@ def test_without_the_flag_outputs_stay_urls(
     pid = client.post(
         T2V, json={"prompt": "waves", "enable_base64_output": False}
     ).json()["data"]["id"]
-    assert poll_until_terminal(client, pid)["outputs"] == [
+    assert poll_until_ended(client, pid)["outputs"] == [
         f"{server.url}/outputs/{pid}.mp4"
     ]
 
