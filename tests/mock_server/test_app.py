@@ -200,8 +200,7 @@ def test_data_uri_image_is_decoded_and_passed_to_the_engine(
 ) -> None:
     uri = png_data_uri(80, 60)
     data = client.post(I2V, json=dict(KNIGHT, image=uri)).json()["data"]
-    result = client.get(f"/api/v3/predictions/{data['id']}/result").json()["data"]
-    assert result["status"] == "completed"
+    assert poll_until_ended(client, data["id"])["status"] == "completed"
     job = fake_engine(server).jobs[-1]
     assert job.image == base64.b64decode(uri.split(",", 1)[1])
     assert job.image_source == "data-uri"

@@ -133,10 +133,10 @@ async def test_an_upload_linked_outside_the_data_folder_is_not_read(
         assert served.status_code == 404
         answer = await client.post(I2V, json={"image": d["download_url"], **PROMPT})
         pid = answer.json()["data"]["id"]
-        result = (await client.get(f"/api/v3/predictions/{pid}/result")).json()
-    assert result["data"]["status"] == "failed"
-    assert result["data"]["code"] == 1402
-    assert "no upload at" in result["data"]["error"]
+        result = await poll_until_terminal(client, pid)
+    assert result["status"] == "failed"
+    assert result["code"] == 1402
+    assert "no upload at" in result["error"]
     assert fake_engine(server).jobs == []  # the outside file never reached an engine
 
 
