@@ -29,9 +29,12 @@ ENV_PREFIX = "WAVESPEED_MOCK_"
 CONTROL_PREFIX = "/_mock"
 """Where the control API lives (never part of the WaveSpeed API)."""
 SCENARIO_HEADER = "x-wavespeed-mock-scenario"
+"""The request header that picks a named scenario for one submit."""
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 """The default pixel limit of every image the server takes in or renders."""
-"""The request header that picks a named scenario for one submit."""
+MAX_SETTING_S = 3600.0
+"""The longest wait or timeout a setting may name."""
+_BOUNDED_SECONDS = ("sync_wait_s", "header_timeout_s", "body_timeout_s", "webhook_timeout_s")
 
 
 class SettingsError(WavespeedMockError, ValueError):
@@ -70,6 +73,10 @@ class Settings:
     max_upload_bytes: int = 200 * 1024 * 1024
     sync_wait_s: float = 90.0
     """How long a sync-mode submit waits before answering the 5004 timeout."""
+    header_timeout_s: float = 10.0
+    """How long a client may take to send a request's headers (then 408, closed)."""
+    body_timeout_s: float = 60.0
+    """How long a client may take to send a request's whole body (then 408)."""
     render_threads: int = 1
     """x264 threads per encode; pinned because output bytes depend on it."""
     access_log: bool = False
@@ -129,6 +136,17 @@ class Settings:
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     """The engine's own options by name (``{"checkout": Path("~/Ovi")}`` for ovi);
     unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default."""
+
+    def __post_init__(self) -> None:
+        # Every time the server accepts is bounded: a wait or timeout of 0, a
+        # negative one or one of years is a typo, not a wish.
+        for name in _BOUNDED_SECONDS:
+            value = getattr(self, name)
+            if not 0 < float(value) <= MAX_SETTING_S:
+                raise SettingsError(
+                    f"the setting {name} is {value!r}: give seconds in "
+                    f"(0, {MAX_SETTING_S:g}]"
+                )
 
     @property
     def base_url(self) -> str:

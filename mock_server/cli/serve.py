@@ -85,6 +85,18 @@ def add_serve_parser(
     _add_security_options(serve)
     add_retention_options(serve)
     _add_record_replay_options(serve)
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        dest="header_timeout_s",
+        help="seconds a client may take to send request headers (default 10; then 408)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        dest="body_timeout_s",
+        help="seconds a client may take to send a whole body (default 60; then 408)",
+    )
     _add_engine_options(serve)
 
 
@@ -253,11 +265,8 @@ def _add_engine_options(serve: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ..http.app import create_app
-    from ..http.live import UVICORN_OPTIONS
-    from ..http.wire_faults import expose_connection
+    from ..http.live import uvicorn_server
 
     keys = {
         name: getattr(args, name)
@@ -283,6 +292,8 @@ def run_serve(args: argparse.Namespace) -> int:
             "replay_miss",
             "access_log",
             "control_token",
+            "header_timeout_s",
+            "body_timeout_s",
         )
     }
     for repeated in (
@@ -322,9 +333,7 @@ def run_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    # connection faults (scenarios) need the transport: expose_connection
-    config = uvicorn.Config(expose_connection(app), **UVICORN_OPTIONS)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn_server(app).run(sockets=[sock])
     return 0
 
 

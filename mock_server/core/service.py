@@ -129,6 +129,7 @@ class MockService:
         self._prune_due = False
         self._maintenance: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
+        self._stopping = asyncio.Event()
         self._seeds = random.SystemRandom()
         # Ids need uniqueness, not secrecy: a PRNG seeded once from the OS is
         # 100x cheaper per submit than uuid4's urandom call.
@@ -147,6 +148,7 @@ class MockService:
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Attach to the event loop and finish what a previous run left in flight."""
         self._loop = loop or asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
         self.store.attach(self._loop)
         self.renders.attach(self._loop)
         self.images.remove_partials()
@@ -167,6 +169,21 @@ class MockService:
             self.renders.queue(p, None)
         if self.settings.prune_interval_s > 0:
             self._maintenance = self._loop.create_task(self._maintain())
+
+    def begin_shutdown(self) -> None:
+        """The server is going away: whatever waits on a task stops waiting.
+
+        A sync-mode submit then answers at once with the 5004 body, so a stop
+        (SIGTERM, ``LiveServer.stop``) does not wait out ``sync_wait_s``. Safe to
+        call from any thread and from a signal handler.
+        """
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._stopping.set)
+
+    async def until_shutdown(self) -> None:
+        """Return once :meth:`begin_shutdown` was called."""
+        await self._stopping.wait()
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""

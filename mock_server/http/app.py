@@ -8,7 +8,6 @@ a framework page or a traceback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -40,6 +39,7 @@ from .guards import RequestGuardMiddleware
 from .journal import JournalMiddleware
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
+from .timeouts import BodyDeadlineMiddleware
 from .wire_faults import WireFaultMiddleware, gateway_response
 
 __all__ = ["create_app"]
@@ -159,6 +159,7 @@ def create_app(
             faults=service.faults,
             submit_paths=frozenset(model.path for model in list_models()),
         )
+    app.add_middleware(BodyDeadlineMiddleware, timeout_s=settings.body_timeout_s)
     app.add_middleware(JournalMiddleware, journal=server.journal)
     if settings.check_responses:
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
@@ -257,10 +258,19 @@ async def _sync_answer(service: MockService, submission: Submission) -> Response
         return gateway_response(504, fault.error_body)
     forced = submission.fault is not None and submission.fault.sync_timeout
     deadline = service.clock.now() + (0.0 if forced else wait_s)
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(
-            service.wait_until_terminal(p, deadline), SYNC_REAL_TIME_CAP_S
+    # A stop of the server ends the wait too: the client gets the 5004 body now
+    # instead of holding the shutdown for up to sync_wait_s.
+    waits = [
+        asyncio.ensure_future(service.wait_until_terminal(p, deadline)),
+        asyncio.ensure_future(service.until_shutdown()),
+    ]
+    try:
+        await asyncio.wait(
+            waits, timeout=SYNC_REAL_TIME_CAP_S, return_when=asyncio.FIRST_COMPLETED
         )
+    finally:
+        for wait in waits:
+            wait.cancel()
     data = await service.result(p)
     if not is_terminal(data["status"]):
         data["status"] = "processing"
@@ -329,7 +339,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def on_disconnect(request: Request, exc: Exception) -> Response:
         # Nobody is left to read an answer; one line says what happened.
-        log.info(
+        log.warning(
             "client went away before sending the whole body of %s %s",
             request.method,
             request.url.path,

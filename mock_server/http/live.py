@@ -10,19 +10,26 @@ import asyncio
 import socket
 import threading
 import time
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from ..assembly import Features, MockServer, build_server
 from ..core.engine import Engine
 from ..core.service import MockService
 from ..settings import Settings
 from .app import create_app
+from .timeouts import timed_protocol
 from .wire_faults import expose_connection
 
-__all__ = ["LiveServer"]
+__all__ = ["LiveServer", "uvicorn_server"]
+
+SHUTDOWN_GRACE_S = 1.0
+"""After a stop begins, requests still running get this long before they are
+cancelled. Sync-mode waits end at once (their 5004 body); this bounds what else
+may wait (a scenario's latency, a poll waiting for a render)."""
 
 UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "warning",
@@ -33,8 +40,40 @@ UVICORN_OPTIONS: dict[str, Any] = {
     # handling stayed under 31 ms; on the standard loop five runs held p99 at
     # 28-31 ms and the maximum at 52 ms (docs/performance.md).
     "loop": "asyncio",
+    "timeout_graceful_shutdown": SHUTDOWN_GRACE_S,
 }
 """How uvicorn runs the app, in a thread here and in ``wavespeed-mock serve``."""
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, telling the service when a stop begins (SIGTERM, SIGINT)."""
+
+    def __init__(self, config: uvicorn.Config, service: MockService) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.service.begin_shutdown()
+        super().handle_exit(sig, frame)
+
+
+def uvicorn_server(app: FastAPI) -> uvicorn.Server:
+    """uvicorn's server for an app from :func:`create_app`, with the mock's timeouts.
+
+    Request headers are bounded by ``Settings.header_timeout_s`` (in the
+    protocol); a stop ends sync-mode waits at once.
+    """
+    mock: MockServer = app.state.server
+    settings = mock.settings
+    config = uvicorn.Config(
+        # connection faults (scenarios) need the transport: expose_connection
+        expose_connection(app),
+        host=settings.host,
+        port=settings.port,
+        http=timed_protocol(settings.header_timeout_s),
+        **UVICORN_OPTIONS,
+    )
+    return _Uvicorn(config, mock.service)
 
 
 class LiveServer:
@@ -66,8 +105,7 @@ class LiveServer:
         if not settings.public_url:
             self.mock.service.rebase(self.settings.base_url)
         self.app = create_app(server=self.mock)
-        config = uvicorn.Config(expose_connection(self.app), **UVICORN_OPTIONS)
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn_server(self.app)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
@@ -108,6 +146,7 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
+        self.service.begin_shutdown()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=30)

@@ -651,6 +651,30 @@ CONTROL = [
         body=b'{"name": "\\udfff"}',
     ),
     Bad(
+        "control/scenario-latency-huge",
+        "POST",
+        "/_mock/scenarios",
+        400,
+        ("$.latency.ms", "maximum of 600000"),
+        body=json_body({"name": "slow", "latency": {"kind": "fixed", "ms": 1e300}}),
+    ),
+    Bad(
+        "control/scenario-latency-text",
+        "POST",
+        "/_mock/scenarios",
+        400,
+        ("$.latency.median_ms",),
+        body=json_body({"name": "slow", "latency": {"kind": "lognormal", "median_ms": "x"}}),
+    ),
+    Bad(
+        "control/scenario-queue-huge",
+        "POST",
+        "/_mock/scenarios",
+        400,
+        ("$.queue_s", "maximum of 3600"),
+        body=json_body({"name": "slow", "queue_s": 1e9}),
+    ),
+    Bad(
         "control/reset-get", "GET", "/_mock/reset", 405, ("GET is not allowed", "POST")
     ),
     Bad(

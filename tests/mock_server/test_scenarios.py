@@ -309,3 +309,21 @@ def test_journal_and_ledger(start_server: StartServer) -> None:
             "balance": pytest.approx(ledger[0]["balance"]),
         }
     ]
+
+
+def test_the_contracts_scenario_schema_names_what_the_code_knows() -> None:
+    from wavespeed_mock.contracts import load_schema
+    from wavespeed_mock.mock_server.core.prediction import TIMESTAMP_DIGITS
+    from wavespeed_mock.mock_server.features.scenarios.scenario import (
+        _LOST_ANSWERS,
+        ROUTES,
+        SCHEMA,
+        Scenario,
+    )
+
+    fields = load_schema(SCHEMA)["properties"]
+    assert fields["routes"]["items"]["enum"] == ["*", *ROUTES]
+    assert fields["timestamp_digits"]["enum"] == [*TIMESTAMP_DIGITS, "drawn", None]
+    assert fields["lost_answer"]["enum"] == [*_LOST_ANSWERS, None]
+    settable = set(fields) - {"scope", "api_key", "count"}
+    assert settable == set(Scenario().as_json()) - {"uses"}

@@ -12,9 +12,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ....contracts import iter_errors, load_schema
 from ...core.components import RouteFault
 from ...core.prediction import TIMESTAMP_DIGITS
-from ...errors import ApiError
+from ...errors import ApiError, bad_request_message
 
 __all__ = ["ROUTES", "TASK_ERRORS", "Scenario"]
 
@@ -35,41 +36,14 @@ ROUTES = ("submit", "result", "upload_ticket", "upload_put", "output", "api")
 """The routes a wire fault can name (``*``: all of them); ``api`` is any other
 route under ``/api/v3``."""
 
-_ERROR_BODIES = ("json", "html", "text", "empty", "xml")
-_CONNECTION_FAULTS = ("reset", "empty", "malformed_chunk", "dribble", "hang")
 _LOST_ANSWERS = {"reset": "reset", "timeout": "hang"}
-_RETRYABLE = (429, 500, 502, 503, 504)
-_KNOWN = (
-    "name",
-    "fail_code",
-    "fail_message",
-    "status",
-    "nsfw",
-    "queue_s",
-    "sync_timeout",
-    "poll_error_rate",
-    "poll_error_statuses",
-    "latency",
-    "per_minute",
-    "concurrency",
-    "seed",
-    "expires_after_s",
-    "expires_after_count",
-    # the wire: answers in place of the app's, and connection faults
-    "submit_error",
-    "lost_answer",
-    "sync_gateway_timeout",
-    "upload_ticket_error",
-    "upload_put_error",
-    "gateway_error",
-    "error_body",
-    "connection_fault",
-    "routes",
-    "dribble_bytes",
-    "dribble_interval_ms",
-    "hang_s",
-    "output_ttl_s",
-    "timestamp_digits",
+
+SCHEMA = "control-scenario.request.json"
+"""The contract's schema of a scenario body: field names, types and bounds."""
+_WHERE = ("scope", "api_key", "count")
+"""Fields of the body that say where a scenario applies (the book's business)."""
+_KNOWN = tuple(
+    name for name in load_schema(SCHEMA)["properties"] if name not in _WHERE
 )
 _TUPLES = ("poll_error_statuses", "routes")
 
@@ -114,81 +88,21 @@ class Scenario:
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Scenario:
-        unknown = set(body) - set(_KNOWN) - {"scope", "api_key", "count"}
+        unknown = set(body) - set(_KNOWN) - set(_WHERE)
         if unknown:
             raise ApiError(
                 400,
                 f"Invalid scenario: unknown field(s) {sorted(unknown)}; "
                 f"known: {sorted(_KNOWN)}",
             )
+        problems = list(iter_errors(SCHEMA, body))
+        if problems:
+            raise ApiError(400, bad_request_message(problems))
         values = {k: v for k, v in body.items() if k in _KNOWN}
         for name in _TUPLES:
             if name in values:
-                if not isinstance(values[name], (list, tuple)):
-                    raise ApiError(400, f"Invalid scenario: $.{name}: expected a list")
                 values[name] = tuple(values[name])
-        try:
-            scenario = cls(**values)
-        except TypeError as exc:
-            raise ApiError(400, f"Invalid scenario: {exc}") from None
-        scenario._check()
-        return scenario
-
-    def _check(self) -> None:
-        def bad(field_name: str, why: str) -> ApiError:
-            return ApiError(400, f"Invalid scenario: $.{field_name}: {why}")
-
-        def among(field_name: str, allowed: tuple[Any, ...]) -> None:
-            value = getattr(self, field_name)
-            if value is not None and (isinstance(value, bool) or value not in allowed):
-                raise bad(
-                    field_name,
-                    f"{value!r} is not one of {', '.join(map(repr, allowed))}",
-                )
-
-        if self.fail_code is not None and (
-            not isinstance(self.fail_code, int) or self.fail_code <= 0
-        ):
-            raise bad("fail_code", "expected a positive task error code such as 1402")
-        if self.status not in (None, "cancelled", "timeout"):
-            raise bad("status", "expected 'cancelled' or 'timeout'")
-        if not 0.0 <= float(self.poll_error_rate) <= 1.0:
-            raise bad("poll_error_rate", "expected a share between 0 and 1")
-        if any(s not in _RETRYABLE for s in self.poll_error_statuses):
-            raise bad(
-                "poll_error_statuses", "expected statuses among 429, 500, 502, 503, 504"
-            )
-        if self.latency and self.latency.get("kind") not in (
-            "fixed",
-            "uniform",
-            "lognormal",
-        ):
-            raise bad("latency.kind", "expected 'fixed', 'uniform' or 'lognormal'")
-        for name in ("per_minute", "concurrency", "expires_after_count"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise bad(name, "expected an integer >= 1")
-        if float(self.queue_s) < 0:
-            raise bad("queue_s", "expected seconds >= 0")
-        among("submit_error", _RETRYABLE)
-        among("upload_ticket_error", _RETRYABLE)
-        among("upload_put_error", (403, 500, 502, 503))
-        among("gateway_error", (500, 502, 503, 504))
-        among("error_body", _ERROR_BODIES)
-        among("connection_fault", _CONNECTION_FAULTS)
-        among("lost_answer", tuple(_LOST_ANSWERS))
-        among("timestamp_digits", (*TIMESTAMP_DIGITS, "drawn"))
-        for route in self.routes:
-            if route != "*" and route not in ROUTES:
-                raise bad("routes", f"{route!r} is not '*' or one of {list(ROUTES)}")
-        if not isinstance(self.dribble_bytes, int) or not self.dribble_bytes >= 1:
-            raise bad("dribble_bytes", "expected an integer >= 1")
-        if not 0 < float(self.dribble_interval_ms) <= 10_000:
-            raise bad("dribble_interval_ms", "expected milliseconds in (0, 10000]")
-        if not 0 < float(self.hang_s) <= 600:
-            raise bad("hang_s", "expected seconds in (0, 600]")
-        if self.output_ttl_s is not None and float(self.output_ttl_s) < 0:
-            raise bad("output_ttl_s", "expected seconds >= 0")
+        return cls(**values)
 
     def as_json(self) -> dict[str, Any]:
         values = {k: getattr(self, k) for k in sorted(_KNOWN)}

@@ -1,0 +1,107 @@
+"""How long ``wavespeed-mock serve`` takes to exit on SIGTERM with sync waits running.
+
+What it measures, on this machine: a server with ``--sync-wait 60`` on a frozen
+virtual clock (so no wait ends by itself) and the ``realistic`` profile gets
+``--waiters`` (default 8) sync-mode submits. Once all are stored, it sends
+SIGTERM and records (a) the time until every waiting client has its answer and
+(b) the time until the process has exited. Each waiter must get the 5004 body.
+The target (issue 11): exit within 2 s. Prints the figures of ``--rounds``
+rounds (default 5): each round's times and the worst.
+
+    python benchmarks/bench_shutdown.py --rounds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import httpx
+
+T2V = "/api/v3/character-ai/ovi/text-to-video"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def one_round(waiters: int) -> tuple[float, float]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, WAVESPEED_MOCK_VIRTUAL_CLOCK="1")
+    with tempfile.TemporaryDirectory() as data:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wavespeed_mock.mock_server.cli.main", "serve",
+             "--port", str(port), "--data-dir", data, "--profile", "realistic",
+             "--sync-wait", "60"],
+            env=env, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(url + "/_mock/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the server did not start") from None
+                    time.sleep(0.05)
+            answers: list[dict[str, object]] = []
+            answered_at: list[float] = []
+
+            def wait_sync() -> None:
+                answer = httpx.post(
+                    url + T2V,
+                    json={"prompt": "waves", "enable_sync_mode": True},
+                    headers={"Authorization": "Bearer bench"},
+                    timeout=120,
+                )
+                answers.append(answer.json()["data"])
+                answered_at.append(time.monotonic())
+
+            threads = [threading.Thread(target=wait_sync) for _ in range(waiters)]
+            for thread in threads:
+                thread.start()
+            while httpx.get(url + "/_mock/state").json()["data"]["predictions"] < waiters:
+                time.sleep(0.02)
+            time.sleep(0.2)  # the waits are waiting
+            sent = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+            exited = time.monotonic()
+            for thread in threads:
+                thread.join(60)
+            if len(answers) != waiters or any(a.get("code") != 5004 for a in answers):
+                raise SystemExit(f"not every waiter got the 5004 body: {answers!r}")
+            return max(answered_at) - sent, exited - sent
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--waiters", type=int, default=8)
+    args = parser.parse_args()
+    worst = 0.0
+    for n in range(1, args.rounds + 1):
+        answered, exited = one_round(args.waiters)
+        worst = max(worst, exited)
+        print(f"round {n}: {args.waiters} sync waits answered {answered * 1000:.0f} ms "
+              f"after SIGTERM; process exited after {exited * 1000:.0f} ms")  # fmt: skip
+    print(f"worst exit after SIGTERM: {worst * 1000:.0f} ms (target: 2000 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Stopping and read timeouts: a stop answers sync-mode waits, slow clients are cut off.
+
+Nothing here asserts a duration: each test waits for an event (a process gone,
+an answer read, a log line) under a bound generous enough for a busy machine.
+The figure (SIGTERM with a sync wait running) is measured by
+``benchmarks/bench_shutdown.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from wavespeed_mock.mock_server.cli.main import main
+from wavespeed_mock.mock_server.http.live import LiveServer
+from wavespeed_mock.mock_server.settings import Settings, SettingsError
+
+from ._fakes import FakeEngine
+from ._support import in_thread, wait_until
+from .test_cli import start_serve
+
+T2V = "/api/v3/character-ai/ovi/text-to-video"
+SYNC_BODY = {"prompt": "waves", "enable_sync_mode": True}
+GENEROUS_S = 30.0
+
+
+def live(tmp_path: Path, **settings: object) -> LiveServer:
+    options: dict[str, object] = {
+        "profile": "realistic",
+        "port": 0,
+        "check_responses": True,
+        "virtual_clock": True,  # a sync wait then ends only when told to
+        "sync_wait_s": 60.0,
+    }
+    options.update(settings)
+    return LiveServer(
+        Settings(data_dir=tmp_path / "data", **options),  # type: ignore[arg-type]
+        engine=FakeEngine(),
+    ).start()
+
+
+def assert_sync_timeout_body(answer: httpx.Response) -> None:
+    assert answer.status_code == 200, answer.text
+    data = answer.json()["data"]
+    assert data["code"] == 5004
+    assert data["status"] == "processing"
+    assert "Sync mode timed out" in data["error"]
+
+
+def test_sigterm_answers_a_running_sync_wait_and_exits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAVESPEED_MOCK_SYNC_WAIT_S", "60")
+    monkeypatch.setenv("WAVESPEED_MOCK_VIRTUAL_CLOCK", "1")
+    started = None
+    while started is None:  # None: the free port was taken meanwhile
+        started = start_serve(tmp_path)
+    process, url = started
+    try:
+        auth = {"Authorization": "Bearer cli-key"}
+        httpx.post(url + "/_mock/profile", json={"profile": "realistic"})
+        waiter = in_thread(
+            lambda: httpx.post(url + T2V, json=SYNC_BODY, headers=auth, timeout=120)
+        )
+        wait_until(
+            lambda: httpx.get(url + "/_mock/state").json()["data"]["predictions"] == 1,
+            what="the sync submit stored",
+        )
+        assert not waiter.done()
+
+        process.send_signal(signal.SIGTERM)
+
+        assert_sync_timeout_body(waiter.result(GENEROUS_S))
+        # uvicorn re-raises the signal once it has shut down cleanly
+        assert process.wait(GENEROUS_S) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_stopping_a_live_server_answers_its_sync_waits(tmp_path: Path) -> None:
+    server = live(tmp_path)
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        waiter = in_thread(
+            lambda: client.post(
+                T2V, json=SYNC_BODY, headers={"Authorization": "Bearer k"}
+            )
+        )
+        wait_until(lambda: len(server.service.store) == 1, what="the sync submit stored")
+        server.stop()
+        assert_sync_timeout_body(waiter.result(GENEROUS_S))
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, object]]:
+    """The status and JSON body of the one answer on ``sock`` (read until closed)."""
+    sock.settimeout(GENEROUS_S)
+    raw = b""
+    while chunk := sock.recv(65536):
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("setting", "sent", "says"),
+    [
+        (
+            "header_timeout_s",
+            b"GET /_mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            "Request headers not received within 0.2 s",
+        ),
+        (
+            "body_timeout_s",
+            b"POST /_mock/profile HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            "Request body not received within 0.2 s",
+        ),
+    ],
+    ids=["headers", "body"],
+)
+def test_a_request_sent_too_slowly_gets_408_and_the_server_goes_on(
+    tmp_path: Path, setting: str, sent: bytes, says: str
+) -> None:
+    server = live(tmp_path, **{setting: 0.2})
+    try:
+        with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+            sock.sendall(sent)
+            status, body = read_answer(sock)
+        assert (status, body["code"]) == (408, 408)
+        assert says in str(body["message"])
+        assert httpx.get(server.url + "/_mock/health").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_malformed_request_is_answered_in_the_envelope(tmp_path: Path) -> None:
+    server = live(tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            status, body = read_answer(sock)
+        assert (status, body["code"]) == (400, 400)
+        assert "Invalid HTTP request" in str(body["message"])
+    finally:
+        server.stop()
+
+
+def test_a_client_leaving_mid_body_is_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    server = live(tmp_path)
+    try:
+        with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+            sock.sendall(
+                f"POST {T2V} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Authorization: Bearer k\r\nContent-Length: 1000\r\n\r\n{".encode()
+            )
+        wait_until(
+            lambda: any("went away" in r.getMessage() for r in caplog.records),
+            what="the disconnect logged",
+        )
+        assert httpx.get(server.url + "/_mock/health").status_code == 200
+    finally:
+        server.stop()
+    lines = [r for r in caplog.records if "went away" in r.getMessage()]
+    assert len(lines) == 1
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert f"POST {T2V}" in lines[0].getMessage()
+    assert os.linesep not in lines[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    "setting", ["sync_wait_s", "header_timeout_s", "body_timeout_s", "webhook_timeout_s"]
+)
+@pytest.mark.parametrize("seconds", [0, -1, 1e9, float("nan")])
+def test_every_wait_and_timeout_setting_is_bounded(setting: str, seconds: float) -> None:
+    with pytest.raises(SettingsError, match=rf"{setting} is .*\(0, 3600\]"):
+        Settings(**{setting: seconds})  # type: ignore[arg-type]
+
+
+def test_a_bounded_setting_names_the_bound_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["serve", "--data-dir", str(tmp_path), "--port", "0", "--body-timeout", "0"]
+    assert main(argv) == 2
+    assert "body_timeout_s is 0.0: give seconds in (0, 3600]" in capsys.readouterr().err
