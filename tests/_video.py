@@ -52,3 +52,15 @@ def decode_frames(path: Path, count: int) -> list[np.ndarray]:
         np.frombuffer(raw[i : i + frame_bytes], np.uint8).reshape(height, width, 3)
         for i in range(0, len(raw) - frame_bytes + 1, frame_bytes)
     ]
+
+
+def probe(mp4: bytes, folder: Path) -> str:
+    """What the bundled ffmpeg says about an MP4 (it has no ffprobe): its stderr."""
+    path = folder / "probed.mp4"
+    path.write_bytes(mp4)
+    out = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    return out.stderr

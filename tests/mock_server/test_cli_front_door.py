@@ -105,6 +105,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
+def test_python_dash_m_runs_the_command() -> None:
+    from importlib.metadata import version
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "wavespeed_mock.mock_server", "--version"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == f"wavespeed-mock {version('wavespeed-mock')}"
+
+
 def test_banner_names_the_bound_port_and_the_server_answers_at_once(
     served: Served,
 ) -> None:

@@ -5,16 +5,16 @@ These tests are marked ``sdk``: in CI a skip among them is a failure.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
-import imageio_ffmpeg
 import pytest
 import wavespeed
 from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
+
+from .._video import probe
 
 pytestmark = pytest.mark.sdk
 
@@ -51,18 +51,6 @@ def client_for(server: LiveServer) -> wavespeed.Client:
     return wavespeed.Client(
         api_key="test-key", base_url=server.url, retry_interval=0.05
     )
-
-
-def probe(mp4: bytes, tmp_path: Path) -> str:
-    """What the bundled ffmpeg says about a file (it has no ffprobe)."""
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(mp4)
-    out = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-        capture_output=True,
-        text=True,
-    )
-    return out.stderr
 
 
 def upload_png(server: LiveServer, tmp_path: Path) -> str:
