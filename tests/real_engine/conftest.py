@@ -265,7 +265,7 @@ def serve_in_child(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log_path = tmp / f"serve-{port}.log"
-    command = [sys.executable, "-m", "wavespeed_mock", "serve", *args]
+    command = [sys.executable, "-m", "wavespeed_mock.mock_server", "serve", *args]
     command += ["--port", str(port), "--data-dir", str(tmp / f"data-{port}")]
     with log_path.open("w") as log:
         server = subprocess.Popen(
