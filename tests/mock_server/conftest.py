@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -85,3 +87,25 @@ def wavespeed_npm_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if installed.returncode != 0:
         pytest.skip(f"npm install wavespeed failed: {installed.stderr[-500:]}")
     return folder
+
+
+def run_node(sdk: Path, name: str, script: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run ``script`` (saved as ``name`` beside the installed SDK) under node.
+
+    The script prints its outcome as JSON on the last line of stdout.
+    """
+    path = sdk / name
+    if not path.exists():
+        path.write_text(script)
+    ran = subprocess.run(
+        ["node", str(path)],
+        cwd=sdk,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    lines = [line for line in ran.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no outcome from node: {ran.stdout[-800:]} {ran.stderr[-800:]}"
+    outcome: dict[str, Any] = json.loads(lines[-1])
+    return outcome

@@ -12,8 +12,6 @@ unlike the Python SDK, ``run`` with ``maxRetries > 0`` re-runs the whole task
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ._support import wait_until
-from .conftest import StartServer
+from .conftest import StartServer, run_node
 
 pytestmark = pytest.mark.sdk
 
@@ -53,27 +51,13 @@ actions[process.env.ACTION]().then(report, failed);
 
 
 def node(sdk: Path, server: LiveServer, action: str, **args: Any) -> dict[str, Any]:
-    script = sdk / "driver.js"
-    if not script.exists():
-        script.write_text(DRIVER)
-    ran = subprocess.run(
-        ["node", str(script)],
-        cwd=sdk,
-        env={
-            **os.environ,
-            "BASE_URL": server.url,
-            "MODEL": T2V_MODEL,
-            "ACTION": action,
-            "ARGS": json.dumps(args),
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    lines = [line for line in ran.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no outcome from node: {ran.stdout[-800:]} {ran.stderr[-800:]}"
-    outcome: dict[str, Any] = json.loads(lines[-1])
-    return outcome
+    env = {
+        "BASE_URL": server.url,
+        "MODEL": T2V_MODEL,
+        "ACTION": action,
+        "ARGS": json.dumps(args),
+    }
+    return run_node(sdk, "driver.js", DRIVER, env)
 
 
 def scenario(server: LiveServer, **body: Any) -> None:

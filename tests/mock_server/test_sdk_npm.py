@@ -10,8 +10,6 @@ installs them; in CI a skip of an ``sdk`` test fails the run).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 from .._video import probe
+from .conftest import run_node
 
 pytestmark = pytest.mark.sdk
 
@@ -62,20 +61,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def node(sdk: Path, server: LiveServer, action: str, **args: Any) -> dict[str, Any]:
-    script = sdk / "readme_flow.js"
-    if not script.exists():
-        script.write_text(SCRIPT)
-    ran = subprocess.run(
-        ["node", str(script)],
-        cwd=sdk,
-        env={**os.environ, "BASE_URL": server.url, "ACTION": action, "ARGS": json.dumps(args)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    lines = [line for line in ran.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no outcome from node: {ran.stdout[-800:]} {ran.stderr[-800:]}"
-    outcome: dict[str, Any] = json.loads(lines[-1])
+    env = {"BASE_URL": server.url, "ACTION": action, "ARGS": json.dumps(args)}
+    outcome = run_node(sdk, "readme_flow.js", SCRIPT, env)
     assert "error" not in outcome, outcome["error"]
     return outcome
 
