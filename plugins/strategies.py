@@ -111,6 +111,7 @@ ASSERTION_KEYWORDS = frozenset(
         "minItems",
         "maxItems",
         "$ref",
+        "allOf",  # generated without, then filtered through the validator
     }
 )
 SUPPORTED_FORMATS = frozenset({"uri", "date-time"})
@@ -405,6 +406,10 @@ def _walk_keywords(node: Any, pointer: str, name: str) -> None:
         elif key in ("anyOf", "oneOf"):
             for index, sub in enumerate(value):
                 _walk_keywords(sub, f"{here}/{index}", name)
+        elif key == "allOf":
+            # Only filtered through: any keyword the validator knows will do
+            # (``if``/``then`` for a field required by another's value).
+            continue
         elif key == "format" and value not in SUPPORTED_FORMATS:
             raise UnsupportedSchemaError(f"format: {value}", here, name)
         elif key == "type":
@@ -476,6 +481,12 @@ class _Translator:
             return st.nothing()
         if "$ref" in node:
             return self._reference(node, base, depth)
+        if "allOf" in node:
+            # Rules across fields (a scope that requires a field): values are
+            # made from the rest of the node and kept where they pass them.
+            rest = {k: v for k, v in node.items() if k != "allOf"}
+            keep = self.validator({"allOf": node["allOf"]}, base)
+            return self.strategy(rest, base, depth + 1).filter(keep)
         for keyword in ("anyOf", "oneOf"):
             if keyword in node:
                 return self._alternatives(node, keyword, base, depth)

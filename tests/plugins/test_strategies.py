@@ -245,6 +245,31 @@ def test_inline_schemas_resolve_their_own_refs_and_one_of() -> None:
     check()
 
 
+def test_all_of_rules_across_fields_hold_in_every_value() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"scope": {"enum": ["global", "key"]}, "api_key": {"type": "string"}},
+        "allOf": [
+            {
+                "if": {"required": ["scope"], "properties": {"scope": {"const": "key"}}},
+                "then": {"required": ["api_key"]},
+            }
+        ],
+        "additionalProperties": False,
+    }
+    seen: set[str] = set()
+
+    @FEW
+    @given(from_schema(schema))
+    def check(value: dict[str, Any]) -> None:
+        if value.get("scope") == "key":
+            assert "api_key" in value
+        seen.add(value.get("scope", "none"))
+
+    check()
+    assert "key" in seen  # the rule filtered values, it did not rule the scope out
+
+
 def test_strict_leaves_out_mock_only_branches() -> None:
     @FEW
     @given(from_schema("ovi-image-to-video.request.json", strict=True))
