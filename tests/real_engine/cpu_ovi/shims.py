@@ -11,7 +11,9 @@ The shims, each for something Ovi does only on CUDA:
 - ``torch.cuda`` calls that need a driver (``current_device`` as a default
   argument at import time, ``synchronize``, ``ipc_collect``, memory figures)
   become no-ops;
-- ``torch.amp.autocast('cuda', ...)`` becomes CPU autocast, bf16 as on the GPU;
+- ``torch.amp.autocast('cuda', ...)`` is turned off and the VAEs and the vocoder,
+  which Ovi casts to bf16, run in float32 (a CPU without bf16 units emulates
+  bf16 convolutions: the vocoder alone took over 20 minutes a clip);
 - Ovi's ``flash_attention`` (flash-attn asserts CUDA) is routed to torch's
   ``scaled_dot_product_attention``, with the same padding semantics.
 
@@ -78,7 +80,11 @@ def apply_cpu_shims() -> None:
     class CpuAutocast(real_autocast):  # type: ignore[misc, valid-type]
         def __init__(self, device_type: str, *args: Any, **kwargs: Any) -> None:
             if device_type == "cuda":
+                # Off: a CPU without bf16 units emulates bf16 convolutions, and
+                # the vocoder alone then takes tens of minutes a clip; float32
+                # runs the same operations on the same weights.
                 device_type = "cpu"
+                kwargs["enabled"] = False
             super().__init__(device_type, *args, **kwargs)
 
     torch.amp.autocast = CpuAutocast
@@ -182,4 +188,13 @@ def build_cpu_ovi_engine(*, config: dict[str, Any], device: int = 0) -> Any:
         target_dtype=torch.bfloat16,
     )
     engine.target_area = TINY_AREA
+    # Ovi casts both VAEs (and the vocoder) to bf16; a CPU without bf16 units
+    # emulates those convolutions, tens of minutes a clip. Float32 weights and
+    # inputs run the same code.
+    engine.vae_model_video.model = engine.vae_model_video.model.float()
+    engine.vae_model_audio = engine.vae_model_audio.float()
+    for vae in (engine.vae_model_video, engine.vae_model_audio):
+        for name in ("wrapped_encode", "wrapped_decode"):
+            real = getattr(vae, name)
+            setattr(vae, name, lambda x, _real=real: _real(x.float()))
     return engine
