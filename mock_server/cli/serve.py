@@ -340,7 +340,10 @@ def run_serve(args: argparse.Namespace) -> int:
 def _bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port``; a clear error if the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only
+    # when the socket says TCP. Without it a response's body waits for the
+    # client's delayed ACK of its headers: 44 ms a request instead of 0.3 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -246,3 +248,52 @@ def test_rendered_files_are_readable_by_all(tmp_path: Path) -> None:
     frames = np.zeros((2, 32, 32, 3), dtype=np.uint8)
     write_clip(frames, np.zeros((4410, 2), dtype=np.float32), 44_100, clip, fps=24)
     assert stat.S_IMODE(clip.stat().st_mode) == 0o644
+
+
+# -- no delayed ACK: a response is not held back waiting for the client ---------------
+
+
+def _nodelay_of_accepted(listening: socket.socket) -> int:
+    """TCP_NODELAY of a connection asyncio accepts on ``listening``."""
+
+    async def accept_one() -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listening)
+        async with server:
+            port = listening.getsockname()[1]
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            value = await asyncio.wait_for(accepted, 30)
+            writer.close()
+            return value
+
+    return asyncio.run(accept_one())
+
+
+def test_serve_s_socket_gets_tcp_nodelay_on_every_connection() -> None:
+    # Without it each answer's body waited for the client's delayed ACK of its
+    # headers (44 ms a request, measured with httpx against `serve`).
+    from wavespeed_mock.mock_server.cli.serve import _bind
+
+    assert _nodelay_of_accepted(_bind("127.0.0.1", 0)) != 0
+
+
+def test_a_live_server_s_connections_have_tcp_nodelay(tmp_path: Path) -> None:
+    from wavespeed_mock.mock_server.http.live import LiveServer
+    from wavespeed_mock.mock_server.settings import Settings
+
+    server = LiveServer(Settings(data_dir=tmp_path, port=0, profile="instant"))
+    try:
+        with httpx.Client(base_url=server.start().url) as client:
+            assert client.get("/_mock/health").status_code == 200
+            # the connection stays open (keep-alive): read its option server-side
+            [connection] = server._server.server_state.connections
+            sock = connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.stop()
