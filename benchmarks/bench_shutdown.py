@@ -6,9 +6,11 @@ virtual clock (so no wait ends by itself) and the ``realistic`` profile gets
 SIGTERM and records (a) the time until every waiting client has its answer and
 (b) the time until the process has exited. Each waiter must get the 5004 body.
 The target (issue 11): exit within 2 s. Prints the figures of ``--rounds``
-rounds (default 5): each round's times and the worst.
+rounds (default 5): each round's times and the worst. ``--with-webhook`` also
+keeps one webhook delivery under way at SIGTERM (a receiver that reads it and
+never answers, with a webhook timeout of an hour).
 
-    python benchmarks/bench_shutdown.py --rounds 5
+    python benchmarks/bench_shutdown.py --rounds 5 [--with-webhook]
 """
 
 from __future__ import annotations
@@ -34,10 +36,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def one_round(waiters: int) -> tuple[float, float]:
+def held_delivery() -> tuple[str, threading.Event, socket.socket]:
+    """A receiver URL whose deliveries are read and never answered."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    arrived = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                connection, _ = listener.accept()
+                held.append(connection)
+                connection.recv(65536)
+                arrived.set()
+        except OSError:
+            return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/hook", arrived, listener
+
+
+def one_round(waiters: int, with_webhook: bool) -> tuple[float, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, WAVESPEED_MOCK_VIRTUAL_CLOCK="1")
+    env = dict(
+        os.environ, WAVESPEED_MOCK_VIRTUAL_CLOCK="1", WAVESPEED_MOCK_WEBHOOK_TIMEOUT_S="3600"
+    )
     with tempfile.TemporaryDirectory() as data:
         process = subprocess.Popen(
             [sys.executable, "-m", "wavespeed_mock.mock_server.cli.main", "serve",
@@ -73,6 +97,18 @@ def one_round(waiters: int) -> tuple[float, float]:
                 thread.start()
             while httpx.get(url + "/_mock/state").json()["data"]["predictions"] < waiters:
                 time.sleep(0.02)
+            if with_webhook:
+                hook, arrived, _receiver = held_delivery()  # kept open for the round
+                httpx.post(url + "/_mock/clock", json={"virtual": False})
+                httpx.post(url + "/_mock/profile", json={"profile": "instant"})
+                httpx.post(
+                    url + T2V,
+                    params={"webhook": hook},
+                    json={"prompt": "a webhook under way"},
+                    headers={"Authorization": "Bearer bench"},
+                )
+                if not arrived.wait(60):
+                    raise SystemExit("the webhook delivery did not arrive")
             time.sleep(0.2)  # the waits are waiting
             sent = time.monotonic()
             process.send_signal(signal.SIGTERM)
@@ -93,10 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--waiters", type=int, default=8)
+    parser.add_argument("--with-webhook", action="store_true")
     args = parser.parse_args()
     worst = 0.0
     for n in range(1, args.rounds + 1):
-        answered, exited = one_round(args.waiters)
+        answered, exited = one_round(args.waiters, args.with_webhook)
         worst = max(worst, exited)
         print(f"round {n}: {args.waiters} sync waits answered {answered * 1000:.0f} ms "
               f"after SIGTERM; process exited after {exited * 1000:.0f} ms")  # fmt: skip

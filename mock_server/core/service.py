@@ -61,6 +61,9 @@ ORPHAN_GRACE_S = 60.0
 # How long close() lets webhook deliveries in flight finish (each attempt is
 # bounded by the webhook timeout, 10 s by default).
 NOTIFY_DRAIN_S = 15.0
+# The same after a signal (SIGTERM, SIGINT): a stop must end within 2 s, so a
+# delivery still under way then is cut, and logged as cut.
+SIGNAL_DRAIN_S = 0.5
 # settle(): the real-time bound by default (a cold render of a large clip on a
 # busy machine takes seconds), and how often it looks again.
 SETTLE_TIMEOUT_S = 120.0
@@ -125,6 +128,7 @@ class MockService:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._watched: dict[asyncio.Task[None], Prediction] = {}
         self._notifying: set[asyncio.Task[None]] = set()
+        self._drain_s = NOTIFY_DRAIN_S
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prune_due = False
         self._maintenance: asyncio.Task[None] | None = None
@@ -170,13 +174,17 @@ class MockService:
         if self.settings.prune_interval_s > 0:
             self._maintenance = self._loop.create_task(self._maintain())
 
-    def begin_shutdown(self) -> None:
+    def begin_shutdown(self, *, drain_s: float | None = None) -> None:
         """The server is going away: whatever waits on a task stops waiting.
 
         A sync-mode submit then answers at once with the 5004 body, so a stop
-        (SIGTERM, ``LiveServer.stop``) does not wait out ``sync_wait_s``. Safe to
-        call from any thread and from a signal handler.
+        (SIGTERM, ``LiveServer.stop``) does not wait out ``sync_wait_s``.
+        ``drain_s`` bounds how long :meth:`aclose` then lets webhook deliveries
+        under way finish (``NOTIFY_DRAIN_S`` if None). Safe to call from any
+        thread and from a signal handler.
         """
+        if drain_s is not None:
+            self._drain_s = drain_s
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._stopping.set)
@@ -194,8 +202,12 @@ class MockService:
         notifying = list(self._notifying)
         if notifying:
             # Deliveries under way get to finish and log their attempt.
-            _, pending = await asyncio.wait(notifying, timeout=NOTIFY_DRAIN_S)
+            _, pending = await asyncio.wait(notifying, timeout=self._drain_s)
             for task in pending:
+                log.warning(
+                    "stopping: a webhook delivery still under way after %g s was cut",
+                    self._drain_s,
+                )
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self.close()

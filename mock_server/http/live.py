@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from ..assembly import Features, MockServer, build_server
 from ..core.engine import Engine
-from ..core.service import MockService
+from ..core.service import SIGNAL_DRAIN_S, MockService
 from ..settings import Settings
 from .app import create_app
 from .timeouts import timed_protocol
@@ -53,7 +53,7 @@ class _Uvicorn(uvicorn.Server):
         self.service = service
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.service.begin_shutdown()
+        self.service.begin_shutdown(drain_s=SIGNAL_DRAIN_S)
         super().handle_exit(sig, frame)
 
 

@@ -8,11 +8,13 @@ The figure (SIGTERM with a sync wait running) is measured by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
+import threading
 from pathlib import Path
 
 import httpx
@@ -83,6 +85,63 @@ def test_sigterm_answers_a_running_sync_wait_and_exits(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+class HoldingReceiver:
+    """A webhook receiver that reads a delivery and never answers it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.connected = threading.Event()
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                self.held.append(connection)
+                connection.recv(65536)
+                self.connected.set()
+
+    def close(self) -> None:
+        for connection in self.held:
+            connection.close()
+        self.listener.close()
+
+
+def test_sigterm_cuts_a_webhook_delivery_under_way_after_half_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAVESPEED_MOCK_WEBHOOK_TIMEOUT_S", "3600")  # the attempt waits
+    receiver = HoldingReceiver()
+    started = None
+    while started is None:  # None: the free port was taken meanwhile
+        started = start_serve(tmp_path)
+    process, url = started
+    try:
+        submitted = httpx.post(
+            url + T2V,
+            params={"webhook": receiver.url},
+            json={"prompt": "waves"},
+            headers={"Authorization": "Bearer cli-key"},
+        )
+        assert submitted.status_code == 200, submitted.text
+        assert receiver.connected.wait(GENEROUS_S), "no delivery reached the receiver"
+
+        process.send_signal(signal.SIGTERM)
+
+        assert process.wait(GENEROUS_S) in (0, -signal.SIGTERM)
+        assert receiver.held, "the receiver let the delivery go"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        receiver.close()
+    log = (tmp_path / "server.log").read_text()
+    # not the 15 s that a stop without a signal gives deliveries
+    assert "a webhook delivery still under way after 0.5 s was cut" in log, log
 
 
 def test_stopping_a_live_server_answers_its_sync_waits(tmp_path: Path) -> None:
