@@ -1,18 +1,3 @@
-"""The downstream app's own ``contracts`` package, and the app code under test."""
-
-from __future__ import annotations
-
-from typing import Any
-
-import wavespeed
+"""The downstream app's own ``contracts`` package (a name wavespeed-mock must not take)."""
 
 OWNER = "downstream"
-TEXT_TO_VIDEO = "character-ai/ovi/text-to-video"
-
-
-def make_clip(prompt: str, *, seed: int = 1) -> str:
-    """App code as the SDK's README shows it: the module-level ``wavespeed.run``."""
-    output: dict[str, Any] = wavespeed.run(
-        TEXT_TO_VIDEO, {"prompt": prompt, "seed": seed}
-    )
-    return str(output["outputs"][0])
