@@ -14,7 +14,6 @@ where a piece is missing (CI has neither a checkout nor torch)::
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -25,29 +24,19 @@ from pathlib import Path
 import pytest
 from wavespeed_mock.plugins.check import run_contract_check
 from wavespeed_mock.real_engine import FACTORY_ENV
+from wavespeed_mock.real_engine._setup import (
+    EXTRA_MODULES,
+    OVI_REQUIREMENT_MODULES,
+    _module_exists,
+)
 
 from .conftest import serve_in_child
 
 CPU_OVI = Path(__file__).with_name("cpu_ovi")
 CHECKOUT_ENV = "WAVESPEED_MOCK_OVI_CHECKOUT"
-# What Ovi's import path needs (flash-attn excepted: the shims replace it).
-MODULES = (
-    "torch",
-    "torchvision",
-    "omegaconf",
-    "diffusers",
-    "transformers",
-    "safetensors",
-    "cv2",
-    "einops",
-    "librosa",
-    "moviepy",
-    "pydub",
-    "optimum.quanto",
-    "open_clip",
-    "pandas",
-    "sentencepiece",
-)
+# What Ovi's import path needs, as the server's start-up check lists it
+# (flash-attn excepted: the shims replace it), and the tokenizer trainer.
+MODULES = (*EXTRA_MODULES, *OVI_REQUIREMENT_MODULES, "sentencepiece")
 LOAD_WAIT_S = 900.0
 """Bound on the server's start (the model loads on the CPU first)."""
 CLIP_WAIT_S = 1800.0
@@ -62,17 +51,10 @@ def _missing() -> str | None:
         return f"{CHECKOUT_ENV} is not set (a character-ai/Ovi checkout)"
     if not (Path(checkout).expanduser() / "ovi" / "ovi_fusion_engine.py").exists():
         return f"{CHECKOUT_ENV}={checkout!r} is not an Ovi checkout"
-    absent = [name for name in MODULES if not _importable(name)]
+    absent = [name for name in MODULES if not _module_exists(name)]
     if absent:
         return f"not installed: {', '.join(absent)} (torch and Ovi's requirements)"
     return None
-
-
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 @pytest.fixture(scope="module")
