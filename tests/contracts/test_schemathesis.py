@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
-from wavespeed_mock.mock_server.settings import Settings
 
-from ..mock_server._fakes import FakeEngine
+from ..mock_server._support import checked_live_server
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -37,20 +36,9 @@ MAX_EXAMPLES = 8
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        port=0,
-        profile="instant",
-        check_responses=True,
-        api_keys=(KEY,),  # so that schemathesis' wrong keys are refused (ST401)
-    )
-    server = LiveServer(settings, engine=FakeEngine()).start()
-    try:
+    # One key, so that schemathesis' wrong keys are refused (ST401).
+    with checked_live_server(tmp_path / "data", KEY) as server:
         yield server
-    finally:
-        server.stop()
-    violations = server.service.contract_violations
-    assert not violations, "answers that break the contract:\n" + "\n".join(violations)
 
 
 @pytest.mark.parametrize("document", ["openapi.yaml", "mock-control.yaml"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import http.server
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,26 @@ async def upload_binary(
     assert answer.status_code == 200, answer.text
     data_: dict[str, Any] = answer.json()["data"]
     return data_
+
+
+@contextmanager
+def checked_live_server(data_dir: Path, api_key: str) -> Iterator[LiveServer]:
+    """A live server (fake engine, instant profile) that accepts only ``api_key``;
+    fails on leaving if it sent any answer that breaks the contract."""
+    settings = Settings(
+        data_dir=data_dir,
+        port=0,
+        profile="instant",
+        check_responses=True,
+        api_keys=(api_key,),
+    )
+    server = LiveServer(settings, engine=FakeEngine()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    violations = server.service.contract_violations
+    assert not violations, "answers that break the contract:\n" + "\n".join(violations)
 
 
 def live_server(server: MockServer) -> LiveServer:

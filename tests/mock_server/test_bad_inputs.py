@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
-from wavespeed_mock.mock_server.settings import Settings
 
-from ._fakes import FakeEngine
+from ._support import checked_live_server
 
 KEY = "corpus-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -701,21 +699,8 @@ def test_corpus_is_large_and_names_are_unique() -> None:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir: Path = tmp_path_factory.mktemp("corpus")
-    settings = Settings(
-        data_dir=data_dir,
-        port=0,
-        profile="instant",
-        check_responses=True,
-        api_keys=(KEY,),
-    )
-    server = LiveServer(settings, engine=FakeEngine()).start()
-    try:
+    with checked_live_server(tmp_path_factory.mktemp("corpus"), KEY) as server:
         yield server
-    finally:
-        server.stop()
-    violations = server.service.contract_violations
-    assert not violations, "answers that break the contract:\n" + "\n".join(violations)
 
 
 @pytest.fixture(scope="module")
