@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..core.engine import available_engines, load_engine_class
 from ..settings import Settings, SettingsError
@@ -19,6 +21,11 @@ log = logging.getLogger("wavespeed_mock.server")
 _OPTION_DEST = "engine_option:"
 
 
+def _default(name: str) -> Any:
+    """The default of a ``Settings`` field, for a flag's help (stated once, there)."""
+    return next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+
+
 def add_serve_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
@@ -28,8 +35,8 @@ def add_serve_parser(
         description="Run the mock WaveSpeedAI API. Every flag also reads a "
         "WAVESPEED_MOCK_<NAME> environment variable (flags win).",
     )
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--host", help=f"address to bind (default {_default('host')})")
+    serve.add_argument("--port", type=int, help=f"port (default {_default('port')})")
     serve.add_argument(
         "--data-dir",
         type=Path,
@@ -80,7 +87,7 @@ def add_serve_parser(
         "--sync-wait",
         type=float,
         dest="sync_wait_s",
-        help="seconds a sync-mode submit waits before the 5004 answer (default 90)",
+        help=f"seconds a sync-mode submit waits before the 5004 answer (default {_default('sync_wait_s'):g})",
     )
     _add_security_options(serve)
     add_retention_options(serve)
@@ -89,13 +96,13 @@ def add_serve_parser(
         "--header-timeout",
         type=float,
         dest="header_timeout_s",
-        help="seconds a client may take to send request headers (default 10; then 408)",
+        help=f"seconds a client may take to send request headers (default {_default('header_timeout_s'):g}; then 408)",
     )
     serve.add_argument(
         "--body-timeout",
         type=float,
         dest="body_timeout_s",
-        help="seconds a client may take to send a whole body (default 60; then 408)",
+        help=f"seconds a client may take to send a whole body (default {_default('body_timeout_s'):g}; then 408)",
     )
     _add_engine_options(serve)
 
@@ -150,30 +157,30 @@ def add_retention_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-predictions",
         type=int,
-        help="keep at most this many predictions, the newest (default 100000)",
+        help=f"keep at most this many predictions, the newest (default {_default('max_predictions')})",
     )
     group.add_argument(
         "--max-age",
         type=float,
         dest="max_age_s",
-        help="forget predictions older than this many seconds (default 604800: 7 days)",
+        help=f"forget predictions older than this many seconds (default {_default('max_age_s'):g})",
     )
     group.add_argument(
         "--max-upload-age",
         type=float,
         dest="max_upload_age_s",
-        help="delete uploads older than this many seconds (default 604800)",
+        help=f"delete uploads older than this many seconds (default {_default('max_upload_age_s'):g})",
     )
     group.add_argument(
         "--max-cache-bytes",
         type=int,
-        help="bound of the render cache, least recently used first (default 1 GiB)",
+        help=f"bound of the render cache, least recently used first (default {_default('max_cache_bytes')} bytes)",
     )
     group.add_argument(
         "--prune-interval",
         type=float,
         dest="prune_interval_s",
-        help="seconds between the server's retention passes (default 60)",
+        help=f"seconds between the server's retention passes (default {_default('prune_interval_s'):g})",
     )
 
 
@@ -201,7 +208,7 @@ def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
         "--record-max-output-bytes",
         type=int,
         metavar="BYTES",
-        help="largest output file a recording stores (default 256 MiB)",
+        help=f"largest output file a recording stores (default {_default('record_max_output_bytes')} bytes)",
     )
     group.add_argument(
         "--replay",
@@ -213,7 +220,7 @@ def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
         "--replay-speed",
         type=float,
         metavar="X",
-        help="play recorded status sequences X times faster (default 1)",
+        help=f"play recorded status sequences X times faster (default {_default('replay_speed'):g})",
     )
     group.add_argument(
         "--replay-by",
