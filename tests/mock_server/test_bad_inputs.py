@@ -665,6 +665,14 @@ CONTROL = [
         body=json_body({"name": "slow", "latency": {"kind": "lognormal", "median_ms": "x"}}),
     ),
     Bad(
+        "control/scenario-lognormal-median-zero",
+        "POST",
+        "/_mock/scenarios",
+        400,
+        ("$.latency.median_ms",),
+        body=json_body({"name": "slow", "latency": {"kind": "lognormal", "median_ms": 0}}),
+    ),
+    Bad(
         "control/scenario-queue-huge",
         "POST",
         "/_mock/scenarios",
