@@ -35,7 +35,6 @@ import asyncio
 import http.client
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_server import free_port, install_tree, rss_mb
+from bench_server import free_port, install_tree, rss_mb, start_mock
 from wavespeed_mock.mock_server.core.keys import key_id
 from wavespeed_mock.mock_server.core.prediction import Prediction
 from wavespeed_mock.mock_server.core.store import PredictionStore
@@ -51,7 +50,6 @@ from wavespeed_mock.mock_server.core.store import PredictionStore
 T2V = "character-ai/ovi/text-to-video"
 AUTH = "Bearer bench-key"
 BATCH = 20_000
-SERVE = "from wavespeed_mock.mock_server.cli import main; raise SystemExit(main())"
 
 
 def prediction(rng: random.Random, now: float, clip: str) -> Prediction:
@@ -108,40 +106,14 @@ def fill(data_dir: Path, total: int, polled: int, seed: int) -> list[str]:
     return ids
 
 
-def pin(cpu: int) -> list[str]:
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        return ["taskset", "-c", str(cpu)]
-    return []
-
-
 def start(
     data_dir: Path, port: int, env: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], float]:
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            *pin(0),
-            sys.executable,
-            "-c",
-            SERVE,
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--profile",
-            "instant",
-        ],
-        # Keep everything (variables, not flags: a tree without retention
-        # ignores them, so --baseline-src style comparisons still run).
-        env={
-            **env,
-            "WAVESPEED_MOCK_MAX_PREDICTIONS": "0",
-            "WAVESPEED_MOCK_MAX_AGE_S": "0",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # Keep everything (variables, not flags: a tree without retention ignores
+    # them, so --src comparisons still run).
+    retention = {"WAVESPEED_MOCK_MAX_PREDICTIONS": "0", "WAVESPEED_MOCK_MAX_AGE_S": "0"}
+    server = start_mock(data_dir, port, {**env, **retention})
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
         if server.poll() is not None:
