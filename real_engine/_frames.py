@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["check_clip", "video_frames"]
+from ..mock_server.media import PlanesToI420
+
+__all__ = ["check_clip", "video_frames", "video_i420_frames"]
 
 
 def check_clip(video: object, audio: object) -> str | None:
@@ -45,6 +47,20 @@ def video_frames(video: np.ndarray) -> Iterator[np.ndarray]:
         for channel in range(3):
             out[..., channel] = planes[channel]
         yield out
+
+
+def video_i420_frames(video: np.ndarray) -> Iterator[np.ndarray]:
+    """Frames of a (3, F, H, W) video in [-1, 1] as I420, one at a time.
+
+    What the worker writes: ``write_clip(..., pixel_format="yuv420p")`` then takes
+    them as they are, so neither an RGB interleave nor ffmpeg's own conversion is
+    paid per frame. The levels are those of :func:`video_frames` put through
+    BT.601, to within one. Height and width must be even (Ovi's always are).
+    """
+    _, frames, height, width = video.shape
+    convert = PlanesToI420(height, width, scale=127.5, offset=127.5)
+    for index in range(frames):
+        yield convert(video[:, index])
 
 
 def _describe(value: object) -> str:

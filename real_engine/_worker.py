@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._frames import check_clip, video_frames
+from ._frames import check_clip, video_i420_frames
 from ._request import OviCall
 from ._variants import OVI_SAMPLE_RATE
 
@@ -209,12 +209,13 @@ def _write(call: OviCall, video: np.ndarray, audio: np.ndarray) -> None:
     final = Path(call.output_path)
     final.parent.mkdir(parents=True, exist_ok=True)
     write_clip(
-        video_frames(video),
+        video_i420_frames(video),
         np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0),
         OVI_SAMPLE_RATE,
         final,
         fps=call.fps,
         threads=call.threads,
+        pixel_format="yuv420p",
     )
 
 

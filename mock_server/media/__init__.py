@@ -9,6 +9,7 @@ See ``docs/media.md``.
 from __future__ import annotations
 
 from ._ffmpeg import ffmpeg_exe, ffmpeg_version
+from ._yuv import PlanesToI420
 from .cache import ClipCache
 from .errors import (
     ClipArrayError,
@@ -49,6 +50,7 @@ __all__ = [
     "ImageDecodeError",
     "ImageTooLargeError",
     "MediaError",
+    "PlanesToI420",
     "PromptError",
     "PromptTags",
     "SeedError",
