@@ -73,9 +73,9 @@ def test_the_assets_ship_in_the_wheel() -> None:
     tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     tool = config["tool"]["setuptools"]
-    package = "wavespeed_mock.mock_server.features.playground"
+    package = "wavespeed_mock.mock_server.features.playground.static"
     assert package in tool["packages"]
-    assert tool["package-data"][package] == ["static/*"]
+    assert tool["package-data"][package] == ["*"]
     shipped = {
         p.name for p in (ROOT / "mock_server/features/playground/static").iterdir()
     }
