@@ -23,6 +23,7 @@ from .facts import (
     seed_rule,
     statuses,
     terminal_statuses,
+    upload_limits,
 )
 from .images import ImageInfo, TooManyPixelsError, UnusableImageError, probe_image
 from .registry import ModelOutput, ModelSpec, get_model, list_models
@@ -76,6 +77,7 @@ __all__ = [
     "seed_rule",
     "statuses",
     "terminal_statuses",
+    "upload_limits",
     "validate",
     "validate_request",
     "validate_response",

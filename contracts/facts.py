@@ -33,6 +33,7 @@ __all__ = [
     "seed_rule",
     "statuses",
     "terminal_statuses",
+    "upload_limits",
 ]
 
 FACT_KEYWORDS = (
@@ -42,6 +43,7 @@ FACT_KEYWORDS = (
     "x-json-body-bytes",
     "x-json-max-depth",
     "x-json-max-number-chars",
+    "x-upload-max-bytes",
     "x-terminal",
     "x-refunded",
 )
@@ -140,6 +142,13 @@ def body_limits() -> BodyLimits:
 def image_formats() -> frozenset[str]:
     """Image formats a request's image may have (Pillow's format names)."""
     return frozenset(_common("data_uri")["x-image-formats"])
+
+
+@cache
+def upload_limits() -> dict[str, int]:
+    """Bytes ``POST /api/v3/upload`` takes at most, by kind (``image``, ``video``, ``audio``)."""
+    limits = _common("upload_limits")["x-upload-max-bytes"]
+    return {kind: int(size) for kind, size in limits.items()}
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:

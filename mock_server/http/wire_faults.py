@@ -221,6 +221,7 @@ class WireFaultMiddleware:
         elif method == "POST" and path in (
             "/api/v3/media/uploads",
             "/api/v3/media/upload/binary",
+            "/api/v3/upload",
         ):
             route = "upload_ticket"
         elif method == "PUT" and path.startswith("/uploads/"):

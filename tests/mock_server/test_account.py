@@ -46,6 +46,12 @@ async def test_unlimited_balance_shows_a_large_number_minus_the_spend(
         body = (await client.get("/api/v3/balance")).json()
         assert body["code"] == 200
         assert body["data"]["currency"] == "USD"
+        # The newer docs' path: the same balance, the same key's spend.
+        other = (await client.get("/api/v3/account/balance")).json()
+        assert other["data"] == body["data"]
+        assert (
+            await client.get("/api/v3/account/balance", headers={"Authorization": ""})
+        ).status_code == 401
 
 
 @pytest.mark.anyio

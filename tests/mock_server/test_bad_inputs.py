@@ -460,6 +460,25 @@ UPLOADS = [
         headers={"Content-Type": "application/json"},
     ),
     Bad(
+        "uploads/upload-no-file-field",
+        "POST",
+        "/api/v3/upload",
+        400,
+        ("$.file", "fields received: 'other'"),
+        body=part("other", b"x") + f"--{BOUNDARY}--\r\n".encode(),
+        headers=MULTIPART,
+    ),
+    Bad(
+        "uploads/upload-a-program",
+        "POST",
+        "/api/v3/upload",
+        400,
+        ("Invalid file or format not supported", "'run.exe'"),
+        body=part("file", b"MZ\x90\x00", filename="run.exe")
+        + f"--{BOUNDARY}--\r\n".encode(),
+        headers=MULTIPART,
+    ),
+    Bad(
         "uploads/ticket-size-not-integer",
         "POST",
         "/api/v3/media/uploads",
@@ -662,7 +681,9 @@ CONTROL = [
         "/_mock/scenarios",
         400,
         ("$.latency.median_ms",),
-        body=json_body({"name": "slow", "latency": {"kind": "lognormal", "median_ms": "x"}}),
+        body=json_body(
+            {"name": "slow", "latency": {"kind": "lognormal", "median_ms": "x"}}
+        ),
     ),
     Bad(
         "control/scenario-lognormal-median-zero",
@@ -670,7 +691,9 @@ CONTROL = [
         "/_mock/scenarios",
         400,
         ("$.latency.median_ms",),
-        body=json_body({"name": "slow", "latency": {"kind": "lognormal", "median_ms": 0}}),
+        body=json_body(
+            {"name": "slow", "latency": {"kind": "lognormal", "median_ms": 0}}
+        ),
     ),
     Bad(
         "control/scenario-queue-huge",

@@ -239,6 +239,15 @@ def test_upload_ticket_and_put_failures(start_server: StartServer) -> None:
         server.url + "/api/v3/media/uploads", json=ticket_body, headers=AUTH
     )
     assert refused.status_code == 503 and refused.json()["code"] == 503
+    # The one-request uploads answer the same way (no file is kept).
+    scenario(server, scope="next", count=2, upload_ticket_error=502)
+    for path in ("/api/v3/media/upload/binary", "/api/v3/upload"):
+        one_shot = httpx.post(
+            server.url + path,
+            files={"file": ("a.png", png(), "image/png")},
+            headers=AUTH,
+        )
+        assert one_shot.status_code == 502, path
     scenario(server, upload_put_error=403)
     ticket = httpx.post(
         server.url + "/api/v3/media/uploads", json=ticket_body, headers=AUTH

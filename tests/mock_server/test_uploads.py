@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from wavespeed_mock.contracts import upload_limits
 from wavespeed_mock.mock_server.features.uploads import (
     media_type_of,
     safe_filename,
@@ -248,6 +249,78 @@ async def test_binary_upload_size_limit(tmp_path: Path) -> None:
             files={"file": ("a.png", b"x" * 200_000, "image/png")},
         )
         assert huge.status_code == 413
+
+
+@pytest.mark.anyio
+async def test_the_documented_upload_route_answers_a_url(tmp_path: Path) -> None:
+    data = png_bytes()
+    server = make_server(tmp_path)
+    async with running(server) as client:
+        answer = await client.post(
+            "/api/v3/upload", files={"file": ("pic.png", data, "image/png")}
+        )
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["code"] == 200
+        assert list(body["data"]) == ["url"]
+        url = body["data"]["url"]
+        assert (await client.get(url)).content == data
+        # The URL is an image a submit takes, like any other upload's.
+        submitted = await client.post(I2V, json={"image": url, **PROMPT})
+        assert submitted.status_code == 200
+        result = await poll_until_terminal(client, submitted.json()["data"]["id"])
+        assert result["status"] == "completed"
+
+        unsupported = await client.post(
+            "/api/v3/upload", files={"file": ("x.exe", b"MZ", "application/x")}
+        )
+        assert unsupported.status_code == 400
+        assert "not supported" in unsupported.json()["message"]
+        no_file = await client.post(
+            "/api/v3/upload", files={"image": ("pic.png", data, "image/png")}
+        )
+        assert no_file.status_code == 400
+        assert "'file'" in no_file.json()["message"]
+        no_key = await client.post(
+            "/api/v3/upload",
+            files={"file": ("pic.png", data, "image/png")},
+            headers={"Authorization": ""},
+        )
+        assert no_key.status_code == 401
+
+
+@pytest.mark.anyio
+async def test_the_documented_upload_route_bounds_images_at_20_mb(
+    tmp_path: Path,
+) -> None:
+    limit = upload_limits()["image"]
+    assert limit == 20 * 1024 * 1024
+    over = png_bytes(limit + 1)
+    server = make_server(tmp_path)
+    async with running(server) as client:
+        refused = await client.post(
+            "/api/v3/upload", files={"file": ("big.png", over, "image/png")}
+        )
+        assert refused.status_code == 413
+        assert "20,971,520-byte limit" in refused.json()["message"]
+        # Sniffed too: a name that says nothing does not lift the bound.
+        unnamed = await client.post(
+            "/api/v3/upload", files={"file": ("upload", over, "")}
+        )
+        assert unnamed.status_code == 413
+        fits = await client.post(
+            "/api/v3/upload",
+            files={"file": ("big.png", png_bytes(limit), "image/png")},
+        )
+        assert fits.status_code == 200
+        # The binary route documents no per-kind bound: the server's own holds.
+        binary = await client.post(
+            "/api/v3/media/upload/binary",
+            files={"file": ("big.png", over, "image/png")},
+        )
+        assert binary.status_code == 200
+    kept = [p for p in (tmp_path / "uploads").rglob("big.png")]
+    assert len(kept) == 2  # the two accepted; nothing of the refused ones
 
 
 @pytest.mark.anyio

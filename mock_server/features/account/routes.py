@@ -176,6 +176,7 @@ def account_routes(
 
     return [
         Route("/api/v3/balance", balance, methods=["GET"]),
+        Route("/api/v3/account/balance", balance, methods=["GET"]),
         Route("/api/v3/predictions", history, methods=["POST"]),
         Route("/api/v3/predictions", history_by_query, methods=["GET"]),
         Route("/api/v3/predictions/delete", delete, methods=["POST"]),

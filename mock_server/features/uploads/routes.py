@@ -1,4 +1,4 @@
-"""The upload routes: the SDK 2.x ticket + PUT flow and the documented binary upload.
+"""The upload routes: the SDK 2.x ticket + PUT flow and the documented multipart ones.
 
 See :mod:`.files` for what the flow is; these handlers only read requests
 (bounded), ask the :class:`UploadStore`, and answer.
@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
+from ....contracts import upload_limits
 from ...core.service import MockService
 from ...errors import ApiError, bad_request
 from ...http.auth import Authenticator
@@ -76,6 +77,7 @@ async def _keep(
     declared: str | None,
     size: int,
     shown: str | None = None,
+    kind_limits: dict[str, int] | None = None,
 ) -> str:
     """Inspect the finished temp file (off the loop) and move it into place; its kind.
 
@@ -90,6 +92,8 @@ async def _keep(
         kind, sniffed = await anyio.to_thread.run_sync(uploads.inspect, temp, said)
     except UploadRefused as exc:
         raise _refused(shown or filename, exc) from None
+    if kind_limits is not None:
+        _check_kind_size(kind, size, kind_limits)
     uploads.commit(
         temp,
         upload_id,
@@ -106,6 +110,12 @@ def _too_large(size: int, limit: int, what: str = "File") -> ApiError:
         413,
         f"File too large: {what} of {size:,} bytes is over the {limit:,}-byte limit",
     )
+
+
+def _check_kind_size(kind: str, size: int, kind_limits: dict[str, int]) -> None:
+    cap = kind_limits.get(kind)
+    if cap is not None and size > cap:
+        raise _too_large(size, cap, f"the {kind}")
 
 
 def upload_routes(
@@ -198,7 +208,13 @@ def upload_routes(
             return await put_file(request)
         return await get_file(request)
 
-    async def upload_binary(request: Request) -> Response:
+    async def receive_multipart(
+        request: Request, kind_limits: dict[str, int] | None = None
+    ) -> tuple[str, str, str, int]:
+        """Store the multipart field ``file``: (upload id, file name, kind, size).
+
+        ``kind_limits`` bounds the file by its kind too (``/api/v3/upload``).
+        """
         auth(request)
         cap = limit + MULTIPART_OVERHEAD
         declared = request.headers.get("content-length")
@@ -235,9 +251,13 @@ def upload_routes(
                 size = await _copy(item, temp, limit)
                 kind = await _keep(uploads, temp, upload_id, filename, said=said,
                                    declared=item.content_type, size=size,
-                                   shown=original)  # fmt: skip
+                                   shown=original, kind_limits=kind_limits)  # fmt: skip
             finally:
                 temp.unlink(missing_ok=True)
+        return upload_id, filename, kind, size
+
+    async def upload_binary(request: Request) -> Response:
+        upload_id, filename, kind, size = await receive_multipart(request)
         return envelope(
             {
                 "type": kind,
@@ -247,9 +267,14 @@ def upload_routes(
             }
         )
 
+    async def upload(request: Request) -> Response:
+        upload_id, filename, _, _ = await receive_multipart(request, upload_limits())
+        return envelope({"url": url_of(upload_id, filename)})
+
     return [
         Route("/api/v3/media/uploads", create_ticket, methods=["POST"]),
         Route("/api/v3/media/upload/binary", upload_binary, methods=["POST"]),
+        Route("/api/v3/upload", upload, methods=["POST"]),
         Route(
             "/uploads/{upload_id}/{filename}",
             upload_file,
