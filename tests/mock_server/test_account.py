@@ -98,6 +98,86 @@ async def test_failed_cancelled_and_timed_out_tasks_are_refunded(
 
 
 @pytest.mark.anyio
+async def test_the_bill_lists_charges_and_refunds_per_key(tmp_path: Path) -> None:
+    server = make_server(tmp_path, virtual_clock=True)
+    clock: Any = server.service.clock
+    async with running(server) as client:
+        first = await submit(client)
+        clock.advance(10)
+        second = await submit(client, I2V)
+        clock.advance(10)
+        fake_engine(server).fail_with = RenderFailed("boom")
+        failed = await submit(client)
+        fake_engine(server).fail_with = None
+        others = await submit(client, Authorization="Bearer other")
+
+        async def bill(**body: Any) -> dict[str, Any]:
+            answer = await client.post("/api/v3/billings/search", json=body)
+            assert answer.status_code == 200, answer.text
+            data: dict[str, Any] = answer.json()["data"]
+            return data
+
+        everything = await bill(page_size=100)
+        rows = [
+            (r["prediction"]["uuid"], r["billing_type"]) for r in everything["items"]
+        ]
+        # Newest first; the failed task's charge and its refund; never another key's.
+        assert rows[:2] == [(failed, "refund"), (failed, "deduct")]
+        assert sorted(rows[2:]) == sorted([(first, "deduct"), (second, "deduct")])
+        assert others not in {pid for pid, _ in rows}
+        assert everything["has_more"] is False
+        row = everything["items"][0]
+        assert row["price"] == 0.15
+        assert row["prediction"] == {
+            "uuid": failed,
+            "model_uuid": "character-ai/ovi/text-to-video",
+            "status": "failed",
+        }
+        # The bill and the balance agree.
+        signed = sum(
+            r["price"] * (1 if r["billing_type"] == "deduct" else -1)
+            for r in everything["items"]
+        )
+        assert await balance(client) == pytest.approx(UNLIMITED_BALANCE - signed)
+
+        # What clients send to reconcile one task, oldest first.
+        one = await bill(prediction_uuids=[failed], sort="created_at ASC")
+        assert [r["billing_type"] for r in one["items"]] == ["deduct", "refund"]
+        deducts = await bill(billing_type="deduct")
+        assert {r["prediction"]["uuid"] for r in deducts["items"]} == {
+            first,
+            second,
+            failed,
+        }
+        by_model = await bill(model_uuid="character-ai/ovi/image-to-video")
+        assert [r["prediction"]["uuid"] for r in by_model["items"]] == [second]
+        p = server.service.store.get(second)
+        assert p is not None
+        window = await bill(
+            start_time=format_timestamp(p.created_at),
+            end_time=format_timestamp(p.created_at + 5),
+        )
+        assert [r["prediction"]["uuid"] for r in window["items"]] == [second]
+        paged = await bill(page=2, page_size=2)
+        assert paged["page"] == 2 and paged["has_more"] is False
+        assert len(paged["items"]) == 2
+        assert (await bill(page=1, page_size=2))["has_more"] is True
+        assert (await bill(access_key_uuid="someone-else"))["items"] == []
+        # No body at all is the first page.
+        bare = await client.post("/api/v3/billings/search")
+        assert bare.status_code == 200
+        assert len(bare.json()["data"]["items"]) == 4
+
+        refused = await client.post("/api/v3/billings/search", json={"page_size": 1000})
+        assert refused.status_code == 400
+        assert "$.page_size" in refused.json()["message"]
+        no_key = await client.post(
+            "/api/v3/billings/search", json={}, headers={"Authorization": ""}
+        )
+        assert no_key.status_code == 401
+
+
+@pytest.mark.anyio
 async def test_history_pages_filters_and_keys(tmp_path: Path) -> None:
     server = make_server(tmp_path, virtual_clock=True)
     clock: Any = server.service.clock

@@ -62,6 +62,7 @@ JSON_ROUTES = {
     "history": ("POST", "/api/v3/predictions"),
     "delete": ("POST", "/api/v3/predictions/delete"),
     "price": ("POST", "/api/v3/model/price"),
+    "billings": ("POST", "/api/v3/billings/search"),
     "ticket": ("POST", "/api/v3/media/uploads"),
     "profile": ("POST", "/_mock/profile"),
     "clock": ("POST", "/_mock/clock"),
@@ -520,6 +521,35 @@ UPLOADS = [
     ),
 ]
 
+# -- the account --------------------------------------------------------------------------
+
+ACCOUNT = [
+    Bad(
+        "account/billings-ids-not-a-list",
+        "POST",
+        "/api/v3/billings/search",
+        400,
+        ("$.prediction_uuids",),
+        body=json_body({"prediction_uuids": "abc"}),
+    ),
+    Bad(
+        "account/billings-start-not-a-time",
+        "POST",
+        "/api/v3/billings/search",
+        400,
+        ("$.start_time",),
+        body=json_body({"start_time": "yesterday"}),
+    ),
+    Bad(
+        "account/billings-unknown-sort",
+        "POST",
+        "/api/v3/billings/search",
+        400,
+        ("$.sort",),
+        body=json_body({"sort": "price DESC"}),
+    ),
+]
+
 # -- the control API ----------------------------------------------------------------------
 
 CONTROL = [
@@ -716,7 +746,7 @@ CONTROL = [
     Bad("control/unknown-route", "GET", "/_mock/nothing-here", 404, ("Not found",)),
 ]
 
-CORPUS = JSON_SHAPES + SUBMIT + HEADERS + PATHS + QUERIES + UPLOADS + CONTROL
+CORPUS = JSON_SHAPES + SUBMIT + HEADERS + PATHS + QUERIES + UPLOADS + ACCOUNT + CONTROL
 
 
 def test_corpus_is_large_and_names_are_unique() -> None:

@@ -15,6 +15,8 @@ is unlimited and the balance shows :data:`UNLIMITED_BALANCE` minus the spend.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
 from ...core.keys import key_id
@@ -23,10 +25,36 @@ from ...core.prediction import Prediction
 from ...core.store import MICROS, PredictionStore
 from ...errors import ApiError
 
-__all__ = ["MICROS", "UNLIMITED_BALANCE", "Account"]
+__all__ = [
+    "DEDUCT",
+    "MICROS",
+    "REFUND",
+    "UNLIMITED_BALANCE",
+    "Account",
+    "BillingRow",
+]
 
 UNLIMITED_BALANCE = 1_000_000.0
 """What an unlimited account's balance starts from (minus what it spent). [inferred]"""
+
+
+DEDUCT = "deduct"
+"""The billing type of a charge. [SDK-observed: clients search for it]"""
+REFUND = "refund"
+"""The billing type of a charge given back. [inferred]"""
+
+
+@dataclass(frozen=True)
+class BillingRow:
+    """One line of a key's bill: a charge, or its refund."""
+
+    uuid: str
+    billing_type: str
+    price: float
+    """USD, positive for both types."""
+    created_at: float
+    prediction_id: str
+    model: str
 
 
 class Account:
@@ -59,6 +87,29 @@ class Account:
             if p is not None and not self.refunded(p):
                 total += micros
         return total / MICROS
+
+    def billing_rows(self, key: str) -> list[BillingRow]:
+        """The bill of a key (given by its id), oldest first: a ``deduct`` row per
+        charged prediction the store still has, and a ``refund`` row, dated when
+        the task could end, for each one refunded. Pruned predictions leave the
+        bill (their spend stays carried). [inferred]
+        """
+        rows = []
+        for pid, micros in self.store.charges(key).items():
+            p = self.store.get(pid)
+            if p is None:
+                continue
+            price = micros / MICROS
+            rows.append(
+                BillingRow(f"{pid}-{DEDUCT}", DEDUCT, price, p.created_at, pid, p.model)
+            )
+            if self.refunded(p):
+                ended = max(p.done_at, p.created_at)
+                rows.append(
+                    BillingRow(f"{pid}-{REFUND}", REFUND, price, ended, pid, p.model)
+                )
+        rows.sort(key=lambda row: (row.created_at, row.uuid))
+        return rows
 
     def balance(self, key: str) -> float:
         """The balance of a key, given by its id (``core.keys.key_id``)."""

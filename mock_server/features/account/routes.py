@@ -1,4 +1,4 @@
-"""The account's HTTP routes: balance, history, delete, models, price, and the ledger.
+"""The account's HTTP routes: balance, history, delete, bill, models, price, ledger.
 
 Thin: each reads its body through the contract, asks :class:`Account` or the
 service, and answers the envelope.
@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from ....contracts import UnknownModelError, get_model, iter_errors
 from ...core.keys import key_id
+from ...core.prediction import format_timestamp
 from ...core.service import MockService
 from ...errors import ApiError, bad_request, bad_request_message
 from ...http.auth import Authenticator
@@ -23,7 +24,7 @@ from ...http.bodies import read_json_object
 from ...http.responses import envelope
 from ...settings import CONTROL_PREFIX
 from .catalogue import model_catalogue
-from .ledger import Account
+from .ledger import Account, BillingRow
 
 __all__ = ["RETENTION_S", "account_routes"]
 
@@ -101,6 +102,51 @@ def _history_page(
     return {"page": page, "total": len(found), "items": items}
 
 
+def _billing_page(
+    account: Account, service: MockService, key: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """One page of the bill of the key whose id is ``key``, filtered as ``body`` asks."""
+    page = int(body.get("page") or 1)
+    page_size = int(body.get("page_size") or 20)
+    start_time, end_time = body.get("start_time"), body.get("end_time")
+    earliest = _parse_time(start_time) if start_time else None
+    latest = _parse_time(end_time) if end_time else None
+    wanted_ids = set(body.get("prediction_uuids") or ())
+    wanted_key = body.get("access_key_uuid")
+
+    def wanted(row: BillingRow) -> bool:
+        return (
+            (not body.get("billing_type") or row.billing_type == body["billing_type"])
+            and (not wanted_ids or row.prediction_id in wanted_ids)
+            and (not body.get("model_uuid") or row.model == body["model_uuid"])
+            and (earliest is None or row.created_at >= earliest)
+            and (latest is None or row.created_at < latest)
+        )
+
+    rows = [] if wanted_key and wanted_key != key else account.billing_rows(key)
+    found = [row for row in rows if wanted(row)]
+    if body.get("sort") != "created_at ASC":  # newest first by default [inferred]
+        found.reverse()
+    start = (page - 1) * page_size
+    items = []
+    for row in found[start : start + page_size]:
+        p = service.store.get(row.prediction_id)
+        items.append(
+            {
+                "uuid": row.uuid,
+                "billing_type": row.billing_type,
+                "price": row.price,
+                "created_at": format_timestamp(row.created_at),
+                "prediction": {
+                    "uuid": row.prediction_id,
+                    "model_uuid": row.model,
+                    "status": service.status(p) if p is not None else "deleted",
+                },
+            }
+        )
+    return {"page": page, "has_more": start + page_size < len(found), "items": items}
+
+
 def account_routes(
     account: Account, service: MockService, auth: Authenticator
 ) -> list[BaseRoute]:
@@ -121,6 +167,13 @@ def account_routes(
         # "query parameters" [documented: what-are-predictions, D-HIST].
         key = key_id(auth(request))
         return envelope(_history_page(service, key, _history_query(request)))
+
+    async def billings(request: Request) -> Response:
+        key = key_id(auth(request))
+        body = await read_json_object(
+            request, "billings-search.request.json", optional=True
+        )
+        return envelope(_billing_page(account, service, key, body))
 
     async def delete(request: Request) -> Response:
         key = key_id(auth(request))
@@ -180,6 +233,7 @@ def account_routes(
         Route("/api/v3/predictions", history, methods=["POST"]),
         Route("/api/v3/predictions", history_by_query, methods=["GET"]),
         Route("/api/v3/predictions/delete", delete, methods=["POST"]),
+        Route("/api/v3/billings/search", billings, methods=["POST"]),
         Route("/api/v3/models", models, methods=["GET"]),
         Route("/api/v3/model/price", price, methods=["POST"]),
         Route("/api/v3/model/pricing", price, methods=["POST"]),
