@@ -55,7 +55,9 @@ def _free_port() -> int:
 def image() -> Iterator[str]:
     tag = f"localhost/wavespeed-mock-test:{uuid.uuid4().hex[:8]}"
     base = os.environ.get("WAVESPEED_MOCK_CONTAINER_BASE")
+    # -f: docker looks for a Dockerfile unless told; podman finds either.
     args = ["build", *_flags("WAVESPEED_MOCK_CONTAINER_BUILD_FLAGS"), "-t", tag]
+    args += ["-f", str(ROOT / "Containerfile")]
     if base:
         args += ["--build-arg", f"BASE={base}"]
     built = _engine(*args, str(ROOT), timeout=900)
