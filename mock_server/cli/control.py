@@ -11,10 +11,9 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
 from typing import Any
 
-from ..core.prediction import format_timestamp
+from ..core.prediction import format_timestamp, parse_timestamp
 from ..settings import CONTROL_PREFIX, ENV_PREFIX, Settings
 
 __all__ = ["add_control_parser", "run_control", "server_url"]
@@ -111,16 +110,14 @@ def add_control_parser(
 
 
 def _iso_time(text: str) -> str:
-    """An ISO 8601 time, checked here and sent on as written (UTC when no zone)."""
+    """An ISO 8601 time, checked here and sent on in RFC 3339 UTC (UTC when no zone)."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        seconds = parse_timestamp(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 time; write e.g. 2026-01-02T03:04:05Z"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.isoformat()
+    return format_timestamp(seconds, 6)
 
 
 def server_url(args: argparse.Namespace) -> str:

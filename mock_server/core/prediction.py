@@ -7,9 +7,11 @@ stored: :func:`~.lifecycle.status_at` works it out from the row and the clock.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ...contracts import terminal_statuses
@@ -20,6 +22,7 @@ __all__ = [
     "TIMESTAMP_DIGITS",
     "Prediction",
     "format_timestamp",
+    "parse_timestamp",
     "to_api",
 ]
 
@@ -120,6 +123,32 @@ def format_timestamp(seconds: float, digits: int = 3, *, nanos_tail: int = 1) ->
     if digits == 9:
         return text + f".{micros:06d}{nanos_tail:03d}Z"
     return text + f".{micros:06d}"[: digits + 1] + "Z"
+
+
+_FRACTION = re.compile(r"(\.\d{1,6})\d*")
+_LEAP_SECOND = re.compile(r"(T\d\d:\d\d:)60", re.IGNORECASE)
+
+
+def parse_timestamp(text: str) -> float:
+    """Unix seconds of an RFC 3339 (or ISO 8601) time a client sent.
+
+    Takes what RFC 3339 allows and ``datetime`` does not: ``Z`` or ``z``, any
+    number of fractional digits (cut to microseconds), and a leap second (``:60``,
+    read as the next second). No zone means UTC.
+
+    Raises:
+        ValueError: ``text`` is no such time.
+    """
+    normal = _FRACTION.sub(
+        r"\1", text.strip().replace("Z", "+00:00").replace("z", "+00:00"), 1
+    )
+    leap = _LEAP_SECOND.search(normal) is not None
+    if leap:
+        normal = _LEAP_SECOND.sub(r"\g<1>59", normal, 1)
+    moment = datetime.fromisoformat(normal)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp() + (1.0 if leap else 0.0)
 
 
 def to_api(

@@ -8,7 +8,6 @@ API key: the server binds to loopback by default.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -17,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...contracts.errors import WavespeedMockError
 from ..core.clock import LATEST_TIME
-from ..core.prediction import format_timestamp
+from ..core.prediction import format_timestamp, parse_timestamp
 from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
 from .bodies import read_json_object
@@ -92,16 +91,13 @@ def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, An
     since_text = query.get("since")
     if since_text is not None:
         try:
-            since = datetime.fromisoformat(since_text.replace("Z", "+00:00"))
+            cutoff = parse_timestamp(since_text)
         except ValueError:
             raise bad_request(
                 "since",
                 f"{since_text!r} is not an ISO 8601 time such as 2026-01-02T03:04:05Z",
                 what="query parameter",
             ) from None
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
-        cutoff = since.timestamp()
         entries = [e for e in entries if e["at"] >= cutoff]
     limit_text = query.get("limit")
     if limit_text is not None:

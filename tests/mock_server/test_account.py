@@ -366,3 +366,22 @@ async def test_account_routes_need_a_key(tmp_path: Path) -> None:
         ]:
             answer = await client.request(method, path, json={})
             assert answer.status_code == 401, path
+
+
+@pytest.mark.anyio
+async def test_a_leap_second_is_a_time_like_any_other(tmp_path: Path) -> None:
+    # RFC 3339 allows second 60; it was a 500 (datetime refuses it).
+    leap = "2016-12-31T23:59:60Z"
+    async with running(make_server(tmp_path)) as client:
+        pid = await submit(client)
+        history = await client.get(
+            "/api/v3/predictions", params={"created_after": leap}
+        )
+        assert history.status_code == 200
+        assert [p["id"] for p in history.json()["data"]["items"]] == [pid]
+        bill = await client.post("/api/v3/billings/search", json={"start_time": leap})
+        assert bill.status_code == 200
+        assert [r["prediction"]["uuid"] for r in bill.json()["data"]["items"]] == [pid]
+        journal = await client.get("/_mock/journal", params={"since": leap})
+        assert journal.status_code == 200
+        assert journal.json()["data"]["items"]

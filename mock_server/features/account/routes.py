@@ -7,7 +7,6 @@ service, and answers the envelope.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -16,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ....contracts import UnknownModelError, get_model, iter_errors
 from ...core.keys import key_id
-from ...core.prediction import format_timestamp
+from ...core.prediction import format_timestamp, parse_timestamp
 from ...core.service import MockService
 from ...errors import ApiError, bad_request, bad_request_message
 from ...http.auth import Authenticator
@@ -30,18 +29,6 @@ __all__ = ["RETENTION_S", "account_routes"]
 
 RETENTION_S = 7 * 24 * 3600
 """History shows the past 7 days [documented: D-HIST]."""
-_FRACTION = re.compile(r"(\.\d{1,6})\d*")
-
-
-def _parse_time(text: str) -> float:
-    """Unix seconds of an RFC 3339 time (any fractional digits; naive means UTC)."""
-    normal = _FRACTION.sub(
-        r"\1", text.strip().replace("Z", "+00:00").replace("z", "+00:00"), 1
-    )
-    moment = datetime.fromisoformat(normal)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 _INTEGER_PARAMS = ("page", "page_size")
@@ -76,8 +63,8 @@ def _history_page(
     now = service.clock.now()
     after = body.get("created_after")
     before = body.get("created_before")
-    earliest = max(now - RETENTION_S, _parse_time(after) if after else -1.0)
-    latest = _parse_time(before) if before else None
+    earliest = max(now - RETENTION_S, parse_timestamp(after) if after else -1.0)
+    latest = parse_timestamp(before) if before else None
     model = body.get("model")
     status = body.get("status")
     found = []
@@ -109,8 +96,8 @@ def _billing_page(
     page = int(body.get("page") or 1)
     page_size = int(body.get("page_size") or 20)
     start_time, end_time = body.get("start_time"), body.get("end_time")
-    earliest = _parse_time(start_time) if start_time else None
-    latest = _parse_time(end_time) if end_time else None
+    earliest = parse_timestamp(start_time) if start_time else None
+    latest = parse_timestamp(end_time) if end_time else None
     wanted_ids = set(body.get("prediction_uuids") or ())
     wanted_key = body.get("access_key_uuid")
 
