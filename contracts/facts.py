@@ -15,9 +15,10 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from ._resources import load_schema
@@ -145,10 +146,13 @@ def image_formats() -> frozenset[str]:
 
 
 @cache
-def upload_limits() -> dict[str, int]:
-    """Bytes ``POST /api/v3/upload`` takes at most, by kind (``image``, ``video``, ``audio``)."""
+def upload_limits() -> Mapping[str, int]:
+    """Bytes ``POST /api/v3/upload`` takes at most, by kind (``image``, ``video``, ``audio``).
+
+    Read-only: the answer is cached and shared.
+    """
     limits = _common("upload_limits")["x-upload-max-bytes"]
-    return {kind: int(size) for kind, size in limits.items()}
+    return MappingProxyType({kind: int(size) for kind, size in limits.items()})
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:

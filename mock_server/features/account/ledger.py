@@ -53,8 +53,7 @@ class BillingRow:
     price: float
     """USD, positive for both types."""
     created_at: float
-    prediction_id: str
-    model: str
+    prediction: Prediction
 
 
 class Account:
@@ -100,14 +99,10 @@ class Account:
             if p is None:
                 continue
             price = micros / MICROS
-            rows.append(
-                BillingRow(f"{pid}-{DEDUCT}", DEDUCT, price, p.created_at, pid, p.model)
-            )
+            rows.append(BillingRow(f"{pid}-{DEDUCT}", DEDUCT, price, p.created_at, p))
             if self.refunded(p):
                 ended = max(p.done_at, p.created_at)
-                rows.append(
-                    BillingRow(f"{pid}-{REFUND}", REFUND, price, ended, pid, p.model)
-                )
+                rows.append(BillingRow(f"{pid}-{REFUND}", REFUND, price, ended, p))
         rows.sort(key=lambda row: (row.created_at, row.uuid))
         return rows
 

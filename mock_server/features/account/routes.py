@@ -104,8 +104,10 @@ def _billing_page(
     def wanted(row: BillingRow) -> bool:
         return (
             (not body.get("billing_type") or row.billing_type == body["billing_type"])
-            and (not wanted_ids or row.prediction_id in wanted_ids)
-            and (not body.get("model_uuid") or row.model == body["model_uuid"])
+            and (not wanted_ids or row.prediction.id in wanted_ids)
+            and (
+                not body.get("model_uuid") or row.prediction.model == body["model_uuid"]
+            )
             and (earliest is None or row.created_at >= earliest)
             and (latest is None or row.created_at < latest)
         )
@@ -115,22 +117,20 @@ def _billing_page(
     if body.get("sort") != "created_at ASC":  # newest first by default [inferred]
         found.reverse()
     start = (page - 1) * page_size
-    items = []
-    for row in found[start : start + page_size]:
-        p = service.store.get(row.prediction_id)
-        items.append(
-            {
-                "uuid": row.uuid,
-                "billing_type": row.billing_type,
-                "price": row.price,
-                "created_at": format_timestamp(row.created_at),
-                "prediction": {
-                    "uuid": row.prediction_id,
-                    "model_uuid": row.model,
-                    "status": service.status(p) if p is not None else "deleted",
-                },
-            }
-        )
+    items = [
+        {
+            "uuid": row.uuid,
+            "billing_type": row.billing_type,
+            "price": row.price,
+            "created_at": format_timestamp(row.created_at),
+            "prediction": {
+                "uuid": row.prediction.id,
+                "model_uuid": row.prediction.model,
+                "status": service.status(row.prediction),
+            },
+        }
+        for row in found[start : start + page_size]
+    ]
     return {"page": page, "has_more": start + page_size < len(found), "items": items}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mimetypes
 import shutil
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -77,7 +78,7 @@ async def _keep(
     declared: str | None,
     size: int,
     shown: str | None = None,
-    kind_limits: dict[str, int] | None = None,
+    kind_limits: Mapping[str, int] | None = None,
 ) -> str:
     """Inspect the finished temp file (off the loop) and move it into place; its kind.
 
@@ -112,7 +113,7 @@ def _too_large(size: int, limit: int, what: str = "File") -> ApiError:
     )
 
 
-def _check_kind_size(kind: str, size: int, kind_limits: dict[str, int]) -> None:
+def _check_kind_size(kind: str, size: int, kind_limits: Mapping[str, int]) -> None:
     cap = kind_limits.get(kind)
     if cap is not None and size > cap:
         raise _too_large(size, cap, f"the {kind}")
@@ -209,7 +210,7 @@ def upload_routes(
         return await get_file(request)
 
     async def receive_multipart(
-        request: Request, kind_limits: dict[str, int] | None = None
+        request: Request, kind_limits: Mapping[str, int] | None = None
     ) -> tuple[str, str, str, int]:
         """Store the multipart field ``file``: (upload id, file name, kind, size).
 
