@@ -26,14 +26,9 @@ import threading
 import time
 
 import httpx
+from bench_server import free_port, wait_up
 
 T2V = "/api/v3/character-ai/ovi/text-to-video"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def held_delivery() -> tuple[str, threading.Event, socket.socket]:
@@ -60,7 +55,9 @@ def one_round(waiters: int, with_webhook: bool) -> tuple[float, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(
-        os.environ, WAVESPEED_MOCK_VIRTUAL_CLOCK="1", WAVESPEED_MOCK_WEBHOOK_TIMEOUT_S="3600"
+        os.environ,
+        WAVESPEED_MOCK_VIRTUAL_CLOCK="1",
+        WAVESPEED_MOCK_WEBHOOK_TIMEOUT_S="3600",
     )
     with tempfile.TemporaryDirectory() as data:
         process = subprocess.Popen(
@@ -70,15 +67,7 @@ def one_round(waiters: int, with_webhook: bool) -> tuple[float, float]:
             env=env, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(url + "/_mock/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("the server did not start") from None
-                    time.sleep(0.05)
+            wait_up(url + "/_mock/health")
             answers: list[dict[str, object]] = []
             answered_at: list[float] = []
 
@@ -95,7 +84,9 @@ def one_round(waiters: int, with_webhook: bool) -> tuple[float, float]:
             threads = [threading.Thread(target=wait_sync) for _ in range(waiters)]
             for thread in threads:
                 thread.start()
-            while httpx.get(url + "/_mock/state").json()["data"]["predictions"] < waiters:
+            while (
+                httpx.get(url + "/_mock/state").json()["data"]["predictions"] < waiters
+            ):
                 time.sleep(0.02)
             if with_webhook:
                 hook, arrived, _receiver = held_delivery()  # kept open for the round

@@ -62,5 +62,6 @@ def probe(mp4: bytes, folder: Path) -> str:
         [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
         capture_output=True,
         text=True,
+        timeout=60,
     )
     return out.stderr

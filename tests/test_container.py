@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from ._net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = os.environ.get("WAVESPEED_MOCK_CONTAINER", "")
@@ -44,13 +45,6 @@ def _flags(name: str) -> list[str]:
     return shlex.split(os.environ.get(name, ""))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def image() -> Iterator[str]:
     tag = f"localhost/wavespeed-mock-test:{uuid.uuid4().hex[:8]}"
@@ -69,7 +63,7 @@ def image() -> Iterator[str]:
 @pytest.fixture
 def running(image: str) -> Iterator[tuple[str, str]]:
     """A container of ``image`` on a free loopback port: (name, base URL)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     name = f"wavespeed-mock-test-{uuid.uuid4().hex[:8]}"
     started = _engine(

@@ -145,7 +145,10 @@ def parse_timestamp(text: str) -> float:
     leap = _LEAP_SECOND.search(normal) is not None
     if leap:
         normal = _LEAP_SECOND.sub(r"\g<1>59", normal, 1)
-    moment = datetime.fromisoformat(normal)
+    try:
+        moment = datetime.fromisoformat(normal)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not an RFC 3339 time: {exc}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp() + (1.0 if leap else 0.0)

@@ -37,7 +37,7 @@ MAX_EXAMPLES = 8
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
     # One key, so that schemathesis' wrong keys are refused (ST401).
-    with checked_live_server(tmp_path / "data", KEY) as server:
+    with checked_live_server(tmp_path / "data", api_keys=(KEY,)) as server:
         yield server
 
 

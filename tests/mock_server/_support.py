@@ -4,6 +4,9 @@ installed, driven in-process or live, and a loopback webhook receiver."""
 from __future__ import annotations
 
 import http.server
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -12,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from wavespeed_mock.mock_server.assembly import MockServer, build_server
 from wavespeed_mock.mock_server.http.app import create_app
 from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
+from .._net import free_port
 from ._fakes import FakeEngine
 
 KEY = "test-key"
@@ -73,17 +78,16 @@ async def upload_binary(
 
 
 @contextmanager
-def checked_live_server(data_dir: Path, api_key: str) -> Iterator[LiveServer]:
-    """A live server (fake engine, instant profile) that accepts only ``api_key``;
-    fails on leaving if it sent any answer that breaks the contract."""
-    settings = Settings(
-        data_dir=data_dir,
-        port=0,
-        profile="instant",
-        check_responses=True,
-        api_keys=(api_key,),
-    )
-    server = LiveServer(settings, engine=FakeEngine()).start()
+def checked_live_server(
+    data_dir: Path, *, synthetic: bool = False, **settings: Any
+) -> Iterator[LiveServer]:
+    """A live server (fake engine, instant profile, unless ``synthetic`` or
+    ``settings`` say otherwise); fails on leaving if it sent any answer that
+    breaks the contract."""
+    values: dict[str, Any] = {"port": 0, "profile": "instant", "check_responses": True}
+    values.update(settings)
+    engine = None if synthetic else FakeEngine()
+    server = LiveServer(Settings(data_dir=data_dir, **values), engine=engine).start()
     try:
         yield server
     finally:
@@ -253,3 +257,53 @@ def poll_until_ended(client: httpx.Client, pid: str) -> dict[str, Any]:
 
     wait_until(ended, timeout_s=120, what=f"{pid} terminal")
     return answers[-1]
+
+
+def start_serve(data: Path) -> tuple[subprocess.Popen[bytes], str] | None:
+    """``wavespeed-mock serve`` on a free port; None if that port was taken meanwhile."""
+    # The command cannot report a port the OS chose (--port 0), so a port is picked
+    # here and can be taken by another process before the server binds it.
+    port = free_port()
+    env = {**os.environ, "WAVESPEED_MOCK_PROFILE": "instant"}
+    with (data / "server.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wavespeed_mock.mock_server.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data),
+                "--api-key",
+                "cli-key",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            text = (data / "server.log").read_text()
+            assert "address already in use" in text.lower(), text
+            return None
+        try:
+            if httpx.get(url + "/_mock/health", timeout=5).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.1)
+
+
+def serve_in_subprocess(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """:func:`start_serve`, tried on up to five ports (one may be taken meanwhile)."""
+    __tracebackhide__ = True
+    for _ in range(5):
+        started = start_serve(data)
+        if started is not None:
+            return started
+    pytest.fail("every port tried was taken before the server could bind it")

@@ -384,4 +384,11 @@ async def test_a_leap_second_is_a_time_like_any_other(tmp_path: Path) -> None:
         assert [r["prediction"]["uuid"] for r in bill.json()["data"]["items"]] == [pid]
         journal = await client.get("/_mock/journal", params={"since": leap})
         assert journal.status_code == 200
-        assert journal.json()["data"]["items"]
+        paths = [item["path"] for item in journal.json()["data"]["items"]]
+        assert "/api/v3/character-ai/ovi/text-to-video" in paths
+        # and since filters: nothing was sent after a time in the future
+        later = await client.get(
+            "/_mock/journal", params={"since": "2999-12-31T23:59:60Z"}
+        )
+        assert later.status_code == 200
+        assert later.json()["data"]["items"] == []

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,64 +13,15 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server.cli.main import main
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_serve(data: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    """``wavespeed-mock serve`` on a free port; None if that port was taken meanwhile."""
-    # The command cannot report a port the OS chose (--port 0), so a port is picked
-    # here and can be taken by another process before the server binds it.
-    port = free_port()
-    env = {**os.environ, "WAVESPEED_MOCK_PROFILE": "instant"}
-    with (data / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wavespeed_mock.mock_server.cli.main",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--api-key",
-                "cli-key",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            text = (data / "server.log").read_text()
-            assert "address already in use" in text.lower(), text
-            return None
-        try:
-            if httpx.get(url + "/_mock/health").status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
+from .._net import free_port
+from ._support import serve_in_subprocess
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``wavespeed-mock serve`` in a subprocess, configured by flags and variables."""
     data = tmp_path_factory.mktemp("served")
-    for _ in range(5):
-        started = start_serve(data)
-        if started is not None:
-            break
-    else:
-        pytest.fail("every port tried was taken before the server could bind it")
-    process, url = started
+    process, url = serve_in_subprocess(data)
     yield url
     process.terminate()
     process.wait(60)

@@ -13,7 +13,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,8 @@ import pytest
 from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
 from wavespeed_mock.mock_server.core.keys import key_id
 
+from .._net import free_port
+
 T2V = "/api/v3/character-ai/ovi/text-to-video"
 AUTH = {"Authorization": "Bearer k"}
 PROMPT = "A lighthouse in a storm. <S>Hold on.<E> <AUDCAP>Wind and rain.<ENDAUDCAP>"
@@ -37,12 +38,6 @@ ROUNDS = 2
 START_TIMEOUT_S = 60.0
 TERMINAL_TIMEOUT_S = 120.0
 SERVE = "from wavespeed_mock.mock_server.cli import main; raise SystemExit(main())"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerProcess:

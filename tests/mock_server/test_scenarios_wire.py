@@ -248,6 +248,16 @@ def test_upload_ticket_and_put_failures(start_server: StartServer) -> None:
             headers=AUTH,
         )
         assert one_shot.status_code == 502, path
+    uploads = server.settings.data_dir / "uploads"
+    assert list(uploads.rglob("a.png")) == []  # nothing kept of the refused ones
+    # The two answers used the scenario up: the next upload is stored.
+    stored = httpx.post(
+        server.url + "/api/v3/upload",
+        files={"file": ("a.png", png(), "image/png")},
+        headers=AUTH,
+    )
+    assert stored.status_code == 200, stored.text
+    assert len(list(uploads.rglob("a.png"))) == 1
     scenario(server, upload_put_error=403)
     ticket = httpx.post(
         server.url + "/api/v3/media/uploads", json=ticket_body, headers=AUTH

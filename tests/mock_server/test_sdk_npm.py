@@ -18,9 +18,9 @@ import httpx
 import pytest
 from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
-from wavespeed_mock.mock_server.settings import Settings
 
 from .._video import probe
+from ._support import checked_live_server
 from .conftest import run_node
 
 pytestmark = pytest.mark.sdk
@@ -47,17 +47,11 @@ actions[process.env.ACTION]().then(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("npm-data"),
-        port=0,
-        profile="polls:2",
-        check_responses=True,
-    )
-    live = LiveServer(settings).start()  # the synthetic engine: real clips
-    yield live
-    live.stop()
-    assert live.service.contract_violations == []
+def npm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # the synthetic engine: real clips for the SDK to fetch
+    data = tmp_path_factory.mktemp("npm-data")
+    with checked_live_server(data, synthetic=True, profile="polls:2") as live:
+        yield live
 
 
 def node(sdk: Path, server: LiveServer, action: str, **args: Any) -> dict[str, Any]:
@@ -81,45 +75,49 @@ def assert_a_clip(url: str, server: LiveServer, tmp_path: Path) -> str:
 
 
 def test_upload_then_image_to_video(
-    server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path
+    npm_server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path
 ) -> None:
     picture = tmp_path / "knight.png"
     Image.new("RGB", (320, 180), (40, 90, 160)).save(picture)
-    url = node(wavespeed_npm_sdk, server, "upload", file=str(picture))["url"]
+    url = node(wavespeed_npm_sdk, npm_server, "upload", file=str(picture))["url"]
     assert httpx.get(url).content == picture.read_bytes()
 
     output = node(
-        wavespeed_npm_sdk, server, "run",
+        wavespeed_npm_sdk, npm_server, "run",
         model=I2V, input={"image": url, "prompt": PROMPT, "seed": 42},
     )  # fmt: skip
-    info = assert_a_clip(output["outputs"][0], server, tmp_path)
+    info = assert_a_clip(output["outputs"][0], npm_server, tmp_path)
     assert "960x544" in info  # a 16:9 image: Ovi's 720x720-area size
-    assert ("POST", "/api/v3/media/uploads") in journal_paths(server)
+    assert ("POST", "/api/v3/media/uploads") in journal_paths(npm_server)
 
 
-def test_text_to_video(server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path) -> None:
+def test_text_to_video(
+    npm_server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path
+) -> None:
     output = node(
-        wavespeed_npm_sdk, server, "run",
+        wavespeed_npm_sdk, npm_server, "run",
         model=T2V, input={"prompt": PROMPT, "size": "540*960", "seed": 3},
     )  # fmt: skip
-    assert "540x960" in assert_a_clip(output["outputs"][0], server, tmp_path)
+    assert "540x960" in assert_a_clip(output["outputs"][0], npm_server, tmp_path)
 
 
 def test_sync_mode_is_one_request(
-    server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path
+    npm_server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path
 ) -> None:
     # polls:N moves a task on by its polls, and a sync-mode submit has none
     profile = {"profile": "instant"}
-    assert httpx.post(server.url + "/_mock/profile", json=profile).status_code == 200
-    before = journal_paths(server)
+    assert (
+        httpx.post(npm_server.url + "/_mock/profile", json=profile).status_code == 200
+    )
+    before = journal_paths(npm_server)
     try:
         output = node(
-            wavespeed_npm_sdk, server, "run",
+            wavespeed_npm_sdk, npm_server, "run",
             model=T2V, input={"prompt": PROMPT, "seed": 7},
             options={"enableSyncMode": True},
         )  # fmt: skip
     finally:
-        httpx.post(server.url + "/_mock/profile", json={"profile": "polls:2"})
-    calls = journal_paths(server)[len(before) :]  # the journal holds API calls only
+        httpx.post(npm_server.url + "/_mock/profile", json={"profile": "polls:2"})
+    calls = journal_paths(npm_server)[len(before) :]  # the journal holds API calls only
     assert calls == [("POST", "/api/v3/" + T2V)]  # no poll: the answer held the clip
-    assert_a_clip(output["outputs"][0], server, tmp_path)
+    assert_a_clip(output["outputs"][0], npm_server, tmp_path)

@@ -20,31 +20,18 @@ from pathlib import Path
 import httpx
 import pytest
 from wavespeed_mock.mock_server.cli.main import main
-from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings, SettingsError
 
-from ._fakes import FakeEngine
-from ._support import in_thread, wait_until
-from .test_cli import start_serve
+from ._support import in_thread, serve_in_subprocess, wait_until
+from .conftest import StartServer
 
 T2V = "/api/v3/character-ai/ovi/text-to-video"
 SYNC_BODY = {"prompt": "waves", "enable_sync_mode": True}
 GENEROUS_S = 30.0
 
 
-def live(tmp_path: Path, **settings: object) -> LiveServer:
-    options: dict[str, object] = {
-        "profile": "realistic",
-        "port": 0,
-        "check_responses": True,
-        "virtual_clock": True,  # a sync wait then ends only when told to
-        "sync_wait_s": 60.0,
-    }
-    options.update(settings)
-    return LiveServer(
-        Settings(data_dir=tmp_path / "data", **options),  # type: ignore[arg-type]
-        engine=FakeEngine(),
-    ).start()
+# What every server here runs with: a frozen clock, so a sync wait ends only when told to.
+STOPPABLE = {"profile": "realistic", "virtual_clock": True, "sync_wait_s": 60.0}
 
 
 def assert_sync_timeout_body(answer: httpx.Response) -> None:
@@ -60,13 +47,11 @@ def test_sigterm_answers_a_running_sync_wait_and_exits(
 ) -> None:
     monkeypatch.setenv("WAVESPEED_MOCK_SYNC_WAIT_S", "60")
     monkeypatch.setenv("WAVESPEED_MOCK_VIRTUAL_CLOCK", "1")
-    started = None
-    while started is None:  # None: the free port was taken meanwhile
-        started = start_serve(tmp_path)
-    process, url = started
+    process, url = serve_in_subprocess(tmp_path)
     try:
         auth = {"Authorization": "Bearer cli-key"}
-        httpx.post(url + "/_mock/profile", json={"profile": "realistic"})
+        profile = httpx.post(url + "/_mock/profile", json={"profile": "realistic"})
+        assert profile.status_code == 200, profile.text
         waiter = in_thread(
             lambda: httpx.post(url + T2V, json=SYNC_BODY, headers=auth, timeout=120)
         )
@@ -108,6 +93,9 @@ class HoldingReceiver:
     def close(self) -> None:
         for connection in self.held:
             connection.close()
+        # shutdown wakes the thread blocked in accept(); close alone may not
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
 
 
@@ -116,10 +104,7 @@ def test_sigterm_cuts_a_webhook_delivery_under_way_after_half_a_second(
 ) -> None:
     monkeypatch.setenv("WAVESPEED_MOCK_WEBHOOK_TIMEOUT_S", "3600")  # the attempt waits
     receiver = HoldingReceiver()
-    started = None
-    while started is None:  # None: the free port was taken meanwhile
-        started = start_serve(tmp_path)
-    process, url = started
+    process, url = serve_in_subprocess(tmp_path)
     try:
         submitted = httpx.post(
             url + T2V,
@@ -144,15 +129,19 @@ def test_sigterm_cuts_a_webhook_delivery_under_way_after_half_a_second(
     assert "a webhook delivery still under way after 0.5 s was cut" in log, log
 
 
-def test_stopping_a_live_server_answers_its_sync_waits(tmp_path: Path) -> None:
-    server = live(tmp_path)
+def test_stopping_a_live_server_answers_its_sync_waits(
+    start_server: StartServer,
+) -> None:
+    server = start_server(**STOPPABLE)
     with httpx.Client(base_url=server.url, timeout=120) as client:
         waiter = in_thread(
             lambda: client.post(
                 T2V, json=SYNC_BODY, headers={"Authorization": "Bearer k"}
             )
         )
-        wait_until(lambda: len(server.service.store) == 1, what="the sync submit stored")
+        wait_until(
+            lambda: len(server.service.store) == 1, what="the sync submit stored"
+        )
         server.stop()
         assert_sync_timeout_body(waiter.result(GENEROUS_S))
 
@@ -186,50 +175,44 @@ def read_answer(sock: socket.socket) -> tuple[int, dict[str, object]]:
     ids=["headers", "body"],
 )
 def test_a_request_sent_too_slowly_gets_408_and_the_server_goes_on(
-    tmp_path: Path, setting: str, sent: bytes, says: str
+    start_server: StartServer, setting: str, sent: bytes, says: str
 ) -> None:
-    server = live(tmp_path, **{setting: 0.2})
-    try:
-        with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
-            sock.sendall(sent)
-            status, body = read_answer(sock)
-        assert (status, body["code"]) == (408, 408)
-        assert says in str(body["message"])
-        assert httpx.get(server.url + "/_mock/health").status_code == 200
-    finally:
-        server.stop()
+    server = start_server(**STOPPABLE, **{setting: 0.2})
+    with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+        sock.sendall(sent)
+        status, body = read_answer(sock)
+    assert (status, body["code"]) == (408, 408)
+    assert says in str(body["message"])
+    assert httpx.get(server.url + "/_mock/health").status_code == 200
 
 
-def test_a_malformed_request_is_answered_in_the_envelope(tmp_path: Path) -> None:
-    server = live(tmp_path)
-    try:
-        with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
-            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
-            status, body = read_answer(sock)
-        assert (status, body["code"]) == (400, 400)
-        assert "Invalid HTTP request" in str(body["message"])
-    finally:
-        server.stop()
+def test_a_malformed_request_is_answered_in_the_envelope(
+    start_server: StartServer,
+) -> None:
+    server = start_server(**STOPPABLE)
+    with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        status, body = read_answer(sock)
+    assert (status, body["code"]) == (400, 400)
+    assert "Invalid HTTP request" in str(body["message"])
 
 
 def test_a_client_leaving_mid_body_is_one_log_line(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    server = live(tmp_path)
-    try:
-        with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
-            sock.sendall(
-                f"POST {T2V} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                "Authorization: Bearer k\r\nContent-Length: 1000\r\n\r\n{".encode()
-            )
-        wait_until(
-            lambda: any("went away" in r.getMessage() for r in caplog.records),
-            what="the disconnect logged",
+    server = start_server(**STOPPABLE)
+    with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+        sock.sendall(
+            f"POST {T2V} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Authorization: Bearer k\r\nContent-Length: 1000\r\n\r\n{".encode()
         )
-        assert httpx.get(server.url + "/_mock/health").status_code == 200
-    finally:
-        server.stop()
+    wait_until(
+        lambda: any("went away" in r.getMessage() for r in caplog.records),
+        what="the disconnect logged",
+    )
+    assert httpx.get(server.url + "/_mock/health").status_code == 200
+    server.stop()
     lines = [r for r in caplog.records if "went away" in r.getMessage()]
     assert len(lines) == 1
     assert [r for r in caplog.records if r.exc_info] == []
@@ -238,10 +221,13 @@ def test_a_client_leaving_mid_body_is_one_log_line(
 
 
 @pytest.mark.parametrize(
-    "setting", ["sync_wait_s", "header_timeout_s", "body_timeout_s", "webhook_timeout_s"]
+    "setting",
+    ["sync_wait_s", "header_timeout_s", "body_timeout_s", "webhook_timeout_s"],
 )
 @pytest.mark.parametrize("seconds", [0, -1, 1e9, float("nan")])
-def test_every_wait_and_timeout_setting_is_bounded(setting: str, seconds: float) -> None:
+def test_every_wait_and_timeout_setting_is_bounded(
+    setting: str, seconds: float
+) -> None:
     with pytest.raises(SettingsError, match=rf"{setting} is .*\(0, 3600\]"):
         Settings(**{setting: seconds})  # type: ignore[arg-type]
 

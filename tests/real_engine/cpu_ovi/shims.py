@@ -27,7 +27,6 @@ random weights for exactly these shapes, in Ovi's file names.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import sys
 from typing import Any
@@ -117,7 +116,7 @@ def sdpa_attention(
     out_dtype = q.dtype
     if q_scale is not None:
         q = q * q_scale
-    batch, lq, lk = q.size(0), q.size(1), k.size(1)
+    lq, lk = q.size(1), k.size(1)
     mask = None
     if k_lens is not None:
         positions = torch.arange(lk, device=k.device)[None, :]
@@ -138,7 +137,6 @@ def sdpa_attention(
         positions = torch.arange(lq, device=q.device)[None, :]
         keep = positions < q_lens.to(q.device)[:, None]
         out = out * keep[:, :, None, None].to(out.dtype)
-    del batch
     return out.to(out_dtype).contiguous()
 
 
@@ -161,8 +159,7 @@ def import_ovi_for_cpu() -> Any:
     def tiny_umt5(**kwargs: Any) -> Any:
         return real_umt5(**{**kwargs, **TINY_T5})
 
-    with contextlib.suppress(AttributeError):
-        t5.umt5_xxl = tiny_umt5
+    t5.umt5_xxl = tiny_umt5
     loading = importlib.import_module("ovi.utils.model_loading_utils")
     real_fusion = loading.FusionModel
 
