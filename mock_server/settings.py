@@ -33,8 +33,20 @@ SCENARIO_HEADER = "x-wavespeed-mock-scenario"
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 """The default pixel limit of every image the server takes in or renders."""
 MAX_SETTING_S = 3600.0
-"""The longest wait or timeout a setting may name."""
-_BOUNDED_SECONDS = ("sync_wait_s", "header_timeout_s", "body_timeout_s", "webhook_timeout_s")
+"""The longest wait, timeout or interval a setting may name."""
+MAX_AGE_S = 10 * 365 * 24 * 3600.0
+"""The longest retention age a setting may name (ten years)."""
+_BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
+    # name: (the largest value, whether 0 turns it off)
+    "sync_wait_s": (MAX_SETTING_S, False),
+    "header_timeout_s": (MAX_SETTING_S, False),
+    "body_timeout_s": (MAX_SETTING_S, False),
+    "webhook_timeout_s": (MAX_SETTING_S, False),
+    "webhook_retry_base_s": (MAX_SETTING_S, False),
+    "prune_interval_s": (MAX_SETTING_S, True),
+    "max_age_s": (MAX_AGE_S, True),
+    "max_upload_age_s": (MAX_AGE_S, True),
+}
 
 
 class SettingsError(WavespeedMockError, ValueError):
@@ -139,13 +151,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Every time the server accepts is bounded: a wait or timeout of 0, a
-        # negative one or one of years is a typo, not a wish.
-        for name in _BOUNDED_SECONDS:
-            value = getattr(self, name)
-            if not 0 < float(value) <= MAX_SETTING_S:
+        # negative one, NaN or one of centuries is a typo, not a wish.
+        for name, (largest, zero_is_off) in _BOUNDED_SECONDS.items():
+            value = float(getattr(self, name))
+            if not (0 < value <= largest or (zero_is_off and value == 0)):
+                off = " or 0 to turn it off" if zero_is_off else ""
                 raise SettingsError(
                     f"the setting {name} is {value!r}: give seconds in "
-                    f"(0, {MAX_SETTING_S:g}]"
+                    f"(0, {largest:.0f}]{off}"
                 )
 
     @property

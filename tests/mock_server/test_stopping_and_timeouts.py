@@ -222,7 +222,13 @@ def test_a_client_leaving_mid_body_is_one_log_line(
 
 @pytest.mark.parametrize(
     "setting",
-    ["sync_wait_s", "header_timeout_s", "body_timeout_s", "webhook_timeout_s"],
+    [
+        "sync_wait_s",
+        "header_timeout_s",
+        "body_timeout_s",
+        "webhook_timeout_s",
+        "webhook_retry_base_s",
+    ],
 )
 @pytest.mark.parametrize("seconds", [0, -1, 1e9, float("nan")])
 def test_every_wait_and_timeout_setting_is_bounded(
@@ -230,6 +236,25 @@ def test_every_wait_and_timeout_setting_is_bounded(
 ) -> None:
     with pytest.raises(SettingsError, match=rf"{setting} is .*\(0, 3600\]"):
         Settings(**{setting: seconds})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("setting", "largest"),
+    [
+        ("prune_interval_s", "3600"),
+        ("max_age_s", "315360000"),
+        ("max_upload_age_s", "315360000"),
+    ],
+)
+@pytest.mark.parametrize("seconds", [-1, 1e12, float("inf"), float("nan")])
+def test_intervals_and_ages_are_bounded_and_zero_turns_them_off(
+    setting: str, largest: str, seconds: float
+) -> None:
+    with pytest.raises(
+        SettingsError, match=rf"{setting} is .*\(0, {largest}\] or 0 to turn it off"
+    ):
+        Settings(**{setting: seconds})  # type: ignore[arg-type]
+    assert getattr(Settings(**{setting: 0}), setting) == 0  # type: ignore[arg-type]
 
 
 def test_a_bounded_setting_names_the_bound_from_the_command_line(
