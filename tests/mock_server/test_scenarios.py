@@ -253,14 +253,16 @@ def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
 def test_faults_expire_after_a_count_or_a_time(start_server: StartServer) -> None:
     server = start_server(virtual_clock=True)
     scenario(server, fail_code=5003, expires_after_count=2)
-    statuses = [
-        result(server, submit(server).json()["data"]["id"])["status"] for _ in range(3)
-    ]
+    ids = [submit(server).json()["data"]["id"] for _ in range(3)]
+    wait_for_renders(server, ids)
+    statuses = [result(server, pid)["status"] for pid in ids]
     assert statuses == ["failed", "failed", "completed"]
     scenario(server, fail_code=5003, expires_after_s=10)
     assert result(server, submit(server).json()["data"]["id"])["status"] == "failed"
     clock(server, advance=11)
-    assert result(server, submit(server).json()["data"]["id"])["status"] == "completed"
+    pid = submit(server).json()["data"]["id"]
+    wait_for_renders(server, [pid])  # its clip is rendered in real time
+    assert result(server, pid)["status"] == "completed"
 
 
 def test_scenarios_can_be_listed_and_cleared(start_server: StartServer) -> None:
@@ -301,14 +303,17 @@ def test_journal_and_ledger(start_server: StartServer) -> None:
     journal = httpx.get(server.url + "/_mock/journal").json()["data"]["items"]
     assert journal[-1]["path"] == T2V and journal[-1]["status"] == 200
     ledger = httpx.get(server.url + "/_mock/ledger").json()["data"]["items"]
-    assert ledger == [
-        {
-            "api_key": "t…y",  # masked: keys are never shown in full
-            "key_id": hashlib.sha256(b"test-key").hexdigest()[:32],
-            "spent": 0.15,
-            "balance": pytest.approx(ledger[0]["balance"]),
-        }
-    ]
+    assert (
+        ledger
+        == [
+            {
+                "api_key": "t…y",  # masked: keys are never shown in full
+                "key_id": hashlib.sha256(b"test-key").hexdigest()[:32],
+                "spent": 0.15,
+                "balance": pytest.approx(ledger[0]["balance"]),
+            }
+        ]
+    )
 
 
 def test_the_contracts_scenario_schema_names_what_the_code_knows() -> None:

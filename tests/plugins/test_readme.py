@@ -28,15 +28,33 @@ def test_readme_example_passes_in_a_downstream_suite(pytester: pytest.Pytester) 
     result.assert_outcomes(passed=2)
 
 
-def embedding_block() -> str:
+def block_after(marker: str) -> str:
+    """The first python block of the README after ``marker``."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("## Embedding the server") :]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the embedding section has no python example"
+    match = re.search(r"```python\n(.*?)```", text[text.index(marker) :], re.S)
+    assert match, f"the README has no python example after {marker!r}"
     return match.group(1)
 
 
 def test_readme_embedding_example_runs(tmp_path: Path) -> None:
     namespace: dict[str, object] = {"tmp_path": tmp_path}
-    exec(compile(embedding_block(), "README.md", "exec"), namespace)
+    exec(
+        compile(block_after("## Embedding the server"), "README.md", "exec"), namespace
+    )
     assert namespace["attempts"] == []
+
+
+def test_readme_property_example_passes(pytester: pytest.Pytester) -> None:
+    # A few examples each: the point is that every drawn input is accepted.
+    pytester.makeconftest(
+        "from hypothesis import settings\n"
+        "settings.register_profile('few', max_examples=8)\n"
+        "settings.load_profile('few')\n"
+    )
+    pytester.makepyfile(
+        test_readme_properties=block_after(
+            "The session-scoped fixtures are made for `@given`"
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
