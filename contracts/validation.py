@@ -61,29 +61,35 @@ def _strict_copy(schema: dict[str, Any], base: str) -> dict[str, Any]:
     strict = copy.deepcopy(schema)
     strict["additionalProperties"] = False
 
-    def prune(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("anyOf", "oneOf"):
-                if key in node:
-                    node[key] = [
-                        branch
-                        for branch in node[key]
-                        if not (
-                            branch.get(MOCK_ONLY)
-                            or (
-                                "$ref" in branch
-                                and _resolve(branch["$ref"], base).get(MOCK_ONLY)
-                            )
-                        )
-                    ]
-            for value in node.values():
-                prune(value)
-        elif isinstance(node, list):
-            for value in node:
-                prune(value)
-
-    prune(strict)
+    _prune_mock_only(strict, base)
     return strict
+
+
+def _prune_mock_only(node: Any, base: str) -> None:
+    """Drop the mock-only branches of every ``anyOf``/``oneOf`` below ``node``.
+
+    A module-level function: a nested recursive one is a reference cycle made on
+    every call, left to the cyclic collector (issue 26).
+    """
+    if isinstance(node, dict):
+        for key in ("anyOf", "oneOf"):
+            if key in node:
+                node[key] = [
+                    branch
+                    for branch in node[key]
+                    if not (
+                        branch.get(MOCK_ONLY)
+                        or (
+                            "$ref" in branch
+                            and _resolve(branch["$ref"], base).get(MOCK_ONLY)
+                        )
+                    )
+                ]
+        for value in node.values():
+            _prune_mock_only(value, base)
+    elif isinstance(node, list):
+        for value in node:
+            _prune_mock_only(value, base)
 
 
 def request_schema(

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.engine import available_engines, load_engine_class
 from ..settings import Settings, SettingsError
+from .memory import FrozenHeap
 
 __all__ = ["RETENTION_DESTS", "add_retention_options", "add_serve_parser", "run_serve"]
 
@@ -333,7 +334,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = app.state.server.settings  # as built: the profile resolved
     if settings.access_log:
         _print_access_log()
-    _freeze_long_lived_objects()
+    FrozenHeap().start()  # only this process: never a test process that embeds the server
     print(
         f"wavespeed-mock serving the WaveSpeedAI API at {settings.base_url} "
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
@@ -376,24 +377,3 @@ def _print_access_log() -> None:
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     access.propagate = False
-
-
-def _freeze_long_lived_objects(every_s: float = 1.0) -> None:
-    """Keep the cyclic garbage collector off the stored predictions.
-
-    Predictions live for the server's whole life, but each full collection walks
-    all of them: with 60,000 stored, those passes put a p99 of 211 ms on submits
-    at 64 connections (44 ms with this; benchmarks/bench_server.py). Freezing
-    moves what exists to the permanent generation every second; only the server
-    process does it, never a test process that embeds the server.
-    """
-    import gc
-    import threading
-    import time
-
-    def freeze() -> None:
-        while True:
-            time.sleep(every_s)
-            gc.freeze()
-
-    threading.Thread(target=freeze, name="gc-freeze", daemon=True).start()

@@ -27,7 +27,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Callable
+import weakref
 from dataclasses import dataclass, field
 
 from starlette.responses import Response
@@ -75,7 +75,15 @@ class Connection:
     the server has seen it end."""
 
     transport: asyncio.Transport
-    is_closed: Callable[[], bool]
+    # uvicorn's per-request cycle, weakly: the scope this connection is put in is
+    # the cycle's own, so a strong reference made a cycle the collector had to
+    # find for every request (issue 26's leak under gc.freeze()).
+    cycle: weakref.ReferenceType[object]
+
+    def is_closed(self) -> bool:
+        """Whether uvicorn has seen the connection end (or dropped the request)."""
+        cycle = self.cycle()
+        return cycle is None or bool(getattr(cycle, "disconnected", True))
 
     async def closed(self) -> None:
         """Return once the server has seen the connection end (bounded)."""
@@ -102,9 +110,7 @@ def expose_connection(app: ASGIApp) -> ASGIApp:
             cycle = getattr(send, "__self__", None)
             transport = getattr(cycle, "transport", None)
             if isinstance(transport, asyncio.Transport):
-                connection = Connection(
-                    transport, lambda: bool(getattr(cycle, "disconnected", True))
-                )
+                connection = Connection(transport, weakref.ref(cycle))
                 scope["extensions"] = {
                     **(scope.get("extensions") or {}),
                     CONNECTION_EXTENSION: connection,

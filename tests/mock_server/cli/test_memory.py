@@ -1,0 +1,58 @@
+"""The serve process's collector policy: garbage caught by a freeze is reclaimed."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from wavespeed_mock.mock_server.cli.memory import FrozenHeap
+
+from .._support import wait_until
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+@pytest.fixture(autouse=True)
+def thawed() -> Iterator[None]:
+    yield
+    gc.unfreeze()  # leave the test process as it was
+
+
+def test_garbage_frozen_by_a_freeze_is_reclaimed_by_the_next_pass() -> None:
+    node = Node()
+    alive = weakref.ref(node)
+    del node
+    gc.freeze()  # a freeze that caught the cycle before a collection did
+    gc.collect()
+    assert alive() is not None, "a frozen cycle outlives ordinary collections"
+    heap = FrozenHeap()
+    assert heap.reclaim() >= 1
+    assert alive() is None
+    assert gc.get_freeze_count() > 0  # the survivors are frozen again
+
+
+def test_live_objects_survive_and_end_up_frozen() -> None:
+    node = Node()
+    FrozenHeap().reclaim()
+    assert node.me is node
+    assert gc.is_tracked(node) and gc.get_freeze_count() > 0
+
+
+def test_the_thread_reclaims_every_interval_and_stops() -> None:
+    heap = FrozenHeap(every_s=0.01).start()
+    try:
+        node = Node()
+        alive = weakref.ref(node)
+        del node
+        gc.freeze()
+        later = heap.passes + 2
+        wait_until(lambda: heap.passes >= later, what="two reclaim passes")
+        assert alive() is None
+    finally:
+        heap.stop()
+    assert not heap._thread.is_alive()
