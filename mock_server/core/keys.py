@@ -12,10 +12,24 @@ from __future__ import annotations
 import functools
 import hashlib
 
-__all__ = ["KEY_ID_CHARS", "key_id", "mask_key"]
+__all__ = ["KEY_ID_CHARS", "bearer_key", "key_id", "mask_key"]
 
 KEY_ID_CHARS = 32
 """Hex digits of a key id: 128 bits of SHA-256."""
+
+
+def bearer_key(authorization: str) -> str:
+    """The key in an ``Authorization`` value ``Bearer <key>``; "" for any other.
+
+    The one reading of the header: the API's auth, the wire faults, the record
+    proxy and the control token all call it.
+
+    Example:
+        >>> bearer_key("bearer  test-key "), bearer_key("Basic abc")
+        ('test-key', '')
+    """
+    scheme, _, key = authorization.partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
 
 
 @functools.lru_cache(maxsize=1024)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from ..core.keys import bearer_key
 from ..errors import ApiError
 
 __all__ = ["Authenticator", "require_api_key"]
@@ -17,10 +18,8 @@ def require_api_key(request: Request, accepted: frozenset[str]) -> str:
     Raises:
         ApiError: 401 for a missing, empty, malformed or unknown key.
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+    key = bearer_key(request.headers.get("authorization", ""))
+    if not key:
         raise ApiError(
             401,
             "Unauthorized: invalid authentication. Send 'Authorization: Bearer <API key>'.",

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..core.keys import bearer_key
 from ..settings import CONTROL_PREFIX, Settings
 from .responses import error_response
 
@@ -173,9 +174,9 @@ class RequestGuardMiddleware:
     ) -> tuple[int, str] | None:
         method: str = scope.get("method", "GET")
         if self.token is not None and not path.startswith(OPEN_CONTROL_PATHS):
-            scheme, _, given = headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), self.token.encode()
+            given = bearer_key(headers.get("authorization", ""))
+            if not given or not hmac.compare_digest(
+                given.encode(), self.token.encode()
             ):
                 return 401, (
                     "Unauthorized: the control API needs its token; send "

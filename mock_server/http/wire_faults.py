@@ -34,6 +34,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.components import FaultSource, RouteCall, RouteFault
+from ..core.keys import bearer_key
 from ..errors import ApiError
 from ..settings import SCENARIO_HEADER
 from .responses import error_response
@@ -241,11 +242,8 @@ class WireFaultMiddleware:
         if route is None:
             return None
         headers = dict(scope["headers"])
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
         api_key = (
-            authorization[7:].strip()
-            if authorization[:7].lower() == "bearer "
-            else None
+            bearer_key(headers.get(b"authorization", b"").decode("latin-1")) or None
         )
         named = headers.get(SCENARIO_HEADER.encode(), b"").decode("latin-1") or None
         return RouteCall(

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ....contracts import ModelSpec
+from ...core.keys import bearer_key
 from ...errors import ApiError
 from .answers import rewrite_prediction
 from .cassette import Exchange, OutputFile
@@ -40,8 +41,7 @@ class ProxiedRequest:
 
     @property
     def api_key(self) -> str:
-        scheme, _, key = self.headers.get("authorization", "").partition(" ")
-        return key.strip() if scheme.lower() == "bearer" else ""
+        return bearer_key(self.headers.get("authorization", ""))
 
 
 @dataclass(frozen=True)

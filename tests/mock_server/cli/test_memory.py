@@ -56,3 +56,19 @@ def test_the_thread_reclaims_every_interval_and_stops() -> None:
     finally:
         heap.stop()
     assert not heap._thread.is_alive()
+
+
+def test_a_full_collection_leaves_its_survivors_frozen() -> None:
+    heap = FrozenHeap(every_s=3600).start()
+    try:
+        node = Node()
+        gc.collect()  # stands for an automatic full collection
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        young = [Node() for _ in range(100)]
+        gc.collect()
+        assert gc.get_freeze_count() >= frozen + 100  # the new survivors joined
+        assert node.me is node and len(young) == 100
+    finally:
+        heap.stop()
+    assert heap._after_collection not in gc.callbacks
