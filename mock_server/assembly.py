@@ -75,8 +75,11 @@ class MockServer:
     )
 
     def reset(self) -> int:
-        """Forget all per-test state: predictions, charges, scenarios, logs, journal."""
+        """Forget all per-test state: predictions, charges, scenarios, logs, journal,
+        and the contract violations the response check found (the one reset of a
+        server's per-test state; the plugin's fixtures call only this)."""
         count = self.service.reset()
+        self.service.contract_violations.clear()
         if self.features.cassettes is not None:
             self.features.cassettes.reset()
         self.journal.clear()

@@ -23,6 +23,10 @@ __all__ = [
     "SCENARIO_HEADER",
     "Settings",
     "SettingsError",
+    "flag_of",
+    "parse_bool",
+    "setting",
+    "setting_fields",
 ]
 
 ENV_PREFIX = "WAVESPEED_MOCK_"
@@ -53,101 +57,261 @@ class SettingsError(WavespeedMockError, ValueError):
     """A setting with a value the server cannot use."""
 
 
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    flag: str | None = None,
+    group: str = "server",
+    metavar: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    factory: Any = dataclasses.MISSING,
+    shown_default: str | None = None,
+    repr: bool = True,
+) -> Any:
+    """A :class:`Settings` field, stated once: its default, its help, and the
+    flag (``--name-with-dashes`` unless ``flag`` says otherwise) that
+    ``wavespeed-mock serve`` generates from it. Its variable is always
+    ``WAVESPEED_MOCK_<FIELD NAME>``."""
+    metadata = {
+        "help": help,
+        "flag": flag,
+        "group": group,
+        "metavar": metavar,
+        "choices": choices,
+        "shown_default": shown_default,
+    }
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=metadata, repr=repr)
+    return field(default=default, metadata=metadata, repr=repr)
+
+
 @dataclass
 class Settings:
-    """Everything the server can be told at start-up."""
+    """Everything the server can be told at start-up: each field is also a
+    ``serve`` flag and a ``WAVESPEED_MOCK_<NAME>`` variable (``flag_of``)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = field(default_factory=lambda: Path(".wavespeed-mock"))
-    cache_dir: Path | None = None
-    """Where rendered clips are cached; defaults to ``data_dir / "cache"``."""
-    starting_balance: float | None = None
-    """Each API key's starting balance in USD; None means unlimited."""
-    public_url: str | None = None
-    """Base of the URLs the server hands out; defaults to http://host:port."""
-    profile: str | None = None
-    """Timing profile: instant, fast, realistic, polls:N or engine. None (unset):
-    the engine's ``default_profile`` (``engine`` for ovi), else ``fast``."""
-    api_keys: tuple[str, ...] = ()
-    """Accepted Bearer keys; empty accepts any non-empty key."""
-    strict: bool = False
-    """Reject unknown body fields and the mock-only data: URIs."""
-    engine: str = "synthetic"
-    fetch_remote_images: bool = False
-    """Fetch http(s) image URLs (bounded); off keeps the server hermetic."""
-    virtual_clock: bool = False
-    """Start with a frozen virtual clock that only the control API moves."""
-    max_body_bytes: int = field(default_factory=lambda: body_limits().submit_bytes)
-    """The largest submit body; the contract's bound by default."""
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    """The pixel limit of every image: submit, uploads, the loader, the engines."""
-    max_upload_bytes: int = 200 * 1024 * 1024
-    sync_wait_s: float = 90.0
-    """How long a sync-mode submit waits before answering the 5004 timeout."""
-    header_timeout_s: float = 10.0
-    """How long a client may take to send a request's headers (then 408, closed)."""
-    body_timeout_s: float = 60.0
-    """How long a client may take to send a request's whole body (then 408)."""
-    render_threads: int = 1
-    """x264 threads per encode; pinned because output bytes depend on it."""
-    access_log: bool = False
-    """Log one line per request (method, path, status, milliseconds) to the
-    ``wavespeed_mock.access`` logger; ``serve`` prints it on standard error."""
-    check_responses: bool = False
-    """Validate every JSON answer against the contract and record violations."""
-    webhook_allow: tuple[str, ...] = ()
-    """Where webhooks may be delivered beyond loopback: host names, addresses or
-    networks (``10.0.0.0/8``), or ``*`` for anywhere. Judged on the resolved
-    address; a delivery elsewhere is logged with its body, not sent."""
-    fetch_allow: tuple[str, ...] = ()
-    """Host names, addresses or networks that ``fetch_remote_images`` may reach
-    although they are loopback, link-local, private, multicast or reserved."""
-    allowed_hosts: tuple[str, ...] = ()
-    """Host header values served beyond loopback names and addresses, the public
-    URL's host and the bound address (``*`` serves any: only behind a proxy that
-    checks Host itself). A defence against DNS rebinding."""
-    control_token: str | None = field(default=None, repr=False)
-    """When set, the control API (``/_mock``, but its health and documents)
-    answers only requests with ``Authorization: Bearer <token>``."""
-    webhook_retry_base_s: float = 1.0
-    """First backoff before a webhook retry, then doubled (1, 2, 4 s). [inferred]"""
-    webhook_timeout_s: float = 10.0
-    """Real-time bound of one webhook attempt. [inferred]"""
-    max_predictions: int = 100_000
-    """Keep at most this many predictions: beyond it the oldest go, with their
-    files (0 keeps all). About 2.6 KB each in memory and on disk."""
-    max_age_s: float = 7 * 24 * 3600.0
-    """Forget predictions older than this on the server clock, with their files
-    (0 keeps all). The API keeps them 7 days. [documented: D-PRED]"""
-    max_upload_age_s: float = 7 * 24 * 3600.0
-    """Delete uploads older than this, in real time (0 keeps all). The API keeps
-    them 7 days. [documented: D-UP]"""
-    max_cache_bytes: int = 1024**3
-    """Bound of the render cache: least recently used clips go first (0: none)."""
-    prune_interval_s: float = 60.0
-    """How often the server applies retention by age and trims the render cache."""
-    record: Path | None = None
-    """Record through the proxy into this cassette folder (needs ``upstream``)."""
-    upstream: str | None = None
-    """The API a recording forwards to, e.g. https://api.wavespeed.ai."""
-    record_max_submits: int | None = None
-    """Spend cap of a recording: submits past this many are refused (403)."""
-    record_max_output_bytes: int = 256 * 1024 * 1024
-    """The largest output file a recording downloads and stores."""
-    replay: Path | None = None
-    """Answer recorded tasks from this cassette folder."""
-    replay_speed: float = 1.0
-    """How much faster than recorded a replay walks the status sequence."""
-    replay_by: str = "time"
-    """``time`` (recorded offsets / speed) or ``polls`` (the n-th poll, n-th answer)."""
-    replay_miss: str = "synthetic"
-    """A submit no recording matches: ``synthetic`` (the engine) or ``error`` (404)."""
-    replay_ignore: tuple[str, ...] = ()
-    """Top-level body fields left out when matching a submit, e.g. ``("seed",)``."""
+    host: str = setting("127.0.0.1", help="address to bind (loopback by default)")
+    port: int = setting(8000, help="port")
+    data_dir: Path = setting(
+        factory=lambda: Path(".wavespeed-mock"),
+        help="SQLite state, clips, uploads, render cache",
+        shown_default=".wavespeed-mock",
+    )
+    cache_dir: Path | None = setting(
+        None, help="where rendered clips are cached", shown_default="<data-dir>/cache"
+    )
+    starting_balance: float | None = setting(
+        None, help="each API key's starting balance in USD", shown_default="unlimited"
+    )
+    public_url: str | None = setting(
+        None,
+        help="base of the URLs handed out (behind a proxy, in a container)",
+        shown_default="http://host:port",
+    )
+    profile: str | None = setting(
+        None,
+        help="timing profile: instant, fast, realistic, polls:N or engine",
+        shown_default="the engine's (engine for ovi), else fast",
+    )
+    api_keys: tuple[str, ...] = setting(
+        (),
+        flag="--api-key",
+        metavar="KEY",
+        help="accept only this Bearer key (repeatable)",
+        shown_default="any non-empty key",
+    )
+    strict: bool = setting(
+        False, help="reject unknown body fields and the mock-only data: URIs"
+    )
+    engine: str = setting(
+        "synthetic",
+        help="synthetic, ovi, or an engine from the wavespeed_mock.engines entry points",
+    )
+    fetch_remote_images: bool = setting(
+        False,
+        help="fetch http(s) image URLs from public addresses (bounded); off: a "
+        "placeholder frame derived from the URL",
+    )
+    virtual_clock: bool = setting(
+        False, help="start on a frozen clock that only POST /_mock/clock moves"
+    )
+    max_body_bytes: int = setting(
+        factory=lambda: body_limits().submit_bytes,
+        group="limits",
+        help="the largest submit body",
+        shown_default="the contract's bound",
+    )
+    max_image_pixels: int = setting(
+        DEFAULT_MAX_IMAGE_PIXELS,
+        group="limits",
+        help="the pixel limit of every image: submit, uploads, the loader, the engines",
+    )
+    max_upload_bytes: int = setting(
+        200 * 1024 * 1024, group="limits", help="the largest upload"
+    )
+    sync_wait_s: float = setting(
+        90.0,
+        flag="--sync-wait",
+        help="seconds a sync-mode submit waits before the 5004 answer",
+    )
+    header_timeout_s: float = setting(
+        10.0,
+        flag="--header-timeout",
+        group="limits",
+        help="seconds a client may take to send a request's headers; then 408, closed",
+    )
+    body_timeout_s: float = setting(
+        60.0,
+        flag="--body-timeout",
+        group="limits",
+        help="seconds a client may take to send a whole body; then 408",
+    )
+    render_threads: int = setting(
+        1, help="x264 threads per encode (pinned: the output bytes depend on it)"
+    )
+    access_log: bool = setting(
+        False,
+        help="one line per request on stderr: method, path, status, milliseconds "
+        "(the wavespeed_mock.access logger)",
+    )
+    check_responses: bool = setting(
+        False,
+        help="validate every JSON answer against the contract and record violations",
+    )
+    webhook_allow: tuple[str, ...] = setting(
+        (),
+        group="security",
+        metavar="HOST",
+        help="deliver webhooks to this host, address or network too, or '*' for any "
+        "(repeatable; judged on the resolved address); others are logged, not sent",
+        shown_default="loopback only",
+    )
+    fetch_allow: tuple[str, ...] = setting(
+        (),
+        group="security",
+        metavar="HOST",
+        help="an internal host, address or network --fetch-remote-images may reach "
+        "(repeatable); loopback, private, link-local, multicast and reserved "
+        "addresses are refused otherwise",
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        (),
+        flag="--allowed-host",
+        group="security",
+        metavar="HOST",
+        help="also answer this Host header (repeatable; '*' any: only behind a proxy "
+        "that checks Host); loopback names and addresses and the public URL's host "
+        "are always served",
+    )
+    control_token: str | None = setting(
+        None,
+        group="security",
+        metavar="TOKEN",
+        help="the control API (/_mock, but its health and documents) then needs "
+        "'Authorization: Bearer TOKEN'",
+        repr=False,
+    )
+    webhook_retry_base_s: float = setting(
+        1.0,
+        flag="--webhook-retry-base",
+        help="first backoff before a webhook retry, then doubled (1, 2, 4 s) [inferred]",
+    )
+    webhook_timeout_s: float = setting(
+        10.0,
+        flag="--webhook-timeout",
+        help="real-time bound of one webhook attempt [inferred]",
+    )
+    max_predictions: int = setting(
+        100_000,
+        group="retention",
+        help="keep at most this many predictions, the newest, with their files "
+        "(0: all); about 2.6 KB each in memory and on disk",
+    )
+    max_age_s: float = setting(
+        7 * 24 * 3600.0,
+        flag="--max-age",
+        group="retention",
+        help="forget predictions older than this many seconds on the server clock, "
+        "with their files (0: never); the API keeps them 7 days [documented: D-PRED]",
+    )
+    max_upload_age_s: float = setting(
+        7 * 24 * 3600.0,
+        flag="--max-upload-age",
+        group="retention",
+        help="delete uploads older than this many seconds, in real time (0: never); "
+        "the API keeps them 7 days [documented: D-UP]",
+    )
+    max_cache_bytes: int = setting(
+        1024**3,
+        group="retention",
+        help="bound of the render cache, least recently used clips first (0: none)",
+    )
+    prune_interval_s: float = setting(
+        60.0,
+        flag="--prune-interval",
+        group="retention",
+        help="seconds between the server's retention passes (0: none)",
+    )
+    record: Path | None = setting(
+        None,
+        group="record",
+        metavar="CASSETTE",
+        help="proxy /api/v3 to --upstream and record into this cassette folder",
+    )
+    upstream: str | None = setting(
+        None,
+        group="record",
+        metavar="URL",
+        help="the API a recording forwards to, e.g. https://api.wavespeed.ai",
+    )
+    record_max_submits: int | None = setting(
+        None,
+        group="record",
+        metavar="N",
+        help="spend cap of a recording: submits past N are refused (403)",
+    )
+    record_max_output_bytes: int = setting(
+        256 * 1024 * 1024,
+        group="record",
+        metavar="BYTES",
+        help="the largest output file a recording downloads and stores",
+    )
+    replay: Path | None = setting(
+        None,
+        group="record",
+        metavar="CASSETTE",
+        help="answer recorded tasks from this cassette folder",
+    )
+    replay_speed: float = setting(
+        1.0,
+        group="record",
+        metavar="X",
+        help="play recorded status sequences X times faster",
+    )
+    replay_by: str = setting(
+        "time",
+        group="record",
+        choices=("time", "polls"),
+        help="walk a recorded sequence by time (recorded offsets / speed) or by poll count",
+    )
+    replay_miss: str = setting(
+        "synthetic",
+        group="record",
+        choices=("synthetic", "error"),
+        help="a submit that matches no recording: the engine, or a 404 naming the "
+        "closest recorded request",
+    )
+    replay_ignore: tuple[str, ...] = setting(
+        (),
+        group="record",
+        metavar="FIELD",
+        help="leave this top-level body field out of matching (repeatable), e.g. seed",
+    )
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     """The engine's own options by name (``{"checkout": Path("~/Ovi")}`` for ovi);
-    unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default."""
+    unset ones come from ``WAVESPEED_MOCK_<ENGINE>_<OPTION>``, then the default.
+    Not a setting of its own: each engine's options are ``--<engine>-<option>``."""
 
     def __post_init__(self) -> None:
         # Every time the server accepts is bounded: a wait or timeout of 0, a
@@ -192,14 +356,36 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def parse_bool(raw: str) -> bool:
+    """A boolean from its text form: 1/true/yes/on or 0/false/no/off/"" (any case).
+
+    The one reading of a boolean variable: settings and engine options use it.
+
+    Raises:
+        ValueError: anything else.
+    """
+    lowered = raw.strip().lower()
+    if lowered not in _TRUE | _FALSE:
+        raise ValueError(f"{raw!r} is not true or false")
+    return lowered in _TRUE
+
+
+def flag_of(f: dataclasses.Field[Any]) -> str:
+    """The ``serve`` flag of a :class:`Settings` field."""
+    flag: str | None = f.metadata.get("flag")
+    return flag or "--" + f.name.replace("_", "-")
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """The fields of :class:`Settings` that are settings (all but engine_options)."""
+    return [f for f in dataclasses.fields(Settings) if "help" in f.metadata]
+
+
 def _parse(name: str, annotation: Any, raw: str) -> Any:
     kind = str(annotation)
     try:
         if kind.startswith("bool"):
-            lowered = raw.strip().lower()
-            if lowered not in _TRUE | _FALSE:
-                raise ValueError(raw)
-            return lowered in _TRUE
+            return parse_bool(raw)
         if kind.startswith("int"):
             return int(raw)
         if kind.startswith("float"):

@@ -52,7 +52,6 @@ class WavespeedServer:
     def reset(self) -> None:
         """Forget every prediction; the render cache stays."""
         self._live.mock.reset()
-        self.service.contract_violations.clear()
 
     def set_profile(self, profile: str) -> None:
         """``instant``, ``fast``, ``realistic``, ``polls:N`` or ``engine``."""

@@ -23,7 +23,7 @@ only when a test uses them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -280,12 +280,7 @@ def wavespeed_server(
         server.use_virtual_clock()
     _apply_scenarios(server.scenario, arguments)
     yield server
-    violations = list(server.contract_violations)
-    if violations:
-        pytest.fail(
-            "the wavespeed mock sent answers that break its contract:\n"
-            + "\n".join(violations)
-        )
+    _fail_on_violations(server.contract_violations)
 
 
 @pytest.fixture
@@ -365,12 +360,7 @@ def wavespeed_session_server(
     """
     server = wavespeed_server_factory.get({"profile": "instant"}, name=_SESSION)
     yield server
-    violations = list(server.contract_violations)
-    if violations:
-        pytest.fail(
-            "the wavespeed mock sent answers that break its contract:\n"
-            + "\n".join(violations)
-        )
+    _fail_on_violations(server.contract_violations)
 
 
 @pytest.fixture(scope="session")
@@ -404,11 +394,7 @@ def wavespeed_session_httpx(
     with serve_in_process(settings) as app:
         yield app
         violations = list(app.service.contract_violations)
-    if violations:
-        pytest.fail(
-            "the wavespeed mock sent answers that break its contract:\n"
-            + "\n".join(violations)
-        )
+    _fail_on_violations(violations)
 
 
 @pytest.fixture
@@ -443,6 +429,11 @@ def wavespeed_httpx(
         _apply_scenarios(router.scenario, arguments)
         yield router
         violations = list(router.service.contract_violations)
+    _fail_on_violations(violations)
+
+
+def _fail_on_violations(violations: Sequence[str]) -> None:
+    """Fail the test that used a fixture whose server broke its contract."""
     if violations:
         pytest.fail(
             "the wavespeed mock sent answers that break its contract:\n"

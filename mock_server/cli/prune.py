@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..settings import CONTROL_PREFIX, Settings
-from .serve import RETENTION_DESTS, add_retention_options
+from .serve import RETENTION_DESTS, add_setting_flags
 
 __all__ = ["add_prune_parser", "run_prune"]
 
@@ -31,7 +31,7 @@ def add_prune_parser(
         type=Path,
         help="a stopped server's data folder (default ./.wavespeed-mock)",
     )
-    add_retention_options(prune)
+    add_setting_flags(prune, RETENTION_DESTS)
 
 
 def run_prune(args: argparse.Namespace) -> int:

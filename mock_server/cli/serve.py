@@ -11,10 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from ..core.engine import available_engines, load_engine_class
-from ..settings import Settings, SettingsError
+from ..settings import ENV_PREFIX, Settings, SettingsError, flag_of, setting_fields
 from .memory import FrozenHeap
 
-__all__ = ["RETENTION_DESTS", "add_retention_options", "add_serve_parser", "run_serve"]
+__all__ = [
+    "RETENTION_DESTS",
+    "add_serve_parser",
+    "add_setting_flags",
+    "run_serve",
+    "settings_from_args",
+]
 
 log = logging.getLogger("wavespeed_mock.server")
 
@@ -22,9 +28,79 @@ log = logging.getLogger("wavespeed_mock.server")
 _OPTION_DEST = "engine_option:"
 
 
-def _default(name: str) -> Any:
-    """The default of a ``Settings`` field, for a flag's help (stated once, there)."""
-    return next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+_GROUPS = {
+    "server": None,
+    "limits": "limits",
+    "security": "security (README: Security)",
+    "retention": "retention (0 keeps everything by that rule; docs/retention.md)",
+    "record": "record and replay (docs/record-replay.md)",
+}
+RETENTION_DESTS = tuple(
+    f.name for f in setting_fields() if f.metadata["group"] == "retention"
+)
+
+
+def _shown(f: dataclasses.Field[Any]) -> str:
+    """A field's default as a flag's help shows it."""
+    if f.metadata.get("shown_default"):
+        return str(f.metadata["shown_default"])
+    factory: Any = f.default_factory  # MISSING where the field has a plain default
+    default: Any = f.default if factory is dataclasses.MISSING else factory()
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, float):
+        return f"{default:g}"
+    return "none" if default in (None, ()) else str(default)
+
+
+def add_setting_flags(
+    parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None
+) -> None:
+    """A flag for each :class:`Settings` field (or those in ``names``), made from
+    the field: its type, its help and its default are stated there once."""
+    groups: dict[str, argparse._ActionsContainer] = {}
+    for f in setting_fields():
+        if names is not None and f.name not in names:
+            continue
+        meta = f.metadata
+        title = _GROUPS[meta["group"]]
+        if title is None:
+            target: argparse._ActionsContainer = parser
+        else:
+            target = groups.get(title) or groups.setdefault(
+                title, parser.add_argument_group(title)
+            )
+        kind = str(f.type)
+        variable = ENV_PREFIX + f.name.upper()
+        help = f"{meta['help']} (default {_shown(f)}; {variable})"
+        options: dict[str, Any] = {"dest": f.name, "help": help}
+        if kind.startswith("bool"):
+            options.update(action="store_true", default=None)
+        elif kind.startswith("tuple"):
+            options.update(action="append", metavar=meta["metavar"] or "VALUE")
+        else:
+            options["type"] = _TYPES.get(kind.split(" ")[0], str)
+            if meta["choices"]:
+                options["choices"] = meta["choices"]
+            if meta["metavar"]:
+                options["metavar"] = meta["metavar"]
+        target.add_argument(flag_of(f), **options)
+
+
+_TYPES: dict[str, Any] = {"int": int, "float": float, "Path": Path, "str": str}
+
+
+def settings_from_args(
+    args: argparse.Namespace, names: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """The flags given, by field name (repeated flags as tuples); None where unset."""
+    values: dict[str, Any] = {}
+    for f in setting_fields():
+        if names is not None and f.name not in names:
+            continue
+        value = getattr(args, f.name, None)
+        values[f.name] = tuple(value) if isinstance(value, list) else value
+    return values
 
 
 def add_serve_parser(
@@ -33,213 +109,11 @@ def add_serve_parser(
     serve = subparsers.add_parser(
         "serve",
         help="run the mock API server",
-        description="Run the mock WaveSpeedAI API. Every flag also reads a "
-        "WAVESPEED_MOCK_<NAME> environment variable (flags win).",
+        description="Run the mock WaveSpeedAI API. Every flag also reads the "
+        "WAVESPEED_MOCK_<NAME> environment variable its help names (flags win).",
     )
-    serve.add_argument("--host", help=f"address to bind (default {_default('host')})")
-    serve.add_argument("--port", type=int, help=f"port (default {_default('port')})")
-    serve.add_argument(
-        "--data-dir",
-        type=Path,
-        help="state, clips and uploads (default ./.wavespeed-mock)",
-    )
-    serve.add_argument(
-        "--public-url",
-        help="base of the URLs handed out (behind a proxy or in a container)",
-    )
-    serve.add_argument(
-        "--profile", help="timing: instant, fast (default), realistic, polls:N, engine"
-    )
-    serve.add_argument(
-        "--api-key",
-        action="append",
-        dest="api_keys",
-        metavar="KEY",
-        help="accept only this key (repeatable); default accepts any non-empty key",
-    )
-    serve.add_argument(
-        "--strict",
-        action="store_true",
-        default=None,
-        help="reject unknown body fields and data: URIs",
-    )
-    serve.add_argument(
-        "--engine", help="synthetic (default), ovi, or a registered third-party engine"
-    )
-    serve.add_argument(
-        "--fetch-remote-images",
-        action="store_true",
-        default=None,
-        help="fetch http(s) image URLs (bounded); off by default (placeholder frame)",
-    )
-    serve.add_argument(
-        "--virtual-clock",
-        action="store_true",
-        default=None,
-        help="start with a frozen clock that only POST /_mock/clock moves",
-    )
-    serve.add_argument(
-        "--access-log",
-        action="store_true",
-        default=None,
-        help="print one line per request: method, path, status, milliseconds",
-    )
-    serve.add_argument(
-        "--sync-wait",
-        type=float,
-        dest="sync_wait_s",
-        help=f"seconds a sync-mode submit waits before the 5004 answer (default {_default('sync_wait_s'):g})",
-    )
-    _add_security_options(serve)
-    add_retention_options(serve)
-    _add_record_replay_options(serve)
-    serve.add_argument(
-        "--header-timeout",
-        type=float,
-        dest="header_timeout_s",
-        help=f"seconds a client may take to send request headers (default {_default('header_timeout_s'):g}; then 408)",
-    )
-    serve.add_argument(
-        "--body-timeout",
-        type=float,
-        dest="body_timeout_s",
-        help=f"seconds a client may take to send a whole body (default {_default('body_timeout_s'):g}; then 408)",
-    )
+    add_setting_flags(serve)
     _add_engine_options(serve)
-
-
-def _add_security_options(serve: argparse.ArgumentParser) -> None:
-    """Who may reach the server, and whom it may reach (README "Security")."""
-    group = serve.add_argument_group("security")
-    group.add_argument(
-        "--allowed-host",
-        action="append",
-        dest="allowed_hosts",
-        metavar="HOST",
-        help="also answer requests for this Host header (repeatable); loopback "
-        "names and addresses and the --public-url host are always served",
-    )
-    group.add_argument(
-        "--control-token",
-        metavar="TOKEN",
-        help="the control API (/_mock) then needs 'Authorization: Bearer TOKEN'",
-    )
-    group.add_argument(
-        "--fetch-allow",
-        action="append",
-        dest="fetch_allow",
-        metavar="HOST",
-        help="let --fetch-remote-images reach this internal host, address or "
-        "network (repeatable); loopback, private, link-local, multicast and "
-        "reserved addresses are refused otherwise",
-    )
-    group.add_argument(
-        "--webhook-allow",
-        action="append",
-        dest="webhook_allow",
-        metavar="HOST",
-        help="deliver webhooks to this host, address or network too, or '*' for "
-        "any (repeatable); loopback only by default, other deliveries are logged",
-    )
-
-
-RETENTION_DESTS = (
-    "max_predictions",
-    "max_age_s",
-    "max_upload_age_s",
-    "max_cache_bytes",
-    "prune_interval_s",
-)
-
-
-def add_retention_options(parser: argparse.ArgumentParser) -> None:
-    """The retention flags (``serve`` and ``prune`` share them); 0 keeps all."""
-    group = parser.add_argument_group("retention (0 keeps everything by that rule)")
-    group.add_argument(
-        "--max-predictions",
-        type=int,
-        help=f"keep at most this many predictions, the newest (default {_default('max_predictions')})",
-    )
-    group.add_argument(
-        "--max-age",
-        type=float,
-        dest="max_age_s",
-        help=f"forget predictions older than this many seconds (default {_default('max_age_s'):g})",
-    )
-    group.add_argument(
-        "--max-upload-age",
-        type=float,
-        dest="max_upload_age_s",
-        help=f"delete uploads older than this many seconds (default {_default('max_upload_age_s'):g})",
-    )
-    group.add_argument(
-        "--max-cache-bytes",
-        type=int,
-        help=f"bound of the render cache, least recently used first (default {_default('max_cache_bytes')} bytes)",
-    )
-    group.add_argument(
-        "--prune-interval",
-        type=float,
-        dest="prune_interval_s",
-        help=f"seconds between the server's retention passes (default {_default('prune_interval_s'):g})",
-    )
-
-
-def _add_record_replay_options(serve: argparse.ArgumentParser) -> None:
-    """Record and replay (docs/record-replay.md)."""
-    group = serve.add_argument_group("record and replay (docs/record-replay.md)")
-    group.add_argument(
-        "--record",
-        type=Path,
-        metavar="CASSETTE",
-        help="proxy /api/v3 to --upstream and record into this cassette folder",
-    )
-    group.add_argument(
-        "--upstream",
-        metavar="URL",
-        help="the API to record, e.g. https://api.wavespeed.ai",
-    )
-    group.add_argument(
-        "--record-max-submits",
-        type=int,
-        metavar="N",
-        help="spend cap: refuse (403) submits after N have been forwarded",
-    )
-    group.add_argument(
-        "--record-max-output-bytes",
-        type=int,
-        metavar="BYTES",
-        help=f"largest output file a recording stores (default {_default('record_max_output_bytes')} bytes)",
-    )
-    group.add_argument(
-        "--replay",
-        type=Path,
-        metavar="CASSETTE",
-        help="answer recorded tasks from this cassette folder",
-    )
-    group.add_argument(
-        "--replay-speed",
-        type=float,
-        metavar="X",
-        help=f"play recorded status sequences X times faster (default {_default('replay_speed'):g})",
-    )
-    group.add_argument(
-        "--replay-by",
-        choices=("time", "polls"),
-        help="walk a recorded sequence by time (default) or by poll count",
-    )
-    group.add_argument(
-        "--replay-miss",
-        choices=("synthetic", "error"),
-        help="a submit that matches no recording: synthetic engine (default) or "
-        "a 404 naming the closest recorded request",
-    )
-    group.add_argument(
-        "--replay-ignore",
-        action="append",
-        metavar="FIELD",
-        help="leave this top-level body field out of matching (repeatable), e.g. seed",
-    )
 
 
 def _add_engine_options(serve: argparse.ArgumentParser) -> None:
@@ -276,43 +150,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..http.app import create_app
     from ..http.live import uvicorn_server
 
-    keys = {
-        name: getattr(args, name)
-        for name in (
-            "host",
-            "port",
-            "data_dir",
-            "public_url",
-            "profile",
-            "strict",
-            "engine",
-            "fetch_remote_images",
-            "virtual_clock",
-            "sync_wait_s",
-            *RETENTION_DESTS,
-            "record",
-            "upstream",
-            "record_max_submits",
-            "record_max_output_bytes",
-            "replay",
-            "replay_speed",
-            "replay_by",
-            "replay_miss",
-            "access_log",
-            "control_token",
-            "header_timeout_s",
-            "body_timeout_s",
-        )
-    }
-    for repeated in (
-        "api_keys",
-        "allowed_hosts",
-        "fetch_allow",
-        "webhook_allow",
-        "replay_ignore",
-    ):
-        if getattr(args, repeated):
-            keys[repeated] = tuple(getattr(args, repeated))
+    keys = settings_from_args(args)
     settings = Settings.from_env(**keys)
     options: dict[str, object] = {}
     for dest, value in vars(args).items():

@@ -10,7 +10,7 @@ feature.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ...contracts import ModelSpec
@@ -27,6 +27,7 @@ __all__ = [
     "RouteCall",
     "RouteFault",
     "SubmitRequest",
+    "WireDecision",
 ]
 
 
@@ -41,6 +42,9 @@ class SubmitRequest:
     """The ``?webhook=`` URL, if any."""
     scenario: str | None = None
     """A named scenario asked for by header (``X-Wavespeed-Mock-Scenario``)."""
+    decided: WireDecision | None = None
+    """The fault source's decision at the edge (the wire layer), when the request
+    came through it: the plan is made from its scenario, never chosen again."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,12 @@ class FaultPlan:
     """A sync-mode submit answers the gateway's HTTP 504 at once; the task goes on."""
     error_body: str = "html"
     """How that 504's body looks: ``json``, ``html``, ``text`` or ``empty``."""
-    source: object = field(default=None, compare=False, repr=False)
-    """What made the plan, for the fault source's own bookkeeping in ``record``;
-    the core never reads it."""
+    scenario: int = 0
+    """The scenario's serial in the fault source, which ``record`` counts."""
+    key_id: str = ""
+    """The submit's key id (``core.keys.key_id``)."""
+    reserved_at: float | None = None
+    """The rate-limit slot the plan holds (its clock time), which ``abandon`` frees."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,16 @@ class RouteCall:
     """A named scenario asked for by header (``X-Wavespeed-Mock-Scenario``)."""
     prediction_id: str | None = None
     """The prediction a ``result`` or ``output`` request is about."""
+
+
+@dataclass(frozen=True)
+class WireDecision:
+    """The fault source's one decision about a request, made at the edge."""
+
+    fault: RouteFault | None = None
+    """What happens on the wire (None: nothing)."""
+    scenario: int | None = None
+    """The serial of the scenario chosen for the request (None: none applies)."""
 
 
 @dataclass(frozen=True)
@@ -140,8 +157,9 @@ class FaultSource(Protocol):
         """True while no scenario is set (the wire layer then skips the request)."""
         ...
 
-    def route_fault(self, call: RouteCall) -> RouteFault | None:
-        """What happens on the wire to ``call`` (gateway answers, connection faults)."""
+    def route_fault(self, call: RouteCall) -> WireDecision:
+        """The one decision about ``call``: its scenario, and what happens on the
+        wire (gateway answers, connection faults)."""
         ...
 
     def timestamp_digits(self, p: Prediction) -> int | None:

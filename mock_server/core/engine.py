@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from ...contracts import did_you_mean
 from ...contracts.errors import WavespeedMockError
-from ..settings import DEFAULT_MAX_IMAGE_PIXELS
+from ..settings import DEFAULT_MAX_IMAGE_PIXELS, parse_bool
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -125,12 +125,7 @@ class EngineOption:
     def parse(self, raw: str) -> Any:
         """A value from its text form (a flag or an environment variable)."""
         if self.type is bool:
-            lowered = raw.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off", ""):
-                return False
-            raise ValueError(f"{raw!r} is not true or false")
+            return parse_bool(raw)
         return self.type(raw)
 
 

@@ -40,7 +40,7 @@ from .journal import JournalMiddleware
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
 from .timeouts import BodyDeadlineMiddleware
-from .wire_faults import WireFaultMiddleware, gateway_response
+from .wire_faults import WireFaultMiddleware, decision_of, gateway_response
 
 __all__ = ["create_app"]
 
@@ -239,6 +239,7 @@ def _submit_handler(
                 api_key=api_key,
                 webhook=webhook,
                 scenario=request.headers.get(SCENARIO_HEADER) or None,
+                decided=decision_of(request.scope),
             )
         )
         if body.get("enable_sync_mode") is True:

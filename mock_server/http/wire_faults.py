@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core.components import FaultSource, RouteCall, RouteFault
+from ..core.components import FaultSource, RouteCall, RouteFault, WireDecision
 from ..core.keys import bearer_key
 from ..errors import ApiError
 from ..settings import SCENARIO_HEADER
@@ -41,8 +41,10 @@ from .responses import error_response
 
 __all__ = [
     "CONNECTION_EXTENSION",
+    "DECISION",
     "Connection",
     "WireFaultMiddleware",
+    "decision_of",
     "expose_connection",
     "gateway_response",
 ]
@@ -50,6 +52,8 @@ __all__ = [
 log = logging.getLogger("wavespeed_mock.server")
 
 CONNECTION_EXTENSION = "wavespeed_mock.connection"
+DECISION = "wavespeed_mock.decision"
+"""The scope key of the fault source's :class:`WireDecision` about the request."""
 # How long to wait for uvicorn to notice a connection this module cut.
 _NOTICE_S = 5.0
 
@@ -101,6 +105,12 @@ class Connection:
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                 )
         self.transport.abort()
+
+
+def decision_of(scope: Scope) -> WireDecision | None:
+    """The wire layer's decision about this request (None: it made none)."""
+    decision: WireDecision | None = scope.get(DECISION)
+    return decision
 
 
 def expose_connection(app: ASGIApp) -> ASGIApp:
@@ -195,10 +205,14 @@ class WireFaultMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            fault = self.faults.route_fault(call)
+            decision = self.faults.route_fault(call)
         except ApiError as exc:
             await error_response(exc.status, exc.message)(scope, receive, send)
             return
+        scope[DECISION] = (
+            decision  # the submit's plan is made from it, not chosen again
+        )
+        fault = decision.fault
         if fault is None:
             await self.app(scope, receive, send)
         elif fault.kind == "answer":

@@ -48,3 +48,13 @@ def test_serve_refuses_an_option_of_another_engine(
     code = main(["serve", "--data-dir", str(tmp_path), "--ovi-device", "1"])
     assert code == 2 and served == []
     assert "--ovi-device is an option of the 'ovi' engine" in capsys.readouterr().err
+
+
+def test_reset_forgets_the_contract_violations_too(tmp_path: Path) -> None:
+    server = build_server(
+        Settings(data_dir=tmp_path, profile="instant", check_responses=True),
+        engine=FakeEngine(),
+    )
+    server.service.contract_violations.append("GET /x: 200 breaks the contract")
+    server.reset()
+    assert server.service.contract_violations == []

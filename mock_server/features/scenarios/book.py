@@ -11,15 +11,21 @@ requests, so the same requests in the same order repeat exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
+import weakref
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ...core.clock import ServerClock
-from ...core.components import FaultPlan, RouteCall, RouteFault, SubmitRequest
+from ...core.components import (
+    FaultPlan,
+    RouteCall,
+    SubmitRequest,
+    WireDecision,
+)
 from ...core.keys import key_id, mask_key
 from ...core.lifecycle import is_terminal, status_at
 from ...core.prediction import Prediction
@@ -30,23 +36,18 @@ from .scenario import TASK_ERRORS, Scenario
 
 __all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook"]
 
-
-@dataclass(frozen=True)
-class _Chosen:
-    """What a plan came from: the scenario, and the rate-limit slot it holds."""
-
-    scenario: Scenario
-    key: str
-    """The submit's key id (``core.keys.key_id``)."""
-    reserved_at: float | None
+_NOTHING = WireDecision()
 
 
 class ScenarioBook:
     """Where scenarios are kept and chosen: the service's fault source.
 
-    Implements :class:`~...core.components.FaultSource`: :meth:`plan` picks the
-    scenario for a submit (most specific first) and turns it into a
-    :class:`FaultPlan`; :meth:`record` counts it once the task exists.
+    Implements :class:`~...core.components.FaultSource`. A request's scenario is
+    chosen once (most specific first): at the edge by :meth:`route_fault`, whose
+    :class:`WireDecision` names it by its serial, which the submit hands back in
+    ``SubmitRequest.decided``; :meth:`plan` turns it into a :class:`FaultPlan`
+    (plain data: the serial, the key id, a held rate-limit slot), and
+    :meth:`record` counts it once the task exists.
     """
 
     def __init__(self, *, clock: ServerClock, store: PredictionStore) -> None:
@@ -60,6 +61,11 @@ class ScenarioBook:
         self.named: dict[str, Scenario] = {}
         self.by_prediction: dict[str, Scenario] = {}
         self._starts: dict[str, deque[float]] = {}
+        self._serials: weakref.WeakValueDictionary[int, Scenario] = (
+            weakref.WeakValueDictionary()
+        )
+        """Every scenario still held anywhere, by the serial a decision names it by."""
+        self._next_serial = itertools.count(1)
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -81,6 +87,8 @@ class ScenarioBook:
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
         scenario.set_at = self.clock.now()
+        scenario.serial = next(self._next_serial)
+        self._serials[scenario.serial] = scenario
         scope = body.get("scope", "global")  # the schema checked the rest
         with self._lock:
             if scope == "key":
@@ -163,16 +171,24 @@ class ScenarioBook:
     # -- the fault source ------------------------------------------------------------
 
     def plan(self, request: SubmitRequest) -> FaultPlan | None:
-        """The fault for this submit; 429 when the scenario's rate limit is reached."""
-        scenario = self.choose(request)
+        """The fault for this submit; 429 when the scenario's rate limit is reached.
+
+        The scenario is the one the edge chose (``request.decided``); only a
+        submit that did not come through the wire layer is chosen for here.
+        """
+        decided = request.decided
+        if decided is None:
+            scenario = self.choose(request)
+        elif decided.scenario is None:
+            scenario = None
+        else:  # None if it was cleared meanwhile
+            scenario = self._serials.get(decided.scenario)
         if scenario is None:
             return None
-        if scenario.per_minute is not None:
-            reserved_at: float | None = self._rate_limit(
-                scenario, key_id(request.api_key)
-            )
-        else:
-            reserved_at = None
+        key = key_id(request.api_key)
+        reserved_at = (
+            self._rate_limit(scenario, key) if scenario.per_minute is not None else None
+        )
         delay = scenario.latency_s() if scenario.latency else 0.0
         failure_code = 0
         failure_message = ""
@@ -187,7 +203,7 @@ class ScenarioBook:
             name=scenario.name or "unnamed",
             submit_delay_s=delay,
             queue_shift_s=float(scenario.queue_s),
-            slot_free_at=self._slot_free_at(scenario, key_id(request.api_key)),
+            slot_free_at=self._slot_free_at(scenario, key),
             forced_status=scenario.status,
             failure_code=failure_code,
             failure_message=failure_message,
@@ -195,27 +211,28 @@ class ScenarioBook:
             sync_timeout=scenario.sync_timeout,
             sync_gateway_timeout=scenario.sync_gateway_timeout,
             error_body=scenario.error_body or "html",
-            source=_Chosen(scenario, key_id(request.api_key), reserved_at),
+            scenario=scenario.serial,
+            key_id=key,
+            reserved_at=reserved_at,
         )
 
     def record(self, plan: FaultPlan, p: Prediction) -> None:
         """Count the scenario behind ``plan`` once its task exists."""
-        if not isinstance(plan.source, _Chosen):
+        scenario = self._serials.get(plan.scenario)
+        if scenario is None:  # cleared while the submit ran
             return
-        scenario = plan.source.scenario
         with self._lock:
             self._use(scenario)
             self.by_prediction[p.id] = scenario
 
     def abandon(self, plan: FaultPlan) -> None:
         """The submit ``plan`` was made for was refused later: free its rate-limit slot."""
-        chosen = plan.source
-        if not isinstance(chosen, _Chosen) or chosen.reserved_at is None:
+        if plan.reserved_at is None:
             return
         with self._lock:
-            window = self._starts.get(chosen.key)
-            if window is not None and chosen.reserved_at in window:
-                window.remove(chosen.reserved_at)
+            window = self._starts.get(plan.key_id)
+            if window is not None and plan.reserved_at in window:
+                window.remove(plan.reserved_at)
 
     def _rate_limit(self, scenario: Scenario, key: str) -> float:
         """Reserve a start in the key's minute window (429 when it is full)."""
@@ -285,8 +302,9 @@ class ScenarioBook:
             or self.by_prediction
         )
 
-    def route_fault(self, call: RouteCall) -> RouteFault | None:
-        """What happens on the wire to one request (see :meth:`Scenario.wire_fault`).
+    def route_fault(self, call: RouteCall) -> WireDecision:
+        """The one decision about a request: its scenario, and what happens on the
+        wire (see :meth:`Scenario.wire_fault`).
 
         A fault that answers in place of the app, or that cuts a request other
         than a submit, counts a use here; a submit's task counts in :meth:`record`.
@@ -295,17 +313,18 @@ class ScenarioBook:
         key = key_id(call.api_key) if call.api_key else None
         scenario = self._choose(call.route, call.scenario, key, prediction)
         if scenario is None:
-            return None
+            return _NOTHING
+        chosen = WireDecision(scenario=scenario.serial)
         if (
             call.route == "output"
             and scenario.output_ttl_s is not None
             and prediction is not None
             and self.clock.now() >= prediction.created_at + scenario.output_ttl_s
         ):
-            return scenario.expired_output()
+            return WireDecision(scenario.expired_output(), scenario.serial)
         fault = scenario.wire_fault(call.route)
         if fault is None:
-            return None
+            return chosen
         chosen_for_this_request = (
             prediction is None or self.by_prediction.get(prediction.id) is not scenario
         )
@@ -314,7 +333,7 @@ class ScenarioBook:
         ):
             with self._lock:
                 self._use(scenario)
-        return fault
+        return WireDecision(fault, scenario.serial)
 
     def timestamp_digits(self, p: Prediction) -> int | None:
         if not (self.global_ or self.by_key or self.by_prediction):

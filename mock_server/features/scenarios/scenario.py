@@ -83,6 +83,8 @@ class Scenario:
     timestamp_digits: int | str | None = None
     # bookkeeping
     set_at: float = 0.0
+    serial: int = 0
+    """Its name in the book's decisions (``WireDecision.scenario``, ``FaultPlan``)."""
     uses: int = 0
     draws: dict[str, int] = field(default_factory=dict)
 
