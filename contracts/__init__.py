@@ -10,7 +10,15 @@ Example:
 
 from __future__ import annotations
 
-from ._resources import load_model_registry, load_openapi, load_schema, schema_names
+from ._formats import format_checker
+from ._resources import (
+    SCHEMA_BASE_URI,
+    load_model_registry,
+    load_openapi,
+    load_schema,
+    schema_names,
+    schema_registry,
+)
 from .errors import ContractError, UnknownModelError, WavespeedMockError
 from .facts import (
     FACT_KEYWORDS,
@@ -28,6 +36,8 @@ from .facts import (
 from .images import ImageInfo, TooManyPixelsError, UnusableImageError, probe_image
 from .registry import ModelOutput, ModelSpec, get_model, list_models
 from .validation import (
+    CONTROL_PREFIX,
+    MOCK_ONLY,
     is_valid,
     is_valid_request,
     is_valid_response,
@@ -43,7 +53,10 @@ from .validation import (
 )
 
 __all__ = [
+    "CONTROL_PREFIX",
     "FACT_KEYWORDS",
+    "MOCK_ONLY",
+    "SCHEMA_BASE_URI",
     "BodyLimits",
     "ContractError",
     "ImageInfo",
@@ -56,6 +69,7 @@ __all__ = [
     "WavespeedMockError",
     "body_limits",
     "did_you_mean",
+    "format_checker",
     "get_model",
     "image_formats",
     "is_valid",
@@ -74,6 +88,7 @@ __all__ = [
     "request_schema",
     "response_schema_name",
     "schema_names",
+    "schema_registry",
     "seed_rule",
     "statuses",
     "terminal_statuses",

@@ -44,7 +44,9 @@ __all__ = [
 ]
 
 MOCK_ONLY = "x-wavespeed-mock-only"
+"""The schema keyword that marks a branch as the mock's convenience, not the API's."""
 CONTROL_PREFIX = "/_mock"
+"""Where the control API lives (never part of the WaveSpeed API)."""
 
 
 # -- schemas and validators -------------------------------------------------------

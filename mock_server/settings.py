@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contracts import body_limits
+from ..contracts import CONTROL_PREFIX, body_limits
 from ..contracts.errors import WavespeedMockError
 
 __all__ = [
@@ -30,8 +30,6 @@ __all__ = [
 ]
 
 ENV_PREFIX = "WAVESPEED_MOCK_"
-CONTROL_PREFIX = "/_mock"
-"""Where the control API lives (never part of the WaveSpeed API)."""
 SCENARIO_HEADER = "x-wavespeed-mock-scenario"
 """The request header that picks a named scenario for one submit."""
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000

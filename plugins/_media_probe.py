@@ -20,7 +20,7 @@ _SIZE = re.compile(r", (\d{2,5})x(\d{2,5})")
 
 
 @dataclass(frozen=True)
-class ClipInfo:
+class ProbedClip:
     """What ffmpeg says about a clip; ``None`` where it says nothing."""
 
     duration_s: float | None
@@ -40,7 +40,7 @@ def is_mp4(data: bytes) -> bool:
     return len(data) >= 12 and data[4:8] == b"ftyp"
 
 
-def probe_clip(data: bytes, *, ffmpeg: str | None = None) -> ClipInfo:
+def probe_clip(data: bytes, *, ffmpeg: str | None = None) -> ProbedClip:
     """Duration, frame rate and streams of an encoded clip.
 
     Raises:
@@ -65,7 +65,7 @@ def probe_clip(data: bytes, *, ffmpeg: str | None = None) -> ClipInfo:
     return parse_ffmpeg_banner(run.stderr)
 
 
-def parse_ffmpeg_banner(banner: str) -> ClipInfo:
+def parse_ffmpeg_banner(banner: str) -> ProbedClip:
     """The facts in the stderr of ``ffmpeg -i FILE``."""
     video = _VIDEO.search(banner)
     duration = _DURATION.search(banner)
@@ -75,7 +75,7 @@ def parse_ffmpeg_banner(banner: str) -> ClipInfo:
         raise RuntimeError(f"ffmpeg cannot read the clip: {last}")
     fps = _FPS.search(video.group(2)) if video else None
     size = _SIZE.search(video.group(2)) if video else None
-    return ClipInfo(
+    return ProbedClip(
         duration_s=(
             int(duration.group(1)) * 3600
             + int(duration.group(2)) * 60

@@ -42,15 +42,17 @@ from referencing.jsonschema import DRAFT202012
 
 from ..contracts import (
     FACT_KEYWORDS,
+    MOCK_ONLY,
+    SCHEMA_BASE_URI,
     did_you_mean,
+    format_checker,
     get_model,
     load_schema,
     request_schema,
     schema_names,
+    schema_registry,
     seed_rule,
 )
-from ..contracts._formats import format_checker
-from ..contracts._resources import SCHEMA_BASE_URI, schema_registry
 from .errors import UnknownSchemaError, UnsupportedSchemaError
 
 __all__ = [
@@ -70,7 +72,6 @@ __all__ = [
     "seeds",
 ]
 
-MOCK_ONLY = "x-wavespeed-mock-only"
 
 #: Keywords that carry no constraint; the translator reads ``$defs`` only through
 #: ``$ref`` and ignores the rest.

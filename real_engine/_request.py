@@ -16,7 +16,7 @@ from ..mock_server.core.engine import RenderFailed, RenderJob
 from ..mock_server.settings import DEFAULT_MAX_IMAGE_PIXELS
 from ._variants import OviVariant
 
-__all__ = ["GenerationParams", "OviCall", "build_call", "decode_image", "resolve_seed"]
+__all__ = ["GenerationParams", "OviCall", "build_call", "image_array", "resolve_seed"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def resolve_seed(seed: int) -> int:
     return rule.resolve(seed, lambda low, high: low + secrets.randbelow(high - low + 1))
 
 
-def decode_image(
+def image_array(
     data: bytes, *, source: str = "", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 ) -> np.ndarray:
     """Encoded image bytes as an RGB uint8 array (H, W, 3), EXIF rotation applied.
@@ -139,7 +139,7 @@ def build_call(
             raise RenderFailed(
                 "image-to-video needs an image, and the job has none", code=1400
             )
-        image = decode_image(
+        image = image_array(
             job.image, source=job.image_source, max_pixels=job.max_image_pixels
         )
     elif kind == "text-to-video":

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from wavespeed_mock.mock_server.core.engine import RenderFailed, RenderJob
 from wavespeed_mock.real_engine import VARIANTS, GenerationParams, OviLike
-from wavespeed_mock.real_engine._request import build_call, decode_image, resolve_seed
+from wavespeed_mock.real_engine._request import build_call, image_array, resolve_seed
 
 from .conftest import I2V, T2V, png
 from .fake_ovi import FakeOviFusionEngine
@@ -95,23 +95,23 @@ def test_decode_applies_exif_rotation_and_drops_alpha():
     exif[0x0112] = 6  # rotated 90 degrees
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", exif=exif)
-    assert decode_image(buffer.getvalue()).shape == (40, 20, 3)
-    assert decode_image(png(4, 2, (1, 2, 3, 4), mode="RGBA")).shape == (2, 4, 3)
+    assert image_array(buffer.getvalue()).shape == (40, 20, 3)
+    assert image_array(png(4, 2, (1, 2, 3, 4), mode="RGBA")).shape == (2, 4, 3)
 
 
 def test_undecodable_bytes_fail_with_1402_naming_the_source():
     with pytest.raises(
         RenderFailed, match=re.escape("'https://x/a.png' cannot be used")
     ) as caught:
-        decode_image(b"<html>", source="https://x/a.png")
+        image_array(b"<html>", source="https://x/a.png")
     assert caught.value.code == 1402
 
 
 def test_an_image_over_the_pixel_limit_fails_1402_before_decoding():
     # The real engine's decoder applies the server's pixel limit (the job's).
     with pytest.raises(RenderFailed, match=r"20x10 = 200 pixels; the limit is 100"):
-        decode_image(png(20, 10, (1, 2, 3)), max_pixels=100)
-    assert decode_image(png(20, 10, (1, 2, 3)), max_pixels=200).shape == (10, 20, 3)
+        image_array(png(20, 10, (1, 2, 3)), max_pixels=100)
+    assert image_array(png(20, 10, (1, 2, 3)), max_pixels=200).shape == (10, 20, 3)
     with pytest.raises(RenderFailed, match="the limit is 100") as caught:
         build_call(
             job(image=png(20, 10, (1, 2, 3)), max_image_pixels=100),

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from ...core.images import ImageLoader, decode_data_uri, read_inside
 from ...errors import ApiError
 
-__all__ = ["decode_image", "image_digest", "local_images"]
+__all__ = ["data_uri_bytes", "image_digest", "local_images"]
 
 
-def decode_image(source: str) -> bytes | None:
+def data_uri_bytes(source: str) -> bytes | None:
+    """The bytes of a ``data:`` URI; None for anything else or a broken one."""
     try:
         return decode_data_uri(source)
     except (ApiError, ValueError):
@@ -29,7 +30,7 @@ def local_images(loader: ImageLoader) -> Callable[[str], bytes | None]:
 
     def read(source: str) -> bytes | None:
         if source[:5].lower() == "data:":
-            return decode_image(source)
+            return data_uri_bytes(source)
         path = loader.upload_file(source)
         return read_inside(loader.uploads_dir, path) if path is not None else None
 

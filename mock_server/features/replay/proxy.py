@@ -20,7 +20,7 @@ from ...core.keys import bearer_key
 from ...errors import ApiError
 from .answers import rewrite_prediction
 from .cassette import Exchange, OutputFile
-from .images import decode_image
+from .images import data_uri_bytes
 from .recorder import CassetteRecorder
 from .redact import strip_query
 from .upstream import DownloadError, Upstream, UpstreamError
@@ -127,7 +127,7 @@ class RecordingProxy:
         if not isinstance(image, str):
             return None
         if image[:5].lower() == "data:":
-            data = decode_image(image)
+            data = data_uri_bytes(image)
             return hashlib.sha256(data).hexdigest() if data is not None else None
         try:
             return (await self.upstream.download(image)).sha256

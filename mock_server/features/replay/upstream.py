@@ -8,14 +8,21 @@ from (the upstream's own, or a public address: never an internal one).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import ipaddress
-import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
+
+from ...core.network import (
+    AddressRule,
+    DestinationRefused,
+    UnresolvedHost,
+    internal_kind,
+    pinned_request,
+    resolve_checked,
+    system_resolver,
+)
 
 __all__ = ["Download", "DownloadError", "Upstream", "UpstreamAnswer", "UpstreamError"]
 
@@ -104,16 +111,12 @@ class Upstream:
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host:
             raise DownloadError(f"output URL {url!r} is not http(s)")
-        if host != self.host and not await _is_public(host, parts.port):
-            raise DownloadError(
-                f"output host {host!r} is an internal address and not the upstream's "
-                f"host {self.host!r}; it was not fetched"
-            )
         digest = hashlib.sha256()
         chunks: list[bytes] = []
         size = 0
         try:
-            async with self._client.stream("GET", url) as answer:
+            answer = await self._open(parts)
+            try:
                 if answer.status_code != 200:
                     raise DownloadError(f"GET {url} answered HTTP {answer.status_code}")
                 async for chunk in answer.aiter_bytes():
@@ -125,24 +128,37 @@ class Upstream:
                         )
                     digest.update(chunk)
                     chunks.append(chunk)
+            finally:
+                await answer.aclose()
         except httpx.HTTPError as exc:
             raise DownloadError(f"GET {url}: {exc!r}") from None
         return Download(b"".join(chunks), digest.hexdigest())
+
+    async def _open(self, url: SplitResult) -> httpx.Response:
+        """A streamed GET of an output: the upstream's own host as configured;
+        any other host only at a public address, connected to the very address
+        that was checked (the server's one address rule, ``core.network``)."""
+        host = (url.hostname or "").lower()
+        if host == self.host:
+            return await self._client.send(
+                self._client.build_request("GET", urlunsplit(url)), stream=True
+            )
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            addresses = await resolve_checked(host, port, _PUBLIC_ONLY, system_resolver)
+        except (DestinationRefused, UnresolvedHost) as exc:
+            raise DownloadError(
+                f"output host {host!r} is not the upstream's host {self.host!r} and "
+                f"not a public address ({exc}); it was not fetched"
+            ) from None
+        response: httpx.Response = await pinned_request(
+            self._client, "GET", url, addresses
+        )
+        return response
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-async def _is_public(host: str, port: int | None) -> bool:
-    """Whether every address ``host`` resolves to is a global one."""
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port or 443, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            return False
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    return bool(addresses) and all(a.is_global for a in addresses)
+_PUBLIC_ONLY = AddressRule(default=internal_kind)
+"""Outputs on other hosts than the upstream's: public addresses only, no exception."""
