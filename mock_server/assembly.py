@@ -14,9 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
-
 from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
@@ -24,31 +21,19 @@ from .core.profiles import DEFAULT_PROFILE
 from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
 from .core.store import PredictionStore
-from .features.account import Account, account_routes
-from .features.playground import WebhookInbox, playground_routes
-from .features.reference import reference_routes
-from .features.replay import CassetteDeck, CassetteMiddleware
-from .features.scenarios import ScenarioBook, scenario_routes
-from .features.uploads import UploadStore, upload_routes
-from .features.webhooks import (
-    WebhookDelivery,
-    WebhookSecrets,
-    WebhookUrlCheck,
-    WebhookVerificationError,
-    verify_webhook,
-    webhook_routes,
-)
-from .http.auth import Authenticator
-from .http.journal import JOURNAL_SIZE
+from .features.account.ledger import Account
+from .features.playground.inbox import WebhookInbox
+from .features.replay.deck import CassetteDeck
+from .features.scenarios.book import ScenarioBook
+from .features.uploads.files import UploadStore
+from .features.webhooks.delivery import WebhookDelivery, WebhookSecrets, WebhookUrlCheck
+from .features.webhooks.signing import WebhookVerificationError, verify_webhook
 from .settings import Settings
 
-__all__ = [
-    "Features",
-    "MockServer",
-    "build_server",
-    "feature_middleware",
-    "feature_routes",
-]
+__all__ = ["JOURNAL_SIZE", "Features", "MockServer", "build_server"]
+
+JOURNAL_SIZE = 10_000
+"""How many requests the journal keeps (``GET /_mock/journal``), the newest."""
 
 
 @dataclass(frozen=True)
@@ -163,19 +148,6 @@ def build_server(
     return MockServer(service=service, features=features)
 
 
-def feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
-    """Every feature's routes, for the app's assembly."""
-    features, service = server.features, server.service
-    return [
-        *scenario_routes(features.scenarios),
-        *webhook_routes(features.webhooks, auth),
-        *upload_routes(features.uploads, service, auth),
-        *account_routes(features.account, service, auth),
-        *playground_routes(features.inbox, lambda: service.base_url),
-        *reference_routes(),
-    ]
-
-
 class _InboxVerifier:
     """The playground inbox's signature check: the webhooks feature's
     ``verify_webhook`` with the secret of the key that made the prediction."""
@@ -202,21 +174,3 @@ class _InboxVerifier:
         except WebhookVerificationError as exc:
             return f"invalid: {exc}"
         return "valid"
-
-
-def feature_middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
-    """Features that answer ahead of the routes (record/replay), for the app."""
-    deck = server.features.cassettes
-    if deck is None:
-        return []
-    settings = server.settings
-    return [
-        Middleware(
-            CassetteMiddleware,
-            deck=deck,
-            auth=auth,
-            base_url=lambda: server.service.base_url,
-            # A recording forwards uploads too.
-            max_body_bytes=max(settings.max_body_bytes, settings.max_upload_bytes),
-        )
-    ]

@@ -13,7 +13,7 @@ FORBIDDEN = {
     "contracts": {"mock_server", "plugins", "real_engine"},
     "mock_server": {"plugins", "real_engine"},
     "real_engine": {"plugins"},
-    "plugins": set(),
+    "plugins": {"real_engine"},
 }
 # The CLI is the front door: it wires `wavespeed-mock check` from plugins.
 EXCEPTIONS = {("mock_server", "cli/main.py", "plugins")}
@@ -65,25 +65,48 @@ def test_layers_point_one_way(area: str) -> None:
 # Top-level modules (settings, errors, assembly, synthetic_engine) are named by
 # their file; everything else by its folder.
 INNER_MAY_IMPORT = {
-    "core": {"core", "settings", "errors"},
-    "media": {"media"},
-    "features": {"core", "settings", "errors", "http"},
-    "http": {"core", "settings", "errors", "http", "assembly"},
-    "cli": {"cli", "core", "settings", "errors", "http", "media", "assembly"},
+    "core": {"settings", "errors"},
+    "media": set(),
+    "features": {"core", "settings", "errors"},
+    # A feature's routes.py (and its package's __init__, which exports them).
+    "feature_routes": {"features", "core", "settings", "errors", "http"},
+    "http": {"core", "settings", "errors"},
+    "assembly": {"core", "features", "settings"},
+    # The app's assembly: http/app.py, http/live.py, http/control.py.
+    "app": {
+        "http",
+        "core",
+        "settings",
+        "errors",
+        "assembly",
+        "features",
+        "feature_routes",
+    },
+    "cli": {"app", "http", "core", "settings", "errors", "media", "assembly"},
     "settings": set(),
     "errors": set(),
-    "assembly": {"core", "features", "http", "settings"},
     "synthetic_engine": {"core", "media", "settings"},
 }
 # The package's front: it re-exports the public names of every room.
 INNER_MAY_IMPORT["__init__"] = set(INNER_MAY_IMPORT)
 # ``python -m wavespeed_mock.mock_server``: the command line and nothing else.
 INNER_MAY_IMPORT["__main__"] = {"cli"}
+APP_MODULES = {"app", "live", "control"}
+
+
+def room_of(parts: list[str]) -> str:
+    """The room of a module of mock_server/, given its path below it."""
+    head = parts[0]
+    if head == "http":
+        return "app" if len(parts) > 1 and parts[1] in APP_MODULES else "http"
+    if head == "features":
+        domain = len(parts) > 2 and parts[2] not in ("routes", "__init__")
+        return "features" if domain else "feature_routes"
+    return head
 
 
 def inner_room(path: Path) -> str:
-    parts = path.relative_to(ROOT / "mock_server").parts
-    return parts[0] if len(parts) > 1 else path.stem
+    return room_of(list(path.relative_to(ROOT / "mock_server").with_suffix("").parts))
 
 
 def inner_imports(path: Path) -> set[str]:
@@ -100,10 +123,18 @@ def inner_imports(path: Path) -> set[str]:
         if target[:1] != ["mock_server"]:
             continue
         if len(target) == 1:  # from .. import x: each name is a module
-            found.update(a.name for a in node.names)
+            found.update(room_of([a.name]) for a in node.names)
         else:
-            found.add(target[1])
+            found.add(room_of(target[1:]))
     return found
+
+
+def room_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "mock_server").rglob("*.py")):
+        room = inner_room(path)
+        graph.setdefault(room, set()).update(inner_imports(path) - {room})
+    return graph
 
 
 def test_rooms_inside_the_server_point_one_way() -> None:
@@ -114,6 +145,25 @@ def test_rooms_inside_the_server_point_one_way() -> None:
         for target in sorted(inner_imports(path) - allowed):
             problems.append(f"{path.relative_to(ROOT)} ({room}) imports {target}")
     assert problems == []
+
+
+def test_the_rooms_import_one_another_without_a_cycle() -> None:
+    graph = room_graph()
+    fronts = {"__init__", "__main__"}  # they import everything; nothing imports them
+    done: set[str] = set()
+
+    def visit(room: str, trail: list[str]) -> None:
+        if room in trail:
+            cycle = [*trail[trail.index(room):], room]
+            raise AssertionError("rooms import in a cycle: " + " -> ".join(cycle))
+        if room in done:
+            return
+        for target in sorted(graph.get(room, set()) - fronts):
+            visit(target, [*trail, room])
+        done.add(room)
+
+    for room in sorted(set(graph) - fronts):
+        visit(room, [])
 
 
 def test_a_feature_imports_no_other_feature() -> None:

@@ -18,17 +18,25 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
-from ..assembly import MockServer, build_server, feature_middleware, feature_routes
+from ..assembly import MockServer, build_server
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
 from ..errors import ApiError, bad_request_message
+from ..features.account import account_routes
+from ..features.playground import playground_routes
+from ..features.reference import reference_routes
+from ..features.replay import CassetteMiddleware
+from ..features.scenarios import scenario_routes
+from ..features.uploads import upload_routes
+from ..features.webhooks import webhook_routes
 from ..settings import SCENARIO_HEADER, Settings
 from .access_log import AccessLogMiddleware
 from .auth import Authenticator
@@ -135,7 +143,7 @@ def create_app(
 
     routes += [
         Route("/outputs/{filename}", get_output, methods=["GET", "HEAD"]),
-        *feature_routes(server, auth),
+        *_feature_routes(server, auth),
         *control_routes(server),
     ]
     # An id never takes the name of a fixed route beside it, so that
@@ -165,7 +173,7 @@ def create_app(
         app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
     # Record/replay answers outside the response check: recorded answers are the
     # upstream's facts, checked into the cassette (features/replay), not the mock's.
-    for middleware in feature_middleware(server, auth):
+    for middleware in _feature_middleware(server, auth):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     # Outside everything that answers, the proxy and replay included, so that no
     # request a rebinding page sends is served or journaled.
@@ -173,6 +181,37 @@ def create_app(
     if settings.access_log:  # outermost: its time covers the whole answer
         app.add_middleware(AccessLogMiddleware)
     return app
+
+
+def _feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
+    """Every feature's routes, for the app's assembly."""
+    features, service = server.features, server.service
+    return [
+        *scenario_routes(features.scenarios),
+        *webhook_routes(features.webhooks, auth),
+        *upload_routes(features.uploads, service, auth),
+        *account_routes(features.account, service, auth),
+        *playground_routes(features.inbox, lambda: service.base_url),
+        *reference_routes(),
+    ]
+
+
+def _feature_middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
+    """Features that answer ahead of the routes (record/replay), for the app."""
+    deck = server.features.cassettes
+    if deck is None:
+        return []
+    settings = server.settings
+    return [
+        Middleware(
+            CassetteMiddleware,
+            deck=deck,
+            auth=auth,
+            base_url=lambda: server.service.base_url,
+            # A recording forwards uploads too.
+            max_body_bytes=max(settings.max_body_bytes, settings.max_upload_bytes),
+        )
+    ]
 
 
 class _IdRoute(Route):

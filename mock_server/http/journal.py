@@ -14,9 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..settings import CONTROL_PREFIX
 
-__all__ = ["JOURNAL_SIZE", "JournalMiddleware"]
-
-JOURNAL_SIZE = 10_000
+__all__ = ["JournalMiddleware"]
 
 
 class JournalMiddleware:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from wavespeed_mock.contracts import load_openapi
 
-from .conftest import StartServer
+from ...conftest import StartServer
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 

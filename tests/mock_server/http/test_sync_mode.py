@@ -9,9 +9,9 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._fakes import FakeEngine
-from ._support import CallRecorder, in_thread, wait_until
-from .conftest import AUTH, T2V, StartServer
+from .._fakes import FakeEngine
+from .._support import CallRecorder, in_thread, wait_until
+from ..conftest import AUTH, T2V, StartServer
 
 
 def sync_submit(server: LiveServer) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._support import wait_until
-from .conftest import StartServer, run_node
+from ..._support import wait_until
+from ...conftest import StartServer, run_node
 
 pytestmark = pytest.mark.sdk
 

@@ -14,8 +14,8 @@ from wavespeed_mock.mock_server.features.uploads import (
     safe_filename,
 )
 
-from ._fakes import fake_engine
-from ._support import (
+from ..._fakes import fake_engine
+from ..._support import (
     I2V,
     PROMPT,
     live_server,

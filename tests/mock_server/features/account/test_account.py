@@ -12,8 +12,8 @@ from wavespeed_mock.mock_server import RenderFailed
 from wavespeed_mock.mock_server.core.prediction import format_timestamp
 from wavespeed_mock.mock_server.features.account import UNLIMITED_BALANCE
 
-from ._fakes import fake_engine
-from ._support import I2V, PROMPT, T2V, make_server, poll_until_terminal, running
+from ..._fakes import fake_engine
+from ..._support import I2V, PROMPT, T2V, make_server, poll_until_terminal, running
 
 IMAGE = {"image": "https://example.com/knight.png", **PROMPT}
 

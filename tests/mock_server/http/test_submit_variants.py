@@ -15,9 +15,9 @@ from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server import RenderJob, RenderResult
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._fakes import FAKE_MP4, FakeEngine
-from ._support import Receiver, poll_until_ended, wait_until
-from .conftest import AUTH, T2V, StartServer
+from .._fakes import FAKE_MP4, FakeEngine
+from .._support import Receiver, poll_until_ended, wait_until
+from ..conftest import AUTH, T2V, StartServer
 
 BASE64_WITH_WEBHOOK = (
     "webhook callback does not support base64 output, "

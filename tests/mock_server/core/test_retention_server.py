@@ -15,7 +15,7 @@ from PIL import Image
 from wavespeed_mock.mock_server.cli import main
 from wavespeed_mock.mock_server.media.cache import EVICTION_GRACE_S, ClipCache
 
-from ._support import (
+from .._support import (
     I2V,
     PROMPT,
     T2V,

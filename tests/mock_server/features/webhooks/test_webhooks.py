@@ -34,8 +34,8 @@ from wavespeed_mock.mock_server.features.webhooks import (
     webhook_body,
 )
 
-from ._fakes import fake_engine
-from ._support import PROMPT, T2V, Receiver, make_server, running, wait_for
+from ..._fakes import fake_engine
+from ..._support import PROMPT, T2V, Receiver, make_server, running, wait_for
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 BODY = b'{"id":"45b392b22c3b449fa935bd4dc","status":"completed"}'

@@ -19,8 +19,8 @@ import wavespeed
 from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._support import wait_until
-from .conftest import StartServer
+from ..._support import wait_until
+from ...conftest import StartServer
 
 pytestmark = pytest.mark.sdk
 

@@ -10,9 +10,9 @@ import pytest
 import wavespeed
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._fakes import fake_engine
-from ._support import CallRecorder, in_thread, wait_until
-from .conftest import AUTH, T2V, StartServer
+from ..._fakes import fake_engine
+from ..._support import CallRecorder, in_thread, wait_until
+from ...conftest import AUTH, T2V, StartServer
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
 

@@ -16,10 +16,10 @@ from wavespeed_mock.mock_server.features.playground.page import (
 )
 from wavespeed_mock.mock_server.features.webhooks import sign_webhook
 
-from ._support import AUTH, PROMPT, T2V, wait_until
-from .conftest import StartServer
+from ..._support import AUTH, PROMPT, T2V, wait_until
+from ...conftest import StartServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.mark.parametrize("path", ["/", "/playground"])

@@ -26,7 +26,7 @@ import pytest
 from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
 from wavespeed_mock.mock_server.core.keys import key_id
 
-from .._net import free_port
+from ..._net import free_port
 
 T2V = "/api/v3/character-ai/ovi/text-to-video"
 AUTH = {"Authorization": "Bearer k"}

@@ -13,9 +13,9 @@ from PIL import Image
 from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._fakes import FAKE_MP4, fake_engine
-from ._support import poll_until_ended
-from .conftest import AUTH, I2V, T2V, StartServer
+from .._fakes import FAKE_MP4, fake_engine
+from .._support import poll_until_ended
+from ..conftest import AUTH, I2V, T2V, StartServer
 
 KNIGHT = {
     "image": "https://example.com/knight.png",

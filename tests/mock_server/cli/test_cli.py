@@ -13,8 +13,8 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server.cli.main import main
 
-from .._net import free_port
-from ._support import serve_in_subprocess
+from ..._net import free_port
+from .._support import serve_in_subprocess
 
 
 @pytest.fixture(scope="module")

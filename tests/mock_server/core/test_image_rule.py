@@ -21,8 +21,8 @@ from PIL import Image
 from wavespeed_mock.contracts import image_formats
 from wavespeed_mock.mock_server.features.uploads import names_nothing, sniff_media
 
-from ._fakes import fake_engine
-from ._support import (
+from .._fakes import fake_engine
+from .._support import (
     I2V,
     PROMPT,
     live_server,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ._support import checked_live_server
+from .._support import checked_live_server
 
 KEY = "corpus-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
