@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ....contracts import ModelSpec
+from ....contracts import ModelSpec, load_openapi
 from ...core.keys import bearer_key
 from ...errors import ApiError
 from .answers import rewrite_prediction
@@ -64,6 +64,14 @@ class RecordingProxy:
         self.recorder = recorder
         self.models = dict(models)
         """Submit paths to their models."""
+        self.api_posts = frozenset(
+            path
+            for path, operations in load_openapi()["paths"].items()
+            if "post" in operations and path not in self.models
+        )
+        """The API's own POST routes (uploads, billing search, prices, deletes):
+        every other POST is a submit to some model, the contract's or not, and
+        counts against the spend cap."""
         self._outputs: dict[str, OutputFile] = {}
 
     async def handle(self, request: ProxiedRequest, *, base_url: str) -> ProxiedAnswer:
@@ -75,8 +83,15 @@ class RecordingProxy:
         """
         if request.api_key:
             self.recorder.redactor.learn(request.api_key)
-        model = self.models.get(request.path) if request.method == "POST" else None
-        if model is not None:
+        # Every submit is billed upstream, to any model: each one counts.
+        submit = (
+            request.method == "POST"
+            and request.path.startswith("/api/v3/")
+            and request.path not in self.api_posts
+        )
+        model = self.models.get(request.path) if submit else None
+        model_id = model.id if model is not None else request.path[len("/api/v3/") :]
+        if submit:
             self.recorder.admit_submit()
         try:
             answer = await self.upstream.forward(
@@ -100,13 +115,13 @@ class RecordingProxy:
             query=_query(request.query),
         )
         poll = POLL_PATH.match(request.path) if request.method == "GET" else None
-        is_prediction = model is not None or poll is not None
+        is_prediction = submit or poll is not None
         if is_prediction and answer.status == 200:
             exchange.files = await self._keep_outputs(exchange.data.get("outputs"))
-        if model is not None:
+        if submit:
             image = exchange.request_body if answer.status == 200 else None
             self.recorder.record_submit(
-                model.id, exchange, image_sha256=await self._image_digest(image)
+                model_id, exchange, image_sha256=await self._image_digest(image)
             )
         elif poll is not None and self.recorder.knows(poll.group(1)):
             self.recorder.record_poll(poll.group(1), exchange)

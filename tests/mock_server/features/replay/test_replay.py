@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,37 @@ def test_the_spend_cap_refuses_submits_past_it_and_forwards_nothing(
     assert refused.value.error_code == "record_max_submits"
     assert sent == [T2V_PATH]
     assert len(Cassette.load(tmp_path / "c").tasks) == 1
+
+
+def test_the_spend_cap_counts_submits_to_models_the_contract_does_not_know(
+    tmp_path: Path,
+) -> None:
+    # Issue 21: with --record-max-submits 0, Ovi got 403 but three seedream
+    # submits were forwarded upstream, each billed there.
+    sent: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json=prediction(f"t{len(sent)}", "created"))
+
+    proxy = proxy_for(tmp_path, {}, max_submits=1)
+    proxy.upstream._client._transport = httpx.MockTransport(handle)
+    other = "/api/v3/bytedance/seedream-v5.0-pro"
+    request = ProxiedRequest(
+        "POST", other, "", {"content-type": "application/json"}, b'{"prompt": "p"}'
+    )
+    assert asyncio.run(proxy.handle(request, base_url=BASE)).status == 200
+    for path in (other, T2V_PATH):
+        with pytest.raises(ApiError) as refused:
+            asyncio.run(proxy.handle(replace(request, path=path), base_url=BASE))
+        assert refused.value.status == 403
+    assert sent == [other]
+    # The API's own POSTs are not submits: an upload is forwarded past the cap.
+    upload = replace(request, path="/api/v3/media/upload/binary")
+    asyncio.run(proxy.handle(upload, base_url=BASE))
+    assert sent == [other, "/api/v3/media/upload/binary"]
+    (task,) = Cassette.load(tmp_path / "c").tasks  # recorded as a task, not an exchange
+    assert task.model == "bytedance/seedream-v5.0-pro" and task.task_id == "t1"
 
 
 def test_a_recording_lists_where_upstream_breaks_the_contract(
