@@ -411,6 +411,30 @@ class MockService:
             timestamp_digits=3 if digits is None else digits,
         )
 
+    def predictions(self) -> list[Prediction]:
+        """Every stored prediction, oldest first (history, the control API)."""
+        return self.store.all()
+
+    def key_hints(self) -> dict[str, str]:
+        """Every key id the store knows, with its masked key for display; a key
+        whose predictions were all pruned shows only the start of its id."""
+        hints = {p.key_id: p.key_hint for p in self.store.all()}
+        return {k: hints.get(k, f"(pruned) {k[:8]}") for k in self.store.key_ids()}
+
+    def delete_for(self, key: str, prediction_ids: Sequence[str]) -> int:
+        """Mark the predictions of the key whose id is ``key`` deleted and remove
+        their clips; the count deleted. Unknown ids, other keys' predictions and
+        ones deleted already are skipped, not errors. [inferred]"""
+        count = 0
+        for pid in dict.fromkeys(prediction_ids):
+            p = self.store.get(pid)
+            if p is None or p.key_id != key or p.forced_status == "deleted":
+                continue
+            self.store.update(p, forced_status="deleted")
+            (self.outputs_dir / p.output_name).unlink(missing_ok=True)
+            count += 1
+        return count
+
     def status(self, p: Prediction) -> str:
         return status_at(p, self.clock.now())
 

@@ -183,7 +183,7 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
                 "polls": p.polls,
                 "input": p.input,
             }
-            for p in service.store.all()
+            for p in service.predictions()
         ]
         return envelope({"items": items})
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .catalogue import model_catalogue
+from .history import RETENTION_S
 from .ledger import MICROS, UNLIMITED_BALANCE, Account
-from .routes import RETENTION_S, account_routes
+from .routes import account_routes
 
 __all__ = [
     "MICROS",

@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 
 from ....contracts import UnknownModelError, get_model, iter_errors
 from ...core.keys import key_id
-from ...core.prediction import format_timestamp, parse_timestamp
 from ...core.service import MockService
 from ...errors import ApiError, bad_request, bad_request_message
 from ...http.auth import Authenticator
@@ -23,12 +22,10 @@ from ...http.bodies import read_json_object
 from ...http.responses import envelope
 from ...settings import CONTROL_PREFIX
 from .catalogue import model_catalogue
-from .ledger import Account, BillingRow
+from .history import billing_page, history_page
+from .ledger import Account
 
-__all__ = ["RETENTION_S", "account_routes"]
-
-RETENTION_S = 7 * 24 * 3600
-"""History shows the past 7 days [documented: D-HIST]."""
+__all__ = ["account_routes"]
 
 
 _INTEGER_PARAMS = ("page", "page_size")
@@ -53,87 +50,6 @@ def _history_query(request: Request) -> dict[str, Any]:
     return params
 
 
-def _history_page(
-    service: MockService, key: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """One page of the predictions of the key whose id is ``key``, newest first,
-    filtered as ``body`` asks."""
-    page = int(body.get("page") or 1)
-    page_size = int(body.get("page_size") or 100)
-    now = service.clock.now()
-    after = body.get("created_after")
-    before = body.get("created_before")
-    earliest = max(now - RETENTION_S, parse_timestamp(after) if after else -1.0)
-    latest = parse_timestamp(before) if before else None
-    model = body.get("model")
-    status = body.get("status")
-    found = []
-    # Newest first; the store lists oldest first, so reversing keeps ties
-    # (a frozen virtual clock) newest first too.
-    for p in sorted(
-        reversed(service.store.all()), key=lambda p: p.created_at, reverse=True
-    ):
-        if p.key_id != key or p.created_at < earliest:
-            continue
-        if latest is not None and p.created_at >= latest:
-            continue
-        if model and p.model != model:
-            continue
-        current = service.status(p)
-        # Deleted predictions leave the history unless asked for. [inferred]
-        if (status and current != status) or (not status and current == "deleted"):
-            continue
-        found.append(p)
-    start = (page - 1) * page_size
-    items = [service.view(p) for p in found[start : start + page_size]]
-    return {"page": page, "total": len(found), "items": items}
-
-
-def _billing_page(
-    account: Account, service: MockService, key: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """One page of the bill of the key whose id is ``key``, filtered as ``body`` asks."""
-    page = int(body.get("page") or 1)
-    page_size = int(body.get("page_size") or 20)
-    start_time, end_time = body.get("start_time"), body.get("end_time")
-    earliest = parse_timestamp(start_time) if start_time else None
-    latest = parse_timestamp(end_time) if end_time else None
-    wanted_ids = set(body.get("prediction_uuids") or ())
-    wanted_key = body.get("access_key_uuid")
-
-    def wanted(row: BillingRow) -> bool:
-        return (
-            (not body.get("billing_type") or row.billing_type == body["billing_type"])
-            and (not wanted_ids or row.prediction.id in wanted_ids)
-            and (
-                not body.get("model_uuid") or row.prediction.model == body["model_uuid"]
-            )
-            and (earliest is None or row.created_at >= earliest)
-            and (latest is None or row.created_at < latest)
-        )
-
-    rows = [] if wanted_key and wanted_key != key else account.billing_rows(key)
-    found = [row for row in rows if wanted(row)]
-    if body.get("sort") != "created_at ASC":  # newest first by default [inferred]
-        found.reverse()
-    start = (page - 1) * page_size
-    items = [
-        {
-            "uuid": row.uuid,
-            "billing_type": row.billing_type,
-            "price": row.price,
-            "created_at": format_timestamp(row.created_at),
-            "prediction": {
-                "uuid": row.prediction.id,
-                "model_uuid": row.prediction.model,
-                "status": service.status(row.prediction),
-            },
-        }
-        for row in found[start : start + page_size]
-    ]
-    return {"page": page, "has_more": start + page_size < len(found), "items": items}
-
-
 def account_routes(
     account: Account, service: MockService, auth: Authenticator
 ) -> list[BaseRoute]:
@@ -146,34 +62,26 @@ def account_routes(
     async def history(request: Request) -> Response:
         key = key_id(auth(request))
         body = await read_json_object(request, "history.request.json", optional=True)
-        return envelope(_history_page(service, key, body))
+        return envelope(history_page(service, key, body))
 
     async def history_by_query(request: Request) -> Response:
         # GET /api/v3/predictions with the same filters as query parameters: the
         # docs show a bare GET listing recent predictions and call the filters
         # "query parameters" [documented: what-are-predictions, D-HIST].
         key = key_id(auth(request))
-        return envelope(_history_page(service, key, _history_query(request)))
+        return envelope(history_page(service, key, _history_query(request)))
 
     async def billings(request: Request) -> Response:
         key = key_id(auth(request))
         body = await read_json_object(
             request, "billings-search.request.json", optional=True
         )
-        return envelope(_billing_page(account, service, key, body))
+        return envelope(billing_page(account, service, key, body))
 
     async def delete(request: Request) -> Response:
         key = key_id(auth(request))
         body = await read_json_object(request, "delete.request.json")
-        count = 0
-        # Unknown ids and other keys' predictions are skipped, not errors. [inferred]
-        for pid in dict.fromkeys(body["ids"]):
-            p = service.store.get(pid)
-            if p is None or p.key_id != key or p.forced_status == "deleted":
-                continue
-            service.store.update(p, forced_status="deleted")
-            (service.outputs_dir / p.output_name).unlink(missing_ok=True)
-            count += 1
+        count = service.delete_for(key, body["ids"])
         return envelope({"deleted_count": count})
 
     async def models(request: Request) -> Response:
@@ -201,16 +109,15 @@ def account_routes(
     async def ledger(request: Request) -> Response:
         # Keys are stored hashed: each shows masked, with its id to match on;
         # a key whose predictions were all pruned keeps only its id.
-        hints = {p.key_id: p.key_hint for p in service.store.all()}
-        keys = sorted(service.store.key_ids())
+        hints = service.key_hints()
         items = [
             {
-                "api_key": hints.get(key, f"(pruned) {key[:8]}"),
+                "api_key": hints[key],
                 "key_id": key,
                 "spent": account.spent(key),
                 "balance": account.balance(key),
             }
-            for key in keys
+            for key in sorted(hints)
         ]
         return envelope({"items": items})
 
