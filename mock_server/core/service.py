@@ -19,7 +19,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import math
 import os
 import random
 import time
@@ -51,6 +50,7 @@ from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
 from .retention import PruneReport, RetentionPolicy, delete_files
 from .store import MICROS, PredictionStore, StoreError
+from .watch import TerminalWatch, until_terminal
 
 __all__ = ["MockService", "SettleTimeout", "Submission"]
 
@@ -58,10 +58,7 @@ log = logging.getLogger("wavespeed_mock.server")
 
 # Files younger than this are never swept as orphans at start (see _sweep_orphans).
 ORPHAN_GRACE_S = 60.0
-# How long close() lets webhook deliveries in flight finish (each attempt is
-# bounded by the webhook timeout, 10 s by default).
-NOTIFY_DRAIN_S = 15.0
-# The same after a signal (SIGTERM, SIGINT): a stop must end within 2 s, so a
+# How long aclose() lets webhook deliveries in flight finish after a signal (SIGTERM, SIGINT): a stop must end within 2 s, so a
 # delivery still under way then is cut, and logged as cut.
 SIGNAL_DRAIN_S = 0.5
 # settle(): the real-time bound by default (a cold render of a large clip on a
@@ -124,11 +121,12 @@ class MockService:
             images=images,
             outputs_dir=self.outputs_dir,
         )
-        self._poll_signals: dict[str, asyncio.Event] = {}
-        self._watchers: dict[str, asyncio.Task[None]] = {}
-        self._watched: dict[asyncio.Task[None], Prediction] = {}
-        self._notifying: set[asyncio.Task[None]] = set()
-        self._drain_s = NOTIFY_DRAIN_S
+        self.watch = TerminalWatch(
+            notifiers=self.notifiers,
+            clock=clock,
+            renders=self.renders,
+            describe=self.view,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._prune_due = False
         self._maintenance: asyncio.Task[None] | None = None
@@ -155,6 +153,7 @@ class MockService:
         self._stopping = asyncio.Event()
         self.store.attach(self._loop)
         self.renders.attach(self._loop)
+        self.watch.attach(self._loop)
         self.images.remove_partials()
         for leftover in self.outputs_dir.glob(".*.part"):
             leftover.unlink(missing_ok=True)
@@ -165,8 +164,8 @@ class MockService:
         self._background.add(sweep)
         sweep.add_done_callback(self._background.discard)
         for p in self.store.all():
-            if p.webhook and self.notifiers and not is_terminal(self.status(p)):
-                self._watch(p)
+            if self.watch.wants(p) and not is_terminal(self.status(p)):
+                self.watch.watch(p)
             if p.outcome_known:
                 continue
             log.info("re-queueing render of %s left in flight by a previous run", p.id)
@@ -184,7 +183,7 @@ class MockService:
         thread and from a signal handler.
         """
         if drain_s is not None:
-            self._drain_s = drain_s
+            self.watch.drain_s = drain_s
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._stopping.set)
@@ -197,27 +196,14 @@ class MockService:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
         if self._maintenance is not None:
             self._maintenance.cancel()
-        for task in set(self._watchers.values()) - self._notifying:
-            task.cancel()  # still waiting for its task to end: nothing under way
-        notifying = list(self._notifying)
-        if notifying:
-            # Deliveries under way get to finish and log their attempt.
-            _, pending = await asyncio.wait(notifying, timeout=self._drain_s)
-            for task in pending:
-                log.warning(
-                    "stopping: a webhook delivery still under way after %g s was cut",
-                    self._drain_s,
-                )
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await self.watch.drain()  # deliveries under way finish and log their attempt
         self.close()
 
     def close(self) -> None:
         """Stop at once (see :meth:`aclose` for the graceful way)."""
         if self._maintenance is not None:
             self._maintenance.cancel()
-        for task in list(self._watchers.values()):
-            task.cancel()
+        self.watch.close()
         self.renders.close()
         self.store.close()
 
@@ -276,8 +262,8 @@ class MockService:
             self.faults.record(fault, p)
         if not cached:
             self.renders.queue(p, image)
-        if p.webhook and self.notifiers:
-            self._watch(p)
+        if self.watch.wants(p):
+            self.watch.watch(p)
 
     async def _keep(self, image: ImageIntake) -> None:
         """Keep a ``data:`` image for a restart, off the event loop (it may be 30 MB)."""
@@ -374,9 +360,7 @@ class MockService:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):
             self.store.update(p, polls=p.polls + 1)
-            signal = self._poll_signals.get(p.id)
-            if signal is not None:
-                signal.set()
+            self.watch.poll_answered(p.id)
         return await self.result(p)
 
     async def result(self, p: Prediction) -> dict[str, Any]:
@@ -449,79 +433,8 @@ class MockService:
     # -- waiting -------------------------------------------------------------------
 
     async def wait_until_terminal(self, p: Prediction, deadline: float) -> bool:
-        """Wait until ``p`` is terminal or the clock reaches ``deadline``.
-
-        Sync mode uses this. Poll counts do not apply here (a sync submit has no
-        polls), so a polls:N prediction is terminal once its outcome is known.
-        """
-        while True:
-            now = self.clock.now()
-            if p.outcome_known and (
-                p.polls_needed or p.follows_engine or now >= p.done_at
-            ):
-                return True
-            if is_terminal(status_at(p, now)):
-                return True
-            if now >= deadline:
-                return False
-            wake_at = (
-                min(deadline, max(p.done_at, now)) if p.outcome_known else deadline
-            )
-            waits: list[asyncio.Future[Any]] = [
-                asyncio.ensure_future(self.clock.sleep_until(wake_at))
-            ]
-            if not p.outcome_known:
-                waits.append(
-                    asyncio.ensure_future(self.renders.done_event(p.id).wait())
-                )
-            try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waits:
-                    w.cancel()
-
-    # -- notify --------------------------------------------------------------------
-
-    def _watch(self, p: Prediction) -> None:
-        """Tell the notifiers once ``p`` turns terminal."""
-        loop = self._loop
-        if loop is None:
-            return
-
-        async def watch() -> None:
-            await self.wait_until_terminal(p, math.inf)
-            while not is_terminal(self.status(p)):
-                # polls:N: terminal only once the Nth poll has been answered.
-                signal = self._poll_signals.setdefault(p.id, asyncio.Event())
-                await signal.wait()
-                signal.clear()
-            self._poll_signals.pop(p.id, None)
-            view = self.view(p)
-            me = asyncio.current_task()
-            assert me is not None  # watch() always runs as a task
-            self._notifying.add(me)
-            try:
-                for notifier in self.notifiers:
-                    try:
-                        await notifier.notify(p, view)
-                    except Exception:
-                        log.exception("notifier failed for %s", p.id)
-            finally:
-                self._notifying.discard(me)
-
-        task = loop.create_task(watch())
-        self._watchers[p.id] = task
-
-        def forget(done: asyncio.Task[None], pid: str = p.id) -> None:
-            if self._watchers.get(pid) is done:
-                del self._watchers[pid]
-
-        task.add_done_callback(forget)
-        self._watched[task] = p
-        task.add_done_callback(self._forget_watch)
-
-    def _forget_watch(self, task: asyncio.Task[None]) -> None:
-        self._watched.pop(task, None)
+        """Wait until ``p`` is terminal or the clock reaches ``deadline`` (sync mode)."""
+        return await until_terminal(p, deadline, clock=self.clock, renders=self.renders)
 
     # -- settling ------------------------------------------------------------------
 
@@ -570,14 +483,7 @@ class MockService:
                 p.polls_needed or p.follows_engine or p.done_at <= now
             ):
                 busy.append(f"the render of {pid}")
-        for task, p in list(self._watched.items()):
-            if (
-                not task.done()
-                and is_terminal(status_at(p, now))
-                and not self.clock.waits_for_later(task)
-            ):
-                busy.append(f"the notifications of {p.id}")
-        return busy
+        return busy + self.watch.unsettled(now)
 
     # -- control -------------------------------------------------------------------
 
@@ -632,16 +538,13 @@ class MockService:
         digests = set()
         for p in gone:
             self.renders.forget(p.id)
-            watcher = self._watchers.pop(p.id, None)
-            if watcher is not None and watcher not in self._notifying:
-                watcher.cancel()
-            self._poll_signals.pop(p.id, None)
             report.files.append(self.outputs_dir / p.output_name)
             if p.image_digest:
                 digests.add(p.image_digest)
         for digest in digests:
             if not self.store.uses_image(digest):
                 report.files.append(self.images.input_path(digest))
+        self.watch.forget(p.id for p in gone)
         if self.faults is not None:
             self.faults.forget([p.id for p in gone])
         return report
