@@ -12,7 +12,7 @@ from wavespeed_mock.mock_server.features.scenarios import Scenario
 pytest_plugins = ["pytester"]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
-BOOKKEEPING = {"set_at", "uses", "draws"}
+BOOKKEEPING = {"set_at", "serial", "uses", "draws"}
 
 
 def examples() -> str:
