@@ -30,6 +30,7 @@ from .facts import (
     refunded_statuses,
     seed_rule,
     statuses,
+    task_errors,
     terminal_statuses,
     upload_limits,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "schema_registry",
     "seed_rule",
     "statuses",
+    "task_errors",
     "terminal_statuses",
     "upload_limits",
     "validate",

@@ -33,6 +33,7 @@ __all__ = [
     "refunded_statuses",
     "seed_rule",
     "statuses",
+    "task_errors",
     "terminal_statuses",
     "upload_limits",
 ]
@@ -47,6 +48,7 @@ FACT_KEYWORDS = (
     "x-upload-max-bytes",
     "x-terminal",
     "x-refunded",
+    "x-messages",
 )
 """The schema keywords that carry these facts (annotations: they validate nothing)."""
 SUGGESTION_CUTOFF = 0.6
@@ -143,6 +145,13 @@ def body_limits() -> BodyLimits:
 def image_formats() -> frozenset[str]:
     """Image formats a request's image may have (Pillow's format names)."""
     return frozenset(_common("data_uri")["x-image-formats"])
+
+
+@cache
+def task_errors() -> Mapping[int, str]:
+    """The task error codes the API documents, with their texts (read-only)."""
+    messages = _common("task_error_code")["x-messages"]
+    return MappingProxyType({int(code): text for code, text in messages.items()})
 
 
 @cache

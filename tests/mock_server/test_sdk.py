@@ -15,6 +15,7 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 from .._video import probe
+from ._support import wait_until
 
 pytestmark = pytest.mark.sdk
 
@@ -123,9 +124,14 @@ def test_get_result_works_after_a_restart(data_dir: Path) -> None:
     first.stop()
     second = start(data_dir / "restart", profile="instant")
     try:
+        # Its render may have been cut by the stop: the restart re-queues it.
+        wait_until(
+            lambda: client_for(second).get_result(pid)["data"]["status"] == "completed",
+            timeout_s=120,
+            what=f"{pid} completed after the restart",
+        )
         result = client_for(second).get_result(pid)
         assert result["data"]["id"] == pid
-        assert result["data"]["status"] == "completed"
     finally:
         second.stop()
 

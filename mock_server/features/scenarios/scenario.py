@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ....contracts import iter_errors, load_schema
+from ....contracts import iter_errors, load_schema, task_errors
 from ...core.components import RouteFault
 from ...core.prediction import TIMESTAMP_DIGITS
 from ...errors import ApiError, bad_request_message
@@ -20,18 +20,8 @@ from ...errors import ApiError, bad_request_message
 __all__ = ["ROUTES", "TASK_ERRORS", "Scenario"]
 
 
-# The API's task error codes and their documented texts (D-ERR).
-TASK_ERRORS: dict[int, str] = {
-    1200: "The content contains sensitive information.",
-    1400: "A required parameter is missing.",
-    1401: "The parameter value is invalid.",
-    1402: "Unable to access the provided media URL.",
-    1403: "The task could not be completed.",
-    1405: "The task execution failed.",
-    5000: "Internal error. Please retry later.",
-    5003: "Service unavailable. Please retry later.",
-    5004: "The request timed out.",
-}
+TASK_ERRORS = task_errors()
+"""The API's task error codes and their documented texts (D-ERR), from the contract."""
 ROUTES = ("submit", "result", "upload_ticket", "upload_put", "output", "api")
 """The routes a wire fault can name (``*``: all of them); ``api`` is any other
 route under ``/api/v3``."""

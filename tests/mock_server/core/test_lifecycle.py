@@ -153,6 +153,7 @@ def test_profile_can_be_changed_at_run_time_for_new_predictions(
     before = submit(server)
     control(server, "profile", {"profile": "instant"})
     after = submit(server)
+    wait_for_render(server, after)  # a poll never waits for the clip
     assert poll(server, after)["status"] == "completed"
     assert poll(server, before)["status"] == "processing"
     bad = httpx.post(server.url + "/_mock/profile", json={"profile": "slowish"})

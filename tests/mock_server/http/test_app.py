@@ -6,6 +6,7 @@ import base64
 import io
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from .._fakes import FAKE_MP4, fake_engine
-from .._support import poll_until_ended
+from .._support import poll_until_ended, wait_until
 from ..conftest import AUTH, I2V, T2V, StartServer
 
 KNIGHT = {
@@ -360,12 +361,15 @@ def test_the_seed_docs_curl_commands_work_with_only_the_host_changed(
         "--header",
         "Authorization: Bearer test-key",
     ]
-    polled = httpx.Response(
-        200, content=subprocess.run(result, capture_output=True, check=True).stdout
-    ).json()
-    assert (
-        polled["data"]["id"] == request_id and polled["data"]["status"] == "completed"
-    )
+
+    def polled() -> dict[str, Any]:
+        out = subprocess.run(result, capture_output=True, check=True).stdout
+        answer: dict[str, Any] = httpx.Response(200, content=out).json()
+        return answer
+
+    # a poll never waits for the render: poll with curl until it ends
+    wait_until(lambda: polled()["data"]["status"] == "completed", what="completed")
+    assert polled()["data"]["id"] == request_id
 
 
 def test_contract_documents_are_served(server: LiveServer) -> None:

@@ -53,6 +53,9 @@ def test_sync_timeout_answers_5004_and_the_task_goes_on(
         == "Sync mode timed out after 0.3 seconds. The prediction is still processing asynchronously."
     )
     engine.gate.set()
+    wait_until(  # a poll never waits for the clip
+        lambda: server.service.get(data["id"]).outcome_known, what="the render ended"
+    )
     polled = httpx.get(data["urls"]["get"], headers=AUTH, timeout=90).json()["data"]
     assert polled["status"] == "completed"
 

@@ -115,7 +115,9 @@ def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
 def test_nsfw_flag(start_server: StartServer) -> None:
     server = start_server()
     scenario(server, nsfw=True)
-    data = result(server, submit(server).json()["data"]["id"])
+    pid = submit(server).json()["data"]["id"]
+    wait_for_renders(server, [pid])
+    data = result(server, pid)
     assert data["status"] == "completed" and data["has_nsfw_contents"] == [True]
 
 
@@ -243,6 +245,7 @@ def test_scenario_per_key_next_n_and_named(start_server: StartServer) -> None:
         "data"
     ]["id"]
     assert result(server, first)["status"] == "timeout"
+    wait_for_renders(server, [second])  # a poll never waits for the clip
     assert result(server, second)["status"] == "completed"
     assert result(server, unlucky, {"Authorization": "Bearer unlucky"})["code"] == 1403
     assert result(server, named)["code"] == 1200
@@ -275,13 +278,16 @@ def test_scenarios_can_be_listed_and_cleared(start_server: StartServer) -> None:
         == 1402
     )
     httpx.delete(server.url + "/_mock/scenarios")
-    assert result(server, submit(server).json()["data"]["id"])["status"] == "completed"
+    pid = submit(server).json()["data"]["id"]
+    wait_for_renders(server, [pid])  # a poll never waits for the clip
+    assert result(server, pid)["status"] == "completed"
 
 
 @pytest.mark.parametrize(
     "body",
     [
         {"fail_code": -1},
+        {"fail_code": 99},  # not a code the API sends
         {"status": "exploded"},
         {"poll_error_rate": 2},
         {"latency": {"kind": "weird"}},
