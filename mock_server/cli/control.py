@@ -202,6 +202,12 @@ def run_control(args: argparse.Namespace) -> int:
         # One request a line, so that head, tail and grep work on it.
         for item in data["items"]:
             print(json.dumps({**item, "at": format_timestamp(item["at"])}))
+    elif action == "scenario" and response.status_code == 200 and body is not None:
+        # What was set, in one line (the whole scenario, every default included,
+        # was 70 lines): `control scenarios` lists everything in force.
+        chosen = {"scope": body.get("scope", "global")}
+        chosen |= {k: data["scenario"][k] for k in body if k in data["scenario"]}
+        print(json.dumps({"scenario": chosen}))
     else:
         print(json.dumps(data, indent=2))
     return 0 if response.status_code == 200 else 1

@@ -39,8 +39,8 @@ def add_render_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--seed",
         type=int,
-        default=42,
-        help="the seed (default 42; -1 draws a random one and prints it)",
+        default=seed_rule().random,
+        help="the seed (default -1, as the API: a random one, printed; give one to repeat a clip)",
     )
     parser.add_argument(
         "--size",

@@ -173,14 +173,32 @@ def run_serve(args: argparse.Namespace) -> int:
     if settings.access_log:
         _print_access_log()
     FrozenHeap().start()  # only this process: never a test process that embeds the server
-    print(
-        f"wavespeed-mock serving the WaveSpeedAI API at {settings.base_url} "
-        f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
-        file=sys.stderr,
-        flush=True,
-    )
+    print("\n".join(banner(settings)), file=sys.stderr, flush=True)
     uvicorn_server(app).run(sockets=[sock])
     return 0
+
+
+def banner(settings: Settings) -> list[str]:
+    """What ``serve`` says once it listens: where, and what it runs."""
+    base = settings.base_url
+    lines = [
+        f"wavespeed-mock serving the WaveSpeedAI API at {base} "
+        f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
+        f"  playground {base}/   API reference {base}/docs   control API {base}/_mock",
+    ]
+    if settings.record is not None:
+        cap = (
+            f"at most {settings.record_max_submits} submits (--record-max-submits)"
+            if settings.record_max_submits is not None
+            else "no spend cap: every submit is billed upstream (--record-max-submits N)"
+        )
+        lines.append(f"  recording {settings.upstream} into {settings.record}; {cap}")
+    if settings.replay is not None:
+        lines.append(
+            f"  replaying {settings.replay} at {settings.replay_speed:g}x by "
+            f"{settings.replay_by}; a submit that matches nothing: {settings.replay_miss}"
+        )
+    return lines
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -43,7 +43,9 @@ def test_control_commands(served: str, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["control", "--url", served, "profile", "polls:2"]) == 0
     assert json.loads(capsys.readouterr().out)["profile"] == "polls:2"
     assert main(["control", "--url", served, "scenario", '{"fail_code": 1402}']) == 0
-    assert json.loads(capsys.readouterr().out)["scenario"]["fail_code"] == 1402
+    said = capsys.readouterr().out
+    assert json.loads(said) == {"scenario": {"scope": "global", "fail_code": 1402}}
+    assert len(said.splitlines()) == 1  # what was set, not every default
     assert main(["control", "--url", served, "clear-scenarios"]) == 0
     assert json.loads(capsys.readouterr().out)["scenarios"]["global"] is None
     assert main(["control", "--url", served, "profile", "nonsense"]) == 1

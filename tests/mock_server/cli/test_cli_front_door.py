@@ -297,3 +297,29 @@ def test_a_live_server_s_connections_have_tcp_nodelay(tmp_path: Path) -> None:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         server.stop()
+
+
+def test_the_banner_names_the_pages_and_a_recordings_upstream_and_cap(
+    served: Served,
+) -> None:
+    from wavespeed_mock.mock_server.cli.serve import banner
+    from wavespeed_mock.mock_server.settings import Settings
+
+    pages = served.wait_for(lambda line: "playground" in line)
+    assert f"{served.url}/ " in pages and f"{served.url}/docs" in pages
+    recording = Settings(
+        record=Path("tests/cassettes/run"),
+        upstream="https://api.wavespeed.ai",
+        record_max_submits=2,
+    )
+    said = "\n".join(banner(recording))
+    assert "recording https://api.wavespeed.ai into tests/cassettes/run" in said
+    assert "at most 2 submits" in said
+    uncapped = "\n".join(banner(recording.replace(record_max_submits=None)))
+    assert "no spend cap" in uncapped
+    replaying = "\n".join(
+        banner(Settings(replay=Path("c"), replay_speed=10, replay_miss="error"))
+    )
+    assert (
+        "replaying c at 10x by time; a submit that matches nothing: error" in replaying
+    )
