@@ -7,8 +7,9 @@ processing, completed, failed), 4xx answers (a bad body, an unknown task, no
 key), scenario faults (failed tasks, a gateway 503 on polls, a reset
 connection), webhooks to a loopback receiver, uploads, ranged downloads of the
 clips, and connection churn (a share of the requests on a new connection).
-Retention is set small (``--max-predictions``, default 500) so that the store
-and the bounded logs are full well before the warm-up ends.
+Retention is set small (``--max-predictions``, default 500, and
+``--max-upload-age``, default 120 s) so that the store, the uploads and the
+bounded logs (the journal, the webhook log) are full well before the warm-up ends.
 
 Every ``--sample-s`` it reads the server's RSS, open file descriptors and
 threads (``/proc``), the SQLite WAL's size and the data folder's size. After the
@@ -264,7 +265,8 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--port", str(port), "--data-dir", str(data_dir),
-         "--profile", profile, "--api-key", KEY, "--max-predictions", str(args.max_predictions)],
+         "--profile", profile, "--api-key", KEY, "--max-predictions", str(args.max_predictions),
+         "--max-upload-age", str(args.max_upload_age)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -338,6 +340,7 @@ def main() -> int:
         "--warmup", type=float, default=0.25, help="share of the run before the fit"
     )
     parser.add_argument("--max-predictions", type=int, default=500)
+    parser.add_argument("--max-upload-age", type=float, default=120.0, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     profiles = ["fast", "instant"] if args.profile == "both" else [args.profile]

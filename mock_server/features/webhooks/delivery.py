@@ -26,6 +26,7 @@ import base64
 import logging
 import secrets
 import threading
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ from .signing import SECRET_PREFIX, sign_webhook, webhook_body
 
 __all__ = [
     "MAX_RETRIES",
+    "WEBHOOK_LOG_SIZE",
     "WebhookDelivery",
     "WebhookLog",
     "WebhookSecrets",
@@ -96,6 +98,10 @@ class WebhookSecrets:
 # -- the attempt log ---------------------------------------------------------------
 
 
+WEBHOOK_LOG_SIZE = 10_000
+"""How many delivery attempts the log keeps, the newest (as the journal keeps requests)."""
+
+
 class WebhookLog:
     """Delivery attempts: ``{prediction_id, url, attempt, status_code, error,
     blocked, at}``; a blocked delivery adds ``reason``, ``body`` (the JSON text)
@@ -103,11 +109,12 @@ class WebhookLog:
 
     ``status_code`` is the receiver's HTTP status (None when there was no answer);
     ``error`` says what went wrong (None for a 2xx); ``at`` is the server clock's
-    time of the attempt. Kept in memory only.
+    time of the attempt. Kept in memory only, the newest ``size`` attempts (a
+    server that runs for weeks must not keep every attempt it ever made).
     """
 
-    def __init__(self) -> None:
-        self._attempts: list[dict[str, Any]] = []
+    def __init__(self, size: int = WEBHOOK_LOG_SIZE) -> None:
+        self._attempts: deque[dict[str, Any]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
     def record(self, entry: dict[str, Any]) -> None:

@@ -456,3 +456,13 @@ async def test_the_secret_is_per_key_and_survives_a_restart(tmp_path: Path) -> N
             "secret"
         ]
     assert restarted == first
+
+
+def test_the_delivery_log_keeps_the_newest_attempts_only() -> None:
+    from wavespeed_mock.mock_server.features.webhooks.delivery import WebhookLog
+
+    log = WebhookLog(size=3)
+    for n in range(5):
+        log.record({"prediction_id": f"p{n}", "attempt": 1})
+    assert [a["prediction_id"] for a in log.attempts()] == ["p2", "p3", "p4"]
+    assert len(log) == 3
