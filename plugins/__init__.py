@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         request_bodies,
         seeds,
     )
+    from .verification import SubmittedTask
 
 __all__ = [
     "CassetteReport",
@@ -49,6 +50,7 @@ __all__ = [
     "ScenarioError",
     "SpendLimitError",
     "SpendPlan",
+    "SubmittedTask",
     "UnknownSchemaError",
     "UnsupportedSchemaError",
     "add_check_parser",
@@ -84,6 +86,7 @@ _LAZY = {
     "prompts": "strategies",
     "request_bodies": "strategies",
     "seeds": "strategies",
+    "SubmittedTask": "verification",
 }
 
 

@@ -20,6 +20,7 @@ from ..mock_server.assembly import MockServer, build_server
 from ..mock_server.http.app import create_app
 from ..mock_server.settings import Settings
 from ._renders import wait_for_renders
+from .verification import Received
 
 __all__ = [
     "API_BASE_URL",
@@ -32,7 +33,7 @@ __all__ = [
 API_BASE_URL = "https://api.wavespeed.ai"
 
 
-class InProcessRouter:
+class InProcessRouter(Received):
     """The handle the ``wavespeed_httpx`` fixture yields."""
 
     def __init__(

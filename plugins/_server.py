@@ -15,6 +15,7 @@ from ..mock_server.core.service import SETTLE_TIMEOUT_S
 from ..mock_server.http.live import LiveServer
 from ..mock_server.settings import CONTROL_PREFIX, Settings
 from ._renders import wait_for_renders
+from .verification import Received
 
 __all__ = ["ServerFactory", "WavespeedServer"]
 
@@ -23,7 +24,7 @@ RUNTIME_OPTIONS = frozenset({"profile", "virtual_clock"})
 DEFAULT_API_KEY = "wavespeed-test-key"
 
 
-class WavespeedServer:
+class WavespeedServer(Received):
     """A running mock server, as a test sees it.
 
     Attributes:
