@@ -58,3 +58,32 @@ def test_readme_property_example_passes(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_readme_plain_script_runs_against_a_server(tmp_path: Path) -> None:
+    import wavespeed
+    from wavespeed_mock.mock_server.http.live import LiveServer
+    from wavespeed_mock.mock_server.settings import Settings
+
+    script = block_after("Or from a plain script")
+    assert "wavespeed.config.api.base_url" in script
+    from wavespeed import api as sdk_api
+
+    saved = (wavespeed.config.api.base_url, wavespeed.config.api.api_key)
+    saved_client = sdk_api._default_client  # the SDK caches a client on first use
+    with LiveServer(Settings(data_dir=tmp_path, port=0, profile="instant")) as server:
+        try:
+            namespace: dict[str, object] = {}
+            exec(
+                compile(
+                    script.replace("http://127.0.0.1:8000", server.url),
+                    "README.md",
+                    "exec",
+                ),
+                namespace,
+            )
+        finally:
+            wavespeed.config.api.base_url, wavespeed.config.api.api_key = saved
+            sdk_api._default_client = saved_client
+    output = namespace["output"]
+    assert isinstance(output, dict) and output["outputs"][0].startswith(server.url)
