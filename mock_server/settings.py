@@ -165,6 +165,12 @@ class Settings:
         group="limits",
         help="seconds a client may take to send a whole body; then 408",
     )
+    lazy_renders: bool = setting(
+        False,
+        help="make a clip only when it is first downloaded (or read as base64): a "
+        "task completes on its schedule without one, so tests that never download "
+        "pay nothing for media",
+    )
     render_threads: int = setting(
         1, help="x264 threads per encode (pinned: the output bytes depend on it)"
     )

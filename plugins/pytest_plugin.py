@@ -355,10 +355,15 @@ def wavespeed_session_server(
     """A live server for the whole session, apart from ``wavespeed_server``.
 
     For ``@given`` tests: call ``.reset()`` at the start of an example that must
-    not see the others' predictions. ``instant`` profile, real clock, any key;
+    not see the others' predictions. ``instant`` profile, real clock, any key,
+    and ``lazy_renders``: a clip is made only when downloaded, so examples that
+    never download pay nothing for media;
     contract violations fail the session's last test that used it.
     """
-    server = wavespeed_server_factory.get({"profile": "instant"}, name=_SESSION)
+    # Examples that never download pay nothing for media (lazy_renders).
+    server = wavespeed_server_factory.get(
+        {"profile": "instant", "lazy_renders": True}, name=_SESSION
+    )
     yield server
     _fail_on_violations(server.contract_violations)
 
@@ -387,6 +392,7 @@ def wavespeed_session_httpx(
 
     settings = Settings(
         profile="instant",
+        lazy_renders=True,  # examples that never download pay nothing for media
         check_responses=True,
         cache_dir=wavespeed_server_factory.cache_dir,
         data_dir=tmp_path_factory.mktemp("wavespeed-session-httpx"),

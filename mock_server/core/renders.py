@@ -74,6 +74,7 @@ class RenderQueue:
             initializer=_yield_to_requests,
         )
         self._futures: dict[str, Future[None]] = {}
+        self._materializing: dict[str, asyncio.Future[None]] = {}
         self._done: dict[str, asyncio.Event] = {}
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -202,6 +203,50 @@ class RenderQueue:
         if result.output_path is not None:
             p.output_file = str(result.output_path)
         return True
+
+    def defer(self, p: Prediction) -> None:
+        """Finish ``p`` now without its clip (``lazy_renders``): the file is made
+        by :meth:`materialize` when it is first asked for. Not stored yet:
+        submit() writes the row once, outcome included."""
+        now = self.clock.now()
+        p.render_started_at = p.rendered_at = now
+        p.nsfw = [False]
+
+    async def materialize(self, p: Prediction) -> None:
+        """Make the clip of a finished ``p`` that has none (a deferred render, or
+        one whose file went): once, however many ask at the same time.
+
+        Raises:
+            RenderFailed: the engine could not make it (the task stays as it is:
+                a status never goes back).
+        """
+        with self._lock:
+            running = self._materializing.get(p.id)
+            if running is None:
+                running = self._materializing[p.id] = asyncio.ensure_future(
+                    asyncio.wrap_future(self._executor.submit(self._make_clip, p))
+                )
+                running.add_done_callback(
+                    lambda _, pid=p.id: self._materializing.pop(pid, None)
+                )
+        await asyncio.shield(running)
+
+    def _make_clip(self, p: Prediction) -> None:
+        try:
+            result = self.engine.render(self._job_for(p, None))
+        except RenderFailed:
+            raise
+        except Exception as exc:
+            log.error("render of %s crashed", p.id, exc_info=exc)
+            raise RenderFailed(
+                f"Internal error while rendering: {exc.__class__.__name__}: {exc}",
+                code=INTERNAL_ERROR,
+            ) from None
+        if self.store.get(p.id) is p:
+            changes: dict[str, Any] = {"inference_ms": int(result.inference_ms)}
+            if result.output_path is not None:
+                changes["output_file"] = str(result.output_path)
+            self.store.update(p, **changes)
 
     def queue(self, p: Prediction, image: ImageIntake | None) -> None:
         future = self._executor.submit(self._render, p, image)

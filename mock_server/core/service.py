@@ -41,7 +41,7 @@ from .components import (
     Notifier,
     SubmitRequest,
 )
-from .engine import Engine, TrimmableCache
+from .engine import Engine, RenderFailed, TrimmableCache
 from .images import ImageIntake, ImageLoader, take_data_uri
 from .keys import key_id, mask_key
 from .lifecycle import is_refunded, is_terminal, status_at
@@ -229,6 +229,9 @@ class MockService:
             if image is not None:
                 await self._keep(image)
             cached = self.renders.finish_from_cache(p, image)
+            if not cached and self.settings.lazy_renders and not p.outcome_known:
+                self.renders.defer(p)  # the clip is made on its first download
+                cached = True
         except BaseException:
             self._abandon(fault)
             raise
@@ -375,6 +378,7 @@ class MockService:
             data["status"] == "completed"
             and p.input.get("enable_base64_output") is True
         ):
+            await self.ensure_clip(p.id)
             folder, name = self.output_file(p.id)
             try:
                 encoded = await asyncio.to_thread(_base64_of, folder / name)
@@ -421,6 +425,26 @@ class MockService:
 
     def status(self, p: Prediction) -> str:
         return status_at(p, self.clock.now())
+
+    async def ensure_clip(self, prediction_id: str) -> None:
+        """Make the clip of a completed prediction that has none yet (a render
+        deferred by ``lazy_renders``), before it is served or read.
+
+        Raises:
+            ApiError: 503 when the engine could not make it.
+        """
+        p = self.store.get(prediction_id)
+        if p is None or self.status(p) != "completed":
+            return
+        folder, name = self.output_file(prediction_id)
+        if (folder / name).is_file():
+            return
+        try:
+            await self.renders.materialize(p)
+        except RenderFailed as exc:
+            raise ApiError(
+                503, f"Service unavailable: the clip could not be made ({exc})"
+            ) from None
 
     def output_file(self, prediction_id: str) -> tuple[Path, str]:
         """The folder and name of a prediction's clip, for the output route."""

@@ -148,6 +148,7 @@ def create_app(
         name = _path_param(request, "filename", OUTPUT_NAME)
         folder = service.outputs_dir
         if name.endswith(".mp4"):
+            await service.ensure_clip(name[: -len(".mp4")])  # a deferred render
             # A cached clip is served from the cache, not copied per prediction.
             folder, name = service.output_file(name[: -len(".mp4")])
         return serve_file(folder, name, "video/mp4", request.headers.get("range"))

@@ -12,6 +12,7 @@ from wavespeed_mock.mock_server.core.keys import mask_key
 from wavespeed_mock.mock_server.core.service import MockService
 from wavespeed_mock.plugins.verification import assert_submitted, submissions
 
+from ..mock_server._fakes import FakeEngine
 from .test_readme import block_after
 
 pytest_plugins = ["pytester"]
@@ -25,7 +26,11 @@ def received(
 ) -> MockService:
     """A service that took these submits (model, body, webhook), then stopped;
     what it received stays readable."""
-    service = build_server(Settings(data_dir=tmp_path, profile="instant")).service
+    # A fake engine: no media library is imported (a pytester run in this
+    # process may have dropped numpy from sys.modules, which cannot load twice).
+    service = build_server(
+        Settings(data_dir=tmp_path, profile="instant"), engine=FakeEngine()
+    ).service
 
     async def go() -> None:
         service.start()
