@@ -9,7 +9,8 @@ connection), webhooks to a loopback receiver, uploads, ranged downloads of the
 clips, and connection churn (a share of the requests on a new connection).
 Retention is set small (``--max-predictions``, default 500, and
 ``--max-upload-age``, default 120 s) so that the store, the uploads and the
-bounded logs (the journal, the webhook log) are full well before the warm-up ends.
+bounded logs (the journal and the webhook log, set to 2,000 and 500 entries)
+are full well before the warm-up ends.
 
 Every ``--sample-s`` it reads the server's RSS, open file descriptors and
 threads (``/proc``), the SQLite WAL's size and the data folder's size. After the
@@ -266,7 +267,8 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--profile", profile, "--api-key", KEY, "--max-predictions", str(args.max_predictions),
-         "--max-upload-age", str(args.max_upload_age)],
+         "--max-upload-age", str(args.max_upload_age),
+         "--journal-size", "2000", "--webhook-log-size", "500"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,7 @@ from .features.webhooks.delivery import WebhookDelivery, WebhookSecrets, Webhook
 from .features.webhooks.signing import WebhookVerificationError, verify_webhook
 from .settings import Settings
 
-__all__ = ["JOURNAL_SIZE", "Features", "MockServer", "build_server"]
-
-JOURNAL_SIZE = 10_000
-"""How many requests the journal keeps (``GET /_mock/journal``), the newest."""
+__all__ = ["Features", "MockServer", "build_server"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +52,8 @@ class MockServer:
 
     service: MockService
     features: Features
-    journal: deque[dict[str, Any]] = field(
-        default_factory=lambda: deque(maxlen=JOURNAL_SIZE)
-    )
+    journal: deque[dict[str, Any]]
+    """The requests received, the newest ``Settings.journal_size``."""
 
     def reset(self) -> int:
         """Forget all per-test state: predictions, charges, scenarios, logs, journal,
@@ -120,6 +116,7 @@ def build_server(
             retry_base_s=settings.webhook_retry_base_s,
             timeout_s=settings.webhook_timeout_s,
             allow=settings.webhook_allow,
+            log_size=settings.webhook_log_size,
         ),
         uploads=UploadStore(
             data_dir=data_dir,
@@ -145,7 +142,11 @@ def build_server(
         notifiers=(features.webhooks,),
         expiring=(features.uploads,),
     )
-    return MockServer(service=service, features=features)
+    return MockServer(
+        service=service,
+        features=features,
+        journal=deque(maxlen=settings.journal_size),
+    )
 
 
 class _InboxVerifier:

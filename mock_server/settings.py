@@ -171,6 +171,14 @@ class Settings:
         "task completes on its schedule without one, so tests that never download "
         "pay nothing for media",
     )
+    journal_size: int = setting(
+        10_000, group="limits", help="requests the journal keeps, the newest"
+    )
+    webhook_log_size: int = setting(
+        10_000,
+        group="limits",
+        help="webhook delivery attempts the log keeps, the newest",
+    )
     render_threads: int = setting(
         1, help="x264 threads per encode (pinned: the output bytes depend on it)"
     )

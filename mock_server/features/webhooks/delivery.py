@@ -51,7 +51,6 @@ from .signing import SECRET_PREFIX, sign_webhook, webhook_body
 
 __all__ = [
     "MAX_RETRIES",
-    "WEBHOOK_LOG_SIZE",
     "WebhookDelivery",
     "WebhookLog",
     "WebhookSecrets",
@@ -98,10 +97,6 @@ class WebhookSecrets:
 # -- the attempt log ---------------------------------------------------------------
 
 
-WEBHOOK_LOG_SIZE = 10_000
-"""How many delivery attempts the log keeps, the newest (as the journal keeps requests)."""
-
-
 class WebhookLog:
     """Delivery attempts: ``{prediction_id, url, attempt, status_code, error,
     blocked, at}``; a blocked delivery adds ``reason``, ``body`` (the JSON text)
@@ -109,11 +104,12 @@ class WebhookLog:
 
     ``status_code`` is the receiver's HTTP status (None when there was no answer);
     ``error`` says what went wrong (None for a 2xx); ``at`` is the server clock's
-    time of the attempt. Kept in memory only, the newest ``size`` attempts (a
-    server that runs for weeks must not keep every attempt it ever made).
+    time of the attempt. Kept in memory only, the newest ``size`` attempts
+    (``Settings.webhook_log_size``: a server that runs for weeks must not keep
+    every attempt it ever made).
     """
 
-    def __init__(self, size: int = WEBHOOK_LOG_SIZE) -> None:
+    def __init__(self, size: int) -> None:
         self._attempts: deque[dict[str, Any]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
@@ -197,6 +193,7 @@ class WebhookDelivery:
         secrets: WebhookSecrets,
         retry_base_s: float,
         timeout_s: float,
+        log_size: int,
         allow: tuple[str, ...] = (),
         resolver: Resolver = system_resolver,
     ) -> None:
@@ -204,7 +201,7 @@ class WebhookDelivery:
         to beyond loopback, judged on the address the URL's host resolves to."""
         self.clock = clock
         self.secrets = secrets
-        self.log = WebhookLog()
+        self.log = WebhookLog(log_size)
         self.retry_base_s = retry_base_s
         self.timeout_s = timeout_s
         self.rule = AddressRule(allow=allow, default=loopback_only)
