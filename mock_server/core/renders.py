@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -226,10 +227,16 @@ class RenderQueue:
                 running = self._materializing[p.id] = asyncio.ensure_future(
                     asyncio.wrap_future(self._executor.submit(self._make_clip, p))
                 )
-                running.add_done_callback(
-                    lambda _, pid=p.id: self._materializing.pop(pid, None)
-                )
+                running.add_done_callback(self._materialized(p.id))
         await asyncio.shield(running)
+
+    def _materialized(
+        self, prediction_id: str
+    ) -> Callable[[asyncio.Future[None]], None]:
+        def forget(_: asyncio.Future[None]) -> None:
+            self._materializing.pop(prediction_id, None)
+
+        return forget
 
     def _make_clip(self, p: Prediction) -> None:
         try:
