@@ -248,12 +248,14 @@ class CallRecorder:
 
 
 def poll_until_ended(client: httpx.Client, pid: str) -> dict[str, Any]:
-    """Poll until completed or failed (a poll never waits for a render)."""
+    """Poll until terminal (a poll never waits for a render)."""
+    from wavespeed_mock.contracts import terminal_statuses
+
     answers: list[dict[str, Any]] = []
 
     def ended() -> bool:
         answers.append(client.get(f"/api/v3/predictions/{pid}/result").json()["data"])
-        return answers[-1]["status"] in {"completed", "failed"}
+        return answers[-1]["status"] in terminal_statuses()  # the contract's set
 
     wait_until(ended, timeout_s=120, what=f"{pid} terminal")
     return answers[-1]
