@@ -433,6 +433,8 @@ class MockService:
         Raises:
             ApiError: 503 when the engine could not make it.
         """
+        if not self.settings.lazy_renders:
+            return  # clips are made at submit: nothing to check on a download
         p = self.store.get(prediction_id)
         if p is None or self.status(p) != "completed":
             return
