@@ -13,11 +13,18 @@ from __future__ import annotations
 from ._formats import format_checker
 from ._resources import (
     SCHEMA_BASE_URI,
-    load_model_registry,
     load_openapi,
     load_schema,
     schema_names,
     schema_registry,
+)
+from .catalogue import (
+    Catalogue,
+    CatalogueError,
+    ModelSpec,
+    PriceRule,
+    builtin_catalogue,
+    load_catalogue_file,
 )
 from .errors import ContractError, UnknownModelError, WavespeedMockError
 from .facts import (
@@ -35,21 +42,25 @@ from .facts import (
     upload_limits,
 )
 from .images import ImageInfo, TooManyPixelsError, UnusableImageError, probe_image
-from .registry import ModelOutput, ModelSpec, get_model, list_models
+from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs
+from .registry import (
+    get_model,
+    is_valid_request,
+    iter_request_errors,
+    list_models,
+    request_schema,
+    validate_request,
+)
 from .validation import (
     CONTROL_PREFIX,
     MOCK_ONLY,
     is_valid,
-    is_valid_request,
     is_valid_response,
     iter_errors,
     iter_media_errors,
-    iter_request_errors,
     iter_response_errors,
-    request_schema,
     response_schema_name,
     validate,
-    validate_request,
     validate_response,
 )
 
@@ -59,16 +70,21 @@ __all__ = [
     "MOCK_ONLY",
     "SCHEMA_BASE_URI",
     "BodyLimits",
+    "Catalogue",
+    "CatalogueError",
     "ContractError",
     "ImageInfo",
-    "ModelOutput",
     "ModelSpec",
+    "OutputPlan",
+    "OutputRule",
+    "PriceRule",
     "SeedRule",
     "TooManyPixelsError",
     "UnknownModelError",
     "UnusableImageError",
     "WavespeedMockError",
     "body_limits",
+    "builtin_catalogue",
     "did_you_mean",
     "format_checker",
     "get_model",
@@ -80,10 +96,12 @@ __all__ = [
     "iter_media_errors",
     "iter_request_errors",
     "iter_response_errors",
+    "kind_for_type",
     "list_models",
-    "load_model_registry",
+    "load_catalogue_file",
     "load_openapi",
     "load_schema",
+    "plan_outputs",
     "probe_image",
     "refunded_statuses",
     "request_schema",

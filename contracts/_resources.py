@@ -53,13 +53,6 @@ def load_openapi(name: str = "openapi.yaml") -> dict[str, Any]:
     return document
 
 
-@cache
-def load_model_registry() -> dict[str, Any]:
-    text = (_package_files() / "models.json").read_text(encoding="utf-8")
-    document: dict[str, Any] = json.loads(text)
-    return document
-
-
 def _inline(node: Any, base: str) -> Any:
     if isinstance(node, list):
         return [_inline(v, base) for v in node]

@@ -20,15 +20,28 @@ class WavespeedMockError(Exception):
 
 
 class UnknownModelError(WavespeedMockError, LookupError):
-    """A model id that the registry does not know."""
+    """A model id that the catalogue does not know."""
 
-    def __init__(self, model: str, known: list[str], suggestion: str | None) -> None:
+    def __init__(
+        self, model: str, known: list[str], suggestion: str | list[str] | None
+    ) -> None:
+        nearest = (
+            [suggestion] if isinstance(suggestion, str) else list(suggestion or [])
+        )
         self.model = model
         self.known = known
-        self.suggestion = suggestion
-        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        self.nearest = nearest
+        self.suggestion = nearest[0] if nearest else None
+        hint = (
+            " Did you mean " + " or ".join(repr(n) for n in nearest) + "?"
+            if nearest
+            else ""
+        )
         super().__init__(
-            f"Unknown model {model!r}.{hint} Known models: {', '.join(known)}."
+            f"Model {model!r} not found.{hint} The mock serves {len(known)} models "
+            "(GET /api/v3/models lists them); add one with --catalogue FILE (a saved "
+            "GET /api/v3/models answer works as it is), or serve any id with "
+            "--any-model. See docs/catalogue.md."
         )
 
 

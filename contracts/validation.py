@@ -21,25 +21,19 @@ from ._resources import (
     SCHEMA_BASE_URI,
     inlined_schema,
     load_openapi,
-    load_schema,
     schema_registry,
 )
 from .errors import ContractError
 from .facts import did_you_mean
-from .registry import get_model
 
 __all__ = [
     "is_valid",
-    "is_valid_request",
     "is_valid_response",
     "iter_errors",
     "iter_media_errors",
-    "iter_request_errors",
     "iter_response_errors",
-    "request_schema",
     "response_schema_name",
     "validate",
-    "validate_request",
     "validate_response",
 ]
 
@@ -92,19 +86,6 @@ def _prune_mock_only(node: Any, base: str) -> None:
     elif isinstance(node, list):
         for value in node:
             _prune_mock_only(value, base)
-
-
-def request_schema(
-    model: str, *, strict: bool = False, inlined: bool = False
-) -> dict[str, Any]:
-    """The JSON Schema of a model's request body.
-
-    ``strict``: as the real API promises it (no unknown fields, no mock-only
-    conveniences). ``inlined``: with every ``$ref`` replaced by its target.
-    """
-    name = get_model(model).input_schema
-    schema = inlined_schema(name) if inlined else load_schema(name)
-    return _strict_copy(schema, SCHEMA_BASE_URI + name) if strict else schema
 
 
 @cache
@@ -228,34 +209,6 @@ def validate(schema: str, instance: Any, *, strict: bool = False) -> None:
     error = best_match(_validator(name, strict).iter_errors(instance))
     if error is not None:
         raise _to_contract_error(_by_relevance(error), name)
-
-
-# -- requests ----------------------------------------------------------------------
-
-
-def iter_request_errors(
-    model: str, body: Any, *, strict: bool = False
-) -> Iterator[ContractError]:
-    """Every violation in a submit body for ``model``."""
-    return iter_errors(get_model(model).input_schema, body, strict=strict)
-
-
-def is_valid_request(model: str, body: Any, *, strict: bool = False) -> bool:
-    return is_valid(get_model(model).input_schema, body, strict=strict)
-
-
-def validate_request(model: str, body: Any, *, strict: bool = False) -> None:
-    """Check a submit body for ``model``.
-
-    Example:
-        >>> validate_request("character-ai/ovi/text-to-video", {"prompt": "waves"})
-
-    Raises:
-        UnknownModelError: the model is not in the registry.
-        ContractError: the body breaks the model's input schema; ``error.path``
-            names the field.
-    """
-    validate(get_model(model).input_schema, body, strict=strict)
 
 
 # -- responses ---------------------------------------------------------------------

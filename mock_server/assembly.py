@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..contracts import Catalogue, CatalogueError
 from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
@@ -28,7 +29,7 @@ from .features.scenarios.book import ScenarioBook
 from .features.uploads.files import UploadStore
 from .features.webhooks.delivery import WebhookDelivery, WebhookSecrets, WebhookUrlCheck
 from .features.webhooks.signing import WebhookVerificationError, verify_webhook
-from .settings import Settings
+from .settings import Settings, SettingsError
 
 __all__ = ["Features", "MockServer", "build_server"]
 
@@ -85,6 +86,12 @@ def build_server(
         >>> server.features.scenarios.state()["global"] is None
         True
     """
+    try:
+        catalogue = Catalogue.with_files(
+            settings.catalogue, any_model=settings.any_model
+        )
+    except CatalogueError as exc:
+        raise SettingsError(str(exc)) from None
     engine = engine or load_engine(settings)
     if settings.profile is None:
         # A real engine implies real progress (ovi: the engine profile).
@@ -102,7 +109,9 @@ def build_server(
         max_pixels=settings.max_image_pixels,
     )
     # Before anything is opened: bad record/replay settings fail with nothing to close.
-    cassettes = CassetteDeck.from_settings(settings, clock=clock, images=images)
+    cassettes = CassetteDeck.from_settings(
+        settings, clock=clock, images=images, catalogue=catalogue
+    )
     store = PredictionStore(data_dir / "state.sqlite3")
     secrets = WebhookSecrets(store)
     features = Features(
@@ -141,6 +150,7 @@ def build_server(
         faults=features.scenarios,
         notifiers=(features.webhooks,),
         expiring=(features.uploads,),
+        catalogue=catalogue,
     )
     return MockServer(
         service=service,

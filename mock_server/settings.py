@@ -17,6 +17,7 @@ from ..contracts import CONTROL_PREFIX, body_limits
 from ..contracts.errors import WavespeedMockError
 
 __all__ = [
+    "ANY_MODEL_HEADER",
     "CONTROL_PREFIX",
     "DEFAULT_MAX_IMAGE_PIXELS",
     "ENV_PREFIX",
@@ -31,6 +32,8 @@ __all__ = [
 
 ENV_PREFIX = "WAVESPEED_MOCK_"
 SCENARIO_HEADER = "x-wavespeed-mock-scenario"
+ANY_MODEL_HEADER = "x-wavespeed-mock-any-model"
+"""On a submit answered by ``--any-model``: the output kind inferred from the id."""
 """The request header that picks a named scenario for one submit."""
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 """The default pixel limit of every image the server takes in or renders."""
@@ -121,6 +124,19 @@ class Settings:
     )
     strict: bool = setting(
         False, help="reject unknown body fields and the mock-only data: URIs"
+    )
+    catalogue: tuple[str, ...] = setting(
+        (),
+        flag="--catalogue",
+        metavar="FILE",
+        help="serve the models of this catalogue file too (repeatable; a saved GET "
+        "/api/v3/models answer works as it is; later files override earlier entries)",
+        shown_default="the built-in catalogue only",
+    )
+    any_model: bool = setting(
+        False,
+        help="serve any /api/v3/<owner>/<model> id the catalogue lacks, with a "
+        "permissive schema and the output kind inferred from the id",
     )
     engine: str = setting(
         "synthetic",

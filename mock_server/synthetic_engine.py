@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 from .core.engine import EngineOption, RenderFailed, RenderJob, RenderResult
 from .media import (
+    CLIP_FPS,
+    CLIP_FRAMES,
     ClipCache,
     EncoderError,
     EncoderTimeout,
@@ -26,6 +28,7 @@ from .media import (
     ImageTooLargeError,
     MediaError,
 )
+from .media.cache import Variant
 from .settings import Settings
 
 __all__ = ["SyntheticEngine"]
@@ -82,16 +85,21 @@ class SyntheticEngine:
         """
         started = time.perf_counter()
         size = _size(job)
+        count = job.plan.count if job.plan is not None else 1
         try:
-            clip = self.cache.get_or_render(
-                image=job.image,
-                prompt=job.prompt,
-                seed=job.seed,
-                size=size,
-                max_image_pixels=self.settings.max_image_pixels,
-                threads=self.settings.render_threads,
-                image_digest=job.image_digest,
-            )
+            clips = [
+                self.cache.get_or_render(
+                    image=job.image,
+                    prompt=job.prompt,
+                    seed=job.seed,
+                    size=size,
+                    max_image_pixels=self.settings.max_image_pixels,
+                    threads=self.settings.render_threads,
+                    image_digest=job.image_digest,
+                    variant=_variant(job, index),
+                )
+                for index in range(count)
+            ]
         except (ImageDecodeError, ImageTooLargeError) as exc:
             source = f" from {job.image_source}" if job.image_source else ""
             raise RenderFailed(
@@ -105,15 +113,17 @@ class SyntheticEngine:
             ) from exc
         except MediaError as exc:
             raise RenderFailed(str(exc), code=_EXECUTION) from exc
+        target = Path(job.output_path)
         try:
-            _place(clip, Path(job.output_path))
+            for index, clip in enumerate(clips):
+                _place(clip, target if index == 0 else _nth(target, index))
         except OSError as exc:
             raise RenderFailed(
                 f"Cannot write the clip to {str(job.output_path)!r}: {exc}",
                 code=_INTERNAL,
             ) from exc
         elapsed_ms = round((time.perf_counter() - started) * 1000)
-        return RenderResult(inference_ms=elapsed_ms)
+        return RenderResult(inference_ms=elapsed_ms, nsfw=(False,) * count)
 
     def render_cached(self, job: RenderJob) -> RenderResult | None:
         """The clip from the cache alone (a file lookup), or None on a miss.
@@ -122,7 +132,10 @@ class SyntheticEngine:
         worker hand-off; a miss, or any problem, falls back to :meth:`render`.
         """
         started = time.perf_counter()
+        if job.plan is not None and job.plan.count > 1:
+            return None  # several files to place: a worker's job
         size = _size(job)
+        variant = _variant(job, 0)
         try:
             key = self.cache.key(
                 image=job.image,
@@ -131,10 +144,11 @@ class SyntheticEngine:
                 size=size,
                 threads=self.settings.render_threads,
                 image_digest=job.image_digest,
+                variant=variant,
             )
         except MediaError:
             return None
-        path = self.cache.path_for(key)
+        path = self.cache.path_for(key, variant.suffix)
         if key not in self._present or self.cache.evicting(key):
             if self.cache.evicting(key) or not path.is_file():
                 return None
@@ -149,6 +163,29 @@ class SyntheticEngine:
 
     def close(self) -> None:
         """Nothing to release: each render's ffmpeg exits with it."""
+
+
+def _variant(job: RenderJob, index: int) -> Variant:
+    """The cache's variant for output ``index`` of ``job`` (an Ovi clip without a plan)."""
+    plan = job.plan
+    if plan is None:
+        return Variant()
+    return Variant(
+        kind=plan.kind if plan.kind in ("video", "image", "audio") else "text",
+        format=plan.format,
+        frames=plan.frame_count if plan.kind == "video" else CLIP_FRAMES,
+        fps=plan.fps if plan.kind == "video" else CLIP_FPS,
+        audio=plan.audio if plan.kind == "video" else True,
+        duration_s=plan.duration_s if plan.kind == "audio" else None,
+        scale=plan.scale,
+        speech=plan.speech,
+        index=index,
+    )
+
+
+def _nth(first: Path, index: int) -> Path:
+    """Output ``index``'s path beside the first: ``<id>-<index><suffix>``."""
+    return first.with_name(f"{first.stem}-{index}{first.suffix}")
 
 
 def _size(job: RenderJob) -> tuple[int, int] | None:

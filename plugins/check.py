@@ -66,7 +66,13 @@ def plan_spend(
         UnknownModelError: a model the registry does not know.
         ValueError: an empty model list or a negative ``max_spend``.
     """
-    ids = tuple(models) if models is not None else tuple(m.id for m in list_models())
+    # By default the flagship: the models whose requests the contract's own
+    # schemas check (Ovi); any catalogue model with --model ID.
+    ids = (
+        tuple(models)
+        if models is not None
+        else tuple(m.id for m in list_models() if m.contract is not None)
+    )
     if not ids:
         raise ValueError(
             "The contract check needs at least one model; got an empty list."

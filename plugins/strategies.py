@@ -44,11 +44,11 @@ from ..contracts import (
     FACT_KEYWORDS,
     MOCK_ONLY,
     SCHEMA_BASE_URI,
+    ModelSpec,
     did_you_mean,
     format_checker,
     get_model,
     load_schema,
-    request_schema,
     schema_names,
     schema_registry,
     seed_rule,
@@ -87,6 +87,14 @@ ANNOTATION_KEYWORDS = frozenset(
         "examples",
         MOCK_ONLY,
         *FACT_KEYWORDS,  # the contract's facts (contracts.facts reads them)
+        # WaveSpeed's catalogue UI hints (GET /api/v3/models): no constraint.
+        "x-order-properties",
+        "x-ui-component",
+        "x-ui-component-props",
+        "x-accept",
+        "x-hidden",
+        "disabled",
+        "step",
     }
 )
 #: Keywords the translator turns into strategies.
@@ -208,7 +216,7 @@ def from_schema(
 
 
 def request_bodies(
-    model: str, *, strict: bool = False, sync_mode: bool = False
+    model: str | ModelSpec, *, strict: bool = False, sync_mode: bool = False
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Valid submit bodies for ``model``, generated from its request schema.
 
@@ -228,11 +236,12 @@ def request_bodies(
     Example:
         >>> bodies = request_bodies("character-ai/ovi/image-to-video", strict=True)
     """
-    spec = get_model(model)
-    check_schema_supported(spec.input_schema)
+    spec = _spec(model)
+    schema = spec.validation_schema(strict=strict)
+    check_schema_supported(spec.contract or schema)
     translator = _Translator(schema_registry(), strict=strict)
     strategy: st.SearchStrategy[dict[str, Any]] = translator.strategy(
-        request_schema(model, strict=strict), SCHEMA_BASE_URI + spec.input_schema
+        schema, spec.schema_base
     )
     return strategy.map(functools.partial(_submittable, sync_mode=sync_mode))
 
@@ -263,7 +272,7 @@ class InvalidBody:
 
 
 def invalid_request_bodies(
-    model: str, *, strict: bool = False
+    model: str | ModelSpec, *, strict: bool = False
 ) -> st.SearchStrategy[InvalidBody]:
     """Submit bodies for ``model`` that each break exactly one rule.
 
@@ -281,16 +290,21 @@ def invalid_request_bodies(
         ...     assert answer.status_code == 400
         ...     assert case.path.removeprefix("$.") in answer.json()["message"]
     """
-    spec = get_model(model)
-    schema = request_schema(model, strict=strict)
-    base = SCHEMA_BASE_URI + spec.input_schema
+    spec = _spec(model)
+    schema = spec.validation_schema(strict=strict)
+    base = spec.schema_base
     groups: dict[tuple[str, str], list[_Mutation]] = {}
     for mutation in _object_mutations(schema, base, strict=strict):
         groups.setdefault((mutation.path, mutation.rule), []).append(mutation)
     # Pick the broken rule first, then a value: every rule gets its turn, however
     # many wrong-typed values one field has.
     mutations = st.sampled_from(list(groups.values())).flatmap(st.sampled_from)
-    return st.builds(_Mutation.apply, mutations, request_bodies(model, strict=strict))
+    return st.builds(_Mutation.apply, mutations, request_bodies(spec, strict=strict))
+
+
+def _spec(model: str | ModelSpec) -> ModelSpec:
+    """A model of the built-in catalogue by id, or a spec as it is (a user's)."""
+    return model if isinstance(model, ModelSpec) else get_model(model)
 
 
 def prompts(

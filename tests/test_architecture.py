@@ -154,7 +154,7 @@ def test_the_rooms_import_one_another_without_a_cycle() -> None:
 
     def visit(room: str, trail: list[str]) -> None:
         if room in trail:
-            cycle = [*trail[trail.index(room):], room]
+            cycle = [*trail[trail.index(room) :], room]
             raise AssertionError("rooms import in a cycle: " + " -> ".join(cycle))
         if room in done:
             return

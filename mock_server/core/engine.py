@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from ...contracts import did_you_mean
+from ...contracts import OutputPlan, did_you_mean
 from ...contracts.errors import WavespeedMockError
 from ..settings import DEFAULT_MAX_IMAGE_PIXELS, parse_bool
 
@@ -58,6 +58,7 @@ class RenderJob:
     prediction_id: str
     model: str
     prompt: str
+    """The text the output derives from (the prompt, a TTS text)."""
     seed: int
     """The resolved seed: never the random-seed value (the server draws one)."""
     width: int | None
@@ -77,6 +78,11 @@ class RenderJob:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     """The server's pixel limit: an engine checks ``image`` against it
     (``contracts.probe_image``) before decoding."""
+    plan: OutputPlan | None = None
+    """What to make (kind, format, size, length, count); None: an Ovi clip.
+    ``plan.count`` files go to ``output_path`` and then ``<id>-1.<ext>``, ... beside it."""
+    engine_model: str | None = None
+    """The model family the catalogue entry names for real engines (``ovi``)."""
 
 
 @dataclass(frozen=True)

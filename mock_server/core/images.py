@@ -19,8 +19,10 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image
@@ -45,22 +47,20 @@ _DATA_URI = re.compile(
 )
 
 
-def decode_data_uri(value: str) -> bytes:
+def decode_data_uri(value: str, field: str = "$.image") -> bytes:
     """The bytes of a base64 ``data:image/...`` URI.
 
     Raises:
-        ApiError: 400 naming ``image`` when the URI or its base64 is malformed.
+        ApiError: 400 naming ``field`` when the URI or its base64 is malformed.
     """
     match = _DATA_URI.match(value)
     if not match:
-        raise bad_request(
-            "$.image", "data: URI must be data:image/<type>;base64,<data>"
-        )
+        raise bad_request(field, "data: URI must be data:image/<type>;base64,<data>")
     try:
         return base64.b64decode(value[match.end() :], validate=True)
     except (binascii.Error, ValueError):
         raise bad_request(
-            "$.image", "the data: URI's base64 payload is malformed"
+            field, "the data: URI's base64 payload is malformed"
         ) from None
 
 
@@ -95,17 +95,27 @@ class ImageIntake:
     """What the prediction's ``input.image`` shows instead of the whole URI."""
 
 
-def take_data_uri(value: str, max_pixels: int) -> ImageIntake:
+def first_image(body: Mapping[str, Any], field: str | None) -> str | None:
+    """The request's input image: ``body[field]``, or its first item for a list."""
+    if field is None:
+        return None
+    value = body.get(field)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) and value else None
+
+
+def take_data_uri(value: str, max_pixels: int, field: str = "$.image") -> ImageIntake:
     """Decode and check a ``data:`` image at submit.
 
     Raises:
-        ApiError: 400 naming ``$.image`` for a malformed URI or an unusable image.
+        ApiError: 400 naming ``field`` for a malformed URI or an unusable image.
     """
-    data = decode_data_uri(value)
+    data = decode_data_uri(value, field)
     try:
         probe_image(data, max_pixels=max_pixels)
     except UnusableImageError as exc:
-        raise bad_request("$.image", str(exc)) from None
+        raise bad_request(field, str(exc)) from None
     return ImageIntake(
         data=data,
         digest=hashlib.sha256(data).hexdigest(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ...contracts import terminal_statuses
+from ...contracts import OutputPlan, terminal_statuses
 from .lifecycle import status_at
 
 __all__ = [
@@ -52,6 +52,9 @@ class Prediction:
     """SHA-256 of a ``data:`` image, kept at ``inputs/<digest>.img`` for a restart."""
     flag_nsfw: bool = False
     """A scenario flags the outputs as NSFW whatever the engine says."""
+    plan: dict[str, Any] | None = None
+    """What the run makes (``contracts.OutputPlan`` as a dict), decided once at
+    submit; None in rows of older versions (an Ovi clip)."""
     # -- what happens later (MUTABLE_FIELDS) --
     polls: int = 0
     render_started_at: float | None = None
@@ -82,8 +85,25 @@ class Prediction:
         return "failed" if self.failure_code else "completed"
 
     @property
+    def output_plan(self) -> OutputPlan:
+        """The plan as an object (an Ovi clip for rows without one)."""
+        return OutputPlan.from_dict(self.plan) if self.plan else _CLIP_PLAN
+
+    @property
     def output_name(self) -> str:
-        return f"{self.id}.mp4"
+        """The first output's file name (``<id>.mp4`` for a clip)."""
+        return f"{self.id}{self.output_plan.suffix}"
+
+    @property
+    def output_names(self) -> list[str]:
+        """Every output file's name, in order."""
+        plan = self.plan
+        if not plan:
+            return [f"{self.id}.mp4"]
+        return self.output_plan.names(self.id)
+
+
+_CLIP_PLAN = OutputPlan(kind="video", format="mp4", audio=True, frames=121)
 
 
 MUTABLE_FIELDS = (
@@ -179,7 +199,11 @@ def to_api(
         "id": p.id,
         "model": p.model,
         "input": p.input,
-        "outputs": [f"{base_url}/outputs/{p.output_name}"] if completed else [],
+        "outputs": (
+            [f"{base_url}/outputs/{name}" for name in p.output_names]
+            if completed
+            else []
+        ),
         "urls": {"get": f"{base_url}/api/v3/predictions/{p.id}/result"},
         "has_nsfw_contents": nsfw if completed else [],
         "status": status,

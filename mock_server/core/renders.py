@@ -14,14 +14,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .clock import ServerClock
 from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
-from .images import ImageIntake, ImageLoader
+from .images import ImageIntake, ImageLoader, first_image
 from .prediction import Prediction
 from .store import PredictionStore
 
@@ -62,8 +62,11 @@ class RenderQueue:
         clock: ServerClock,
         images: ImageLoader,
         outputs_dir: Path,
+        engine_models: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        self.engine_models = dict(engine_models or {})
+        """Model ids to the family a real engine may run (catalogue data)."""
         self.store = store
         self.clock = clock
         self.images = images
@@ -146,17 +149,25 @@ class RenderQueue:
             event.set()
 
     def _job_for(self, p: Prediction, image: ImageIntake | None) -> RenderJob:
+        plan = p.output_plan
         data: bytes | None = None
         digest: str | None = None
         source = ""
-        width = height = None
-        if "image" in p.input:
-            if image is not None:
-                data, digest, source = image.data, image.digest, "data-uri"
-            else:
-                data, source = self.images.load(str(p.input["image"]), p.image_digest)
-                digest = p.image_digest
+        if image is not None:
+            data, digest, source = image.data, image.digest, "data-uri"
+        elif p.image_digest is not None or (
+            plan.image_field is None and p.plan is None and "image" in p.input
+        ):
+            data, source = self.images.load(
+                str(p.input.get("image", "")), p.image_digest
+            )
+            digest = p.image_digest
         else:
+            url = first_image(p.input, plan.image_field)
+            if url is not None:
+                data, source = self.images.load(url, None)
+        width, height = plan.width, plan.height
+        if p.plan is None and "image" not in p.input:  # a row of an older version
             w, _, h = str(p.input.get("size", "960*540")).partition("*")
             width, height = int(w), int(h)
         on_start = None
@@ -165,10 +176,11 @@ class RenderQueue:
             def on_start() -> None:
                 self.store.update(p, render_started_at=self.clock.now())
 
+        text = p.input.get(plan.text_field, p.input.get("prompt", ""))
         return RenderJob(
             prediction_id=p.id,
             model=p.model,
-            prompt=str(p.input.get("prompt", "")),
+            prompt=text if isinstance(text, str) else str(text),
             seed=p.seed,
             width=width,
             height=height,
@@ -178,6 +190,8 @@ class RenderQueue:
             image_source=source,
             on_start=on_start,
             max_image_pixels=self.images.max_pixels,
+            plan=plan,
+            engine_model=self.engine_models.get(p.model),
         )
 
     def finish_from_cache(self, p: Prediction, image: ImageIntake | None) -> bool:
@@ -188,7 +202,10 @@ class RenderQueue:
         """
         if self._cached is None or p.outcome_known:
             return False
-        if "image" in p.input and image is None:
+        if (
+            image is None
+            and first_image(p.input, p.output_plan.image_field) is not None
+        ):
             return False  # an upload or a URL is read on a worker, never the loop
         try:
             result = self._cached.render_cached(self._job_for(p, image))

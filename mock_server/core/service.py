@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...contracts import seed_rule
+from ...contracts import Catalogue, builtin_catalogue, seed_rule
 from ...contracts.errors import WavespeedMockError
 from ..errors import ApiError
 from ..settings import Settings
@@ -42,7 +42,7 @@ from .components import (
     SubmitRequest,
 )
 from .engine import Engine, RenderFailed, TrimmableCache
-from .images import ImageIntake, ImageLoader, take_data_uri
+from .images import ImageIntake, ImageLoader, first_image, take_data_uri
 from .keys import key_id, mask_key
 from .lifecycle import is_refunded, is_terminal, status_at
 from .prediction import Prediction, to_api
@@ -65,6 +65,8 @@ SIGNAL_DRAIN_S = 0.5
 # busy machine takes seconds), and how often it looks again.
 SETTLE_TIMEOUT_S = 120.0
 SETTLE_POLL_S = 0.01
+INLINE_MAX_CHARS = 100_000
+"""An inline (text) output is at most this long in an answer."""
 
 
 class SettleTimeout(WavespeedMockError, TimeoutError):
@@ -98,8 +100,11 @@ class MockService:
         faults: FaultSource | None = None,
         notifiers: Sequence[Notifier] = (),
         expiring: Sequence[Expiring] = (),
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.settings = settings
+        self.catalogue = catalogue if catalogue is not None else builtin_catalogue()
+        """The models this server serves."""
         self.base_url = settings.base_url
         self.clock = clock
         self.store = store
@@ -120,6 +125,9 @@ class MockService:
             clock=clock,
             images=images,
             outputs_dir=self.outputs_dir,
+            engine_models={
+                m.id: m.engine_model for m in self.catalogue if m.engine_model
+            },
         )
         self.watch = TerminalWatch(
             notifiers=self.notifiers,
@@ -238,7 +246,7 @@ class MockService:
         # persist, then schedule
         try:
             await self.store.add(
-                p, charge_micros=round(request.model.price_for() * MICROS)
+                p, charge_micros=round(request.model.price_for(request.body) * MICROS)
             )
         except StoreError as exc:
             self._abandon(fault)
@@ -289,15 +297,17 @@ class MockService:
         requested = int(body.get("seed", rule.random))
         seed = rule.resolve(requested, self._seeds.randint)
         echoed = dict(body)
+        plan = request.model.outputs_for(body)
         image: ImageIntake | None = None
-        source = body.get("image")
-        if (
-            request.model.takes_image
-            and isinstance(source, str)
-            and source[:5].lower() == "data:"
-        ):
-            image = take_data_uri(source, self.settings.max_image_pixels)
-            echoed["image"] = image.echoed
+        field = plan.image_field
+        source = first_image(body, field)
+        if field is not None and source is not None and source[:5].lower() == "data:":
+            at = f"$.{field}" if isinstance(body.get(field), str) else f"$.{field}[0]"
+            image = take_data_uri(source, self.settings.max_image_pixels, at)
+            if isinstance(body.get(field), str):
+                echoed[field] = image.echoed
+            else:
+                echoed[field] = [image.echoed, *list(body[field])[1:]]
         now = self.clock.now()
         profile = self.profile
         shift = fault.queue_shift_s if fault is not None else 0.0
@@ -320,6 +330,7 @@ class MockService:
             key_hint=mask_key(request.api_key),
             webhook=request.webhook,
             image_digest=image.digest if image is not None else None,
+            plan=plan.as_dict(),
         )
         if fault is not None:
             p.scenario = fault.name or "unnamed"
@@ -377,27 +388,41 @@ class MockService:
         if (
             data["status"] == "completed"
             and p.input.get("enable_base64_output") is True
+            and not p.output_plan.inline
         ):
             await self.ensure_clip(p.id)
-            folder, name = self.output_file(p.id)
             try:
-                encoded = await asyncio.to_thread(_base64_of, folder / name)
+                data["outputs"] = [
+                    await asyncio.to_thread(_base64_of, Path(folder) / name)
+                    for folder, name, _ in map(self.output_for, p.output_names)
+                ]
             except OSError as exc:
                 raise ApiError(
-                    503, f"Service unavailable: the clip could not be read ({exc})"
+                    503, f"Service unavailable: the output could not be read ({exc})"
                 ) from None
-            data["outputs"] = [encoded]
         return data
 
     def view(self, p: Prediction, *, accepted: bool = False) -> dict[str, Any]:
         digits = self.faults.timestamp_digits(p) if self.faults is not None else None
-        return to_api(
+        data = to_api(
             p,
             self.clock.now(),
             self.base_url,
             accepted=accepted,
             timestamp_digits=3 if digits is None else digits,
         )
+        if data["outputs"] and p.plan and p.plan.get("inline"):
+            data["outputs"] = [self._inline_text(p)]
+        return data
+
+    def _inline_text(self, p: Prediction) -> str:
+        """An inline output's text (an LLM's answer): its small file, read."""
+        folder, name, _ = self.output_for(p.output_name)
+        try:
+            data = (Path(folder) / name).read_bytes()[: INLINE_MAX_CHARS * 4]
+            return data.decode("utf-8", "replace")[:INLINE_MAX_CHARS]
+        except OSError:
+            return ""
 
     def predictions(self) -> list[Prediction]:
         """Every stored prediction, oldest first (history, the control API)."""
@@ -419,7 +444,8 @@ class MockService:
             if p is None or p.key_id != key or p.forced_status == "deleted":
                 continue
             self.store.update(p, forced_status="deleted")
-            (self.outputs_dir / p.output_name).unlink(missing_ok=True)
+            for name in p.output_names:
+                (self.outputs_dir / name).unlink(missing_ok=True)
             count += 1
         return count
 
@@ -449,12 +475,25 @@ class MockService:
             ) from None
 
     def output_file(self, prediction_id: str) -> tuple[Path, str]:
-        """The folder and name of a prediction's clip, for the output route."""
+        """The folder and name of a prediction's first output file."""
         p = self.store.get(prediction_id)
-        if p is not None and p.output_file and p.forced_status != "deleted":
+        name = p.output_name if p is not None else f"{prediction_id}.mp4"
+        folder, found, _ = self.output_for(name)
+        return folder, found
+
+    def output_for(self, name: str) -> tuple[Path, str, str]:
+        """The folder, file name and media type of the output file ``name``
+        (``<id>.<ext>`` or ``<id>-<n>.<ext>``), for the output route; a cached
+        first output is served from the cache."""
+        prediction_id = name.split(".", 1)[0].split("-", 1)[0]
+        p = self.store.get(prediction_id)
+        if p is None or p.forced_status == "deleted" or name not in p.output_names:
+            return self.outputs_dir, name, "application/octet-stream"
+        plan = p.output_plan
+        if p.output_file and name == p.output_name:
             path = Path(p.output_file)
-            return path.parent, path.name
-        return self.outputs_dir, f"{prediction_id}.mp4"
+            return path.parent, path.name, plan.media_type
+        return self.outputs_dir, name, plan.media_type
 
     # -- waiting -------------------------------------------------------------------
 
@@ -564,7 +603,7 @@ class MockService:
         digests = set()
         for p in gone:
             self.renders.forget(p.id)
-            report.files.append(self.outputs_dir / p.output_name)
+            report.files.extend(self.outputs_dir / name for name in p.output_names)
             if p.image_digest:
                 digests.add(p.image_digest)
         for digest in digests:
@@ -627,7 +666,7 @@ class MockService:
             return not self.store.uses_image(digest)
 
         sweeps: tuple[tuple[Path, str, Callable[[str], bool]], ...] = (
-            (self.outputs_dir, ".mp4", no_prediction),
+            (self.outputs_dir, "", no_prediction),
             (self.images.inputs_dir, ".img", unused),
         )
         for folder, suffix, orphan in sweeps:
@@ -637,9 +676,14 @@ class MockService:
                 name = entry.name
                 if name.startswith(".") or not name.endswith(suffix):
                     continue
+                stem = (
+                    name[: -len(suffix)]
+                    if suffix
+                    else name.split(".", 1)[0].split("-", 1)[0]
+                )
                 with contextlib.suppress(OSError):
                     # A file this young may belong to a submit under way.
-                    if entry.stat().st_mtime < recent and orphan(name[: -len(suffix)]):
+                    if entry.stat().st_mtime < recent and orphan(stem):
                         os.unlink(entry.path)
 
     def _prune_if_full(self) -> None:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from ...contracts import ModelSpec, did_you_mean, iter_request_errors, list_models
+from ...contracts import Catalogue, ModelSpec, UnknownModelError
 from ..assembly import MockServer, build_server
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
@@ -38,7 +38,7 @@ from ..features.replay import CassetteMiddleware
 from ..features.scenarios import scenario_routes
 from ..features.uploads import upload_routes
 from ..features.webhooks import webhook_routes
-from ..settings import SCENARIO_HEADER, Settings
+from ..settings import ANY_MODEL_HEADER, SCENARIO_HEADER, Settings
 from .access_log import AccessLogMiddleware
 from .auth import Authenticator
 from .bodies import parse_json, read_body
@@ -129,15 +129,7 @@ def create_app(
     # Plain Starlette routes: the handlers take the raw request and answer the
     # envelope themselves, so FastAPI's dependency and serialisation layer would
     # only add cost on the two hottest paths.
-    routes: list[BaseRoute] = [
-        Route(
-            model.path,
-            _submit_handler(service, model, auth),
-            methods=["POST"],
-            name=f"submit {model.id}",
-        )
-        for model in list_models()
-    ]
+    routes: list[BaseRoute] = []
 
     async def get_result(request: Request) -> Response:
         api_key = auth(request)
@@ -146,12 +138,10 @@ def create_app(
 
     async def get_output(request: Request) -> Response:
         name = _path_param(request, "filename", OUTPUT_NAME)
-        folder = service.outputs_dir
-        if name.endswith(".mp4"):
-            await service.ensure_clip(name[: -len(".mp4")])  # a deferred render
-            # A cached clip is served from the cache, not copied per prediction.
-            folder, name = service.output_file(name[: -len(".mp4")])
-        return serve_file(folder, name, "video/mp4", request.headers.get("range"))
+        await service.ensure_clip(name.split(".", 1)[0].split("-", 1)[0])  # deferred
+        # A cached output is served from the cache, not copied per prediction.
+        folder, found, media_type = service.output_for(name)
+        return serve_file(folder, found, media_type, request.headers.get("range"))
 
     routes += [
         Route("/outputs/{filename}", get_output, methods=["GET", "HEAD"]),
@@ -171,7 +161,13 @@ def create_app(
         _IdRoute("/api/v3/predictions/{prediction_id}/result", get_result, fixed),
         _IdRoute("/api/v3/predictions/{prediction_id}", get_result, fixed),
     ]
-    app.router.routes.extend(polls + routes)
+    # Submits last: one route for every model of the catalogue (a model is
+    # data), never taking a path another route serves.
+    taken = frozenset(getattr(route, "path", "") for route in routes)
+    submits: list[BaseRoute] = [
+        _ModelRoute(_submit_handler(service, auth), taken, service.catalogue)
+    ]
+    app.router.routes.extend(polls + routes + submits)
 
     _install_error_handlers(app)
     if service.faults is not None:
@@ -179,7 +175,7 @@ def create_app(
         app.add_middleware(
             WireFaultMiddleware,
             faults=service.faults,
-            submit_paths=frozenset(model.path for model in list_models()),
+            is_submit=lambda path: service.catalogue.for_path(path) is not None,
         )
     app.add_middleware(BodyDeadlineMiddleware, timeout_s=settings.body_timeout_s)
     app.add_middleware(JournalMiddleware, journal=server.journal)
@@ -224,6 +220,7 @@ def _feature_middleware(server: MockServer, auth: Authenticator) -> list[Middlew
             base_url=lambda: server.service.base_url,
             # A recording forwards uploads too.
             max_body_bytes=max(settings.max_body_bytes, settings.max_upload_bytes),
+            models=server.service.catalogue.for_path,
         )
     ]
 
@@ -260,16 +257,66 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+class _ModelRoute(Route):
+    """``POST /api/v3/<model id>`` for every model the catalogue serves.
+
+    Matches only paths no other route serves (so ``POST /api/v3/balance`` is
+    the 405 of a GET route), and puts the model's spec in the scope; an id the
+    catalogue lacks is a 404 naming the nearest ids.
+    """
+
+    def __init__(
+        self,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        taken: frozenset[str],
+        catalogue: Catalogue,
+    ) -> None:
+        super().__init__("/api/v3/{model_id:path}", endpoint, methods=["POST"])
+        self.taken = taken
+        # The API's own resources (/api/v3/predictions/..., /api/v3/media/...)
+        # are never model owners.
+        self.reserved = (
+            *tuple(
+                "/api/v3/" + path[len("/api/v3/") :].split("/", 1)[0] + "/"
+                for path in taken
+                if path.startswith("/api/v3/")
+            ),
+            "/api/v3/predictions/",
+        )
+        self.catalogue = catalogue
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if path in self.taken or path.startswith(self.reserved):
+            return Match.NONE, {}
+        match, child = super().matches(scope)
+        if match is Match.NONE or "/" not in child["path_params"]["model_id"]:
+            return Match.NONE, {}
+        return match, child
+
+
 def _submit_handler(
-    service: MockService, model: ModelSpec, auth: Authenticator
+    service: MockService, auth: Authenticator
 ) -> Callable[[Request], Awaitable[Response]]:
     settings = service.settings
+    catalogue = service.catalogue
 
     async def submit(request: Request) -> Response:
+        model_id = request.path_params["model_id"]
+        model = catalogue.find(model_id)
+        if model is None:
+            raise ApiError(
+                404,
+                str(
+                    UnknownModelError(
+                        model_id, catalogue.ids(), catalogue.nearest(model_id)
+                    )
+                ),
+            )
         api_key = auth(request)
         raw = await read_body(request, settings.max_body_bytes)
         body = parse_json(raw)
-        problem = _request_problem(model.id, raw, settings.strict, body)
+        problem = _request_problem(model, raw, settings.strict, body)
         if problem:
             raise ApiError(400, problem)
         # ?webhook= as the SDKs send it, else the body's webhook_url that one doc
@@ -296,10 +343,13 @@ def _submit_handler(
             )
         )
         if body.get("enable_sync_mode") is True:
-            return await _sync_answer(service, submission)
-        return envelope(service.view(submission.prediction, accepted=True))
+            response = await _sync_answer(service, submission)
+        else:
+            response = envelope(service.view(submission.prediction, accepted=True))
+        if model.any_model:
+            response.headers[ANY_MODEL_HEADER] = model.output.kind
+        return response
 
-    submit.__name__ = f"submit_{model.id.replace('/', '_').replace('-', '_')}"
     return submit
 
 
@@ -342,16 +392,16 @@ _MEMO_MAX_BYTES = 16 * 1024
 
 
 @functools.lru_cache(maxsize=1024)
-def _memo_problem(model: str, raw: bytes, strict: bool) -> str:
+def _memo_problem(model: ModelSpec, raw: bytes, strict: bool) -> str:
     return _problem_of(model, json.loads(raw), strict)
 
 
-def _problem_of(model: str, body: Any, strict: bool) -> str:
-    problems = list(iter_request_errors(model, body, strict=strict))
+def _problem_of(model: ModelSpec, body: Any, strict: bool) -> str:
+    problems = list(model.request_errors(body, strict=strict))
     return bad_request_message(problems) if problems else ""
 
 
-def _request_problem(model: str, raw: bytes, strict: bool, body: Any) -> str:
+def _request_problem(model: ModelSpec, raw: bytes, strict: bool, body: Any) -> str:
     """The 400 message for a submit body, or "" when it is valid."""
     if len(raw) <= _MEMO_MAX_BYTES:
         return _memo_problem(model, raw, strict)
@@ -359,7 +409,6 @@ def _request_problem(model: str, raw: bytes, strict: bool, body: Any) -> str:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    models = [m.id for m in list_models()]
 
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -377,10 +426,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = f"Not found: {request.method} {path}"
             if path.startswith("/api/v3/") and request.method == "POST":
+                catalogue = request.app.state.server.service.catalogue
                 model = path[len("/api/v3/") :]
-                close = did_you_mean(model, models)
-                hint = f" Did you mean {close!r}?" if close else ""
-                message = f"Model {model!r} not found.{hint} Models served: {', '.join(models)}."
+                message = str(
+                    UnknownModelError(model, catalogue.ids(), catalogue.nearest(model))
+                )
             return error_response(404, message)
         if exc.status_code == 405:
             allow = _allowed_methods(request)

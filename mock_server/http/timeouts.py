@@ -105,7 +105,9 @@ class TimedHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         self.transport.write(
-            _raw_envelope(400, b"Bad Request", f"{msg} Send a well-formed HTTP/1.1 request.")
+            _raw_envelope(
+                400, b"Bad Request", f"{msg} Send a well-formed HTTP/1.1 request."
+            )
         )
         self.transport.close()
 
@@ -113,7 +115,9 @@ class TimedHttpProtocol(HttpToolsProtocol):
 def timed_protocol(header_timeout_s: float) -> type[TimedHttpProtocol]:
     """The protocol class for uvicorn's ``http`` option, with this header deadline."""
     return type(
-        "TimedHttpProtocol", (TimedHttpProtocol,), {"header_timeout_s": header_timeout_s}
+        "TimedHttpProtocol",
+        (TimedHttpProtocol,),
+        {"header_timeout_s": header_timeout_s},
     )
 
 

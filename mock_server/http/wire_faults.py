@@ -28,6 +28,7 @@ import socket
 import struct
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.responses import Response
@@ -191,11 +192,16 @@ class WireFaultMiddleware:
     """Applies the fault source's :class:`RouteFault` to each API request."""
 
     def __init__(
-        self, app: ASGIApp, *, faults: FaultSource, submit_paths: frozenset[str]
+        self,
+        app: ASGIApp,
+        *,
+        faults: FaultSource,
+        is_submit: Callable[[str], bool],
     ) -> None:
         self.app = app
         self.faults = faults
-        self.submit_paths = submit_paths
+        self.is_submit = is_submit
+        """Whether a POST path is a submit to a served model."""
         self._warned = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -233,7 +239,7 @@ class WireFaultMiddleware:
         method: str = scope["method"]
         route: str | None = None
         prediction_id = None
-        if method == "POST" and path in self.submit_paths:
+        if method == "POST" and self.is_submit(path):
             route = "submit"
         elif method == "GET" and path.startswith("/api/v3/predictions/"):
             parts = path.split("/")
@@ -250,7 +256,8 @@ class WireFaultMiddleware:
         elif method in ("GET", "HEAD") and path.startswith("/outputs/"):
             route = "output"
             name = path[len("/outputs/") :]
-            prediction_id = name[: -len(".mp4")] if name.endswith(".mp4") else None
+            stem = name.split(".", 1)[0]
+            prediction_id = stem.split("-", 1)[0] if "." in name else None
         if route is None and path.startswith("/api/"):
             route = "api"
         if route is None:

@@ -122,7 +122,9 @@ class PlanesToI420:
         matrix = np.stack([_Y, _U, _V])
         self._matrix = (matrix * np.float32(scale)).astype(np.float32)
         self._quarter = self._matrix[1:] * np.float32(0.25)  # chroma of 4-pixel sums
-        bias = matrix.sum(axis=1) * np.float32(offset) + np.array([16, 128, 128], np.float32)
+        bias = matrix.sum(axis=1) * np.float32(offset) + np.array(
+            [16, 128, 128], np.float32
+        )
         self._bias = (bias + np.float32(0.5)).astype(np.float32)
         self._clipped = np.empty((3, height, width), np.float32)
         self._rows = np.empty((3, height // 2, width), np.float32)

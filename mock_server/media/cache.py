@@ -12,14 +12,49 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ._ffmpeg import ffmpeg_version
+from .outputs import render_image, render_sound, render_text
 from .prompt_tags import check_prompt
 from .render import CLIP_FPS, CLIP_FRAMES, RENDERER_VERSION, check_seed, render_clip
 from .writer import ENCODER_SETTINGS, PARTIAL_MARK
 
-__all__ = ["ClipCache"]
+__all__ = ["ClipCache", "Variant"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What kind of file a cache entry is; the default is Ovi's clip."""
+
+    kind: str = "video"
+    format: str = "mp4"
+    frames: int = CLIP_FRAMES
+    fps: int = CLIP_FPS
+    audio: bool = True
+    duration_s: float | None = None
+    """A sound's length (videos: ``frames``)."""
+    scale: float | None = None
+    speech: bool = False
+    index: int = 0
+    """Which of a run's several outputs (each its own seed stream)."""
+
+    @property
+    def suffix(self) -> str:
+        return "." + {"jpeg": "jpg", "tiff": "tif"}.get(self.format, self.format)
+
+    def key_parts(self) -> dict[str, object]:
+        """What sets this variant apart from the default clip (empty for it)."""
+        default = Variant()
+        return {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if getattr(self, name) != getattr(default, name)
+        }
+
+
+CLIP = Variant()
 
 TOUCH_EVERY_S = 600.0
 """A hit writes the clip's modification time at most this often (a metadata
@@ -36,6 +71,7 @@ def _clip_key(
     seed: int,
     size: tuple[int, ...] | None,
     threads: int,
+    variant: Variant = CLIP,
 ) -> str:
     # Memoised: a repeated request (the common case in a test suite) skips the
     # JSON and the second hash; every input of the clip is in the arguments.
@@ -57,6 +93,7 @@ def _clip_key(
         "ffmpeg": ffmpeg_version(),
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,
+        **variant.key_parts(),
     }
     blob = json.dumps(parts, sort_keys=True, ensure_ascii=True).encode("ascii")
     return hashlib.sha256(blob).hexdigest()
@@ -105,6 +142,7 @@ class ClipCache:
         size: tuple[int, int] | None,
         threads: int = 1,
         image_digest: str | None = None,
+        variant: Variant = CLIP,
     ) -> str:
         """The hex SHA-256 naming the clip these inputs render to.
 
@@ -115,7 +153,12 @@ class ClipCache:
         if digest is None and image is not None:
             digest = hashlib.sha256(image).hexdigest()
         return _clip_key(
-            digest, prompt, seed, tuple(size) if size is not None else None, threads
+            digest,
+            prompt,
+            seed,
+            tuple(size) if size is not None else None,
+            threads,
+            variant,
         )
 
     def remove_partials(self) -> int:
@@ -138,8 +181,19 @@ class ClipCache:
                     removed += 1
         return removed
 
-    def path_for(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.mp4"
+    def path_for(self, key: str, suffix: str = ".mp4") -> Path:
+        return self.root / key[:2] / f"{key}{suffix}"
+
+    def find(self, key: str) -> Path | None:
+        """The file of ``key`` whatever its suffix, if there (a directory scan
+        of one small folder; the mp4 of a clip is looked up first)."""
+        clip = self.path_for(key)
+        if clip.is_file():
+            return clip
+        folder = self.root / key[:2]
+        for candidate in folder.glob(f"{key}.*") if folder.is_dir() else ():
+            return candidate
+        return None
 
     def evicting(self, key: str) -> bool:
         """Whether :meth:`trim` is deleting the clip of ``key`` right now."""
@@ -154,7 +208,9 @@ class ClipCache:
             return
         self._touched[key] = now
         with contextlib.suppress(OSError):
-            os.utime(self.path_for(key))
+            found = self.find(key)
+            if found is not None:
+                os.utime(found)
 
     def size(self) -> int:
         """Bytes of clips in the folder (a scan)."""
@@ -211,7 +267,7 @@ class ClipCache:
             if not folder.is_dir(follow_symlinks=False):
                 continue
             for entry in os.scandir(folder.path):
-                if not entry.name.endswith(".mp4") or entry.name.startswith("."):
+                if entry.name.startswith("."):
                     continue
                 with contextlib.suppress(OSError):
                     st = entry.stat(follow_symlinks=False)
@@ -228,10 +284,12 @@ class ClipCache:
         max_image_pixels: int = 40_000_000,
         threads: int = 1,
         image_digest: str | None = None,
+        variant: Variant = CLIP,
     ) -> Path:
-        """The cached clip for these inputs, rendered first if it is not there.
+        """The cached file for these inputs, made first if it is not there.
 
-        Takes :func:`render_clip`'s arguments except ``path`` and raises its errors.
+        Takes :func:`render_clip`'s arguments except ``path`` and raises its
+        errors; ``variant`` says what kind of file (an Ovi clip by default).
         """
         key = self.key(
             image=image,
@@ -240,8 +298,9 @@ class ClipCache:
             size=size,
             threads=threads,
             image_digest=image_digest,
+            variant=variant,
         )
-        path = self.path_for(key)
+        path = self.path_for(key, variant.suffix)
         if path.is_file() and key not in self._evicting:
             self.touch(key)
             return path
@@ -256,19 +315,61 @@ class ClipCache:
             check_prompt(prompt)  # bad input leaves no folder behind
             check_seed(seed)
             path.parent.mkdir(parents=True, exist_ok=True)
-            render_clip(
-                image=image,
-                prompt=prompt,
-                seed=seed,
-                size=size,
-                path=path,
-                max_image_pixels=max_image_pixels,
-                threads=threads,
-            )
+            _make(variant, image, prompt, seed, size, path, max_image_pixels, threads)
             self._touched[key] = time.monotonic()
             with contextlib.suppress(OSError):
                 self.added_bytes += path.stat().st_size
         return path
+
+
+def _make(
+    variant: Variant,
+    image: bytes | None,
+    prompt: str,
+    seed: int,
+    size: tuple[int, int] | None,
+    path: Path,
+    max_image_pixels: int,
+    threads: int,
+) -> None:
+    """Make one file of ``variant`` at ``path``."""
+    # Each of a run's outputs draws from its own stream of the seed.
+    seed = seed if variant.index == 0 else seed * 1009 + variant.index
+    if variant.kind == "video":
+        render_clip(
+            image=image,
+            prompt=prompt,
+            seed=seed,
+            size=size,
+            path=path,
+            max_image_pixels=max_image_pixels,
+            threads=threads,
+            frames=variant.frames,
+            fps=variant.fps,
+            audio=variant.audio,
+        )
+    elif variant.kind == "image":
+        render_image(
+            prompt=prompt,
+            seed=seed,
+            size=size,
+            format=variant.format,
+            path=path,
+            image=image,
+            max_image_pixels=max_image_pixels,
+            scale=variant.scale,
+        )
+    elif variant.kind == "audio":
+        render_sound(
+            prompt=prompt,
+            seed=seed,
+            duration_s=variant.duration_s or 5.0,
+            format=variant.format,
+            path=path,
+            speech=variant.speech,
+        )
+    else:
+        render_text(prompt=prompt, seed=seed, path=path)
 
 
 _OWNER = re.compile(rf"\.{PARTIAL_MARK}(\d+)\.")

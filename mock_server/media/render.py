@@ -16,7 +16,7 @@ from .frames import Motion, choose_motion, draw_scene, iter_frames, pad_canvas
 from .image import decode_image, fit_image
 from .prompt_tags import check_prompt, parse_prompt_tags
 from .sizes import DEFAULT_TEXT_TO_VIDEO_SIZE, output_size_for_image
-from .writer import check_clip_size, write_clip
+from .writer import MAX_FRAMES, check_clip_size, write_clip
 
 __all__ = ["CLIP_FPS", "CLIP_FRAMES", "ClipInfo", "render_clip"]
 
@@ -47,8 +47,11 @@ def render_clip(
     path: Path,
     max_image_pixels: int = 40_000_000,
     threads: int = 1,
+    frames: int = CLIP_FRAMES,
+    fps: int = CLIP_FPS,
+    audio: bool = True,
 ) -> ClipInfo:
-    """Render a 5 s, 24 fps MP4 with audio to ``path``.
+    """Render an MP4 (Ovi's by default: 121 frames at 24 fps, with audio) to ``path``.
 
     The first frame is ``image`` scaled and centre-cropped to the output size; the
     later frames pan slowly (the direction from ``seed``) and carry a small
@@ -65,6 +68,8 @@ def render_clip(
         path: where the MP4 goes (written atomically).
         max_image_pixels: images with more pixels are refused.
         threads: x264 threads; the bytes depend on it, so keep it fixed.
+        frames, fps: the clip's length and rate (other models' videos).
+        audio: whether the clip has a sound track.
 
     Raises:
         ImageDecodeError: ``image`` is not an image of the contract's formats.
@@ -84,35 +89,40 @@ def render_clip(
     seed = check_seed(seed)
     if size is not None:
         size = check_size(size)
-    duration_s = CLIP_FRAMES / CLIP_FPS
+    if not 1 <= frames <= MAX_FRAMES:
+        raise ClipSizeError(f"frames={frames!r}; expected 1 to {MAX_FRAMES}.")
+    duration_s = frames / fps
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The sound needs nothing from the picture: make it while the image decodes
         # (Pillow and numpy release the GIL), before ffmpeg takes a core.
-        sound = pool.submit(
-            synthesize_audio,
-            parse_prompt_tags(prompt),
-            seed=seed,
-            duration_s=duration_s,
+        sound = (
+            pool.submit(
+                synthesize_audio,
+                parse_prompt_tags(prompt),
+                seed=seed,
+                duration_s=duration_s,
+            )
+            if audio
+            else None
         )
         canvas, motion, width, height = _picture(
             image, prompt, seed, size, max_image_pixels
         )
-        audio = sound.result()
-    frames = iter_frames(canvas, width, height, motion, CLIP_FRAMES)
+        samples = sound.result() if sound is not None else None
     write_clip(
-        frames,
-        audio,
+        iter_frames(canvas, width, height, motion, frames),
+        samples,
         SAMPLE_RATE,
         path,
-        fps=CLIP_FPS,
+        fps=fps,
         threads=threads,
         pixel_format="yuv420p",
     )
     return ClipInfo(
         width=width,
         height=height,
-        frames=CLIP_FRAMES,
-        fps=CLIP_FPS,
+        frames=frames,
+        fps=fps,
         duration_s=duration_s,
     )
 

@@ -29,11 +29,13 @@ from .errors import ClipArrayError, ClipSizeError, EncoderError, EncoderTimeout
 
 __all__ = [
     "AUDIO_CHANNELS",
+    "AUDIO_CODECS",
     "AUDIO_SAMPLE_RATE",
     "ENCODER_SETTINGS",
     "MAX_FRAMES",
     "MAX_SIDE",
     "X264_PRESET",
+    "write_audio",
     "write_clip",
 ]
 
@@ -93,7 +95,7 @@ PixelFormat = Literal["rgb24", "yuv420p"]
 
 def write_clip(
     frames: npt.NDArray[np.uint8] | Iterable[npt.NDArray[np.uint8]],
-    audio: npt.NDArray[np.floating],
+    audio: npt.NDArray[np.floating] | None,
     sample_rate: int,
     path: Path | str,
     *,
@@ -108,7 +110,8 @@ def write_clip(
         frames: uint8 RGB, either one ``(F, H, W, 3)`` array or an iterable of
             ``(H, W, 3)`` arrays, consumed one at a time (a generator keeps memory
             flat). Height and width must be even (yuv420p).
-        audio: float samples in [-1, 1]: 1-D for mono or ``(N, 2)`` for stereo.
+        audio: float samples in [-1, 1]: 1-D for mono or ``(N, 2)`` for stereo;
+            None for a clip without a sound track.
         sample_rate: of ``audio``, in Hz; the file always holds 44.1 kHz stereo.
         path: where the MP4 goes. It is written to a temporary file in the same
             folder and renamed, so ``path`` is never half-written.
@@ -140,7 +143,7 @@ def write_clip(
             f"sample_rate={sample_rate!r} Hz is out of range; expected "
             f"{MIN_AUDIO_RATE} to {MAX_AUDIO_RATE}."
         )
-    samples = _check_audio(audio)
+    samples = _check_audio(audio) if audio is not None else None
     if pixel_format not in ("rgb24", "yuv420p"):
         raise ClipArrayError(
             f"pixel_format={pixel_format!r}; expected 'rgb24' or 'yuv420p'."
@@ -160,15 +163,21 @@ def write_clip(
     tmp_audio = Path(audio_name)
     try:
         with os.fdopen(audio_fd, "wb") as audio_file:
-            audio_file.write(samples.astype("<f4", copy=False).tobytes())
+            if samples is not None:
+                audio_file.write(samples.astype("<f4", copy=False).tobytes())
+        if samples is not None:
+            sound = [
+                "-f", "f32le", "-ar", str(sample_rate),
+                "-ac", str(1 if samples.ndim == 1 else 2), "-i", str(tmp_audio),
+                "-map", "0:v:0", "-map", "1:a:0", *ENCODER_SETTINGS,
+            ]  # fmt: skip
+        else:
+            sound = ["-map", "0:v:0", "-an", *_without_audio(ENCODER_SETTINGS)]
         command = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", pixel_format, "-s", f"{width}x{height}",
             "-framerate", str(fps), "-i", "pipe:0",
-            "-f", "f32le", "-ar", str(sample_rate),
-            "-ac", str(1 if samples.ndim == 1 else 2), "-i", str(tmp_audio),
-            "-map", "0:v:0", "-map", "1:a:0",
-            *ENCODER_SETTINGS,
+            *sound,
             "-threads", str(threads),
             "-f", "mp4", str(tmp_video),
         ]  # fmt: skip
@@ -180,6 +189,102 @@ def write_clip(
     finally:
         tmp_audio.unlink(missing_ok=True)
         tmp_video.unlink(missing_ok=True)
+
+
+_AUDIO_OPTIONS = frozenset({"-c:a", "-b:a", "-ar", "-ac", "-flags:a"})
+
+
+def _without_audio(settings: tuple[str, ...]) -> list[str]:
+    """The encoder settings less the sound track's options (each takes a value)."""
+    kept: list[str] = []
+    skip = False
+    for item in settings:
+        if skip:
+            skip = False
+        elif item in _AUDIO_OPTIONS:
+            skip = True
+        else:
+            kept.append(item)
+    return kept
+
+
+AUDIO_CODECS = {
+    "mp3": ("libmp3lame", "-b:a", "128k"),
+    "wav": ("pcm_s16le",),
+    "flac": ("flac",),
+    "ogg": ("libvorbis", "-q:a", "4"),
+    "opus": ("libopus", "-b:a", "64k"),
+    "aac": ("aac", "-b:a", AUDIO_BITRATE),
+}
+"""The sound files :func:`write_audio` writes, by format: ffmpeg's encoder and flags."""
+_AUDIO_MUXERS = {
+    "mp3": "mp3",
+    "wav": "wav",
+    "flac": "flac",
+    "ogg": "ogg",
+    "opus": "ogg",
+    "aac": "adts",
+}
+
+
+def write_audio(
+    audio: npt.NDArray[np.floating],
+    sample_rate: int,
+    path: Path | str,
+    *,
+    format: str = "mp3",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Encode float samples to a sound file (``AUDIO_CODECS``) at ``path``, atomically.
+
+    Raises:
+        ClipArrayError: bad samples, a rate out of range, or a format not offered.
+        EncoderError: ffmpeg failed.
+    """
+    path = Path(path)
+    if format not in AUDIO_CODECS:
+        raise ClipArrayError(
+            f"format={format!r}; expected one of {', '.join(sorted(AUDIO_CODECS))}."
+        )
+    if not MIN_AUDIO_RATE <= sample_rate <= MAX_AUDIO_RATE:
+        raise ClipArrayError(f"sample_rate={sample_rate!r} Hz is out of range.")
+    samples = _check_audio(audio)
+    codec, *flags = AUDIO_CODECS[format]
+    owner = f".{path.name}.{PARTIAL_MARK}{os.getpid()}."
+    fd, tmp_name = tempfile.mkstemp(prefix=owner, suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        command = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+            "-f", "f32le", "-ar", str(sample_rate),
+            "-ac", str(1 if samples.ndim == 1 else 2), "-i", "pipe:0",
+            "-c:a", codec, *flags, "-ar", str(AUDIO_SAMPLE_RATE),
+            "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
+            "-f", _AUDIO_MUXERS[format], str(tmp),
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(
+                command,
+                input=samples.astype("<f4", copy=False).tobytes(),
+                capture_output=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise EncoderTimeout(
+                f"ffmpeg ran past its {timeout_s:g} s limit and was stopped."
+            ) from None
+        if done.returncode != 0:
+            tail = done.stderr[-2000:].decode("utf-8", "replace").strip()
+            raise EncoderError(
+                f"ffmpeg exited with status {done.returncode} while writing the "
+                f"sound.\n{tail or '(no log)'}"
+            )
+        os.chmod(tmp, CLIP_FILE_MODE)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _run_ffmpeg(

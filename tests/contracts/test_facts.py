@@ -29,7 +29,8 @@ from wavespeed_mock.contracts import (
     validate_request,
 )
 
-MODELS = [model.id for model in list_models()]
+# The seed rule is the Ovi contract's fact: the models its schemas check.
+MODELS = [model.id for model in list_models() if model.contract is not None]
 I2V = "character-ai/ovi/image-to-video"
 
 

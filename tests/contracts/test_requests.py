@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -141,13 +142,16 @@ def test_strict_schema_is_a_copy() -> None:
     assert request_schema(I2V)["additionalProperties"] is True
 
 
-def test_registry_prices_and_outputs() -> None:
+def test_ovi_prices_and_outputs() -> None:
     models = {m.id: m for m in list_models()}
-    assert set(models) == {I2V, T2V}
-    for m in models.values():
-        assert m.price_usd == 0.15
+    assert {I2V, T2V} <= set(models)
+    for m in (models[I2V], models[T2V]):
+        assert m.base_price == 0.15
         assert m.price_for() == 0.15
-        assert m.price_for(2) == 0.15  # minimum charge: 5 seconds
-        assert m.price_for(7) == 0.30
-        assert (m.output.fps, m.output.frames, m.output.has_audio) == (24, 121, True)
+        plan = m.outputs_for({"prompt": "x"})
+        assert (plan.fps, plan.frame_count, plan.audio) == (24, 121, True)
+        assert (
+            m.price.cost(0.15, {}, replace(plan, duration_s=2)) == 0.15
+        )  # minimum: 5 s
+        assert m.price.cost(0.15, {}, replace(plan, duration_s=7)) == 0.30
     assert get_model(I2V).takes_image and not get_model(T2V).takes_image

@@ -15,12 +15,10 @@ from wavespeed_mock.contracts import (
     iter_request_errors,
     list_models,
     load_schema,
-    request_schema,
     schema_names,
     seed_rule,
     validate_request,
 )
-from wavespeed_mock.contracts._resources import SCHEMA_BASE_URI
 from wavespeed_mock.plugins import (
     InvalidBody,
     UnknownSchemaError,
@@ -248,10 +246,16 @@ def test_inline_schemas_resolve_their_own_refs_and_one_of() -> None:
 def test_all_of_rules_across_fields_hold_in_every_value() -> None:
     schema = {
         "type": "object",
-        "properties": {"scope": {"enum": ["global", "key"]}, "api_key": {"type": "string"}},
+        "properties": {
+            "scope": {"enum": ["global", "key"]},
+            "api_key": {"type": "string"},
+        },
         "allOf": [
             {
-                "if": {"required": ["scope"], "properties": {"scope": {"const": "key"}}},
+                "if": {
+                    "required": ["scope"],
+                    "properties": {"scope": {"const": "key"}},
+                },
                 "then": {"required": ["api_key"]},
             }
         ],
@@ -383,10 +387,9 @@ def test_invalid_bodies_cover_each_rule_of_the_schema(
 
 
 def _mutations(model: str, *, strict: bool) -> list[Any]:
+    spec = get_model(model)
     return strategies_module._object_mutations(
-        request_schema(model, strict=strict),
-        SCHEMA_BASE_URI + get_model(model).input_schema,
-        strict=strict,
+        spec.validation_schema(strict=strict), spec.schema_base, strict=strict
     )
 
 

@@ -1,49 +1,20 @@
-"""``GET /api/v3/models``: the model catalogue, built from the contract's registry."""
+"""``GET /api/v3/models``: the server's catalogue in WaveSpeed's live entry shape."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ....contracts import list_models, request_schema
+from ....contracts import Catalogue
 
 __all__ = ["model_catalogue"]
 
 
-def model_catalogue(base_url: str) -> list[dict[str, Any]]:
-    """``GET /api/v3/models``' items, built from the model registry.
+def model_catalogue(catalogue: Catalogue, base_url: str) -> list[dict[str, Any]]:
+    """``GET /api/v3/models``' items: each entry as the catalogue states it, the
+    mock's own ``x-mock`` data left out, ``server`` pointing at this server.
 
-    ``api_schema.api_schemas[0].request_schema`` is the strict request schema (as
-    the real API promises it, without the mock's conveniences) with its
-    references inlined. No JSONata ``formula`` is given. [inferred]
+    An entry without a ``sort_order`` gets its place in the catalogue. The
+    JSONata ``formula`` is served where the entry has one and never evaluated:
+    prices come from the entry's ``x-mock.price`` rule. [inferred]
     """
-    items = []
-    for order, model in enumerate(list_models()):
-        schema = request_schema(model.id, strict=True, inlined=True)
-        properties = schema.get("properties", {})
-        items.append(
-            {
-                "model_id": model.id,
-                "name": model.name,
-                "description": model.description,
-                "type": model.type,
-                "base_price": model.price_for(),
-                "sort_order": order,
-                "api_schema": {
-                    "api_schemas": [
-                        {
-                            "type": "model_run",
-                            "method": "POST",
-                            "server": base_url,
-                            "api_path": model.path,
-                            "request_schema": {
-                                "type": "object",
-                                "properties": properties,
-                                "required": list(schema.get("required", [])),
-                                "x-order-properties": list(properties),
-                            },
-                        }
-                    ]
-                },
-            }
-        )
-    return items
+    return [spec.served(base_url, order) for order, spec in enumerate(catalogue)]

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ....contracts import UnknownModelError, get_model, iter_errors
+from ....contracts import UnknownModelError, iter_errors
 from ...core.keys import key_id
 from ...core.service import MockService
 from ...errors import ApiError, bad_request, bad_request_message
@@ -86,16 +86,17 @@ def account_routes(
 
     async def models(request: Request) -> Response:
         auth(request)
-        return envelope(model_catalogue(service.base_url))
+        return envelope(model_catalogue(service.catalogue, service.base_url))
 
     async def price(request: Request) -> Response:
         auth(request)
         body = await read_json_object(request, "price.request.json")
         try:
-            model = get_model(str(body["model_id"]))
+            model = service.catalogue.get(str(body["model_id"]))
         except UnknownModelError as exc:
             raise ApiError(404, str(exc)) from None
-        amount = model.price_for()
+        inputs = body.get("inputs")
+        amount = model.price_for(inputs if isinstance(inputs, dict) else None)
         return envelope(
             {
                 "model_id": model.id,

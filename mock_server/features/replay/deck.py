@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ....contracts import list_models
+from ....contracts import Catalogue, builtin_catalogue
 from ...core.clock import ServerClock
 from ...core.images import ImageLoader
 from ...settings import Settings, SettingsError
@@ -41,6 +41,7 @@ class CassetteDeck:
         *,
         clock: ServerClock,
         images: ImageLoader | None = None,
+        catalogue: Catalogue | None = None,
     ) -> CassetteDeck | None:
         """The deck ``settings`` ask for, or None when neither record nor replay is set.
 
@@ -106,7 +107,7 @@ class CassetteDeck:
                 cassette, clock=clock, max_submits=settings.record_max_submits
             )
             deck.proxy = RecordingProxy(
-                upstream, recorder, {m.path: m for m in list_models()}
+                upstream, recorder, (catalogue or builtin_catalogue()).for_path
             )
         return deck
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -58,16 +58,16 @@ class RecordingProxy:
         self,
         upstream: Upstream,
         recorder: CassetteRecorder,
-        models: Mapping[str, ModelSpec],
+        models: Callable[[str], ModelSpec | None],
     ) -> None:
         self.upstream = upstream
         self.recorder = recorder
-        self.models = dict(models)
-        """Submit paths to their models."""
+        self.models = models
+        """The model a submit path names (the server's catalogue)."""
         self.api_posts = frozenset(
             path
             for path, operations in load_openapi()["paths"].items()
-            if "post" in operations and path not in self.models
+            if "post" in operations and "{" not in path and models(path) is None
         )
         """The API's own POST routes (uploads, billing search, prices, deletes):
         every other POST is a submit to some model, the contract's or not, and
@@ -89,7 +89,7 @@ class RecordingProxy:
             and request.path.startswith("/api/v3/")
             and request.path not in self.api_posts
         )
-        model = self.models.get(request.path) if submit else None
+        model = self.models(request.path) if submit else None
         model_id = model.id if model is not None else request.path[len("/api/v3/") :]
         if submit:
             self.recorder.admit_submit()

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ....contracts import list_models
+from ....contracts import ModelSpec, builtin_catalogue
 from ...errors import ApiError
 from ...http.auth import Authenticator
 from ...http.bodies import parse_json, read_body
@@ -40,13 +40,14 @@ class CassetteMiddleware:
         auth: Authenticator,
         base_url: Callable[[], str],
         max_body_bytes: int,
+        models: Callable[[str], ModelSpec | None] | None = None,
     ) -> None:
         self.app = app
         self.deck = deck
         self.auth = auth
         self.base_url = base_url
         self.max_body_bytes = max_body_bytes
-        self.models = {m.path: m for m in list_models()}
+        self.models = models or builtin_catalogue().for_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -81,7 +82,7 @@ class CassetteMiddleware:
     async def _answer(self, request: Request, body: bytes) -> Response | None:
         deck, path, method = self.deck, request.url.path, request.method
         base_url = self.base_url()
-        model = self.models.get(path) if method == "POST" else None
+        model = self.models(path) if method == "POST" else None
         poll = POLL_PATH.match(path) if method == "GET" else None
         player = deck.player
         if player is not None and model is not None:

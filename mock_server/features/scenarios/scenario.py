@@ -32,9 +32,7 @@ SCHEMA = "control-scenario.request.json"
 """The contract's schema of a scenario body: field names, types and bounds."""
 _WHERE = ("scope", "api_key", "count")
 """Fields of the body that say where a scenario applies (the book's business)."""
-_KNOWN = tuple(
-    name for name in load_schema(SCHEMA)["properties"] if name not in _WHERE
-)
+_KNOWN = tuple(name for name in load_schema(SCHEMA)["properties"] if name not in _WHERE)
 _TUPLES = ("poll_error_statuses", "routes")
 
 

@@ -64,7 +64,9 @@ def test_removed_rows_are_gone_after_a_reopen_and_their_spend_stays(
     assert gone == items[:2]  # each once
     assert len(store) == 3
     assert not store.uses_image("d" * 64)
-    assert store.carried_spend(key_id("k")) == 150_000  # items[0]; items[1] was refunded
+    assert (
+        store.carried_spend(key_id("k")) == 150_000
+    )  # items[0]; items[1] was refunded
     assert key_id("k") in store.key_ids()
     store.close()
 

@@ -760,7 +760,9 @@ def test_corpus_is_large_and_names_are_unique() -> None:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with checked_live_server(tmp_path_factory.mktemp("corpus"), api_keys=(KEY,)) as server:
+    with checked_live_server(
+        tmp_path_factory.mktemp("corpus"), api_keys=(KEY,)
+    ) as server:
         yield server
 
 

@@ -175,7 +175,11 @@ def test_exif_orientation_is_honoured_in_the_first_frame(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"image": b"definitely not a picture"}, ImageDecodeError, "not a readable image"),
+        (
+            {"image": b"definitely not a picture"},
+            ImageDecodeError,
+            "not a readable image",
+        ),
         (
             {"image": make_picture(300, 300), "max_image_pixels": 10_000},
             ImageTooLargeError,

@@ -225,7 +225,7 @@ def proxy_for(
     max_submits: int | None = None,
     max_output_bytes: int = 1024,
 ) -> RecordingProxy:
-    from wavespeed_mock.contracts import list_models
+    from wavespeed_mock.contracts import builtin_catalogue
 
     upstream = Upstream(
         "http://up.test",
@@ -235,7 +235,7 @@ def proxy_for(
     recorder = CassetteRecorder(
         Cassette(tmp_path / "c"), clock=ServerClock(), max_submits=max_submits
     )
-    return RecordingProxy(upstream, recorder, {m.path: m for m in list_models()})
+    return RecordingProxy(upstream, recorder, builtin_catalogue().for_path)
 
 
 def submit(proxy: RecordingProxy, body: dict[str, Any]) -> Any:
