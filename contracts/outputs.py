@@ -306,6 +306,9 @@ def _size(rule: OutputRule, value: Any, kind: str) -> tuple[int | None, int | No
     ratio, resolution = value("aspect_ratio"), value("resolution")
     if isinstance(ratio, str) or isinstance(resolution, str):
         return _from_ratio(ratio, resolution, rule, kind)
+    target = value(rule.scale) if rule.scale else None
+    if isinstance(target, str) and target.strip().lower() in _RESOLUTIONS:
+        return _from_ratio(None, target, rule, kind)  # an upscaler's target
     if rule.size_from:
         return None, None
     if rule.width and rule.height:

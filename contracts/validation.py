@@ -228,6 +228,15 @@ def _operations(document: str) -> list[tuple[re.Pattern[str], str, dict[str, Any
     return found
 
 
+@cache
+def _catalogue_submit(document: str) -> dict[str, Any] | None:
+    """The operation marked ``x-catalogue-submit``: how every model's submit answers."""
+    for _, _, operation in _operations(document):
+        if operation.get("x-catalogue-submit"):
+            return operation
+    return None
+
+
 def _document_for(path: str) -> str:
     return "mock-control.yaml" if path.startswith(CONTROL_PREFIX) else "openapi.yaml"
 
@@ -251,6 +260,9 @@ def _declared_response(method: str, path: str, status: int) -> dict[str, Any] | 
         ),
         None,
     )
+    if operation is None and method.upper() == "POST" and not matching:
+        # A submit to a catalogue model: answered as the contract's submit.
+        operation = _catalogue_submit(document)
     if operation is None:
         if status >= 400:
             return None  # unknown paths and wrong methods answer the envelope

@@ -77,7 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "fields (profile='polls:3', strict=True, api_keys=('k',), virtual_clock=True) "
         "and scenarios=[{...}, ...] (docs/scenarios.md); "
         "cassette='cassettes/run', record_mode='none'|'once'|'new' replays or "
-        "records a run (docs/record-replay.md)",
+        "records a run (docs/record-replay.md); catalogue='models.json' (or a "
+        "list) serves those models too (docs/catalogue.md)",
     )
 
 
@@ -194,6 +195,10 @@ def _marker_options(
                 "@pytest.mark.wavespeed takes keyword arguments only"
             )
         for name, value in marker.kwargs.items():
+            if name == "catalogue" and isinstance(value, (str, os.PathLike)):
+                value = (str(value),)  # one file, as a path
+            elif name == "catalogue":
+                value = tuple(str(v) for v in value)
             (arguments if name in MARKER_ARGUMENTS else settings)[name] = value
     return settings, arguments
 

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .prune import add_prune_parser
 
     add_prune_parser(subparsers)
+    from .catalogue import add_catalogue_parser
+
+    add_catalogue_parser(subparsers)
     return parser
 
 
@@ -88,6 +91,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from .prune import run_prune
 
             return run_prune(args)
+        if args.command == "catalogue":
+            from .catalogue import run_catalogue
+
+            return run_catalogue(args)
         if args.command == "check":
             from ...plugins.check import run_check
 

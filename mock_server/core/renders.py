@@ -27,6 +27,9 @@ from .store import PredictionStore
 
 __all__ = ["INTERNAL_ERROR", "RenderQueue"]
 
+MAX_TEXT_CHARS = 10_000
+"""The text an output derives from is cut here (the synthetic renderer's bound)."""
+
 log = logging.getLogger("wavespeed_mock.server")
 
 INTERNAL_ERROR = 5000
@@ -176,11 +179,13 @@ class RenderQueue:
             def on_start() -> None:
                 self.store.update(p, render_started_at=self.clock.now())
 
-        text = p.input.get(plan.text_field, p.input.get("prompt", ""))
+        text = p.input.get(plan.text_field) or p.input.get("prompt")
+        if not isinstance(text, str) or not text:
+            text = p.model  # a model without a prompt (an upscaler): its id
         return RenderJob(
             prediction_id=p.id,
             model=p.model,
-            prompt=text if isinstance(text, str) else str(text),
+            prompt=text[:MAX_TEXT_CHARS],
             seed=p.seed,
             width=width,
             height=height,
