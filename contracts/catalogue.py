@@ -33,7 +33,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ._formats import format_checker
-from ._resources import SCHEMA_BASE_URI, inlined_schema, schema_registry
+from ._resources import SCHEMA_BASE_URI, inlined_schema, load_schema, schema_registry
 from .errors import ContractError, UnknownModelError, WavespeedMockError
 from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs
 from .validation import _by_relevance, _strict_copy, _to_contract_error, _validator
@@ -188,6 +188,16 @@ class ModelSpec:
                 else schema
             )
         return _served_validation_schema(self, strict)
+
+    def declared_schema(self, *, strict: bool = False) -> dict[str, Any]:
+        """:meth:`validation_schema` with the contract's references kept (they
+        name the contract's forms, such as its images, for generators)."""
+        if self.contract is None:
+            return self.validation_schema(strict=strict)
+        schema = load_schema(self.contract)
+        if strict:
+            return _strict_copy(schema, SCHEMA_BASE_URI + self.contract)
+        return schema
 
     def request_errors(
         self, body: Any, *, strict: bool = False

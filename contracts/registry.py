@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._resources import SCHEMA_BASE_URI
 from .catalogue import ModelSpec, builtin_catalogue
 from .errors import ContractError
-from .validation import _strict_copy
 
 __all__ = [
     "get_model",
@@ -49,14 +47,9 @@ def request_schema(
     returned never holds a ``$ref`` to another file when it is set.
     """
     spec = get_model(model)
-    if spec.contract is not None and not inlined:
-        from ._resources import load_schema
-
-        schema = load_schema(spec.contract)
-        return (
-            _strict_copy(schema, SCHEMA_BASE_URI + spec.contract) if strict else schema
-        )
-    return spec.validation_schema(strict=strict)
+    if inlined:
+        return spec.validation_schema(strict=strict)
+    return spec.declared_schema(strict=strict)
 
 
 def iter_request_errors(

@@ -237,7 +237,7 @@ def request_bodies(
         >>> bodies = request_bodies("character-ai/ovi/image-to-video", strict=True)
     """
     spec = _spec(model)
-    schema = spec.validation_schema(strict=strict)
+    schema = spec.declared_schema(strict=strict)
     check_schema_supported(spec.contract or schema)
     translator = _Translator(schema_registry(), strict=strict)
     strategy: st.SearchStrategy[dict[str, Any]] = translator.strategy(
@@ -291,7 +291,7 @@ def invalid_request_bodies(
         ...     assert case.path.removeprefix("$.") in answer.json()["message"]
     """
     spec = _spec(model)
-    schema = spec.validation_schema(strict=strict)
+    schema = spec.declared_schema(strict=strict)
     base = spec.schema_base
     groups: dict[tuple[str, str], list[_Mutation]] = {}
     for mutation in _object_mutations(schema, base, strict=strict):

@@ -389,7 +389,7 @@ def test_invalid_bodies_cover_each_rule_of_the_schema(
 def _mutations(model: str, *, strict: bool) -> list[Any]:
     spec = get_model(model)
     return strategies_module._object_mutations(
-        spec.validation_schema(strict=strict), spec.schema_base, strict=strict
+        spec.declared_schema(strict=strict), spec.schema_base, strict=strict
     )
 
 

@@ -159,7 +159,7 @@ def test_unknown_model_is_404_with_a_suggestion(client: httpx.Client) -> None:
     response = client.post("/api/v3/character-ai/ovi/image-to-vide", json=KNIGHT)
     assert response.status_code == 404
     assert (
-        "Did you mean 'character-ai/ovi/image-to-video'?" in response.json()["message"]
+        "Did you mean 'character-ai/ovi/image-to-video'" in response.json()["message"]
     )
 
 

@@ -302,10 +302,12 @@ async def test_models_come_from_the_registry(tmp_path: Path) -> None:
     async with running(server) as client:
         answer = await client.get("/api/v3/models")
     models = answer.json()["data"]
-    assert [m["model_id"] for m in models] == [
+    ids = [m["model_id"] for m in models]
+    assert ids[:2] == [
         "character-ai/ovi/image-to-video",
         "character-ai/ovi/text-to-video",
     ]
+    assert len(ids) >= 40 and "wavespeed-ai/z-image/turbo" in ids
     i2v = models[0]
     assert i2v["base_price"] == 0.15
     assert i2v["type"] == "image-to-video"
@@ -321,11 +323,15 @@ async def test_models_come_from_the_registry(tmp_path: Path) -> None:
         "seed",
         "enable_sync_mode",
         "enable_base64_output",
-        "webhook_url",
     ]
+    # The live shape: an uploader for the image, the API-only switches
+    # disabled, no webhook_url, no unknown fields, none of the mock's notes.
+    assert schema["properties"]["image"]["x-ui-component"] == "uploader"
+    assert schema["properties"]["enable_sync_mode"]["disabled"] is True
+    assert schema["additionalProperties"] is False
     text = json.dumps(models)
-    assert "$ref" not in text
-    assert "data:image" not in text
+    assert "$ref" not in text and "webhook_url" not in text and "x-mock" not in text
+    assert "data:image" not in text and "[inferred]" not in text
 
 
 @pytest.mark.anyio
