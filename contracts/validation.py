@@ -260,7 +260,13 @@ def _declared_response(method: str, path: str, status: int) -> dict[str, Any] | 
         ),
         None,
     )
-    if operation is None and method.upper() == "POST" and not matching:
+    if (
+        operation is None
+        and method.upper() == "POST"
+        and not matching
+        and path.startswith("/api/v3/")
+        and "/" in path[len("/api/v3/") :]
+    ):
         # A submit to a catalogue model: answered as the contract's submit.
         operation = _catalogue_submit(document)
     if operation is None:

@@ -101,8 +101,12 @@ function submitUrl(model) {
   return `${entry.server}${entry.api_path}`;
 }
 
-function isImageField(name, schema) {
-  return /image/i.test(name) && (schema.type === "string" || schema.anyOf);
+// A file input, as the live catalogue marks it (x-ui-component uploader, or
+// uploaders for a list; x-accept the media types), else a field named for an image.
+function fileKind(name, schema) {
+  const ui = schema["x-ui-component"];
+  if (ui === "uploader" || ui === "uploaders") return schema["x-accept"] || "*/*";
+  return /image/i.test(name) && (schema.type === "string" || schema.anyOf) ? "image/*" : null;
 }
 
 function errorSlot(name) {
@@ -117,14 +121,15 @@ function buildField(name, schema, required) {
   let input;
   let read;
 
-  if (isImageField(name, schema)) {
+  const accept = fileKind(name, schema);
+  if (accept) {
     input = el("input", { id, type: "url", name, placeholder: "https://… or pick / drop a file", spellcheck: "false" });
     if (schema.maxLength) input.maxLength = schema.maxLength;
-    const file = el("input", { type: "file", accept: "image/*", id: `${id}-file`, "aria-label": `${name} file` });
+    const file = el("input", { type: "file", accept, id: `${id}-file`, "aria-label": `${name} file` });
     const preview = el("img", { class: "preview", alt: "", hidden: true });
     const note = el("span", { class: "muted", role: "status" });
     const drop = el("div", { class: "drop", "data-drop-for": name },
-      el("span", { text: "Drop an image here, or " }), file, note);
+      el("span", { text: "Drop a file here, or " }), file, note);
     const take = (picked) => uploadImage(picked, input, preview, note);
     file.addEventListener("change", () => file.files[0] && take(file.files[0]));
     drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
@@ -140,7 +145,12 @@ function buildField(name, schema, required) {
       }
     });
     wrap.append(input, drop, preview);
-    read = () => input.value.trim();
+    const list = schema.type === "array" || schema["x-ui-component"] === "uploaders";
+    read = () => {
+      const url = input.value.trim();
+      if (url === "") return required ? url : undefined;
+      return list ? [url] : url;
+    };
   } else if (schema.enum) {
     input = el("select", { id, name });
     if (!required) input.append(el("option", { value: "", text: "(not sent)" }));
@@ -158,7 +168,9 @@ function buildField(name, schema, required) {
     input = el("input", { id, name, type: "number", step: schema.type === "integer" ? 1 : "any", min: schema.minimum, max: schema.maximum });
     if (schema.default !== undefined) input.value = String(schema.default);
     wrap.append(input);
-    const random = schema["x-random-seed"];
+    // The API's random-seed value: the contract names it; the live catalogue's
+    // seed fields show it as their minimum (-1).
+    const random = schema["x-random-seed"] ?? (name === "seed" && schema.minimum === -1 ? -1 : undefined);
     if (random !== undefined) {
       wrap.append(el("button", { type: "button", class: "small", "data-random": name, text: `random (${random})`, onclick: () => { input.value = String(random); updateCode(); } }));
     }
@@ -236,7 +248,10 @@ function renderForm(model) {
   state.fields.clear();
   const schema = requestSchema(model);
   const required = new Set(schema.required || []);
-  const order = schema["x-order-properties"] || Object.keys(schema.properties);
+  // Fields the live UI does not offer (API-only switches marked disabled,
+  // hidden ones) are not offered here either.
+  const order = (schema["x-order-properties"] || Object.keys(schema.properties))
+    .filter((name) => schema.properties[name] && !schema.properties[name].disabled && !schema.properties[name]["x-hidden"]);
   const fields = $("#fields");
   fields.replaceChildren(...order.map((name) => buildField(name, schema.properties[name], required.has(name))));
   $("#model-description").textContent = `${model.description} ${model.base_price} USD a run.`;
