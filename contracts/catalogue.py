@@ -370,6 +370,21 @@ def _served_validation_schema(spec: ModelSpec, strict: bool) -> dict[str, Any]:
     schema.pop("$schema", None)
     schema.pop("$id", None)
     props = schema.setdefault("properties", {})
+    # A file input takes a URL (an upload's, or any the service can fetch) and,
+    # outside strict mode, a data: URI as the contract's own image does. [inferred]
+    url = dict(inlined_schema("common.json")["$defs"]["http_url"])
+    if not strict:
+        url["pattern"] = "^([Hh][Tt][Tt][Pp][Ss]?://|data:)"
+    url.pop("description", None)
+    for prop in props.values():
+        if not isinstance(prop, dict) or prop.get("x-ui-component") not in (
+            "uploader",
+            "uploaders",
+        ):
+            continue
+        target = prop.get("items") if prop.get("type") == "array" else prop
+        if isinstance(target, dict) and target.get("type", "string") == "string":
+            target.update({k: v for k, v in url.items() if k not in target})
     if strict:
         schema["additionalProperties"] = False
     else:

@@ -12,9 +12,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..settings import CONTROL_PREFIX
+from ..settings import ANY_MODEL_HEADER, CONTROL_PREFIX
 
 __all__ = ["JournalMiddleware"]
+
+
+_ANY_MODEL = ANY_MODEL_HEADER.encode("latin-1")
 
 
 class JournalMiddleware:
@@ -35,25 +38,33 @@ class JournalMiddleware:
             # order in which clients saw their answers.
             if message["type"] == "http.response.start":
                 answered = True
-                self._record(scope, message["status"])
+                any_model = next(
+                    (
+                        value.decode("latin-1")
+                        for name, value in message.get("headers", ())
+                        if name == _ANY_MODEL
+                    ),
+                    None,
+                )
+                self._record(scope, message["status"], any_model)
             await send(message)
 
         await self.app(scope, receive, capture)
         if not answered:
             self._record(scope, 0)  # no answer left: a scenario's connection fault
 
-    def _record(self, scope: Scope, status: int) -> None:
+    def _record(self, scope: Scope, status: int, any_model: str | None = None) -> None:
         headers = dict(scope["headers"])
-        self.journal.append(
-            {
-                "at": time.time(),
-                "method": scope["method"],
-                "path": scope["path"],
-                "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": status,
-                "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
-                "client_version": headers.get(b"x-client-version", b"").decode(
-                    "latin-1"
-                ),
-            }
-        )
+        entry = {
+            "at": time.time(),
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "status": status,
+            "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
+            "client_version": headers.get(b"x-client-version", b"").decode("latin-1"),
+        }
+        if any_model is not None:
+            # Served by --any-model: the output kind the id implied.
+            entry["any_model"] = any_model
+        self.journal.append(entry)

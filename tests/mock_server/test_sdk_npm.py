@@ -121,3 +121,35 @@ def test_sync_mode_is_one_request(
     calls = journal_paths(npm_server)[len(before) :]  # the journal holds API calls only
     assert calls == [("POST", "/api/v3/" + T2V)]  # no poll: the answer held the clip
     assert_a_clip(output["outputs"][0], npm_server, tmp_path)
+
+
+def test_a_pipeline_of_catalogue_models(
+    npm_server: LiveServer, wavespeed_npm_sdk: Path, tmp_path: Path
+) -> None:
+    # The integrations' default image model makes the first frame ...
+    frame = node(
+        wavespeed_npm_sdk, npm_server, "run",
+        model="bytedance/seedream-v5.0-pro",
+        input={"prompt": "A knight on a hill", "aspect_ratio": "16:9", "resolution": "1k"},
+    )  # fmt: skip
+    (image_url,) = frame["outputs"]
+    image = httpx.get(image_url)
+    assert image.headers["content-type"] == "image/jpeg"
+    picture = tmp_path / "frame.jpg"
+    picture.write_bytes(image.content)
+    with Image.open(picture) as opened:
+        assert opened.size == (1024, 576)  # 1k names the long side
+    # ... it is uploaded, Ovi animates it, and an upscaler takes the clip.
+    url = node(wavespeed_npm_sdk, npm_server, "upload", file=str(picture))["url"]
+    clip = node(
+        wavespeed_npm_sdk, npm_server, "run",
+        model=I2V, input={"image": url, "prompt": PROMPT, "seed": 5},
+    )  # fmt: skip
+    assert_a_clip(clip["outputs"][0], npm_server, tmp_path)
+    upscaled = node(
+        wavespeed_npm_sdk, npm_server, "run",
+        model="wavespeed-ai/video-upscaler",
+        input={"video": clip["outputs"][0], "target_resolution": "720p"},
+    )  # fmt: skip
+    info = probe(httpx.get(upscaled["outputs"][0]).content, tmp_path)
+    assert "1280x720" in info and "Video: h264" in info

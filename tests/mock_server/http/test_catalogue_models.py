@@ -1,0 +1,114 @@
+"""Every catalogue model through the server: generated bodies are accepted and
+end with outputs of the declared kind, count, size and length."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from wavespeed_mock.contracts import OutputPlan, builtin_catalogue, get_model
+from wavespeed_mock.mock_server.http.live import LiveServer
+from wavespeed_mock.plugins import request_bodies
+from wavespeed_mock.plugins._media_probe import probe_clip
+
+from .._support import checked_live_server, poll_until_ended
+
+MODELS = builtin_catalogue().ids()
+# What the server renders in this test: a file is fetched and probed when its
+# plan is at most this large (a 1080p, 8 s clip takes seconds on a busy core).
+MAX_VIDEO_PIXEL_FRAMES = 1280 * 720 * 130
+MAX_IMAGE_PIXELS = 2048 * 2048
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    data = tmp_path_factory.mktemp("catalogue")
+    # Lazy renders: a file is made when it is first fetched, so bodies asking
+    # for 4K or 20 s cost nothing unless this test fetches them.
+    with checked_live_server(data, synthetic=True, lazy_renders=True) as live:
+        yield live
+
+
+def _cheap(plan: OutputPlan) -> bool:
+    if plan.kind == "video":
+        pixels = (plan.width or 1280) * (plan.height or 720)
+        return pixels * plan.frame_count <= MAX_VIDEO_PIXEL_FRAMES
+    if plan.kind == "image":
+        return (plan.width or 1024) * (
+            plan.height or 1024
+        ) * plan.count <= MAX_IMAGE_PIXELS
+    return plan.kind in ("audio", "text")
+
+
+def _check_file(plan: OutputPlan, url: str) -> None:
+    answer = httpx.get(url, timeout=120)
+    assert answer.status_code == 200, (url, answer.text[:200])
+    assert answer.headers["content-type"].startswith(plan.media_type.split(";")[0])
+    content = answer.content
+    if plan.kind == "image":
+        with Image.open(io.BytesIO(content)) as image:
+            assert image.format == {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}.get(
+                plan.format, image.format
+            )
+            if plan.width and plan.height:
+                assert image.size == (plan.width, plan.height)
+    elif plan.kind in ("video", "audio"):
+        info = probe_clip(content)
+        expected = (
+            plan.frame_count / plan.fps if plan.kind == "video" else plan.duration_s
+        )
+        assert info.duration_s is not None and expected is not None
+        assert abs(info.duration_s - expected) <= max(0.15, 0.03 * expected), (
+            info,
+            plan,
+        )
+        if plan.kind == "video":
+            assert info.has_audio == plan.audio, (info, plan)
+            if plan.width and plan.height:
+                assert (info.width, info.height) == (plan.width, plan.height)
+        else:
+            assert info.video_codec is None and info.has_audio
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_generated_bodies_run_and_end_with_the_declared_outputs(
+    server: LiveServer, model: str
+) -> None:
+    spec = get_model(model)
+    client = httpx.Client(
+        base_url=server.url, headers={"Authorization": "Bearer catalogue"}, timeout=120
+    )
+    fetched: list[bool] = []
+
+    @settings(
+        max_examples=4,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(request_bodies(model), st.data())
+    def run(body: dict[str, Any], data: st.DataObject) -> None:
+        body.pop("enable_base64_output", None)  # tested with Ovi, where it is cheap
+        answer = client.post(f"/api/v3/{model}", json=body)
+        assert answer.status_code == 200, answer.text
+        done = poll_until_ended(client, answer.json()["data"]["id"])
+        assert done["status"] == "completed", done
+        plan = spec.outputs_for(body)
+        outputs = done["outputs"]
+        if plan.inline:
+            assert len(outputs) == 1 and not outputs[0].startswith("http")
+            return
+        assert len(outputs) == plan.count
+        assert all(o.endswith(plan.suffix) for o in outputs)
+        if _cheap(plan) and len(fetched) < 2:
+            fetched.append(True)
+            _check_file(plan, outputs[-1])
+
+    with client:
+        run()
