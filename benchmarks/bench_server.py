@@ -194,7 +194,11 @@ def start_mock(
             str(data_dir),
         ],
         # Retention off the polled prediction: three rounds of submits store ~100,000.
-        env={**env, "WAVESPEED_MOCK_PROFILE": "instant", "WAVESPEED_MOCK_MAX_PREDICTIONS": "1000000"},
+        env={
+            **env,
+            "WAVESPEED_MOCK_PROFILE": "instant",
+            "WAVESPEED_MOCK_MAX_PREDICTIONS": "1000000",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

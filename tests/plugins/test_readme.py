@@ -60,6 +60,14 @@ def test_readme_property_example_passes(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
 
 
+def test_readme_pipeline_example_passes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_readme_pipeline=block_after("Every model of a real pipeline")
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
 def test_readme_plain_script_runs_against_a_server(tmp_path: Path) -> None:
     import wavespeed
     from wavespeed_mock.mock_server.http.live import LiveServer
