@@ -354,11 +354,14 @@ def add_check_parser(
     )
     parser.add_argument(
         "--models",
+        "--model",
         nargs="+",
+        action="extend",
         default=None,
         metavar="MODEL",
         choices=[m.id for m in list_models()],
-        help="model ids to check (default: every registered model)",
+        help="catalogue model ids to check (repeatable; default: the models the "
+        "contract's own schemas check, Ovi's)",
     )
     parser.add_argument(
         "--max-spend",

@@ -113,3 +113,65 @@ def test_bad_environment_variable_is_a_clear_error(tmp_path: Path) -> None:
         env={**os.environ, "WAVESPEED_MOCK_PORT": "eighty"},
     )
     assert out.returncode == 2 and "WAVESPEED_MOCK_PORT='eighty'" in out.stderr
+
+
+def test_check_passes_for_catalogue_models_of_each_kind(
+    served: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = [
+        "wavespeed-ai/z-image/turbo",
+        "google/nano-banana-2/edit",
+        "elevenlabs/multilingual-v2",
+        "wavespeed-ai/any-llm",
+    ]
+    code = main(
+        [
+            "check",
+            "--base-url",
+            served,
+            "--api-key",
+            "cli-key",
+            "--poll-interval",
+            "0.2",
+        ]
+        + [arg for model in models for arg in ("--model", model)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    for model, kind in zip(models, ["image", "image", "audio", "text"], strict=True):
+        assert f"{model}/output" in out and (f"{kind} output" in out), out
+
+
+def test_catalogue_list_show_and_pull(
+    served: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["catalogue", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) >= 40 and listed[0].startswith("character-ai/ovi/image-to-video")
+    assert main(["catalogue", "show", "wavespeed-ai/z-image/turbo"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["x-mock"]["sources"] and "request_schema" in json.dumps(shown)
+    assert main(["catalogue", "show", "wavespeed-ai/z-image/turb"]) == 2
+    assert "wavespeed-ai/z-image/turbo" in capsys.readouterr().err
+    # pull, with the mock itself as the upstream; the file serves as it is
+    saved = tmp_path / "live.json"
+    assert (
+        main(
+            [
+                "catalogue",
+                "pull",
+                "--api-key",
+                "k",
+                "--base-url",
+                served,
+                "-o",
+                str(saved),
+            ]
+        )
+        == 0
+    )
+    assert "Saved" in capsys.readouterr().out
+    document = json.loads(saved.read_text())
+    assert document["code"] == 200 and len(document["data"]) >= 40
+    assert main(["catalogue", "list", "--catalogue", str(saved)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(listed)
