@@ -161,7 +161,7 @@ def test_catalogue_list_show_and_pull(
                 "catalogue",
                 "pull",
                 "--api-key",
-                "k",
+                "cli-key",
                 "--base-url",
                 served,
                 "-o",
