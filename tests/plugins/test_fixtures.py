@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -171,6 +173,35 @@ def test_settings_fixture_can_be_overridden_in_conftest(
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_the_catalogue_marker_serves_a_teams_own_model(
+    pytester: pytest.Pytester,
+) -> None:
+    from wavespeed_mock.contracts import get_model
+
+    entry = get_model("wavespeed-ai/z-image/turbo").served()
+    entry.update(model_id="acme/inhouse/text-to-image", name="In-house")
+    entry["api_schema"]["api_schemas"][0]["api_path"] = (
+        "/api/v3/acme/inhouse/text-to-image"
+    )
+    pytester.makefile(".json", models=json.dumps({"code": 200, "data": [entry]}))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.wavespeed(catalogue="models.json")
+        def test_mine(wavespeed_client):
+            out = wavespeed_client.run("acme/inhouse/text-to-image", {"prompt": "a cat"})
+            assert out["outputs"][0].endswith(".jpg")
+
+        def test_not_without_the_marker(wavespeed_client):
+            result = wavespeed_client.run_no_throw("acme/inhouse/text-to-image", {"prompt": "a cat"})
+            assert result["outputs"] is None
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
 
 
 def test_marker_rejects_positional_arguments(pytester: pytest.Pytester) -> None:

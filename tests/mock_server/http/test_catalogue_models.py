@@ -4,7 +4,9 @@ end with outputs of the declared kind, count, size and length."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,3 +114,60 @@ def test_generated_bodies_run_and_end_with_the_declared_outputs(
 
     with client:
         run()
+
+
+def _my_catalogue(folder: Path) -> Path:
+    entry = get_model("wavespeed-ai/z-image/turbo").served()
+    entry.update(
+        model_id="acme/sketch/text-to-image", name="Acme Sketch", base_price=0.5
+    )
+    run = entry["api_schema"]["api_schemas"][0]
+    run["api_path"] = "/api/v3/acme/sketch/text-to-image"
+    path = folder / "acme.json"
+    path.write_text(json.dumps({"code": 200, "message": "success", "data": [entry]}))
+    return path
+
+
+def test_a_user_catalogue_and_any_model_through_the_server(tmp_path: Path) -> None:
+    catalogue = _my_catalogue(tmp_path)
+    with (
+        checked_live_server(tmp_path / "data", catalogue=(str(catalogue),)) as live,
+        httpx.Client(
+            base_url=live.url, headers={"Authorization": "Bearer k"}
+        ) as client,
+    ):
+        listed = [m["model_id"] for m in client.get("/api/v3/models").json()["data"]]
+        assert listed[-1] == "acme/sketch/text-to-image"
+        answer = client.post(
+            "/api/v3/acme/sketch/text-to-image", json={"prompt": "a cat"}
+        )
+        assert answer.status_code == 200, answer.text
+        done = poll_until_ended(client, answer.json()["data"]["id"])
+        assert done["outputs"][0].endswith(".jpg")
+        price = client.post(
+            "/api/v3/model/price", json={"model_id": "acme/sketch/text-to-image"}
+        )
+        assert price.json()["data"]["price"] == 0.5
+        unknown = client.post("/api/v3/acme/sketch/text-to-imag", json={"prompt": "x"})
+        assert unknown.status_code == 404
+        assert "Did you mean 'acme/sketch/text-to-image'" in unknown.json()["message"]
+        assert "--any-model" in unknown.json()["message"]
+        # The API's own resources are never taken for models.
+        assert client.post("/api/v3/balance", json={}).status_code == 405
+    with (
+        checked_live_server(tmp_path / "any", any_model=True) as live,
+        httpx.Client(
+            base_url=live.url, headers={"Authorization": "Bearer k"}
+        ) as client,
+    ):
+        answer = client.post(
+            "/api/v3/acme/new/text-to-speech", json={"prompt": "hello"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-wavespeed-mock-any-model"] == "audio"
+        done = poll_until_ended(client, answer.json()["data"]["id"])
+        assert done["outputs"][0].endswith(".mp3")
+        journal = client.get("/_mock/journal").json()["data"]["items"]
+        assert [e.get("any_model") for e in journal if e["method"] == "POST"] == [
+            "audio"
+        ]
