@@ -35,6 +35,7 @@ from jsonschema.exceptions import best_match
 from ._formats import format_checker
 from ._resources import SCHEMA_BASE_URI, inlined_schema, load_schema, schema_registry
 from .errors import ContractError, UnknownModelError, WavespeedMockError
+from .facts import seed_rule
 from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs
 from .validation import _by_relevance, _strict_copy, _to_contract_error, _validator
 
@@ -385,6 +386,18 @@ def _served_validation_schema(spec: ModelSpec, strict: bool) -> dict[str, Any]:
         target = prop.get("items") if prop.get("type") == "array" else prop
         if isinstance(target, dict) and target.get("type", "string") == "string":
             target.update({k: v for k, v in url.items() if k not in target})
+    seed = props.get("seed")
+    if (
+        not strict
+        and isinstance(seed, dict)
+        and seed.get("type") == "integer"
+        and seed.get("maximum") == seed_rule().maximum
+    ):
+        # Seeds past the maximum, as an official client sends them (the
+        # contract's large_seed: reduced modulo 2^31). [inferred]
+        props["seed"] = {
+            "anyOf": [seed, inlined_schema("common.json")["$defs"]["large_seed"]]
+        }
     if strict:
         schema["additionalProperties"] = False
     else:

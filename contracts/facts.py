@@ -66,15 +66,17 @@ class SeedRule:
     """The request value that means "draw a seed" (-1)."""
 
     def resolve(self, requested: int, draw: Callable[[int, int], int]) -> int:
-        """``requested``, or ``draw(minimum, maximum)`` when it asks for a random seed.
+        """``requested``, or ``draw(minimum, maximum)`` when it asks for a random
+        seed; a seed past ``maximum`` (accepted outside strict mode,
+        ``common.json#/$defs/large_seed``) is reduced modulo ``maximum + 1``.
 
         Example:
             >>> seed_rule().resolve(-1, random.SystemRandom().randint)  # doctest: +SKIP
             1837265531
         """
-        return (
-            draw(self.minimum, self.maximum) if requested == self.random else requested
-        )
+        if requested == self.random:
+            return draw(self.minimum, self.maximum)
+        return requested % (self.maximum + 1) if requested > self.maximum else requested
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ __all__ = [
     "API_BASE_URL",
     "InProcessApp",
     "InProcessRouter",
+    "RequestsRouter",
     "route_httpx",
+    "route_requests",
     "serve_in_process",
 ]
 
@@ -123,6 +125,84 @@ class InProcessApp:
             )
             router.route().pass_through()
             yield InProcessRouter(router, route, self.mock)
+
+
+class RequestsRouter(Received):
+    """The handle the ``wavespeed_requests`` fixture yields."""
+
+    def __init__(self, mock: Any, server: MockServer) -> None:
+        self.requests_mock = mock
+        """The ``responses.RequestsMock`` in force (its ``calls`` list)."""
+        self.mock = server
+        self.service = server.service
+
+    @property
+    def calls(self) -> Any:
+        return self.requests_mock.calls
+
+    def reset(self) -> None:
+        """Forget every prediction (see :meth:`MockServer.reset`)."""
+        self.mock.reset()
+
+    def wait_for_renders(self, timeout: float = 120.0) -> None:
+        """Return once every render the mock has queued is done."""
+        wait_for_renders(self.service, timeout)
+
+    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
+        """Set a scenario (as ``wavespeed_server.scenario``); connection faults
+        need a live server and are skipped here."""
+        from ._scenarios import set_scenario
+
+        return set_scenario(self.mock, scope, **fields)
+
+
+@contextlib.contextmanager
+def route_requests(settings: Settings) -> Iterator[RequestsRouter]:
+    """Answer every ``requests`` call to api.wavespeed.ai with an in-process mock
+    app; calls to other hosts pass through untouched.
+
+    Built on ``responses`` (the well-kept mock of ``requests``), each request
+    handed to the app as ``wavespeed_httpx`` hands its own.
+
+    Raises:
+        ImportError: ``responses`` is not installed (the ``requests`` extra).
+    """
+    try:
+        import responses
+    except ImportError as exc:  # pragma: no cover - exercised without the extra
+        raise ImportError(
+            "The wavespeed_requests fixture needs the `responses` package: "
+            "pip install 'wavespeed-mock[requests]'"
+        ) from exc
+    import re
+
+    with serve_in_process(settings) as app:
+        handle = _handler(app._app, app._portal)
+
+        def callback(prepared: Any) -> tuple[int, dict[str, str], bytes]:
+            body = prepared.body or b""
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            elif not isinstance(body, bytes):  # a file or a generator (uploads)
+                body = b"".join(
+                    c if isinstance(c, bytes) else str(c).encode() for c in body
+                )
+            answer = handle(
+                httpx.Request(
+                    prepared.method,
+                    prepared.url,
+                    headers=dict(prepared.headers),
+                    content=body,
+                )
+            )
+            return answer.status_code, dict(answer.headers), answer.content
+
+        ours = re.compile(r"https://api\.wavespeed\.ai(:443)?(/.*)?$")
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"):
+                mock.add_callback(method, ours, callback=callback)
+            mock.add_passthru(re.compile(r"^(?!https://api\.wavespeed\.ai[:/]).*"))
+            yield RequestsRouter(mock, app.mock)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._routing import InProcessApp, InProcessRouter
+    from ._routing import InProcessApp, InProcessRouter, RequestsRouter
     from ._server import ServerFactory, WavespeedServer
     from ._webhooks import WebhookReceiver
 
@@ -437,6 +437,43 @@ def wavespeed_httpx(
         }
     )
     with route_httpx(settings) as router:
+        _apply_scenarios(router.scenario, arguments)
+        yield router
+        violations = list(router.service.contract_violations)
+    _fail_on_violations(violations)
+
+
+@pytest.fixture
+def wavespeed_requests(
+    request: pytest.FixtureRequest,
+    wavespeed_server_factory: ServerFactory,
+    wavespeed_settings: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RequestsRouter]:
+    """Answer ``requests`` calls to https://api.wavespeed.ai in process.
+
+    The counterpart of ``wavespeed_httpx`` for code built on ``requests`` with
+    the hard-coded URL (WaveSpeed's dify plugin, ComfyUI nodes, most scripts):
+    it keeps its base URL, no socket is opened, other hosts are not intercepted.
+    Needs ``responses`` (the ``requests`` extra).
+    """
+    from ..mock_server.settings import Settings
+    from ._routing import route_requests
+
+    options, arguments = _marker_options(request, wavespeed_settings)
+    options = _cassette_settings(request, options)
+    options.pop("virtual_clock", None)
+    data_dir = tmp_path_factory.mktemp("wavespeed-requests")
+    settings = Settings(
+        **{
+            "profile": "instant",
+            "check_responses": True,
+            "cache_dir": wavespeed_server_factory.cache_dir,
+            "data_dir": data_dir,
+            **options,
+        }
+    )
+    with route_requests(settings) as router:
         _apply_scenarios(router.scenario, arguments)
         yield router
         violations = list(router.service.contract_violations)

@@ -49,6 +49,7 @@ from .journal import JournalMiddleware
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
 from .timeouts import BodyDeadlineMiddleware
+from .versions import ApiVersionMiddleware, as_called
 from .wire_faults import WireFaultMiddleware, decision_of, gateway_response
 
 __all__ = ["create_app"]
@@ -134,7 +135,7 @@ def create_app(
     async def get_result(request: Request) -> Response:
         api_key = auth(request)
         prediction_id = _path_param(request, "prediction_id", PREDICTION_ID)
-        return envelope(await service.poll(prediction_id, api_key))
+        return envelope(as_called(request.scope, await service.poll(prediction_id, api_key)))
 
     async def get_output(request: Request) -> Response:
         name = _path_param(request, "filename", OUTPUT_NAME)
@@ -188,6 +189,8 @@ def create_app(
     # Outside everything that answers, the proxy and replay included, so that no
     # request a rebinding page sends is served or journaled.
     app.add_middleware(RequestGuardMiddleware, settings=settings)
+    # /api/v2/... continues as /api/v3/... (before the guard: one API behind it).
+    app.add_middleware(ApiVersionMiddleware)
     if settings.access_log:  # outermost: its time covers the whole answer
         app.add_middleware(AccessLogMiddleware)
     return app
@@ -343,9 +346,10 @@ def _submit_handler(
             )
         )
         if body.get("enable_sync_mode") is True:
-            response = await _sync_answer(service, submission)
+            response = await _sync_answer(service, submission, request.scope)
         else:
-            response = envelope(service.view(submission.prediction, accepted=True))
+            view = service.view(submission.prediction, accepted=True)
+            response = envelope(as_called(request.scope, view))
         if model.any_model:
             response.headers[ANY_MODEL_HEADER] = model.output.kind
         return response
@@ -353,7 +357,9 @@ def _submit_handler(
     return submit
 
 
-async def _sync_answer(service: MockService, submission: Submission) -> Response:
+async def _sync_answer(
+    service: MockService, submission: Submission, scope: Scope
+) -> Response:
     p = submission.prediction
     wait_s = service.settings.sync_wait_s
     fault = submission.fault
@@ -383,7 +389,7 @@ async def _sync_answer(service: MockService, submission: Submission) -> Response
             f"Sync mode timed out after {wait_s:g} seconds. "
             "The prediction is still processing asynchronously."
         )
-    return envelope(data)
+    return envelope(as_called(scope, data))
 
 
 # Test suites send the same few bodies again and again; validation is a pure

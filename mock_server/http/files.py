@@ -20,13 +20,13 @@ __all__ = ["serve_file"]
 _RANGE = re.compile(r"^bytes=\s*(\d*)-(\d*)\s*$")
 
 
-def _satisfiable(header: str, size: int) -> bool | None:
-    """True/False for a parseable bytes range; None for one to ignore (RFC 9110)."""
+def _satisfiable(header: str, size: int) -> list[str] | None:
+    """The satisfiable parts of a bytes range (empty: none is, a 416); None for
+    a header to ignore (one that cannot be parsed, RFC 9110)."""
     if not header.lower().startswith("bytes="):
         return None
-    parts = header[6:].split(",")
-    seen = False
-    for part in parts:
+    kept: list[str] = []
+    for part in header[6:].split(","):
         match = _RANGE.match("bytes=" + part.strip())
         if not match:
             return None
@@ -35,10 +35,9 @@ def _satisfiable(header: str, size: int) -> bool | None:
             return None
         if start and end and int(end) < int(start):
             return None
-        seen = True
         if (start and int(start) < size) or (not start and int(end) > 0):
-            return True
-    return False if seen else None
+            kept.append(part.strip())
+    return kept
 
 
 def serve_file(
@@ -56,20 +55,28 @@ def serve_file(
     size = path.stat().st_size
     if range_header:
         satisfiable = _satisfiable(range_header, size)
-        if satisfiable is False:
+        if satisfiable == []:
             return error_response(
                 416,
                 f"Range {range_header!r} cannot be satisfied: the file has {size} bytes",
                 headers={"Content-Range": f"bytes */{size}"},
             )
-        if satisfiable is None:
-            return _WholeFileResponse(path, media_type=media_type)
+        # The parts that can be served, and only those (a part past the end
+        # beside a good one is dropped, RFC 9110); none: the whole file.
+        ranges = "bytes=" + ",".join(satisfiable) if satisfiable else None
+        return _RangedFileResponse(path, media_type=media_type, ranges=ranges)
     return FileResponse(path, media_type=media_type)
 
 
-class _WholeFileResponse(FileResponse):
-    """The whole file, ignoring a Range header that cannot be parsed (RFC 9110)."""
+class _RangedFileResponse(FileResponse):
+    """The file for the given ranges only (None: the whole file)."""
+
+    def __init__(self, path: Path, *, media_type: str, ranges: str | None) -> None:
+        super().__init__(path, media_type=media_type)
+        self.ranges = ranges
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(k, v) for k, v in scope["headers"] if k != b"range"]
+        if self.ranges is not None:
+            headers.append((b"range", self.ranges.encode("latin-1")))
         await super().__call__({**scope, "headers": headers}, receive, send)

@@ -56,6 +56,11 @@ def test_every_model_takes_a_seed() -> None:
 def test_seed_rule_agrees_with_each_request_schema(model: str, strict: bool) -> None:
     rule = seed_rule()
     seed = request_schema(model, strict=strict, inlined=True)["properties"]["seed"]
+    if not strict:  # the documented range, then the mock-only large seeds
+        seed, large = seed["anyOf"]
+        assert large["minimum"] == rule.maximum + 1 and large["x-wavespeed-mock-only"]
+    else:  # strict: the documented range only
+        (seed,) = seed["anyOf"]
 
     assert seed["maximum"] == rule.maximum
     # The request admits the random-seed value and nothing below it.
@@ -74,7 +79,13 @@ def test_validation_accepts_the_seed_rule_and_rejects_past_it(
     for seed in (rule.random, rule.minimum, rule.maximum):
         validate_request(model, _body(model, seed=seed), strict=strict)
 
-    for seed, keyword in ((rule.maximum + 1, "maximum"), (rule.random - 1, "minimum")):
+    past = [(rule.random - 1, "minimum")]
+    if strict:
+        past.append((rule.maximum + 1, "maximum"))
+    else:  # past the maximum is taken outside strict mode (reduced modulo 2^31)
+        validate_request(model, _body(model, seed=rule.maximum + 1), strict=strict)
+        validate_request(model, _body(model, seed=9999999998), strict=strict)
+    for seed, keyword in past:
         errors = list(
             iter_request_errors(model, _body(model, seed=seed), strict=strict)
         )
@@ -95,6 +106,9 @@ def test_seed_rule_resolves_only_the_random_value() -> None:
     assert rule.resolve(rule.minimum, draw) == rule.minimum
     assert rule.resolve(rule.maximum, draw) == rule.maximum
     assert len(draws) == 1  # no draw for a seed that was given
+    # A large seed (outside strict mode) is reduced modulo maximum + 1.
+    assert rule.resolve(rule.maximum + 1, draw) == 0
+    assert rule.resolve(9999999998, draw) == 9999999998 % (rule.maximum + 1)
 
 
 # -- statuses --------------------------------------------------------------------------

@@ -58,7 +58,7 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("missing image", I2V, {"prompt": "p"}, "$.image"),
     ("missing prompt", I2V, {"image": "https://e.com/a.png"}, "$.prompt"),
     ("empty prompt", I2V, {"image": "https://e.com/a.png", "prompt": ""}, "$.prompt"),
-    ("seed too big", I2V, dict(KNIGHT, seed=2147483648), "$.seed"),
+    ("seed past 2^53", I2V, dict(KNIGHT, seed=2**53), "$.seed"),
     ("seed below -1", I2V, dict(KNIGHT, seed=-2), "$.seed"),
     ("seed as string", I2V, dict(KNIGHT, seed="42"), "$.seed"),
     ("image not a string", I2V, dict(KNIGHT, image=42), "$.image"),
