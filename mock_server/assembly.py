@@ -23,6 +23,7 @@ from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
 from .core.store import PredictionStore
 from .features.account.ledger import Account
+from .features.outputs.book import OutputBook
 from .features.playground.inbox import WebhookInbox
 from .features.replay.deck import CassetteDeck
 from .features.scenarios.book import ScenarioBook
@@ -43,6 +44,7 @@ class Features:
     webhooks: WebhookDelivery
     uploads: UploadStore
     inbox: WebhookInbox
+    outputs: OutputBook
     cassettes: CassetteDeck | None = None
     """Record/replay (``record``/``replay`` settings); None when neither is set."""
 
@@ -134,6 +136,7 @@ def build_server(
             max_image_pixels=settings.max_image_pixels,
         ),
         inbox=WebhookInbox(_InboxVerifier(store, secrets, clock)),
+        outputs=OutputBook(catalogue),
         cassettes=cassettes,
     )
     service = MockService(
@@ -151,6 +154,7 @@ def build_server(
         notifiers=(features.webhooks,),
         expiring=(features.uploads,),
         catalogue=catalogue,
+        outputs=features.outputs,
     )
     return MockServer(
         service=service,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,35 @@ class WavespeedServer(Received):
         from ._scenarios import set_scenario
 
         return set_scenario(self._live.mock, scope, **fields)
+
+    def returns(
+        self,
+        model: str,
+        *outputs: str | bytes | os.PathLike[str],
+        match: dict[str, Any] | None = None,
+        times: int | None = None,
+    ) -> dict[str, Any]:
+        """Say what ``model`` returns for matching requests, for this test.
+
+        Each output is a file (a path, or bytes with the format read from their
+        first bytes) or a URL (a string starting ``http``), handed out as it is.
+        ``match`` keeps the rule to bodies holding those fields; ``times`` to
+        that many tasks. The newest matching rule wins; the next reset clears
+        it. Files must be of the model's output kind.
+
+        Example:
+            >>> wavespeed_server.returns("wavespeed-ai/z-image/turbo", Path("cat.png"))
+            >>> wavespeed_server.returns(T2V, "https://cdn.example.com/a.mp4", times=1)
+
+        Raises:
+            ApiError: the server refuses the rule (the message names the field).
+        """
+        from ._outputs import output_rule
+
+        rule = self._live.mock.features.outputs.add(
+            output_rule(model, outputs, match=match, times=times)
+        )
+        return rule.as_json()
 
     def advance(
         self,

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Admission",
+    "ChosenOutputs",
     "Expiring",
     "FaultPlan",
     "FaultSource",
     "Notifier",
+    "OutputSource",
     "RouteCall",
     "RouteFault",
     "SubmitRequest",
@@ -178,6 +180,24 @@ class Notifier(Protocol):
     """Told once a prediction with a webhook reaches a terminal status."""
 
     async def notify(self, p: Prediction, view: dict[str, Any]) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChosenOutputs:
+    """What a custom-output rule makes a task return: files (bytes and format)
+    or URLs handed out as they are."""
+
+    files: tuple[tuple[bytes, str], ...] = ()
+    urls: tuple[str, ...] = ()
+    rule: int = 0
+
+
+class OutputSource(Protocol):
+    """Says what a submit's task returns instead of a synthetic output."""
+
+    def choose(self, model: str, body: Mapping[str, Any]) -> ChosenOutputs | None: ...
 
     def reset(self) -> None: ...
 

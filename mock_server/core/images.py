@@ -95,6 +95,19 @@ class ImageIntake:
     """What the prediction's ``input.image`` shows instead of the whole URI."""
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a ``.<random>.part`` file beside it, so
+    the name never holds half a file (a start removes leftover parts)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
 def first_image(body: Mapping[str, Any], field: str | None) -> str | None:
     """The request's input image: ``body[field]``, or its first item for a list."""
     if field is None:
@@ -159,10 +172,7 @@ class ImageLoader:
         if path.exists():
             return
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.inputs_dir)
-        with os.fdopen(fd, "wb") as out:
-            out.write(intake.data)
-        os.replace(tmp_name, path)
+        write_atomically(path, intake.data)
 
     def remove_partials(self) -> None:
         """Delete half-written inputs left by a killed run (called at start)."""

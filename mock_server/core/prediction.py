@@ -200,7 +200,8 @@ def to_api(
         "model": p.model,
         "input": p.input,
         "outputs": (
-            [f"{base_url}/outputs/{name}" for name in p.output_names]
+            (p.plan or {}).get("urls")
+            or [f"{base_url}/outputs/{name}" for name in p.output_names]
             if completed
             else []
         ),

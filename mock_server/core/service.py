@@ -24,7 +24,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +35,22 @@ from ..settings import Settings
 from .clock import ServerClock
 from .components import (
     Admission,
+    ChosenOutputs,
     Expiring,
     FaultPlan,
     FaultSource,
     Notifier,
+    OutputSource,
     SubmitRequest,
 )
 from .engine import Engine, RenderFailed, TrimmableCache
-from .images import ImageIntake, ImageLoader, first_image, take_data_uri
+from .images import (
+    ImageIntake,
+    ImageLoader,
+    first_image,
+    take_data_uri,
+    write_atomically,
+)
 from .keys import key_id, mask_key
 from .lifecycle import is_refunded, is_terminal, status_at
 from .prediction import Prediction, to_api
@@ -101,10 +109,13 @@ class MockService:
         notifiers: Sequence[Notifier] = (),
         expiring: Sequence[Expiring] = (),
         catalogue: Catalogue | None = None,
+        outputs: OutputSource | None = None,
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue if catalogue is not None else builtin_catalogue()
         """The models this server serves."""
+        self.outputs = outputs
+        """Custom outputs chosen by tests (features/outputs), if any."""
         self.base_url = settings.base_url
         self.clock = clock
         self.store = store
@@ -233,10 +244,12 @@ class MockService:
             if fault is not None and fault.submit_delay_s > 0:
                 await self.clock.sleep_until(self.clock.now() + fault.submit_delay_s)
             # create (a cache hit is finished before persisting: one write)
-            p, image = self._create(request, fault)
+            p, image, chosen = self._create(request, fault)
             if image is not None:
                 await self._keep(image)
-            cached = self.renders.finish_from_cache(p, image)
+            if chosen is not None:
+                await asyncio.to_thread(self._place_chosen, p, chosen)
+            cached = chosen is not None or self.renders.finish_from_cache(p, image)
             if not cached and self.settings.lazy_renders and not p.outcome_known:
                 self.renders.defer(p)  # the clip is made on its first download
                 cached = True
@@ -261,6 +274,15 @@ class MockService:
         self._schedule(fault, p, image, cached)
         self._prune_if_full()
         return Submission(p, fault)
+
+    def _place_chosen(self, p: Prediction, chosen: ChosenOutputs) -> None:
+        """Write a custom output's files as the task's outputs; the task is then
+        finished (not stored yet: submit() writes the row once). Blocking."""
+        for name, (data, _) in zip(p.output_names, chosen.files, strict=False):
+            write_atomically(self.outputs_dir / name, data)
+        now = self.clock.now()
+        p.render_started_at = p.rendered_at = now
+        p.nsfw = [False] * max(1, len(chosen.files) or len(chosen.urls))
 
     def _schedule(
         self,
@@ -291,13 +313,22 @@ class MockService:
 
     def _create(
         self, request: SubmitRequest, fault: FaultPlan | None
-    ) -> tuple[Prediction, ImageIntake | None]:
+    ) -> tuple[Prediction, ImageIntake | None, ChosenOutputs | None]:
         body = request.body
         rule = seed_rule()
         requested = int(body.get("seed", rule.random))
         seed = rule.resolve(requested, self._seeds.randint)
         echoed = dict(body)
         plan = request.model.outputs_for(body)
+        chosen = (
+            self.outputs.choose(request.model.id, body)
+            if self.outputs is not None
+            else None
+        )
+        if chosen is not None:  # a test said what this task returns
+            count = len(chosen.files) or len(chosen.urls)
+            fmt = chosen.files[0][1] if chosen.files else plan.format
+            plan = replace(plan, count=count, format=fmt, inline=False)
         image: ImageIntake | None = None
         field = plan.image_field
         source = first_image(body, field)
@@ -330,7 +361,8 @@ class MockService:
             key_hint=mask_key(request.api_key),
             webhook=request.webhook,
             image_digest=image.digest if image is not None else None,
-            plan=plan.as_dict(),
+            plan=plan.as_dict()
+            | ({"urls": list(chosen.urls)} if chosen and chosen.urls else {}),
         )
         if fault is not None:
             p.scenario = fault.name or "unnamed"
@@ -338,7 +370,7 @@ class MockService:
             p.forced_status = fault.forced_status
             p.failure_code = fault.failure_code
             p.failure_message = fault.failure_message
-        return p, image
+        return p, image, chosen
 
     # -- polls and views -----------------------------------------------------------
 
@@ -561,6 +593,8 @@ class MockService:
             self.faults.reset()
         for notifier in self.notifiers:
             notifier.reset()
+        if self.outputs is not None:
+            self.outputs.reset()
         for expiring in self.expiring:
             expiring.clear()
         for folder in (self.outputs_dir, self.images.inputs_dir):

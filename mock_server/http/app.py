@@ -32,6 +32,7 @@ from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
 from ..errors import ApiError, bad_request_message
 from ..features.account import account_routes
+from ..features.outputs import output_routes
 from ..features.playground import playground_routes
 from ..features.reference import reference_routes
 from ..features.replay import CassetteMiddleware
@@ -135,7 +136,9 @@ def create_app(
     async def get_result(request: Request) -> Response:
         api_key = auth(request)
         prediction_id = _path_param(request, "prediction_id", PREDICTION_ID)
-        return envelope(as_called(request.scope, await service.poll(prediction_id, api_key)))
+        return envelope(
+            as_called(request.scope, await service.poll(prediction_id, api_key))
+        )
 
     async def get_output(request: Request) -> Response:
         name = _path_param(request, "filename", OUTPUT_NAME)
@@ -201,6 +204,7 @@ def _feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
     features, service = server.features, server.service
     return [
         *scenario_routes(features.scenarios),
+        *output_routes(features.outputs),
         *webhook_routes(features.webhooks, auth),
         *upload_routes(features.uploads, service, auth),
         *account_routes(features.account, service, auth),
