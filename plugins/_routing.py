@@ -35,7 +35,43 @@ __all__ = [
 API_BASE_URL = "https://api.wavespeed.ai"
 
 
-class InProcessRouter(Received):
+class _InProcessHandle(Received):
+    """What the in-process fixtures' handles share: the server and its helpers."""
+
+    mock: MockServer
+
+    def reset(self) -> None:
+        """Forget every prediction (see :meth:`MockServer.reset`)."""
+        self.mock.reset()
+
+    def wait_for_renders(self, timeout: float = 120.0) -> None:
+        """Return once every render queued so far has finished or failed."""
+        wait_for_renders(self.mock.service, timeout)
+
+    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
+        """Set a scenario (as ``wavespeed_server.scenario``); connection faults
+        need a live server and are skipped here."""
+        from ._scenarios import set_scenario
+
+        return set_scenario(self.mock, scope, **fields)
+
+    def returns(
+        self,
+        model: str,
+        *outputs: Any,
+        match: dict[str, Any] | None = None,
+        times: int | None = None,
+    ) -> dict[str, Any]:
+        """Say what ``model`` returns (as ``wavespeed_server.returns``)."""
+        from ._outputs import output_rule
+
+        rule = self.mock.features.outputs.add(
+            output_rule(model, outputs, match=match, times=times)
+        )
+        return rule.as_json()
+
+
+class InProcessRouter(_InProcessHandle):
     """The handle the ``wavespeed_httpx`` fixture yields."""
 
     def __init__(
@@ -54,20 +90,6 @@ class InProcessRouter(Received):
     def calls(self) -> respx.models.CallList:
         """Every request routed to the mock (not those passed through), with its response."""
         return self.route.calls
-
-    def reset(self) -> None:
-        self.mock.reset()
-
-    def wait_for_renders(self, timeout: float = 120.0) -> None:
-        """Return once every render queued so far has finished or failed."""
-        wait_for_renders(self.service, timeout)
-
-    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
-        """Set a scenario (as ``wavespeed_server.scenario``); connection faults
-        need a live server and are skipped here."""
-        from ._scenarios import set_scenario
-
-        return set_scenario(self.mock, scope, **fields)
 
 
 def _handler(app: Any, portal: BlockingPortal) -> Any:
@@ -127,7 +149,7 @@ class InProcessApp:
             yield InProcessRouter(router, route, self.mock)
 
 
-class RequestsRouter(Received):
+class RequestsRouter(_InProcessHandle):
     """The handle the ``wavespeed_requests`` fixture yields."""
 
     def __init__(self, mock: Any, server: MockServer) -> None:
@@ -138,22 +160,8 @@ class RequestsRouter(Received):
 
     @property
     def calls(self) -> Any:
+        """Every request routed to the mock, with its response."""
         return self.requests_mock.calls
-
-    def reset(self) -> None:
-        """Forget every prediction (see :meth:`MockServer.reset`)."""
-        self.mock.reset()
-
-    def wait_for_renders(self, timeout: float = 120.0) -> None:
-        """Return once every render the mock has queued is done."""
-        wait_for_renders(self.service, timeout)
-
-    def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
-        """Set a scenario (as ``wavespeed_server.scenario``); connection faults
-        need a live server and are skipped here."""
-        from ._scenarios import set_scenario
-
-        return set_scenario(self.mock, scope, **fields)
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from ..mock_server.settings import Settings
     from ._routing import InProcessApp, InProcessRouter, RequestsRouter
     from ._server import ServerFactory, WavespeedServer
     from ._webhooks import WebhookReceiver
@@ -420,21 +421,10 @@ def wavespeed_httpx(
     Code under test keeps its base URL; no socket is opened; other hosts are not
     intercepted.
     """
-    from ..mock_server.settings import Settings
     from ._routing import route_httpx
 
-    options, arguments = _marker_options(request, wavespeed_settings)
-    options = _cassette_settings(request, options)
-    options.pop("virtual_clock", None)
-    data_dir = tmp_path_factory.mktemp("wavespeed-httpx")
-    settings = Settings(
-        **{
-            "profile": "instant",
-            "check_responses": True,
-            "cache_dir": wavespeed_server_factory.cache_dir,
-            "data_dir": data_dir,
-            **options,
-        }
+    settings, arguments = _in_process_settings(
+        request, wavespeed_server_factory, wavespeed_settings, tmp_path_factory
     )
     with route_httpx(settings) as router:
         _apply_scenarios(router.scenario, arguments)
@@ -457,27 +447,41 @@ def wavespeed_requests(
     it keeps its base URL, no socket is opened, other hosts are not intercepted.
     Needs ``responses`` (the ``requests`` extra).
     """
-    from ..mock_server.settings import Settings
     from ._routing import route_requests
 
-    options, arguments = _marker_options(request, wavespeed_settings)
-    options = _cassette_settings(request, options)
-    options.pop("virtual_clock", None)
-    data_dir = tmp_path_factory.mktemp("wavespeed-requests")
-    settings = Settings(
-        **{
-            "profile": "instant",
-            "check_responses": True,
-            "cache_dir": wavespeed_server_factory.cache_dir,
-            "data_dir": data_dir,
-            **options,
-        }
+    settings, arguments = _in_process_settings(
+        request, wavespeed_server_factory, wavespeed_settings, tmp_path_factory
     )
     with route_requests(settings) as router:
         _apply_scenarios(router.scenario, arguments)
         yield router
         violations = list(router.service.contract_violations)
     _fail_on_violations(violations)
+
+
+def _in_process_settings(
+    request: pytest.FixtureRequest,
+    factory: ServerFactory,
+    base: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Settings, dict[str, Any]]:
+    """The settings of an in-process fixture's mock (the marker's, no virtual
+    clock), and the marker's other arguments."""
+    from ..mock_server.settings import Settings
+
+    options, arguments = _marker_options(request, base)
+    options = _cassette_settings(request, options)
+    options.pop("virtual_clock", None)
+    settings = Settings(
+        **{
+            "profile": "instant",
+            "check_responses": True,
+            "cache_dir": factory.cache_dir,
+            "data_dir": tmp_path_factory.mktemp("wavespeed-in-process"),
+            **options,
+        }
+    )
+    return settings, arguments
 
 
 def _fail_on_violations(violations: Sequence[str]) -> None:
