@@ -92,6 +92,8 @@ class RouteCall:
     """A named scenario asked for by header (``X-Wavespeed-Mock-Scenario``)."""
     prediction_id: str | None = None
     """The prediction a ``result`` or ``output`` request is about."""
+    model: str | None = None
+    """The model a submit names."""
 
 
 @dataclass(frozen=True)

@@ -268,7 +268,11 @@ class WireFaultMiddleware:
         )
         named = headers.get(SCENARIO_HEADER.encode(), b"").decode("latin-1") or None
         return RouteCall(
-            route=route, api_key=api_key, scenario=named, prediction_id=prediction_id
+            route=route,
+            api_key=api_key,
+            scenario=named,
+            prediction_id=prediction_id,
+            model=path[len("/api/v3/") :] if route == "submit" else None,
         )
 
     async def _cut(

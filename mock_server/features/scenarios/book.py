@@ -104,7 +104,9 @@ class ScenarioBook:
 
     def choose(self, request: SubmitRequest) -> Scenario | None:
         """The scenario for one submit, most specific first (named, next, key, global)."""
-        return self._choose("submit", request.scenario, key_id(request.api_key), None)
+        return self._choose(
+            "submit", request.scenario, key_id(request.api_key), None, request.model.id
+        )
 
     def _choose(
         self,
@@ -112,8 +114,12 @@ class ScenarioBook:
         name: str | None,
         key: str | None,
         prediction: Prediction | None,
+        model: str | None = None,
     ) -> Scenario | None:
-        """``key``: the request's key id (``core.keys.key_id``), if it has one."""
+        """``key``: the request's key id (``core.keys.key_id``), if it has one;
+        ``model``: the model a submit names (a poll's is its prediction's)."""
+        if prediction is not None:
+            model = prediction.model
         now = self.clock.now()
         with self._lock:
             if name:
@@ -124,10 +130,12 @@ class ScenarioBook:
                         f"Unknown scenario {name!r} in {SCENARIO_HEADER}; "
                         "set it first with scope 'named'",
                     )
-                return None if scenario.expired(now) else scenario
+                if scenario.expired(now) or not scenario.applies_to(model):
+                    return None
+                return scenario
             self._drop_expired(now)
             for entry in self.next_n:
-                if entry[0].touches(route):
+                if entry[0].touches(route) and entry[0].applies_to(model):
                     found: Scenario = entry[0]
                     return found
             if prediction is not None:
@@ -135,7 +143,7 @@ class ScenarioBook:
                 if created_under is not None:
                     return created_under
                 key = key or prediction.key_id
-            return self._ambient(key or "", now)
+            return self._ambient(key or "", now, model)
 
     def _drop_expired(self, now: float) -> None:
         while self.next_n and self.next_n[0][0].expired(now):
@@ -152,12 +160,13 @@ class ScenarioBook:
                 break
         scenario.uses += 1
 
-    def _ambient(self, key: str, now: float) -> Scenario | None:
+    def _ambient(self, key: str, now: float, model: str | None) -> Scenario | None:
         keyed = self.by_key.get(key)
-        if keyed is not None and not keyed.expired(now):
+        if keyed is not None and not keyed.expired(now) and keyed.applies_to(model):
             return keyed
-        if self.global_ is not None and not self.global_.expired(now):
-            return self.global_
+        chosen = self.global_
+        if chosen is not None and not chosen.expired(now) and chosen.applies_to(model):
+            return chosen
         return None
 
     def state(self) -> dict[str, Any]:
@@ -273,7 +282,7 @@ class ScenarioBook:
 
     async def on_poll(self, p: Prediction) -> None:
         scenario = self.by_prediction.get(p.id) or self._ambient(
-            p.key_id, self.clock.now()
+            p.key_id, self.clock.now(), p.model
         )
         if scenario is None:
             return
@@ -311,7 +320,7 @@ class ScenarioBook:
         """
         prediction = self.store.get(call.prediction_id) if call.prediction_id else None
         key = key_id(call.api_key) if call.api_key else None
-        scenario = self._choose(call.route, call.scenario, key, prediction)
+        scenario = self._choose(call.route, call.scenario, key, prediction, call.model)
         if scenario is None:
             return _NOTHING
         chosen = WireDecision(scenario=scenario.serial)
@@ -339,7 +348,7 @@ class ScenarioBook:
         if not (self.global_ or self.by_key or self.by_prediction):
             return None
         scenario = self.by_prediction.get(p.id) or self._ambient(
-            p.key_id, self.clock.now()
+            p.key_id, self.clock.now(), p.model
         )
         if scenario is None or scenario.timestamp_digits is None:
             return None

@@ -41,6 +41,9 @@ class Scenario:
     """One configured fault; see docs/scenarios.md for the fields."""
 
     name: str = ""
+    model: str | None = None
+    """Only requests about this model (submits to it, its tasks' polls and
+    downloads); None: every model."""
     fail_code: int | None = None
     fail_message: str | None = None
     status: str | None = None
@@ -99,6 +102,11 @@ class Scenario:
         for name in _TUPLES:
             values[name] = list(values[name])
         return values | {"uses": self.uses}
+
+    def applies_to(self, model: str | None) -> bool:
+        """Whether the scenario covers a request about ``model`` (None: a
+        request about no model, such as an upload)."""
+        return self.model is None or self.model == model
 
     def expired(self, now: float) -> bool:
         if (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,13 @@ import wavespeed
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ..._fakes import fake_engine
-from ..._support import CallRecorder, in_thread, wait_until
+from ..._support import (
+    CallRecorder,
+    checked_live_server,
+    in_thread,
+    poll_until_ended,
+    wait_until,
+)
 from ...conftest import AUTH, T2V, StartServer
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
@@ -338,3 +345,30 @@ def test_the_contracts_scenario_schema_names_what_the_code_knows() -> None:
     assert fields["lost_answer"]["enum"] == [*_LOST_ANSWERS, None]
     settable = set(fields) - {"scope", "api_key", "count"}
     assert settable == set(Scenario().as_json()) - {"uses"}
+
+
+def test_a_scenario_may_target_one_model(tmp_path: Path) -> None:
+    """A scenario with ``model`` fails that model's tasks only; the others of a
+    pipeline go on."""
+    with (
+        checked_live_server(tmp_path) as live,
+        httpx.Client(
+            base_url=live.url, headers={"Authorization": "Bearer k"}
+        ) as client,
+    ):
+        set_ = client.post(
+            "/_mock/scenarios",
+            json={"model": "wavespeed-ai/video-upscaler", "fail_code": 1405},
+        )
+        assert set_.status_code == 200, set_.text
+        upscale = client.post(
+            "/api/v3/wavespeed-ai/video-upscaler", json={"video": "https://e.com/a.mp4"}
+        )
+        image = client.post("/api/v3/wavespeed-ai/z-image/turbo", json={"prompt": "x"})
+        assert (
+            poll_until_ended(client, upscale.json()["data"]["id"])["status"] == "failed"
+        )
+        assert (
+            poll_until_ended(client, image.json()["data"]["id"])["status"]
+            == "completed"
+        )
