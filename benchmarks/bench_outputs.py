@@ -95,33 +95,13 @@ def bench_sound(repeat: int, root: Path) -> tuple[float, float]:
     def ffmpeg(i: int) -> None:
         raw = raws[i]
         codec, *flags = AUDIO_CODECS["mp3"]
-        subprocess.run(
-            [
-                ffmpeg_exe(),
-                "-hide_banner",
-                "-nostdin",
-                "-y",
-                "-loglevel",
-                "error",
-                "-f",
-                "f32le",
-                "-ar",
-                str(SAMPLE_RATE),
-                "-ac",
-                "1",
-                "-i",
-                str(raw),
-                "-c:a",
-                codec,
-                *flags,
-                "-ar",
-                str(AUDIO_SAMPLE_RATE),
-                "-f",
-                "mp3",
-                str(root / "out.mp3"),
-            ],  # fmt: skip
-            check=True,
-        )
+        command = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+            "-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "1", "-i", str(raw),
+            "-c:a", codec, *flags, "-ar", str(AUDIO_SAMPLE_RATE),
+            "-f", "mp3", str(root / "out.mp3"),
+        ]  # fmt: skip
+        subprocess.run(command, check=True)
 
     return _median_s(cold, repeat), _median_s(ffmpeg, repeat)
 
