@@ -5,7 +5,7 @@ format (``model_id``, ``name``, ``type``, ``base_price``, ``api_schema`` with it
 ``request_schema``), each with an ``x-mock`` object saying how the mock imitates
 the model: its output (:mod:`.outputs`), its price rule, its typical duration, its
 sources and the facts that were chosen (inferred). The built-in catalogue is the
-JSON files under ``catalogue/``; users add theirs (``--catalogue FILE``), and a
+JSON files under ``models/``; users add theirs (``--catalogue FILE``), and a
 saved ``/api/v3/models`` answer works as it is. The code never names a model:
 Ovi's richer rules are its entries' data (its contract schema, its size rule).
 
@@ -301,7 +301,7 @@ class ModelSpec:
         return cls(
             id=model_id,
             name=model_id,
-            description=entry["description"],
+            description=str(entry["description"]),
             type=str(entry["type"]),
             base_price=ANY_MODEL_PRICE,
             entry=entry,
@@ -550,15 +550,15 @@ def load_catalogue_file(path: str | Path) -> list[ModelSpec]:
 
 @cache
 def builtin_catalogue() -> Catalogue:
-    """The catalogue that ships with the package (``contracts/catalogue/*.json``)."""
-    folder = resources.files(__package__ or "wavespeed_mock.contracts") / "catalogue"
+    """The catalogue that ships with the package (``contracts/models/*.json``)."""
+    folder = resources.files(__package__ or "wavespeed_mock.contracts") / "models"
     specs: list[ModelSpec] = []
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
         if not item.name.endswith(".json"):
             continue
         document = json.loads(item.read_text(encoding="utf-8"))
         specs.extend(
-            ModelSpec.from_entry(e, source=f"catalogue/{item.name}")
+            ModelSpec.from_entry(e, source=f"models/{item.name}")
             for e in _entries_of(document, item.name)
         )
     # Ovi first: the flagship, and the order tools list models in.

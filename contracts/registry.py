@@ -1,6 +1,6 @@
 """The built-in catalogue as module functions, and request checks by model id.
 
-The models are data (``catalogue/*.json``, see :mod:`.catalogue`); a server may
+The models are data (``models/*.json``, see :mod:`.catalogue`); a server may
 serve more (its own :class:`~.catalogue.Catalogue`). These functions answer for
 the built-in catalogue.
 """

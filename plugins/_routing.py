@@ -68,7 +68,8 @@ class _InProcessHandle(Received):
         rule = self.mock.features.outputs.add(
             output_rule(model, outputs, match=match, times=times)
         )
-        return rule.as_json()
+        said: dict[str, Any] = rule.as_json()
+        return said
 
 
 class InProcessRouter(_InProcessHandle):

@@ -112,7 +112,8 @@ class WavespeedServer(Received):
         rule = self._live.mock.features.outputs.add(
             output_rule(model, outputs, match=match, times=times)
         )
-        return rule.as_json()
+        said: dict[str, Any] = rule.as_json()
+        return said
 
     def advance(
         self,

@@ -82,7 +82,8 @@ def image_pixels(
         rng = np.random.default_rng([seed, zlib.crc32(_utf8(prompt))])
         pixels = draw_scene(rng, width, height).copy()
     draw_badge(pixels, seed % 997)
-    return pixels
+    made: np.ndarray = pixels
+    return made
 
 
 def render_image(
