@@ -101,7 +101,7 @@ class OutputBook:
         if spec is None:
             hint = self.catalogue.nearest(model_id)
             raise ApiError(
-                400,
+                404,
                 f"$.model: {model_id!r} is not a model this server serves"
                 + (f"; did you mean {hint[0]!r}?" if hint else ""),
             )
