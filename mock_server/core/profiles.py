@@ -39,6 +39,13 @@ class TimingProfile:
     """Completed on this poll (polls:N); 0 when the profile is clock-driven."""
     follows_engine: bool = False
     """Statuses follow the engine's real progress (the engine profile)."""
+    per_model: bool = False
+    """Processing takes each model's typical time where its catalogue entry
+    declares one (``x-mock.processing_s``), else ``processing_s``."""
+
+    def processing_for(self, model_s: float | None) -> float:
+        """The processing time of a task of a model typically taking ``model_s``."""
+        return model_s if self.per_model and model_s is not None else self.processing_s
 
     @property
     def instant(self) -> bool:
@@ -49,9 +56,12 @@ _PROFILES = {
     "instant": TimingProfile("instant"),
     # A fraction of a second queued, about two seconds processing.
     "fast": TimingProfile("fast", queue_s=0.3, processing_s=2.0),
-    # Like the hosted Ovi: upstream needs 83-118 s per clip on one H100; the
-    # queue share is a guess. [inferred]
-    "realistic": TimingProfile("realistic", queue_s=6.0, processing_s=84.0),
+    # Like the hosted models: each its catalogue entry's typical time (Ovi's:
+    # upstream needs 83-118 s per clip on one H100); the queue share is a
+    # guess. [inferred]
+    "realistic": TimingProfile(
+        "realistic", queue_s=6.0, processing_s=84.0, per_model=True
+    ),
     "engine": TimingProfile("engine", follows_engine=True),
 }
 

@@ -354,7 +354,10 @@ class MockService:
             created_at=now,
             profile=profile.name,
             start_at=now + profile.queue_s + shift,
-            done_at=now + profile.queue_s + profile.processing_s + shift,
+            done_at=now
+            + profile.queue_s
+            + profile.processing_for(request.model.processing_s)
+            + shift,
             polls_needed=profile.polls,
             follows_engine=profile.follows_engine,
             key_id=key_id(request.api_key),

@@ -328,3 +328,23 @@ def test_a_cached_clip_is_served_from_the_cache_without_a_worker(
     assert deleted.status_code == 200
     assert httpx.get(f"{server.url}/outputs/{second}.mp4").status_code == 404
     assert httpx.get(f"{server.url}/outputs/{first}.mp4").status_code == 200
+
+
+def test_realistic_takes_each_models_typical_time() -> None:
+    from wavespeed_mock.contracts import get_model
+    from wavespeed_mock.mock_server.core.profiles import parse_profile
+
+    realistic, fast = parse_profile("realistic"), parse_profile("fast")
+    image = get_model("wavespeed-ai/z-image/turbo").processing_s
+    assert image is not None and image < 30
+    assert realistic.processing_for(image) == image
+    assert (
+        realistic.processing_for(
+            get_model("character-ai/ovi/text-to-video").processing_s
+        )
+        == 84
+    )
+    assert realistic.processing_for(None) == 84  # an entry that declares none
+    assert (
+        fast.processing_for(image) == fast.processing_s
+    )  # the others: every model alike
