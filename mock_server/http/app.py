@@ -209,7 +209,7 @@ def _feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
         *upload_routes(features.uploads, service, auth),
         *account_routes(features.account, service, auth),
         *playground_routes(features.inbox, lambda: service.base_url),
-        *reference_routes(),
+        *reference_routes(service.catalogue),
     ]
 
 

@@ -16,9 +16,9 @@ from functools import cache
 from html import escape
 from typing import Any
 
-from ....contracts import load_openapi
+from ....contracts import Catalogue, ModelSpec, load_openapi
 
-__all__ = ["CONTENT_SECURITY_POLICY", "render_reference"]
+__all__ = ["CONTENT_SECURITY_POLICY", "render_models", "render_reference"]
 
 _METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -153,6 +153,91 @@ def render_reference(document: str = "openapi.yaml") -> str:
         '<p>The documents: <a href="/openapi.yaml">openapi.yaml</a>, '
         '<a href="/openapi.json">openapi.json</a> (body schemas under '
         "<code>/schemas/</code>); the control API: "
-        '<a href="/_mock/documents/mock-control.yaml">mock-control.yaml</a>.</p>'
+        '<a href="/_mock/documents/mock-control.yaml">mock-control.yaml</a>; '
+        'every model: <a href="#models">Models</a>; try it: '
+        '<a href="/">the playground</a>.</p>'
         f"<nav><ul>{nav}</ul></nav>{sections}</body></html>\n"
     )
+
+
+def render_models(catalogue: Catalogue) -> str:
+    """The models section: every model the server serves, its output, price and
+    parameters (from its catalogue entry), and a curl line."""
+    rows = "".join(
+        f'<li><a href="#model-{escape(m.id)}">{escape(m.id)}</a></li>'
+        for m in catalogue
+    )
+    return (
+        f'<h2 id="models">Models ({len(catalogue)})</h2>'
+        "<p>Each model is <code>POST /api/v3/&lt;model id&gt;</code> (above: the "
+        "submit operations), from its catalogue entry; try one in the "
+        '<a href="/">playground</a>. Facts marked inferred in an entry: '
+        "<code>wavespeed-mock catalogue show ID</code>.</p>"
+        f"<nav><ul>{rows}</ul></nav>" + "".join(_model(m) for m in catalogue)
+    )
+
+
+def _model(spec: ModelSpec) -> str:
+    plan = spec.outputs_for({})
+    size = f" {plan.width}x{plan.height}" if plan.width and plan.height else ""
+    length = f", {plan.duration_s:g} s" if plan.duration_s else ""
+    sound = ", with sound" if plan.audio else ""
+    schema = spec.request_schema
+    props: dict[str, Any] = dict(schema.get("properties", {}))
+    required = set(schema.get("required", []))
+    order = [n for n in schema.get("x-order-properties", props) if n in props]
+    rows = []
+    for name in order:
+        prop = props[name]
+        if not isinstance(prop, dict):
+            continue
+        bounds = []
+        if "enum" in prop:
+            bounds.append(", ".join(str(v) for v in prop["enum"]))
+        if "minimum" in prop or "maximum" in prop:
+            bounds.append(f"{prop.get('minimum', '…')} to {prop.get('maximum', '…')}")
+        rows.append(
+            f"<tr><td><code>{escape(name)}</code>{' *' if name in required else ''}</td>"
+            f"<td>{escape(str(prop.get('type', '')))}</td>"
+            f"<td>{escape(json_text(prop['default'])) if 'default' in prop else ''}</td>"
+            f"<td>{escape('; '.join(bounds))}</td>"
+            f"<td>{escape(str(prop.get('description', '')))}</td></tr>"
+        )
+    example = {n: _example(props[n]) for n in order if n in required}
+    curl = (
+        f"curl -X POST http://127.0.0.1:8000/api/v3/{spec.id} "
+        "-H 'Authorization: Bearer any-key' -H 'Content-Type: application/json' "
+        f"-d '{json_text(example)}'"
+    )
+    return (
+        f'<section class="op" id="model-{escape(spec.id)}">'
+        f'<p><span class="method post">POST</span> <span class="path">/api/v3/'
+        f"{escape(spec.id)}</span></p>"
+        f"<p>{escape(spec.name)}: {escape(spec.description)} "
+        f"<em>{escape(spec.type)}</em>; returns {plan.kind} ({escape(plan.format)}"
+        f"{size}{length}{sound}); ${spec.price_for():g} a run with defaults.</p>"
+        "<table><tr><th>field</th><th>type</th><th>default</th><th>values</th>"
+        f"<th>description</th></tr>{''.join(rows)}</table>"
+        f"<p><code>{escape(curl)}</code></p></section>"
+    )
+
+
+def _example(prop: Any) -> Any:
+    if not isinstance(prop, dict):
+        return ""
+    if "default" in prop:
+        return prop["default"]
+    if prop.get("enum"):
+        return prop["enum"][0]
+    if prop.get("x-ui-component") in ("uploader", "uploaders"):
+        url = "https://example.com/input"
+        return [url] if prop.get("type") == "array" else url
+    return {"integer": 1, "number": 1, "boolean": False, "array": []}.get(
+        str(prop.get("type")), "A lighthouse at dusk"
+    )
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

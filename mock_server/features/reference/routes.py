@@ -16,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ....contracts import did_you_mean, load_openapi, schema_names
+from ....contracts import Catalogue, did_you_mean, load_openapi, schema_names
 from ...errors import ApiError
 from ...http.documents import yaml_document
-from .page import CONTENT_SECURITY_POLICY, render_reference
+from .page import CONTENT_SECURITY_POLICY, render_models, render_reference
 
 __all__ = ["reference_routes"]
 
@@ -29,12 +29,19 @@ def _openapi_json() -> bytes:
     return json.dumps(load_openapi("openapi.yaml"), indent=2).encode()
 
 
-def reference_routes() -> list[BaseRoute]:
+def reference_routes(catalogue: Catalogue) -> list[BaseRoute]:
     """The routes; they need no key, like the hosted docs."""
+    page: list[str] = []  # made on first use: the catalogue is fixed per server
 
     async def docs(request: Request) -> Response:
+        if not page:
+            page.append(
+                render_reference().replace(
+                    "</body></html>", render_models(catalogue) + "</body></html>"
+                )
+            )
         return HTMLResponse(
-            render_reference(),
+            page[0],
             headers={
                 "content-security-policy": CONTENT_SECURITY_POLICY,
                 "x-content-type-options": "nosniff",

@@ -131,3 +131,19 @@ def test_an_unknown_schema_is_a_404_with_a_suggestion(base: str) -> None:
     assert "error.json" in answer.json()["message"]
     traversal = httpx.get(base + "/schemas/..%2Fopenapi.yaml")
     assert traversal.status_code == 404
+
+
+def test_docs_lists_every_model_with_its_fields_and_links_the_playground(
+    base: str,
+) -> None:
+    from wavespeed_mock.contracts import builtin_catalogue
+
+    html = httpx.get(f"{base}/docs").text
+    catalogue = builtin_catalogue()
+    assert f"Models ({len(catalogue)})" in html and 'href="/"' in html
+    for spec in catalogue:
+        assert f'id="model-{escape(spec.id)}"' in html, spec.id
+        for name in spec.request_schema.get("properties", {}):
+            assert f"<code>{escape(name)}</code>" in html, (spec.id, name)
+    # a curl line with the required fields, per model
+    assert escape("curl -X POST http://127.0.0.1:8000/api/v3/wavespeed-ai/z-image/turbo") in html
