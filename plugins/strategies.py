@@ -631,21 +631,38 @@ def _bounds(node: Mapping[str, Any]) -> tuple[float, float, bool, bool]:
 
 
 def _integers(node: Mapping[str, Any]) -> st.SearchStrategy[int]:
-    low_f, high_f, exclude_low, exclude_high = _bounds(node)
-    low = (
-        math.floor(low_f) + 1
-        if exclude_low and low_f.is_integer()
-        else math.ceil(low_f)
-    )
-    high = (
-        math.ceil(high_f) - 1
-        if exclude_high and high_f.is_integer()
-        else math.floor(high_f)
-    )
+    # Integer bounds stay integers: through a float, 2**63 - 1 becomes 2**63.
+    low = _int_bound(node, "minimum", "exclusiveMinimum", -_UNBOUNDED, up=True)
+    high = _int_bound(node, "maximum", "exclusiveMaximum", _UNBOUNDED, up=False)
     if low > high:
         return st.nothing()
     edges = sorted({v for v in (low, 0, high) if low <= v <= high})
     return st.sampled_from(edges) | st.integers(low, high)
+
+
+def _int_bound(
+    node: Mapping[str, Any], inclusive: str, exclusive: str, default: int, *, up: bool
+) -> int:
+    """The tightest integer bound the two keywords give (``up``: a lower bound)."""
+    candidates = []
+    if inclusive in node:
+        value = node[inclusive]
+        candidates.append(
+            math.ceil(value)
+            if up
+            else math.floor(value)
+            if not isinstance(value, int)
+            else value
+        )
+    if exclusive in node:
+        value = node[exclusive]
+        if isinstance(value, int):
+            candidates.append(value + 1 if up else value - 1)
+        else:
+            candidates.append(math.floor(value) + 1 if up else math.ceil(value) - 1)
+    if not candidates:
+        return default
+    return max(candidates) if up else min(candidates)
 
 
 def _floats(node: Mapping[str, Any]) -> st.SearchStrategy[float]:
