@@ -11,6 +11,8 @@ the client used. [inferred]
 One rewrite at the edge: a ``/api/v2/...`` request continues as ``/api/v3/...``
 with the version it came in on in the scope (:data:`API_VERSION`), so every
 layer after it (routes, scenarios, the journal, the response check) sees one API.
+A trailing slash on an API path is dropped there too: the real API's answer to
+one is not documented, so it gets the answer of the path without it. [inferred]
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ class ApiVersionMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(_V2):
-            rest = scope["path"][len(_V2) :]
-            scope = dict(scope, path=_V3 + rest)
-            raw = scope.get("raw_path")
-            if isinstance(raw, bytes) and raw.startswith(_V2.encode()):
-                scope["raw_path"] = _V3.encode() + raw[len(_V2) :]
-            scope[API_VERSION] = "v2"
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            path: str = scope["path"]
+            version = None
+            if path.startswith(_V2):
+                path, version = _V3 + path[len(_V2) :], "v2"
+            if path.endswith("/") and len(path) > len(_V3):
+                path = path.rstrip("/") or "/"
+            if path != scope["path"]:
+                scope = dict(scope, path=path, raw_path=path.encode("utf-8"))
+                if version is not None:
+                    scope[API_VERSION] = version
         await self.app(scope, receive, send)
 
 

@@ -89,3 +89,19 @@ def test_a_comfyui_style_client_v3_submit_v2_poll_and_upload_a_large_seed(
     (task,) = wavespeed_requests.service.predictions()
     assert task.seed == seed % 2**31  # reduced modulo 2^31 [inferred]
     assert requests.get(data["outputs"][0], timeout=30).content[4:8] == b"ftyp"
+
+
+def test_a_trailing_slash_gets_the_answer_without_it(wavespeed_requests: Any) -> None:
+    headers = {"Authorization": "Bearer slash-key"}
+    submitted = requests.post(
+        f"{API}/wavespeed-ai/z-image/turbo/",
+        json={"prompt": "x"},
+        headers=headers,
+        timeout=30,
+    )
+    assert submitted.status_code == 200, submitted.text
+    pid = submitted.json()["data"]["id"]
+    polled = requests.get(
+        f"{API}/predictions/{pid}/result/", headers=headers, timeout=30
+    )
+    assert polled.status_code == 200 and polled.json()["data"]["id"] == pid

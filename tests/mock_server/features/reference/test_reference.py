@@ -146,4 +146,7 @@ def test_docs_lists_every_model_with_its_fields_and_links_the_playground(
         for name in spec.request_schema.get("properties", {}):
             assert f"<code>{escape(name)}</code>" in html, (spec.id, name)
     # a curl line with the required fields, per model
-    assert escape("curl -X POST http://127.0.0.1:8000/api/v3/wavespeed-ai/z-image/turbo") in html
+    assert (
+        escape("curl -X POST http://127.0.0.1:8000/api/v3/wavespeed-ai/z-image/turbo")
+        in html
+    )

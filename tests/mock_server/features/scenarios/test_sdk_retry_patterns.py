@@ -29,7 +29,7 @@ import wavespeed
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ..._support import poll_until_ended
-from ...conftest import T2V, run_node
+from ...conftest import T2V, StartServer, run_node
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
 BODY = {"prompt": "waves", "seed": 1}
@@ -245,11 +245,14 @@ def test_npm_sdk_reruns_the_task_only_when_the_error_text_says_so(
 
 @pytest.mark.sdk
 def test_npm_sdk_sync_timeout_is_not_rerun(
-    server: LiveServer, client: httpx.Client, wavespeed_npm_sdk: Path
+    start_server: StartServer, wavespeed_npm_sdk: Path
 ) -> None:
+    """A 5004 answer is a ``WavespeedSyncTimeoutException``, excluded from the
+    task-level retry (``dist/api/client.js:446-448``): one task."""
+    server = start_server(profile="fast")  # a task that outlasts the instant profile
     scenario(server, sync_timeout=True)
 
     outcome = npm_run(wavespeed_npm_sdk, server, enableSyncMode=True)
 
     assert outcome.get("name") == "WavespeedSyncTimeoutException", outcome
-    assert len(tasks(client)) == 1
+    assert len(server.service.predictions()) == 1
