@@ -235,3 +235,53 @@ def test_a_replay_miss_names_the_closest_recording(
     assert body["error_code"] == "replay_miss"
     assert "tasks/0001-text-to-video.json" in body["message"]
     assert "$.seed (recorded 7, got 8)" in body["message"]
+
+
+def test_any_catalogue_model_records_and_replays(
+    upstream: LiveServer, tmp_path: Path
+) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("wavespeed-ai/z-image/turbo", {"prompt": "A lighthouse", "size": "512*512"}),
+        ("elevenlabs/multilingual-v2", {"text": "Hello there.", "voice_id": "Alicia"}),
+        ("wavespeed-ai/any-llm", {"prompt": "Name a lighthouse"}),
+    ]
+    cassette = tmp_path / "catalogue-cassette"
+
+    def through(server: LiveServer) -> list[list[str]]:
+        seen = [
+            run(server.url, KEY, model, body, knight(tmp_path)) for model, body in calls
+        ]
+        assert [s.statuses[-1] for s in seen] == ["completed"] * len(calls), seen
+        return [
+            [
+                hashlib.sha256(httpx.get(u).content).hexdigest()
+                if u.startswith("http")
+                else u
+                for u in s.outputs
+            ]
+            for s in seen
+        ]
+
+    proxy = start(
+        Settings(data_dir=tmp_path / "proxy", record=cassette, upstream=upstream.url)
+    )
+    try:
+        recorded = through(proxy)
+    finally:
+        proxy.stop()
+    assert proxy.service.contract_violations == []
+    upstream.stop()
+    replay = start(
+        Settings(
+            data_dir=tmp_path / "replay",
+            replay=cassette,
+            replay_by="polls",
+            replay_miss="error",
+        )
+    )
+    try:
+        replayed = through(replay)
+    finally:
+        replay.stop()
+    assert replayed == recorded
+    assert recorded[2][0].startswith("[synthetic answer")  # the LLM's text, inline

@@ -14,7 +14,9 @@ source, without its sleeps.
   ``maxRetries > 0`` ``run()`` submits the whole task again.
 
 For contrast, the official Python SDK (``wavespeed`` 2.0.5) sends a submit once,
-even with ``max_retries``, so a lost answer leaves exactly one task.
+even with ``max_retries``, so a lost answer leaves exactly one task. The last
+tests drive the npm SDK (``wavespeed`` 0.3.2) under node: its task-level retry
+re-runs a task (a second POST) only when the error's text says so.
 """
 
 from __future__ import annotations
