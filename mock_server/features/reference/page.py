@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from functools import cache
 from html import escape
 from typing import Any
 
 from ....contracts import Catalogue, ModelSpec, load_openapi
+from ....contracts._resources import inlined_schema
 
 __all__ = ["CONTENT_SECURITY_POLICY", "render_models", "render_reference"]
 
@@ -30,7 +33,10 @@ section.op{border:1px solid #d0d7de;border-radius:6px;margin:1rem 0;padding:.5re
 .get{color:#0969da}.post{color:#1a7f37}.put,.patch{color:#9a6700}.delete{color:#cf222e}
 code,.path{font-family:ui-monospace,monospace}.path{font-weight:600}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top}
-p.desc{white-space:pre-wrap}nav ul{columns:2}
+p.desc{white-space:pre-wrap}nav ul{columns:2;column-gap:2rem;padding-left:1.2rem}
+nav li{break-inside:avoid;overflow-wrap:anywhere}
+.scroll{overflow-x:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.5rem}
+@media (max-width:700px){body{padding:.5rem 1rem}nav ul{columns:1}td,th{font-size:13px}}
 """
 
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
@@ -40,6 +46,28 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 """Nothing loads but the page's own stylesheet; the page cannot be framed."""
+
+
+_CODE = re.compile(r"`([^`]+)`")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+|/[^)\s]*)\)")
+
+
+def _md(text: str) -> str:
+    """Escaped text with the Markdown the contract's descriptions use: `code`
+    and [links](https://...). Nothing else is interpreted."""
+    html = escape(text.strip())
+    html = _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html)
+    return _LINK.sub(lambda m: f'<a href="{m.group(2)}">{m.group(1)}</a>', html)
+
+
+def _status_key(status: str) -> tuple[int, str]:
+    """200 before 400 before 4XX before default."""
+    text = str(status)
+    if text.isdigit():
+        return int(text), ""
+    if text[:1].isdigit():
+        return int(text[0]) * 100 + 99, text
+    return 1000, text
 
 
 def _resolve(doc: dict[str, Any], node: Any) -> Any:
@@ -70,9 +98,9 @@ def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) 
         f'<span class="path">{escape(path)}</span></h3>',
     ]
     if op.get("summary"):
-        parts.append(f"<p><strong>{escape(op['summary'])}</strong></p>")
+        parts.append(f"<p><strong>{_md(op['summary'])}</strong></p>")
     if op.get("description"):
-        parts.append(f'<p class="desc">{escape(op["description"].strip())}</p>')
+        parts.append(f'<p class="desc">{_md(op["description"])}</p>')
     params = [_resolve(doc, p) for p in op.get("parameters", [])]
     if params:
         rows = "".join(
@@ -80,12 +108,13 @@ def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) 
             f"<td>{escape(str(p.get('in')))}</td>"
             f"<td>{'yes' if p.get('required') else 'no'}</td>"
             f"<td>{_schema_link(p.get('schema', {}))}</td>"
-            f"<td>{escape(str(p.get('description', '')).strip())}</td></tr>"
+            f"<td>{_md(str(p.get('description', '')))}</td></tr>"
             for p in params
         )
         parts.append(
-            "<table><tr><th>parameter</th><th>in</th><th>required</th>"
-            f"<th>schema</th><th>description</th></tr>{rows}</table>"
+            '<div class="scroll"><table><tr><th>parameter</th><th>in</th>'
+            "<th>required</th><th>schema</th><th>description</th></tr>"
+            f"{rows}</table></div>"
         )
     body = _resolve(doc, op.get("requestBody"))
     if isinstance(body, dict):
@@ -94,8 +123,11 @@ def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) 
                 f"<p>Request body (<code>{escape(media)}</code>): "
                 f"{_schema_link(spec.get('schema', {}))}</p>"
             )
+            parts.append(_body_fields(spec.get("schema", {}), media, method, path))
     statuses = []
-    for status, response in op.get("responses", {}).items():
+    responses = op.get("responses", {})
+    for status in sorted(responses, key=_status_key):
+        response = responses[status]
         response = _resolve(doc, response)
         media = response.get("content", {})
         schemas = ", ".join(
@@ -104,17 +136,60 @@ def _operation(doc: dict[str, Any], path: str, method: str, op: dict[str, Any]) 
         )
         statuses.append(
             f"<tr><td>{escape(str(status))}</td>"
-            f"<td>{escape(str(response.get('description', '')).strip())}</td>"
+            f"<td>{_md(str(response.get('description', '')))}</td>"
             f"<td>{schemas}</td></tr>"
         )
     if statuses:
         parts.append(
-            "<table><tr><th>status</th><th>description</th><th>body</th></tr>"
-            + "".join(statuses)
-            + "</table>"
+            '<div class="scroll"><table><tr><th>status</th><th>description</th>'
+            "<th>body</th></tr>" + "".join(statuses) + "</table></div>"
         )
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _body_fields(schema: Any, media: str, method: str, path: str) -> str:
+    """A JSON body's fields inline (name, type, required, description), an
+    example body of its required fields, and a curl line."""
+    ref = schema.get("$ref") if isinstance(schema, dict) else None
+    if media != "application/json" or not isinstance(ref, str) or ref.startswith("#"):
+        return ""
+    name = ref.split("#", 1)[0].rsplit("/", 1)[-1]
+    try:
+        body_schema = inlined_schema(name)
+    except (OSError, ValueError, KeyError):
+        return ""
+    props: dict[str, Any] = dict(body_schema.get("properties", {}))
+    if not props:
+        return ""
+    required = set(body_schema.get("required", []))
+    rows = "".join(
+        f"<tr><td><code>{escape(field)}</code>{' *' if field in required else ''}</td>"
+        f"<td>{escape(_type_of(spec))}</td>"
+        f"<td>{_md(str(spec.get('description', '')) if isinstance(spec, dict) else '')}</td></tr>"
+        for field, spec in props.items()
+    )
+    example = {f: _example(props[f]) for f in props if f in required}
+    curl = (
+        f"curl -X {method.upper()} http://127.0.0.1:8000{path} "
+        "-H 'Authorization: Bearer any-key' -H 'Content-Type: application/json' "
+        f"-d '{json_text(example)}'"
+    )
+    return (
+        '<div class="scroll"><table><tr><th>field</th><th>type</th>'
+        f"<th>description</th></tr>{rows}</table></div>"
+        f"<p>Example (the required fields):</p><pre>{escape(curl)}</pre>"
+    )
+
+
+def _type_of(spec: Any) -> str:
+    if not isinstance(spec, dict):
+        return ""
+    if "type" in spec:
+        kind = spec["type"]
+        return " or ".join(kind) if isinstance(kind, list) else str(kind)
+    branches = spec.get("anyOf") or spec.get("oneOf") or []
+    return " or ".join(sorted({_type_of(b) for b in branches if _type_of(b)}))
 
 
 @cache
@@ -232,12 +307,14 @@ def _example(prop: Any) -> Any:
     if prop.get("x-ui-component") in ("uploader", "uploaders"):
         url = "https://example.com/input"
         return [url] if prop.get("type") == "array" else url
-    return {"integer": 1, "number": 1, "boolean": False, "array": []}.get(
+    if prop.get("anyOf"):
+        return _example(prop["anyOf"][0])
+    if prop.get("format") == "uri" or "http" in str(prop.get("pattern", "")):
+        return "https://example.com/input.png"
+    return {"integer": 1, "number": 1, "boolean": False, "array": [], "object": {}}.get(
         str(prop.get("type")), "A lighthouse at dusk"
     )
 
 
 def json_text(value: Any) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False)
