@@ -34,7 +34,7 @@ section.op{border:1px solid #d0d7de;border-radius:6px;margin:1rem 0;padding:.5re
 code,.path{font-family:ui-monospace,monospace}.path{font-weight:600}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top}
 p.desc{white-space:pre-wrap}nav ul{columns:2;column-gap:2rem;padding-left:1.2rem}
-nav li{break-inside:avoid;overflow-wrap:anywhere}
+nav li{break-inside:avoid;overflow-wrap:anywhere}p,h3,code{overflow-wrap:anywhere}
 .scroll{overflow-x:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.5rem}
 @media (max-width:700px){body{padding:.5rem 1rem}nav ul{columns:1}td,th{font-size:13px}}
 """
@@ -291,9 +291,9 @@ def _model(spec: ModelSpec) -> str:
         f"<p>{escape(spec.name)}: {escape(spec.description)} "
         f"<em>{escape(spec.type)}</em>; returns {plan.kind} ({escape(plan.format)}"
         f"{size}{length}{sound}); ${spec.price_for():g} a run with defaults.</p>"
-        "<table><tr><th>field</th><th>type</th><th>default</th><th>values</th>"
-        f"<th>description</th></tr>{''.join(rows)}</table>"
-        f"<p><code>{escape(curl)}</code></p></section>"
+        '<div class="scroll"><table><tr><th>field</th><th>type</th><th>default</th>'
+        f"<th>values</th><th>description</th></tr>{''.join(rows)}</table></div>"
+        f"<pre>{escape(curl)}</pre></section>"
     )
 
 
