@@ -224,7 +224,7 @@ def render_reference(document: str = "openapi.yaml") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>{title}</h1>"
-        f'<p class="desc">{escape(str(info.get("description", "")).strip())}</p>'
+        f'<p class="desc">{_md(str(info.get("description", "")))}</p>'
         '<p>The documents: <a href="/openapi.yaml">openapi.yaml</a>, '
         '<a href="/openapi.json">openapi.json</a> (body schemas under '
         "<code>/schemas/</code>); the control API: "
