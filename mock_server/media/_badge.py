@@ -17,6 +17,17 @@ _GLYPHS = {
     "E": ("11111", "10000", "10000", "11110", "10000", "10000", "11111"),
     "I": ("01110", "00100", "00100", "00100", "00100", "00100", "01110"),
     "C": ("01110", "10001", "10000", "10000", "10000", "10001", "01110"),
+    " ": ("00000",) * 7,
+    "0": ("01110", "10011", "10101", "10101", "10101", "11001", "01110"),
+    "1": ("00100", "01100", "00100", "00100", "00100", "00100", "01110"),
+    "2": ("01110", "10001", "00001", "00010", "00100", "01000", "11111"),
+    "3": ("11110", "00001", "00001", "01110", "00001", "00001", "11110"),
+    "4": ("00010", "00110", "01010", "10010", "11111", "00010", "00010"),
+    "5": ("11111", "10000", "11110", "00001", "00001", "10001", "01110"),
+    "6": ("00110", "01000", "10000", "11110", "10001", "10001", "01110"),
+    "7": ("11111", "00001", "00010", "00100", "01000", "01000", "01000"),
+    "8": ("01110", "10001", "10001", "01110", "10001", "10001", "01110"),
+    "9": ("01110", "10001", "10001", "01111", "00001", "00010", "01100"),
 }
 WORD = "SYNTHETIC"
 _PAD = 2
@@ -26,11 +37,19 @@ _BACK_ALPHA = 110
 
 
 @cache
-def badge_alpha(scale: int) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
-    """Per-pixel weights (0-256) of white text and of the dark backing."""
+def badge_alpha(
+    scale: int, label: str = ""
+) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
+    """Per-pixel weights (0-256) of white text and of the dark backing.
+
+    ``label`` (digits: the seed) follows the word, so clips of different seeds
+    can be told apart on sight."""
+    text_line = WORD + (
+        " " + "".join(c for c in label if c in _GLYPHS) if label else ""
+    )
     rows = []
     for line in range(7):
-        rows.append([int(c) for ch in WORD for c in _GLYPHS[ch][line] + "0"][:-1])
+        rows.append([int(c) for ch in text_line for c in _GLYPHS[ch][line] + "0"][:-1])
     text = np.array(rows, dtype=np.uint16)
     text = np.kron(text, np.ones((scale, scale), dtype=np.uint16))
     pad = _PAD * scale
@@ -44,16 +63,20 @@ def badge_scale(width: int, height: int) -> int:
     return max(1, min(width, height) // 720)
 
 
-def badge_corner(scale: int) -> tuple[int, int]:
+def badge_corner(scale: int, label: str = "") -> tuple[int, int]:
     """(height, width) of the frame corner the badge and its margin cover, even."""
-    text, _ = badge_alpha(scale)
+    text, _ = badge_alpha(scale, label)
     margin = _MARGIN * scale
     bh, bw = text.shape[0] + margin, text.shape[1] + margin
     return bh + bh % 2, bw + bw % 2
 
 
 def draw_badge(
-    frame: npt.NDArray[np.uint8], index: int, *, scale: int | None = None
+    frame: npt.NDArray[np.uint8],
+    index: int,
+    *,
+    scale: int | None = None,
+    label: str = "",
 ) -> None:
     """Blend the badge, in place, into the bottom-right corner of ``frame``.
 
@@ -63,7 +86,7 @@ def draw_badge(
     height, width = frame.shape[:2]
     if scale is None:
         scale = badge_scale(width, height)
-    text, back = badge_alpha(scale)
+    text, back = badge_alpha(scale, label)
     bh, bw = text.shape[:2]
     margin = _MARGIN * scale
     if bh + margin > height or bw + margin > width:

@@ -52,9 +52,10 @@ def choose_motion(rng: np.random.Generator, width: int, height: int) -> Motion:
 
 
 def pad_canvas(base: npt.NDArray[np.uint8], margin: int) -> npt.NDArray[np.uint8]:
-    """``base`` with ``margin`` mirrored pixels on every side."""
+    """``base`` with ``margin`` pixels on every side, each edge's own colour
+    carried out (a mirrored border showed as a seam when the pan reached it)."""
     margin = min(margin, base.shape[0] - 1, base.shape[1] - 1)
-    return np.pad(base, ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
+    return np.pad(base, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
 
 
 def iter_frames(
@@ -63,17 +64,19 @@ def iter_frames(
     height: int,
     motion: Motion,
     count: int,
+    label: str = "",
 ) -> Iterator[npt.NDArray[np.uint8]]:
     """``count`` I420 frames of ``width`` x ``height`` panned across ``canvas``.
 
     Frame 0 is the centre of the canvas, untouched (for image-to-video, the fitted
     image itself); the rest carry the badge. Each frame is a new
     ``(height * 3 // 2, width)`` array for ``write_clip(..., pixel_format="yuv420p")``.
+    ``label`` (the seed) is drawn after the badge's word.
     """
     margin = (canvas.shape[0] - height) // 2
     yuv = YuvCanvas(canvas)
     scale = badge_scale(width, height)
-    corner_h, corner_w = badge_corner(scale)
+    corner_h, corner_w = badge_corner(scale, label)
     for index in range(count):
         dx, dy = motion.offset(index, count)
         x0 = min(max(margin + dx, 0), canvas.shape[1] - width)
@@ -83,7 +86,7 @@ def iter_frames(
             # The badge is drawn in RGB on the corner it covers, then converted.
             cy, cx = y0 + height - corner_h, x0 + width - corner_w
             corner = canvas[cy : cy + corner_h, cx : cx + corner_w].copy()
-            draw_badge(corner, index, scale=scale)
+            draw_badge(corner, index, scale=scale, label=label)
             yuv.paste(frame, corner, width - corner_w, height - corner_h)
         yield frame
 

@@ -81,7 +81,7 @@ def image_pixels(
     else:
         rng = np.random.default_rng([seed, zlib.crc32(_utf8(prompt))])
         pixels = draw_scene(rng, width, height).copy()
-    draw_badge(pixels, seed % 997)
+    draw_badge(pixels, seed % 997, label=str(seed))
     made: np.ndarray = pixels
     return made
 

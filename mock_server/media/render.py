@@ -23,7 +23,7 @@ __all__ = ["CLIP_FPS", "CLIP_FRAMES", "ClipInfo", "render_clip"]
 CLIP_FRAMES = 121
 """Ovi's 5 s clip: 31 video latents, 1 + 4 x 30 frames."""
 CLIP_FPS = 24
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 """Bumped whenever the frames or audio change for the same inputs (a cache key)."""
 
 
@@ -55,7 +55,7 @@ def render_clip(
 
     The first frame is ``image`` scaled and centre-cropped to the output size; the
     later frames pan slowly (the direction from ``seed``) and carry a small
-    "SYNTHETIC" badge. The audio follows the prompt's ``<S>...<E>`` speech and
+    "SYNTHETIC <seed>" badge, so clips of different seeds differ on sight. The audio follows the prompt's ``<S>...<E>`` speech and
     ``<AUDCAP>...<ENDAUDCAP>`` captions. Equal inputs give byte-identical files on
     one machine with the same library versions.
 
@@ -110,7 +110,7 @@ def render_clip(
         )
         samples = sound.result() if sound is not None else None
     write_clip(
-        iter_frames(canvas, width, height, motion, frames),
+        iter_frames(canvas, width, height, motion, frames, label=str(seed)),
         samples,
         SAMPLE_RATE,
         path,
