@@ -136,6 +136,7 @@ def test_a_user_catalogue_and_any_model_through_the_server(tmp_path: Path) -> No
             base_url=live.url, headers={"Authorization": "Bearer k"}
         ) as client,
     ):
+        before = client.get("/api/v3/balance").json()["data"]["balance"]
         listed = [m["model_id"] for m in client.get("/api/v3/models").json()["data"]]
         assert listed[-1] == "acme/sketch/text-to-image"
         answer = client.post(
@@ -148,6 +149,13 @@ def test_a_user_catalogue_and_any_model_through_the_server(tmp_path: Path) -> No
             "/api/v3/model/price", json={"model_id": "acme/sketch/text-to-image"}
         )
         assert price.json()["data"]["price"] == 0.5
+        # Charged at the model's price, and billed under it.
+        after = client.get("/api/v3/balance").json()["data"]["balance"]
+        assert round(before - after, 6) == 0.5
+        bills = client.post(
+            "/api/v3/billings/search", json={"page": 1, "page_size": 10}
+        )
+        assert [i["price"] for i in bills.json()["data"]["items"]] == [0.5]
         unknown = client.post("/api/v3/acme/sketch/text-to-imag", json={"prompt": "x"})
         assert unknown.status_code == 404
         assert "Did you mean 'acme/sketch/text-to-image'" in unknown.json()["message"]
