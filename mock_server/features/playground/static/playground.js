@@ -96,6 +96,11 @@ function requestSchema(model) {
   return model.api_schema.api_schemas[0].request_schema;
 }
 
+function needsFile(model) {
+  const schema = requestSchema(model);
+  return (schema.required || []).some((name) => fileKind(name, schema.properties[name] || {}));
+}
+
 function submitUrl(model) {
   const entry = model.api_schema.api_schemas[0];
   return `${entry.server}${entry.api_path}`;
@@ -377,6 +382,12 @@ function noteStatus(id, item) {
   if (!task) {
     task = { item, changes: [] };
     state.tasks.set(id, task);
+    // A task made before the page opened starts at its own created_at, not at
+    // the moment this page first saw it.
+    const created = Date.parse(item.created_at ?? "") / 1000;
+    if (Number.isFinite(created) && item.status !== "created") {
+      task.changes.push({ status: "created", at: created });
+    }
   }
   task.item = { ...task.item, ...item };
   const last = task.changes.at(-1);
@@ -671,7 +682,8 @@ async function loadModels() {
   const picker = $("#model");
   const chosen = picker.value;
   picker.replaceChildren(...state.models.map((m) => el("option", { value: m.model_id, text: m.model_id })));
-  if (chosen) picker.value = chosen;
+  // First visit: the first model a prompt alone can run (no file to pick first).
+  picker.value = chosen || (state.models.find((m) => !needsFile(m)) ?? state.models[0]).model_id;
   renderForm(state.models.find((m) => m.model_id === picker.value) ?? state.models[0]);
 }
 

@@ -128,7 +128,9 @@ def expect() -> Any:
 def test_the_form_is_made_from_the_models_schema(page: Page) -> None:
     check = expect()
     check(page.locator("#model option")).to_have_count(len(builtin_catalogue()))
-    check(page.locator("#model")).to_have_value("character-ai/ovi/image-to-video")
+    # The first model a prompt alone can run is chosen (no file to pick first).
+    check(page.locator("#model")).to_have_value("character-ai/ovi/text-to-video")
+    page.select_option("#model", "character-ai/ovi/image-to-video")
     # Required fields marked, bounds and the default seed from the contract.
     check(page.locator('[data-field="image"] .req')).to_have_count(1)
     check(page.locator('[data-field="prompt"] .req')).to_have_count(1)
@@ -154,6 +156,7 @@ def test_submit_an_image_with_a_file_and_play_the_clip(
     page: Page, image_file: Path, screenshots: Path
 ) -> None:
     check = expect()
+    page.select_option("#model", "character-ai/ovi/image-to-video")
     page.set_input_files("#field-image-file", str(image_file))
     check(page.locator("#field-image")).to_have_value(
         re.compile(r"/uploads/\w+/lighthouse\.png$")
