@@ -133,6 +133,12 @@ class Settings:
         "/api/v3/models answer works as it is; later files override earlier entries)",
         shown_default="the built-in catalogue only",
     )
+    tls: bool = setting(
+        False,
+        help="answer HTTPS with a certificate for api.wavespeed.ai (and the served "
+        "names) from a local CA kept in the data folder; the banner says how to "
+        "trust it (needs the tls extra)",
+    )
     any_model: bool = setting(
         False,
         help="serve any /api/v3/<owner>/<model> id the catalogue lacks, with a "
@@ -358,7 +364,7 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

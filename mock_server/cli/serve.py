@@ -172,9 +172,20 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = app.state.server.settings  # as built: the profile resolved
     if settings.access_log:
         _print_access_log()
+    tls = None
+    if settings.tls:
+        from .tls import prepare_tls, trust_lines
+
+        tls = prepare_tls(settings)
     FrozenHeap().start()  # only this process: never a test process that embeds the server
-    print("\n".join(banner(settings)), file=sys.stderr, flush=True)
-    uvicorn_server(app).run(sockets=[sock])
+    lines = banner(settings) + (trust_lines(tls) if tls is not None else [])
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    server = uvicorn_server(
+        app,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+    )
+    server.run(sockets=[sock])
     return 0
 
 

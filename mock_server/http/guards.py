@@ -83,6 +83,8 @@ class HostRule:
     @classmethod
     def from_settings(cls, settings: Settings) -> HostRule:
         names = [*settings.allowed_hosts]
+        if settings.tls:  # serving as the real API's host (serve --tls)
+            names.append("api.wavespeed.ai")
         if settings.public_url:
             names.append(urlsplit(settings.public_url).netloc)
         if settings.host not in WILDCARD_BIND:

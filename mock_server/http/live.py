@@ -57,7 +57,9 @@ class _Uvicorn(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def uvicorn_server(app: FastAPI) -> uvicorn.Server:
+def uvicorn_server(
+    app: FastAPI, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None
+) -> uvicorn.Server:
     """uvicorn's server for an app from :func:`create_app`, with the mock's timeouts.
 
     Request headers are bounded by ``Settings.header_timeout_s`` (in the
@@ -71,6 +73,8 @@ def uvicorn_server(app: FastAPI) -> uvicorn.Server:
         host=settings.host,
         port=settings.port,
         http=timed_protocol(settings.header_timeout_s),
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
         **UVICORN_OPTIONS,
     )
     return _Uvicorn(config, mock.service)
