@@ -155,6 +155,15 @@ def build_server(
         expiring=(features.uploads,),
         catalogue=catalogue,
         outputs=features.outputs,
+        # A real engine the catalogue names (Ovi's entries name "ovi") runs
+        # those models; the synthetic engine makes every other model's outputs
+        # beside it. An engine no entry names (a test's fake) runs them all.
+        fallback=(
+            load_engine(settings.replace(engine="synthetic", engine_options={}))
+            if engine.name != "synthetic"
+            and engine.name in {m.engine_model for m in catalogue}
+            else None
+        ),
     )
     return MockServer(
         service=service,

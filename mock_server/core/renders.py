@@ -66,15 +66,22 @@ class RenderQueue:
         images: ImageLoader,
         outputs_dir: Path,
         engine_models: Mapping[str, str] | None = None,
+        fallback: Engine | None = None,
     ) -> None:
         self.engine = engine
         self.engine_models = dict(engine_models or {})
         """Model ids to the family a real engine may run (catalogue data)."""
+        self.fallback = fallback
+        """The engine for the models ``engine`` does not run (the synthetic one,
+        beside a real engine); None: ``engine`` runs every model."""
         self.store = store
         self.clock = clock
         self.images = images
         self.outputs_dir = outputs_dir
         self._cached = engine if isinstance(engine, CachedRenderer) else None
+        self._fallback_cached = (
+            fallback if isinstance(fallback, CachedRenderer) else None
+        )
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, int(engine.max_concurrency)),
             thread_name_prefix="wavespeed-render",
@@ -118,6 +125,8 @@ class RenderQueue:
         self._closing = True
         self.cancel_all()
         self.engine.close()
+        if self.fallback is not None:
+            self.fallback.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def wait(self, p: Prediction, timeout_s: float) -> bool:
@@ -174,7 +183,7 @@ class RenderQueue:
             w, _, h = str(p.input.get("size", "960*540")).partition("*")
             width, height = int(w), int(h)
         on_start = None
-        if self.engine.reports_progress:
+        if self.engine_for(p).reports_progress:
 
             def on_start() -> None:
                 self.store.update(p, render_started_at=self.clock.now())
@@ -199,13 +208,24 @@ class RenderQueue:
             engine_model=self.engine_models.get(p.model),
         )
 
+    def engine_for(self, p: Prediction) -> Engine:
+        """The engine that renders ``p``: the real engine for the models its
+        catalogue entries give it (``x-mock.engine_model``), the fallback for
+        the rest."""
+        if self.fallback is None or self.engine_models.get(p.model) == self.engine.name:
+            return self.engine
+        return self.fallback
+
     def finish_from_cache(self, p: Prediction, image: ImageIntake | None) -> bool:
         """Finish ``p`` at once if the engine already has its clip (a file lookup).
 
         Done on the event loop: handing a cache hit to a worker thread costs more
         than the lookup itself. Engines opt in through :class:`CachedRenderer`.
         """
-        if self._cached is None or p.outcome_known:
+        cached = (
+            self._cached if self.engine_for(p) is self.engine else self._fallback_cached
+        )
+        if cached is None or p.outcome_known:
             return False
         if (
             image is None
@@ -213,7 +233,7 @@ class RenderQueue:
         ):
             return False  # an upload or a URL is read on a worker, never the loop
         try:
-            result = self._cached.render_cached(self._job_for(p, image))
+            result = cached.render_cached(self._job_for(p, image))
         except Exception:
             return False  # the worker will render it and report any failure
         if result is None:
@@ -262,7 +282,7 @@ class RenderQueue:
 
     def _make_clip(self, p: Prediction) -> None:
         try:
-            result = self.engine.render(self._job_for(p, None))
+            result = self.engine_for(p).render(self._job_for(p, None))
         except RenderFailed:
             raise
         except Exception as exc:
@@ -293,9 +313,10 @@ class RenderQueue:
                 return  # reset, deleted, or a scenario decided the outcome
             job = self._job_for(p, image)
             changes: dict[str, Any] = {}
-            if not self.engine.reports_progress:
+            engine = self.engine_for(p)
+            if not engine.reports_progress:
                 changes["render_started_at"] = self.clock.now()
-            result = self.engine.render(job)
+            result = engine.render(job)
             if self.store.get(p.id) is not p:
                 # Reset or pruned meanwhile: nothing points at the new file.
                 if result.output_path is None:

@@ -110,6 +110,7 @@ class MockService:
         expiring: Sequence[Expiring] = (),
         catalogue: Catalogue | None = None,
         outputs: OutputSource | None = None,
+        fallback: Engine | None = None,
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue if catalogue is not None else builtin_catalogue()
@@ -139,6 +140,7 @@ class MockService:
             engine_models={
                 m.id: m.engine_model for m in self.catalogue if m.engine_model
             },
+            fallback=fallback,
         )
         self.watch = TerminalWatch(
             notifiers=self.notifiers,
