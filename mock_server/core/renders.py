@@ -255,6 +255,11 @@ class RenderQueue:
         p.render_started_at = p.rendered_at = now
         p.nsfw = [False]
 
+    def materializing(self, prediction_id: str) -> bool:
+        """Whether :meth:`materialize` is making this prediction's files now."""
+        with self._lock:
+            return prediction_id in self._materializing
+
     async def materialize(self, p: Prediction) -> None:
         """Make the clip of a finished ``p`` that has none (a deferred render, or
         one whose file went): once, however many ask at the same time.

@@ -501,8 +501,12 @@ class MockService:
         p = self.store.get(prediction_id)
         if p is None or self.status(p) != "completed":
             return
-        folder, name = self.output_file(prediction_id)
-        if (folder / name).is_file():
+        # A file being made may exist already, half written by an engine that
+        # writes in place: wait for the making, not for the name.
+        if not self.renders.materializing(p.id) and all(
+            (Path(folder) / found).is_file()
+            for folder, found, _ in map(self.output_for, p.output_names)
+        ):
             return
         try:
             await self.renders.materialize(p)
