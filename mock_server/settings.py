@@ -139,6 +139,14 @@ class Settings:
         "names) from a local CA kept in the data folder; the banner says how to "
         "trust it (needs the tls extra)",
     )
+    proxy_port: int | None = setting(
+        None,
+        metavar="PORT",
+        help="also listen here as a forward proxy that answers CONNECT "
+        "api.wavespeed.ai:443 only (HTTPS_PROXY=http://HOST:PORT); turns on --tls "
+        "and hands out URLs under https://api.wavespeed.ai",
+        shown_default="off",
+    )
     any_model: bool = setting(
         False,
         help="serve any /api/v3/<owner>/<model> id the catalogue lacks, with a "

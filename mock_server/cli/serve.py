@@ -152,6 +152,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
     keys = settings_from_args(args)
     settings = Settings.from_env(**keys)
+    if settings.proxy_port is not None:
+        # Clients keep https://api.wavespeed.ai: the tunnel needs the mock on
+        # HTTPS, and every URL it hands out must lead back through the proxy.
+        settings = settings.replace(
+            tls=True, public_url=settings.public_url or "https://api.wavespeed.ai"
+        )
     options: dict[str, object] = {}
     for dest, value in vars(args).items():
         if not dest.startswith(_OPTION_DEST) or value is None:
@@ -177,15 +183,34 @@ def run_serve(args: argparse.Namespace) -> int:
         from .tls import prepare_tls, trust_lines
 
         tls = prepare_tls(settings)
+    proxy = None
+    if settings.proxy_port is not None:
+        from .proxy import ConnectProxy
+
+        target = (
+            "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host,
+            settings.port,
+        )
+        proxy = ConnectProxy(_bind(settings.host, settings.proxy_port), target).start()
     FrozenHeap().start()  # only this process: never a test process that embeds the server
     lines = banner(settings) + (trust_lines(tls) if tls is not None else [])
+    if proxy is not None:
+        host = settings.host if settings.host not in ("0.0.0.0", "") else "127.0.0.1"
+        lines.append(
+            f"  proxy: HTTPS_PROXY=http://{host}:{proxy.sock.getsockname()[1]} "
+            f"(CONNECT api.wavespeed.ai:443 only)"
+        )
     print("\n".join(lines), file=sys.stderr, flush=True)
     server = uvicorn_server(
         app,
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if proxy is not None:
+            proxy.stop()
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from .._support import free_port
 pytest.importorskip("trustme", reason="pip install -e '.[test]' installs trustme")
 
 
-def serve_tls(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def serve_tls(data: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     with (data / "server.log").open("wb") as log:
         process = subprocess.Popen(
@@ -33,6 +34,7 @@ def serve_tls(data: Path) -> tuple[subprocess.Popen[bytes], str]:
                 str(data),
                 "--profile",
                 "instant",
+                *extra,
             ],
             env=os.environ.copy(),
             stdout=log,
@@ -78,3 +80,64 @@ def test_a_client_with_the_real_host_name_and_the_ca_trusted_reaches_the_mock(
     process.terminate()
     process.wait(60)
     assert ca.read_bytes() == first_ca
+
+
+APP = """
+import os, sys, time, requests
+API = "https://api.wavespeed.ai/api/v3"
+headers = {"Authorization": "Bearer app-key"}
+answer = requests.post(f"{API}/wavespeed-ai/z-image/turbo", json={"prompt": "A lighthouse"},
+                       headers=headers, timeout=30)
+answer.raise_for_status()
+url = answer.json()["data"]["urls"]["get"]
+for _ in range(600):
+    data = requests.get(url, headers=headers, timeout=30).json()["data"]
+    if data["status"] in ("completed", "failed"):
+        break
+    time.sleep(0.05)
+image = requests.get(data["outputs"][0], timeout=30).content
+print(data["status"], data["outputs"][0], image[:2].hex())
+"""
+
+
+def test_a_requests_app_with_the_real_url_goes_through_the_proxy_unchanged(
+    tmp_path: Path,
+) -> None:
+    proxy_port = free_port()
+    process, _ = serve_tls(tmp_path, "--proxy-port", str(proxy_port))
+    try:
+        ca = tmp_path / "tls" / "ca.pem"
+        banner = (tmp_path / "server.log").read_text()
+        assert f"HTTPS_PROXY=http://127.0.0.1:{proxy_port}" in banner
+        # Only environment variables: the app keeps https://api.wavespeed.ai.
+        env = {
+            **os.environ,
+            "HTTPS_PROXY": f"http://127.0.0.1:{proxy_port}",
+            "REQUESTS_CA_BUNDLE": str(ca),
+            "NO_PROXY": "",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", APP],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        status, output, magic = done.stdout.split()
+        assert status == "completed" and magic == "ffd8"  # a JPEG
+        assert output.startswith("https://api.wavespeed.ai/outputs/")
+        # Never an open proxy: another host, or a plain request, is refused.
+        with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as conn:
+            conn.sendall(
+                b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+            )
+            assert conn.recv(100).startswith(b"HTTP/1.1 403")
+        with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as conn:
+            conn.sendall(
+                b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"
+            )
+            assert conn.recv(100).startswith(b"HTTP/1.1 405")
+    finally:
+        process.terminate()
+        process.wait(60)
