@@ -139,6 +139,12 @@ class Settings:
         "names) from a local CA kept in the data folder; the banner says how to "
         "trust it (needs the tls extra)",
     )
+    timestamp_digits: str = setting(
+        "varied",
+        choices=("varied", "0", "2", "3", "9"),
+        help="fractional digits of created_at: varied (0, 2, 3 or 9, fixed per task, "
+        "as real bodies carry them) or one style pinned",
+    )
     proxy_port: int | None = setting(
         None,
         metavar="PORT",

@@ -23,6 +23,7 @@ import os
 import random
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,7 +54,7 @@ from .images import (
 )
 from .keys import key_id, mask_key
 from .lifecycle import is_refunded, is_terminal, status_at
-from .prediction import Prediction, to_api
+from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
 from .retention import PruneReport, RetentionPolicy, delete_files
@@ -446,11 +447,20 @@ class MockService:
             self.clock.now(),
             self.base_url,
             accepted=accepted,
-            timestamp_digits=3 if digits is None else digits,
+            timestamp_digits=self._digits(p) if digits is None else digits,
         )
         if data["outputs"] and p.plan and p.plan.get("inline"):
             data["outputs"] = [self._inline_text(p)]
         return data
+
+    def _digits(self, p: Prediction) -> int:
+        """``created_at``'s fractional digits: pinned by the setting, or varied
+        per task the way real bodies vary (Go's RFC3339Nano drops trailing
+        zeros: 0, 2, 3 or 9 digits seen) [observed], fixed for a task."""
+        pinned = self.settings.timestamp_digits
+        if pinned != "varied":
+            return int(pinned)
+        return TIMESTAMP_DIGITS[zlib.crc32(p.id.encode()) % len(TIMESTAMP_DIGITS)]
 
     def _inline_text(self, p: Prediction) -> str:
         """An inline output's text (an LLM's answer): its small file, read."""

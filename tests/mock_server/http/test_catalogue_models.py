@@ -179,3 +179,31 @@ def test_a_user_catalogue_and_any_model_through_the_server(tmp_path: Path) -> No
         assert [e.get("any_model") for e in journal if e["method"] == "POST"] == [
             "audio"
         ]
+
+
+def test_created_at_varies_its_digits_by_default_and_a_strict_parser_trips(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime
+
+    with (
+        checked_live_server(tmp_path, timestamp_digits="varied") as live,
+        httpx.Client(
+            base_url=live.url, headers={"Authorization": "Bearer k"}
+        ) as client,
+    ):
+        stamps = [
+            client.post(
+                "/api/v3/wavespeed-ai/z-image/turbo", json={"prompt": "x"}
+            ).json()["data"]["created_at"]
+            for _ in range(24)
+        ]
+    # Several styles, as real bodies carry (Go's RFC3339Nano): 0, 2, 3 or 9 digits.
+    assert len({len(s) for s in stamps}) >= 2
+    failures = 0
+    for stamp in stamps:  # a client that assumes one style, as some do
+        try:
+            datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+        except ValueError:
+            failures += 1
+    assert failures > 0
