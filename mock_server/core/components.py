@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ...contracts import ModelSpec
+from ...contracts import ModelSpec, OutputPlan
 
 if TYPE_CHECKING:
     from .prediction import Prediction
@@ -47,6 +48,17 @@ class SubmitRequest:
     decided: WireDecision | None = None
     """The fault source's decision at the edge (the wire layer), when the request
     came through it: the plan is made from its scenario, never chosen again."""
+
+    @cached_property
+    def plan(self) -> OutputPlan:
+        """What the run makes, worked out once per request (admission, the row
+        and the charge all read this one)."""
+        return self.model.outputs_for(self.body)
+
+    @cached_property
+    def price(self) -> float:
+        """The run's charge in USD, from :attr:`plan`, once per request."""
+        return self.model.price.cost(self.model.base_price, self.body, self.plan)
 
 
 @dataclass(frozen=True)

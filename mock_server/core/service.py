@@ -261,9 +261,7 @@ class MockService:
             raise
         # persist, then schedule
         try:
-            await self.store.add(
-                p, charge_micros=round(request.model.price_for(request.body) * MICROS)
-            )
+            await self.store.add(p, charge_micros=round(request.price * MICROS))
         except StoreError as exc:
             self._abandon(fault)
             raise ApiError(
@@ -322,7 +320,7 @@ class MockService:
         requested = int(body.get("seed", rule.random))
         seed = rule.resolve(requested, self._seeds.randint)
         echoed = dict(body)
-        plan = request.model.outputs_for(body)
+        plan = request.plan
         chosen = (
             self.outputs.choose(request.model.id, body)
             if self.outputs is not None

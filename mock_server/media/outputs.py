@@ -25,7 +25,7 @@ from .errors import ClipArrayError
 from .frames import draw_scene
 from .image import decode_image, fit_image
 from .prompt_tags import PromptTags, parse_prompt_tags
-from .writer import AUDIO_CODECS, CLIP_FILE_MODE, write_audio
+from .writer import CLIP_FILE_MODE, write_audio
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -166,6 +166,3 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-SOUND_FORMATS = tuple(AUDIO_CODECS)

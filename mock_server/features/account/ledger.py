@@ -119,7 +119,7 @@ class Account:
         """Refuse a submit the balance cannot pay (only with a starting balance)."""
         if self.starting_balance is None:
             return
-        price = request.model.price_for(request.body)
+        price = request.price
         balance = self.balance(key_id(request.api_key))
         if balance < price:
             raise ApiError(
