@@ -42,7 +42,7 @@ from .facts import (
     upload_limits,
 )
 from .images import ImageInfo, TooManyPixelsError, UnusableImageError, probe_image
-from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs
+from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs, shared_plan
 from .registry import (
     get_model,
     is_valid_request,
@@ -109,6 +109,7 @@ __all__ = [
     "schema_names",
     "schema_registry",
     "seed_rule",
+    "shared_plan",
     "statuses",
     "task_errors",
     "terminal_statuses",

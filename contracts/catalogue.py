@@ -23,8 +23,8 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,7 @@ class ModelSpec:
         """The URI the validation schema's references resolve against."""
         return SCHEMA_BASE_URI + (self.contract or "common.json")
 
-    @property
+    @cached_property
     def image_field(self) -> str | None:
         """The property holding the input image (the first frame), if any."""
         props = self.request_schema.get("properties", {})
@@ -153,18 +153,23 @@ class ModelSpec:
     def takes_image(self) -> bool:
         return self.image_field is not None
 
-    def outputs_for(self, body: Mapping[str, Any]) -> OutputPlan:
-        """What a run with ``body`` makes (kind, format, size, length, count)."""
-        plan = plan_outputs(self.output, self.request_schema, body)
+    @cached_property
+    def text_field(self) -> str:
+        """The request property whose text the output derives from."""
         props = self.request_schema.get("properties", {})
-        text_field = next(
+        return next(
             (k for k in ("prompt", "text", "input", "lyrics") if k in props), "prompt"
         )
-        return replace(
-            plan,
+
+    def outputs_for(self, body: Mapping[str, Any]) -> OutputPlan:
+        """What a run with ``body`` makes (kind, format, size, length, count)."""
+        return plan_outputs(
+            self.output,
+            self.request_schema,
+            body,
             image_field=self.image_field,
-            speech=plan.kind == "audio" and "speech" in self.type,
-            text_field=text_field,
+            speech="speech" in self.type,
+            text_field=self.text_field,
         )
 
     def price_for(self, body: Mapping[str, Any] | None = None) -> float:

@@ -10,6 +10,7 @@ the body or else from the property's ``default``. Pure: no file is touched.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ __all__ = [
     "OutputRule",
     "kind_for_type",
     "plan_outputs",
+    "shared_plan",
 ]
 
 KINDS = ("image", "video", "audio", "text", "file")
@@ -143,7 +145,7 @@ class OutputRule:
         return (self.params or {}).get(name, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutputPlan:
     """What one run makes: ``count`` files of ``kind`` in ``format``."""
 
@@ -167,6 +169,9 @@ class OutputPlan:
     """A sound that is all speech (text-to-speech): its text is spoken."""
     text_field: str = "prompt"
     """The request property whose text the output derives from."""
+    urls: tuple[str, ...] = ()
+    """The outputs are these URLs, not files the mock makes (a test's custom
+    outputs)."""
 
     @property
     def suffix(self) -> str:
@@ -192,12 +197,25 @@ class OutputPlan:
         ]
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The plan as JSON-ready data (``urls`` a list)."""
+        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        values["urls"] = list(self.urls)
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> OutputPlan:
+        """The plan of :meth:`as_dict`'s data; unknown keys are ignored."""
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in known})
+        fields = {k: v for k, v in values.items() if k in known}
+        fields["urls"] = tuple(fields.get("urls") or ())
+        return shared_plan(cls(**fields))
+
+
+@functools.lru_cache(maxsize=1024)
+def shared_plan(plan: OutputPlan) -> OutputPlan:
+    """One instance for equal plans: stored predictions share a few objects
+    (a suite's tasks make a handful of distinct plans), not one each."""
+    return plan
 
 
 def kind_for_type(type_: str) -> str:
@@ -216,9 +234,18 @@ def kind_for_type(type_: str) -> str:
 
 
 def plan_outputs(
-    rule: OutputRule, schema: Mapping[str, Any], body: Mapping[str, Any]
+    rule: OutputRule,
+    schema: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    image_field: str | None = None,
+    speech: bool = False,
+    text_field: str = "prompt",
 ) -> OutputPlan:
-    """The plan of one run of a model with ``rule`` and request ``schema``."""
+    """The plan of one run of a model with ``rule`` and request ``schema``.
+
+    ``image_field``, ``speech`` (an audio model that speaks) and
+    ``text_field`` are the model's, passed through to the plan."""
     props: Mapping[str, Any] = schema.get("properties", {}) or {}
 
     def value(name: str) -> Any:
@@ -256,6 +283,9 @@ def plan_outputs(
         inline=rule.inline,
         size_from=rule.size_from,
         scale=scale,
+        image_field=image_field,
+        speech=speech and kind == "audio",
+        text_field=text_field,
     )
 
 

@@ -52,9 +52,9 @@ class Prediction:
     """SHA-256 of a ``data:`` image, kept at ``inputs/<digest>.img`` for a restart."""
     flag_nsfw: bool = False
     """A scenario flags the outputs as NSFW whatever the engine says."""
-    plan: dict[str, Any] | None = None
-    """What the run makes (``contracts.OutputPlan`` as a dict), decided once at
-    submit; None in rows of older versions (an Ovi clip)."""
+    plan: OutputPlan | None = None
+    """What the run makes, decided once at submit (stored as its dict); None in
+    rows of older versions (an Ovi clip)."""
     # -- what happens later (MUTABLE_FIELDS) --
     polls: int = 0
     render_started_at: float | None = None
@@ -87,7 +87,7 @@ class Prediction:
     @property
     def output_plan(self) -> OutputPlan:
         """The plan as an object (an Ovi clip for rows without one)."""
-        return OutputPlan.from_dict(self.plan) if self.plan else _CLIP_PLAN
+        return self.plan or _CLIP_PLAN
 
     @property
     def output_name(self) -> str:
@@ -97,9 +97,6 @@ class Prediction:
     @property
     def output_names(self) -> list[str]:
         """Every output file's name, in order."""
-        plan = self.plan
-        if not plan:
-            return [f"{self.id}.mp4"]
         return self.output_plan.names(self.id)
 
 
@@ -200,7 +197,7 @@ def to_api(
         "model": p.model,
         "input": p.input,
         "outputs": (
-            (p.plan or {}).get("urls")
+            list(p.output_plan.urls)
             or [f"{base_url}/outputs/{name}" for name in p.output_names]
             if completed
             else []

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ...contracts import Catalogue, builtin_catalogue, seed_rule
+from ...contracts import Catalogue, builtin_catalogue, seed_rule, shared_plan
 from ...contracts.errors import WavespeedMockError
 from ..errors import ApiError
 from ..settings import Settings
@@ -365,8 +365,9 @@ class MockService:
             key_hint=mask_key(request.api_key),
             webhook=request.webhook,
             image_digest=image.digest if image is not None else None,
-            plan=plan.as_dict()
-            | ({"urls": list(chosen.urls)} if chosen and chosen.urls else {}),
+            plan=shared_plan(
+                replace(plan, urls=tuple(chosen.urls)) if chosen else plan
+            ),
         )
         if fault is not None:
             p.scenario = fault.name or "unnamed"
@@ -447,7 +448,7 @@ class MockService:
             accepted=accepted,
             timestamp_digits=self._digits(p) if digits is None else digits,
         )
-        if data["outputs"] and p.plan and p.plan.get("inline"):
+        if data["outputs"] and p.output_plan.inline:
             data["outputs"] = [self._inline_text(p)]
         return data
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...contracts import OutputPlan
 from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
 
@@ -118,6 +119,8 @@ class PredictionStore:
             self._seq = int(row[0])
             values = json.loads(row[2])
             fixed = {k: values[k] for k in _FIXED_FIELDS if k in values}
+            if fixed.get("plan"):
+                fixed["plan"] = OutputPlan.from_dict(fixed["plan"])
             changing = dict(zip(MUTABLE_FIELDS, row[3:], strict=True))
             changing["nsfw"] = json.loads(changing["nsfw"] or "[]")
             p = Prediction(
@@ -440,6 +443,8 @@ def _column(p: Prediction, name: str) -> Any:
 
 def _row(p: Prediction, seq: int, charge_micros: int) -> tuple[Any, ...]:
     record = {name: getattr(p, name) for name in _FIXED_FIELDS}
+    if p.plan is not None:
+        record["plan"] = p.plan.as_dict()
     return (
         seq,
         p.id,

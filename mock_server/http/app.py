@@ -165,13 +165,14 @@ def create_app(
         _IdRoute("/api/v3/predictions/{prediction_id}/result", get_result, fixed),
         _IdRoute("/api/v3/predictions/{prediction_id}", get_result, fixed),
     ]
-    # Submits last: one route for every model of the catalogue (a model is
-    # data), never taking a path another route serves.
+    # Then the submits: one route for every model of the catalogue (a model is
+    # data) that never takes a path another route serves, so its place changes
+    # no answer; tried after 40 patterns it cost a submit about 40 us.
     taken = frozenset(getattr(route, "path", "") for route in routes)
     submits: list[BaseRoute] = [
         _ModelRoute(_submit_handler(service, auth), taken, service.catalogue)
     ]
-    app.router.routes.extend(polls + routes + submits)
+    app.router.routes.extend(polls + submits + routes)
 
     _install_error_handlers(app)
     if service.faults is not None:
