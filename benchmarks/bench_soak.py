@@ -36,12 +36,14 @@ import math
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,17 +263,72 @@ async def traffic(
     await asyncio.gather(*jobs)
 
 
+# --tracemalloc: the server traces Python allocations and writes a snapshot to
+# the path in WAVESPEED_SOAK_SNAPSHOT each time it gets SIGUSR1, so that the
+# soak can compare the heap after the warm-up with the heap at the end: growth
+# in Python objects shows there by line, growth outside Python does not. Before
+# each snapshot the server's frozen heap is collected, so garbage that waits for
+# the ten-minute reclaim is not counted as growth.
+TRACED_SERVE = """
+import gc, os, signal, tracemalloc
+tracemalloc.start(12)
+def dump(*_):
+    gc.unfreeze()  # what the server froze, garbage included, is collected first
+    gc.collect()
+    tracemalloc.take_snapshot().dump(os.environ["WAVESPEED_SOAK_SNAPSHOT"])
+signal.signal(signal.SIGUSR1, dump)
+""" + SERVE
+
+
+def snapshot(server: subprocess.Popen[bytes], keep_as: Path, timeout_s: float = 120.0) -> None:
+    """Ask a traced server for a heap snapshot and keep it as ``keep_as``."""
+    path = keep_as.with_name("heap.snapshot")  # WAVESPEED_SOAK_SNAPSHOT
+    path.unlink(missing_ok=True)
+    server.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + timeout_s
+    size = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if path.exists() and path.stat().st_size == size:
+            path.rename(keep_as)  # written whole: its size held for half a second
+            return
+        size = path.stat().st_size if path.exists() else -1
+    raise RuntimeError(f"the server wrote no heap snapshot to {path}")
+
+
+def heap_growth(before: Path, after: Path, top: int = 12) -> list[str]:
+    """The lines whose traced memory grew most between two snapshots."""
+    first = tracemalloc.Snapshot.load(str(before))
+    last = tracemalloc.Snapshot.load(str(after))
+    total = sum(s.size for s in last.statistics("filename")) - sum(
+        s.size for s in first.statistics("filename")
+    )
+    lines = [f"traced Python memory: {total / 2**20:+.2f} MB from the warm-up to the end"]
+    for stat in last.compare_to(first, "traceback")[:top]:
+        lines.append(
+            f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+            + " <- ".join(  # the allocating line first
+                f"{Path(f.filename).name}:{f.lineno}"
+                for f in list(reversed(stat.traceback))[:6]
+            )
+        )
+    return lines
+
+
 def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
     port = free_port()
+    snapshots = Path(tempfile.mkdtemp(prefix="soak-heap-"))
+    env = {**os.environ, "WAVESPEED_SOAK_SNAPSHOT": str(snapshots / "heap.snapshot")}
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "serve", "--port", str(port), "--data-dir", str(data_dir),
+        [sys.executable, "-c", TRACED_SERVE if args.tracemalloc else SERVE, "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--profile", profile, "--api-key", KEY, "--max-predictions", str(args.max_predictions),
          "--max-upload-age", str(args.max_upload_age),
          "--journal-size", "2000", "--webhook-log-size", "500"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    growth: list[str] = []
     tally = Tally()
     receiver = Receiver(tally)
     samples: list[Sample] = []
@@ -281,8 +338,12 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
         done = threading.Event()
 
         def sampler() -> None:
+            warm_at = args.duration * args.warmup
             while not done.wait(args.sample_s):
                 samples.append(sample(server.pid, data_dir, started))
+                if args.tracemalloc and warm_at and samples[-1].at >= warm_at:
+                    snapshot(server, snapshots / "warm.snapshot")
+                    warm_at = 0.0
 
         thread = threading.Thread(target=sampler, daemon=True)
         samples.append(sample(server.pid, data_dir, started))
@@ -292,10 +353,14 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
         thread.join()
         samples.append(sample(server.pid, data_dir, started))
         alive = server.poll() is None
+        if args.tracemalloc and alive:
+            snapshot(server, snapshots / "end.snapshot")
+            growth = heap_growth(snapshots / "warm.snapshot", snapshots / "end.snapshot")
     finally:
         stop(server)
         receiver.close()
         shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(snapshots, ignore_errors=True)
     warm = [s for s in samples if s.at >= args.duration * args.warmup]
     after_warm_up = warm[0] if warm else samples[-1]
     metrics = {}
@@ -325,6 +390,7 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
             samples[-1].rss_mb / after_warm_up.rss_mb, 3
         ),
         "metrics": metrics,
+        "heap_growth": growth,
     }
 
 
@@ -344,6 +410,12 @@ def main() -> int:
     parser.add_argument("--max-predictions", type=int, default=500)
     parser.add_argument("--max-upload-age", type=float, default=120.0, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace the server's Python allocations and print what grew after the "
+        "warm-up (slows the server; for finding a leak, not for the figures)",
+    )
     args = parser.parse_args()
     profiles = ["fast", "instant"] if args.profile == "both" else [args.profile]
     results = []
@@ -364,6 +436,8 @@ def main() -> int:
         for name, m in result["metrics"].items():  # type: ignore[union-attr]
             print(f"   {name:8} {m['after_warm_up']:9.2f} {m['end']:9.2f} {m['peak']:9.2f} "
                   f"{m['slope_per_hour']:10.3f} {m['ci95_per_hour']:9.3f} {m['flat']}")  # fmt: skip
+        for line in result["heap_growth"]:  # type: ignore[attr-defined]
+            print(f"   {line}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

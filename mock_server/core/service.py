@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
-import os
 import random
-import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,7 @@ from .components import (
     OutputSource,
     SubmitRequest,
 )
-from .engine import Engine, RenderFailed, TrimmableCache
+from .engine import Engine, RenderFailed
 from .images import (
     ImageIntake,
     ImageLoader,
@@ -53,11 +50,11 @@ from .images import (
     write_atomically,
 )
 from .keys import key_id, mask_key
-from .lifecycle import is_refunded, is_terminal, status_at
+from .lifecycle import is_terminal, status_at
 from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
-from .retention import PruneReport, RetentionPolicy, delete_files
+from .retention import PruneReport, Retention, RetentionPolicy
 from .store import MICROS, PredictionStore, StoreError
 from .watch import TerminalWatch, until_terminal
 
@@ -65,8 +62,6 @@ __all__ = ["MockService", "SettleTimeout", "Submission"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
-# Files younger than this are never swept as orphans at start (see _sweep_orphans).
-ORPHAN_GRACE_S = 60.0
 # How long aclose() lets webhook deliveries in flight finish after a signal (SIGTERM, SIGINT): a stop must end within 2 s, so a
 # delivery still under way then is cut, and logged as cut.
 SIGNAL_DRAIN_S = 0.5
@@ -127,7 +122,6 @@ class MockService:
         self.faults = faults
         self.notifiers = tuple(notifiers)
         self.expiring = tuple(expiring)
-        self.retention = RetentionPolicy.from_settings(settings)
         self.profile: TimingProfile = parse_profile(settings.profile or DEFAULT_PROFILE)
         self.data_dir = Path(settings.data_dir).resolve()
         self.outputs_dir = self.data_dir / "outputs"
@@ -149,10 +143,20 @@ class MockService:
             renders=self.renders,
             describe=self.view,
         )
+        self.pruner = Retention(
+            RetentionPolicy.from_settings(settings),
+            store=store,
+            clock=clock,
+            renders=self.renders,
+            watch=self.watch,
+            images=images,
+            engine=engine,
+            outputs_dir=self.outputs_dir,
+            faults=faults,
+            expiring=self.expiring,
+            interval_s=settings.prune_interval_s,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._prune_due = False
-        self._maintenance: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Future[Any]] = set()
         self._stopping = asyncio.Event()
         self._seeds = random.SystemRandom()
         # Ids need uniqueness, not secrecy: a PRNG seeded once from the OS is
@@ -179,12 +183,7 @@ class MockService:
         self.images.remove_partials()
         for leftover in self.outputs_dir.glob(".*.part"):
             leftover.unlink(missing_ok=True)
-        # What retention says goes, before anything is re-queued for it; then
-        # the files of rows a crash removed before their files went.
-        self._in_background(self._remove_expired(self.retention))
-        sweep = self._loop.run_in_executor(None, self._sweep_orphans)
-        self._background.add(sweep)
-        sweep.add_done_callback(self._background.discard)
+        self.pruner.start(self._loop)  # before anything is re-queued for it
         for p in self.store.all():
             if self.watch.wants(p) and not is_terminal(self.status(p)):
                 self.watch.watch(p)
@@ -192,8 +191,6 @@ class MockService:
                 continue
             log.info("re-queueing render of %s left in flight by a previous run", p.id)
             self.renders.queue(p, None)
-        if self.settings.prune_interval_s > 0:
-            self._maintenance = self._loop.create_task(self._maintain())
 
     def begin_shutdown(self, *, drain_s: float | None = None) -> None:
         """The server is going away: whatever waits on a task stops waiting.
@@ -216,15 +213,13 @@ class MockService:
 
     async def aclose(self) -> None:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
-        if self._maintenance is not None:
-            self._maintenance.cancel()
+        self.pruner.stop()
         await self.watch.drain()  # deliveries under way finish and log their attempt
         self.close()
 
     def close(self) -> None:
         """Stop at once (see :meth:`aclose` for the graceful way)."""
-        if self._maintenance is not None:
-            self._maintenance.cancel()
+        self.pruner.stop()
         self.watch.close()
         self.renders.close()
         self.store.close()
@@ -273,7 +268,7 @@ class MockService:
             self._schedule(fault, p, image, cached)
             raise
         self._schedule(fault, p, image, cached)
-        self._prune_if_full()
+        self.pruner.after_submit()
         return Submission(p, fault)
 
     def _place_chosen(self, p: Prediction, chosen: ChosenOutputs) -> None:
@@ -624,164 +619,18 @@ class MockService:
 
     # -- retention -----------------------------------------------------------------
 
-    def prune(self, policy: RetentionPolicy | None = None) -> PruneReport:
-        """Apply retention now, blocking (``wavespeed-mock prune`` on a data folder):
-        predictions and their files, expired uploads, the render cache.
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The configured retention (``pruner`` applies it)."""
+        return self.pruner.policy
 
-        ``policy`` replaces the settings' retention for this prune only.
-        """
-        policy = policy or self.retention
-        report = self._remove_expired(policy)
-        self._finish_prune(policy, report)
-        return report
+    def prune(self, policy: RetentionPolicy | None = None) -> PruneReport:
+        """Apply retention now, blocking (see :meth:`Retention.prune`)."""
+        return self.pruner.prune(policy)
 
     async def aprune(self, policy: RetentionPolicy | None = None) -> PruneReport:
-        """:meth:`prune` from the event loop: files are deleted on a worker thread."""
-        policy = policy or self.retention
-        report = self._remove_expired(policy)
-        await asyncio.to_thread(self._finish_prune, policy, report)
-        return report
-
-    def _remove_expired(self, policy: RetentionPolicy) -> PruneReport:
-        """Take what ``policy`` says goes out of memory and the database (on the
-        loop's thread: it reads the store's live view); its files are still to go."""
-        now = self.clock.now()
-        victims = policy.victims(self.store.oldest(), len(self.store), now)
-        report = PruneReport()
-        if not victims:
-            return report
-        gone = self.store.remove(victims, refunded=lambda p: is_refunded(p, now))
-        report.predictions = len(gone)
-        digests = set()
-        for p in gone:
-            self.renders.forget(p.id)
-            report.files.extend(self.outputs_dir / name for name in p.output_names)
-            if p.image_digest:
-                digests.add(p.image_digest)
-        for digest in digests:
-            if not self.store.uses_image(digest):
-                report.files.append(self.images.input_path(digest))
-        self.watch.forget(p.id for p in gone)
-        if self.faults is not None:
-            self.faults.forget([p.id for p in gone])
-        return report
-
-    def _finish_prune(self, policy: RetentionPolicy, report: PruneReport) -> None:
-        """The blocking part of a prune: files, uploads, the cache."""
-        files, report.files = report.files, []
-        for path in files:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                continue
-            if path.parent == self.outputs_dir:
-                report.outputs += 1
-            else:
-                report.inputs += 1
-        if policy.max_upload_age_s > 0:
-            report.uploads = sum(
-                e.expire(policy.max_upload_age_s) for e in self.expiring
-            )
-        if policy.max_cache_bytes > 0 and isinstance(self.engine, TrimmableCache):
-            report.cache_files, report.cache_bytes = self.engine.trim_cache(
-                policy.max_cache_bytes, self._release_clips
-            )
-        if report.predictions or report.uploads or report.cache_files:
-            log.info("pruned %s", report.as_json())
-
-    def _release_clips(self, clips: Sequence[Path]) -> None:
-        """Cached clips are about to be evicted: predictions that point at one get
-        their own link to it in ``outputs/``, so their output URLs keep working."""
-        going = {str(c) for c in clips}
-        for p in self.store.all():
-            if p.output_file is None or p.output_file not in going:
-                continue
-            target = self.outputs_dir / p.output_name
-            try:
-                os.link(p.output_file, target)
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                log.warning("cannot keep the clip of %s: %s", p.id, exc)
-                continue
-            self.store.update(p, output_file=None)
-
-    def _sweep_orphans(self) -> None:
-        """Delete outputs and kept images that no stored prediction has (a prune
-        cut short by a crash leaves them: its rows went first). Blocking."""
-        recent = time.time() - ORPHAN_GRACE_S
-
-        def no_prediction(pid: str) -> bool:
-            return self.store.get(pid) is None
-
-        def unused(digest: str) -> bool:
-            return not self.store.uses_image(digest)
-
-        sweeps: tuple[tuple[Path, str, Callable[[str], bool]], ...] = (
-            (self.outputs_dir, "", no_prediction),
-            (self.images.inputs_dir, ".img", unused),
-        )
-        for folder, suffix, orphan in sweeps:
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder):
-                name = entry.name
-                if name.startswith(".") or not name.endswith(suffix):
-                    continue
-                stem = (
-                    name[: -len(suffix)]
-                    if suffix
-                    else name.split(".", 1)[0].split("-", 1)[0]
-                )
-                with contextlib.suppress(OSError):
-                    # A file this young may belong to a submit under way.
-                    if entry.stat().st_mtime < recent and orphan(stem):
-                        os.unlink(entry.path)
-
-    def _prune_if_full(self) -> None:
-        """After a submit: prune (batched, on the loop) once the count runs over."""
-        bound = self.retention.max_predictions
-        if (
-            bound <= 0
-            or self._prune_due
-            or len(self.store) <= bound + self.retention.slack()
-            or self._loop is None
-        ):
-            return
-        self._prune_due = True
-
-        def prune() -> None:
-            self._prune_due = False
-            policy = self.retention.replace(max_age_s=0.0)  # count only: cheap
-            try:
-                report = self._remove_expired(policy)
-            except StoreError as exc:
-                log.error("pruning failed: %s", exc)
-                return
-            self._in_background(report)
-
-        self._loop.call_soon(prune)
-
-    def _in_background(self, report: PruneReport) -> None:
-        """Delete a prune's files on a worker thread (now, without a loop)."""
-        if not report.files:
-            return
-        files, report.files = report.files, []
-        if self._loop is None:
-            delete_files(files)
-            return
-        future = self._loop.run_in_executor(None, delete_files, files)
-        self._background.add(future)
-        future.add_done_callback(self._background.discard)
-
-    async def _maintain(self) -> None:
-        """Every ``prune_interval_s``: retention by age, expired uploads, the cache."""
-        while True:
-            await asyncio.sleep(self.settings.prune_interval_s)
-            try:
-                await self.aprune()
-            except Exception:  # a failed prune must not end the maintenance
-                log.exception("periodic prune failed")
+        """Apply retention from the event loop (see :meth:`Retention.aprune`)."""
+        return await self.pruner.aprune(policy)
 
     def set_profile(self, text: str) -> TimingProfile:
         self.profile = parse_profile(text)

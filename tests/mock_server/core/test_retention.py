@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
+from wavespeed_mock.mock_server.core.clock import ServerClock
+from wavespeed_mock.mock_server.core.images import ImageLoader
 from wavespeed_mock.mock_server.core.keys import key_id
-from wavespeed_mock.mock_server.core.retention import RetentionPolicy
+from wavespeed_mock.mock_server.core.renders import RenderQueue
+from wavespeed_mock.mock_server.core.retention import (
+    ORPHAN_GRACE_S,
+    Retention,
+    RetentionPolicy,
+)
 from wavespeed_mock.mock_server.core.store import PredictionStore
+from wavespeed_mock.mock_server.core.watch import TerminalWatch
 
+from .._fakes import FakeEngine
 from .test_store import add_all, prediction
 
 
@@ -78,3 +89,97 @@ def test_removed_rows_are_gone_after_a_reopen_and_their_spend_stays(
     assert again.carried_spend(key_id("k")) == 0 and again.key_ids() == set()
     again.close()
     assert PredictionStore(path).carried_spend(key_id("k")) == 0
+
+
+# -- Retention: the policy applied to a store and its files, without a server --
+
+
+class Faults:
+    """A fault source that records what it was told to forget."""
+
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+
+    def forget(self, prediction_ids: list[str]) -> None:
+        self.forgotten.extend(prediction_ids)
+
+
+def retention(tmp_path: Path, policy: RetentionPolicy, faults: Faults) -> Retention:
+    store = PredictionStore(tmp_path / "state.sqlite3")
+    clock = ServerClock(virtual=True, start=1000.0)
+    images = ImageLoader(
+        data_dir=tmp_path, base_url="http://127.0.0.1:8000", fetcher=None,
+        max_pixels=10**7,
+    )  # fmt: skip
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    renders = RenderQueue(
+        engine=FakeEngine(), store=store, clock=clock, images=images,
+        outputs_dir=outputs,
+    )  # fmt: skip
+    watch = TerminalWatch(
+        notifiers=(), clock=clock, renders=renders, describe=lambda p: {}
+    )
+    return Retention(
+        policy, store=store, clock=clock, renders=renders, watch=watch,
+        images=images, engine=FakeEngine(), outputs_dir=outputs,
+        faults=faults,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_a_prune_removes_the_oldest_rows_and_their_files(tmp_path: Path) -> None:
+    faults = Faults()
+    pruner = retention(tmp_path, RetentionPolicy(max_predictions=2), faults)
+    items = rows(1, 2, 3, 4)
+    asyncio.run(add_all(pruner.store, items))
+    for p in items:
+        (pruner.outputs_dir / p.output_name).write_bytes(b"clip")
+
+    report = pruner.prune()
+
+    assert (report.predictions, report.outputs) == (2, 2)
+    assert [p.id for p in pruner.store.all()] == [items[2].id, items[3].id]
+    assert sorted(f.name for f in pruner.outputs_dir.iterdir()) == sorted(
+        p.output_name for p in items[2:]
+    )
+    assert faults.forgotten == [items[0].id, items[1].id]
+
+
+def test_submits_past_the_bound_are_pruned_once_on_the_loop(tmp_path: Path) -> None:
+    async def run() -> None:
+        faults = Faults()
+        pruner = retention(tmp_path, RetentionPolicy(max_predictions=3), faults)
+        pruner.start(asyncio.get_running_loop())
+        items = rows(*range(1, 7))
+        await add_all(pruner.store, items)
+        for _ in items:  # each submit tells it; the prune is made once, later
+            pruner.after_submit()
+        assert len(pruner.store) == 6
+        await asyncio.sleep(0)  # the one scheduled prune runs on the loop
+        assert [p.id for p in pruner.store.all()] == [p.id for p in items[3:]]
+        assert faults.forgotten == [p.id for p in items[:3]]
+        pruner.stop()
+
+    asyncio.run(run())
+
+
+def test_the_start_sweeps_old_orphan_files_only(tmp_path: Path) -> None:
+    async def run() -> None:
+        pruner = retention(tmp_path, RetentionPolicy(), Faults())
+        kept = rows(1)[0]
+        await add_all(pruner.store, [kept])
+        old = time.time() - 2 * ORPHAN_GRACE_S
+        files = {
+            "kept": pruner.outputs_dir / kept.output_name,
+            "orphan": pruner.outputs_dir / f"{'f' * 32}.mp4",
+            "young orphan": pruner.outputs_dir / f"{'e' * 32}.mp4",
+        }
+        for name, path in files.items():
+            path.write_bytes(b"clip")
+            if name != "young orphan":
+                os.utime(path, (old, old))
+        pruner.start(asyncio.get_running_loop())
+        await asyncio.gather(*pruner._background)  # the sweep, on a worker
+        assert {n for n, f in files.items() if f.exists()} == {"kept", "young orphan"}
+
+    asyncio.run(run())
