@@ -57,7 +57,7 @@ class UnsupportedSchemaError(WavespeedMockError, ValueError):
         super().__init__(
             f"The strategy translator does not handle the JSON Schema keyword "
             f"{keyword!r} (at {where}). Teach it the keyword in "
-            f"wavespeed_mock/plugins/strategies.py, or use a keyword it supports."
+            f"wavespeed_mock/plugins/strategies/_keywords.py, or use a keyword it supports."
         )
 
 

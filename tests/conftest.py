@@ -10,6 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 
+# Loaded in every worker before any test: a test with the ``pytester`` fixture
+# restores sys.modules when it ends, dropping whatever it imported first, and
+# numpy cannot be imported twice in one process, so the next test in that
+# worker to reach the media code would fail ("cannot load module more than
+# once per process").
+import numpy  # noqa: F401
 import pytest
 from hypothesis import settings
 

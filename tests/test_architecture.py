@@ -195,3 +195,18 @@ def test_feature_domains_know_no_http() -> None:
             if banned in source:
                 problems.append(f"{path.relative_to(ROOT)} mentions {banned}")
     assert problems == []
+
+
+def test_every_source_package_is_installed() -> None:
+    """pyproject lists the packages by hand: a folder of code it misses would be
+    absent from a wheel while an editable install still finds it."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(("wavespeed_mock", area, *init.parent.relative_to(ROOT / area).parts))
+        for area in AREAS
+        for init in (ROOT / area).rglob("__init__.py")
+    }
+    assert found <= listed, f"not in pyproject's packages: {sorted(found - listed)}"

@@ -105,7 +105,7 @@ def test_an_unhandled_keyword_is_refused_with_its_place(
         from_schema(schema)
     assert (caught.value.keyword, caught.value.pointer) == (keyword, pointer)
     assert isinstance(caught.value, ValueError)
-    assert "strategies.py" in str(caught.value)
+    assert "strategies/_keywords.py" in str(caught.value)
 
 
 def test_an_unknown_schema_name_suggests_the_closest() -> None:

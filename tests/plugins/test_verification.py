@@ -26,8 +26,7 @@ def received(
 ) -> MockService:
     """A service that took these submits (model, body, webhook), then stopped;
     what it received stays readable."""
-    # A fake engine: no media library is imported (a pytester run in this
-    # process may have dropped numpy from sys.modules, which cannot load twice).
+    # A fake engine: these tests are about what was received, not media.
     service = build_server(
         Settings(data_dir=tmp_path, profile="instant"), engine=FakeEngine()
     ).service
