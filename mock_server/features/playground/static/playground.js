@@ -615,7 +615,46 @@ const tabs = {
     const answer = await call(`${CONTROL}/scenarios`, { control: true });
     if (answer.status === 200) $("#scenario-list").textContent = JSON.stringify(answer.body.data.scenarios, null, 2);
   },
+  async outputs() {
+    const answer = await call(`${CONTROL}/outputs`, { control: true });
+    if (answer.status === 200) $("#outputs-list").textContent = JSON.stringify(answer.body.data.rules, null, 2);
+  },
 };
+
+// The custom-output rule the form describes: the file (base64, its format from
+// its name) or the URLs, the match and the count; null after showing an error.
+async function outputsRule() {
+  const error = $('[data-error-for="outputs"]');
+  const body = { model: $("#outputs-model").value };
+  const file = $("#outputs-file").files[0];
+  const urls = $("#outputs-urls").value.split("\n").map((u) => u.trim()).filter(Boolean);
+  if (file) {
+    const format = (file.name.split(".").pop() || "").toLowerCase();
+    const dataUrl = await new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(file);
+    });
+    body.outputs = [{ base64: String(dataUrl).split(",", 2)[1] ?? "", format }];
+  } else if (urls.length) {
+    body.outputs = urls.map((url) => ({ url }));
+  } else {
+    error.textContent = "Pick a file or give a URL.";
+    return null;
+  }
+  const match = $("#outputs-match").value.trim();
+  if (match) {
+    try {
+      body.match = JSON.parse(match);
+    } catch (problem) {
+      error.textContent = `The match is not JSON: ${problem.message}`;
+      return null;
+    }
+  }
+  if ($("#outputs-times").value) body.times = Number($("#outputs-times").value);
+  return body;
+}
 
 function activeTab() {
   return $('[role="tab"][aria-selected="true"]').dataset.tab;
@@ -667,6 +706,13 @@ function wireControls() {
     control("/scenarios", body, $("#scenario-form"));
   });
   $("#scenario-clear").addEventListener("click", () => control("/scenarios", undefined, $("#scenario-form")));
+  $("#outputs-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors($("#outputs-form"));
+    const rule = await outputsRule();
+    if (rule) control("/outputs", rule, $("#outputs-form"));
+  });
+  $("#outputs-clear").addEventListener("click", () => control("/outputs", undefined, $("#outputs-form")));
 }
 
 // -- start ---------------------------------------------------------------------------------
@@ -682,6 +728,10 @@ async function loadModels() {
   const picker = $("#model");
   const chosen = picker.value;
   picker.replaceChildren(...state.models.map((m) => el("option", { value: m.model_id, text: m.model_id })));
+  const outputsPicker = $("#outputs-model");
+  const outputsChosen = outputsPicker.value;
+  outputsPicker.replaceChildren(...state.models.map((m) => el("option", { value: m.model_id, text: m.model_id })));
+  if (outputsChosen) outputsPicker.value = outputsChosen;
   // First visit: the first model a prompt alone can run (no file to pick first).
   picker.value = chosen || (state.models.find((m) => !needsFile(m)) ?? state.models[0]).model_id;
   renderForm(state.models.find((m) => m.model_id === picker.value) ?? state.models[0]);

@@ -341,3 +341,41 @@ def test_a_narrow_window_has_no_sideways_scroll(page: Page, screenshots: Path) -
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390
     page.screenshot(path=str(screenshots / "playground-narrow.png"), full_page=True)
+
+
+def test_a_custom_output_set_from_the_page_is_what_a_task_returns(
+    page: Page, live: LiveServer, image_file: Path
+) -> None:
+    check = expect()
+    model = "bytedance/seedream-v4.5"  # a text-to-image model
+    page.get_by_role("tab", name="Custom outputs").click()
+    page.select_option("#outputs-model", model)
+    page.set_input_files("#outputs-file", str(image_file))
+    page.fill("#outputs-times", "1")
+    page.get_by_role("button", name="Set").click()
+    listing = page.locator("#outputs-list")
+    size = image_file.stat().st_size
+    check(listing).to_contain_text(f'"bytes": {size}')
+    check(listing).to_contain_text('"times_left": 1')
+
+    import httpx
+
+    with httpx.Client(
+        base_url=live.url, headers={"Authorization": "Bearer test-key"}
+    ) as client:
+        task = client.post(f"/api/v3/{model}", json={"prompt": "a lighthouse"})
+        url = task.json()["data"]["urls"]["get"]
+        for _ in range(600):  # a bound for a busy machine, not a timing
+            view = client.get(url).json()["data"]
+            if view["status"] == "completed":
+                break
+            page.wait_for_timeout(50)
+        assert view["status"] == "completed"
+        assert client.get(view["outputs"][0]).content == image_file.read_bytes()
+
+    page.get_by_role("tab", name="Custom outputs").click()  # read the list again
+    check(listing).not_to_contain_text(model)  # served its one task
+    # Neither a file nor a URL: the form says so at its error slot.
+    page.set_input_files("#outputs-file", [])
+    page.get_by_role("button", name="Set").click()
+    check(page.locator('[data-error-for="outputs"]')).to_contain_text("Pick a file")
