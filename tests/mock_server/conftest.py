@@ -19,8 +19,6 @@ from wavespeed_mock.mock_server.settings import Settings
 from ._fakes import FakeEngine
 
 AUTH = {"Authorization": "Bearer test-key"}
-I2V = "/api/v3/character-ai/ovi/image-to-video"
-T2V = "/api/v3/character-ai/ovi/text-to-video"
 
 StartServer = Callable[..., LiveServer]
 

@@ -27,8 +27,8 @@ from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
 from wavespeed_mock.mock_server.core.keys import key_id
 
 from ..._net import free_port
+from .._support import T2V
 
-T2V = "/api/v3/character-ai/ovi/text-to-video"
 AUTH = {"Authorization": "Bearer k"}
 PROMPT = "A lighthouse in a storm. <S>Hold on.<E> <AUDCAP>Wind and rain.<ENDAUDCAP>"
 PRICE = 0.15

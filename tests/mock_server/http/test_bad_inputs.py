@@ -21,12 +21,10 @@ import httpx
 import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from .._support import checked_live_server
+from .._support import I2V, T2V, checked_live_server
 
 KEY = "corpus-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-I2V = "/api/v3/character-ai/ovi/image-to-video"
-T2V = "/api/v3/character-ai/ovi/text-to-video"
 UPLOAD_ID = "0" * 32
 
 

@@ -22,10 +22,9 @@ import pytest
 from wavespeed_mock.mock_server.cli.main import main
 from wavespeed_mock.mock_server.settings import Settings, SettingsError
 
-from .._support import in_thread, serve_in_subprocess, wait_until
+from .._support import T2V, in_thread, serve_in_subprocess, wait_until
 from ..conftest import StartServer
 
-T2V = "/api/v3/character-ai/ovi/text-to-video"
 SYNC_BODY = {"prompt": "waves", "enable_sync_mode": True}
 GENEROUS_S = 30.0
 
