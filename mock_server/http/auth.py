@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from ..core.keys import bearer_key
 from ..errors import ApiError
 
-__all__ = ["Authenticator", "require_api_key"]
+__all__ = ["Authenticator", "KeyedEndpoint", "require_api_key"]
+
+KeyedEndpoint = Callable[[Request, str], Awaitable[Response]]
+"""An endpoint of the API that takes the request's API key, checked before it runs."""
 
 
 def require_api_key(request: Request, accepted: frozenset[str]) -> str:
@@ -38,3 +45,21 @@ class Authenticator:
     def __call__(self, request: Request) -> str:
         """The request's API key (401 in the envelope when it has none)."""
         return require_api_key(request, self.accepted)
+
+    def routes(
+        self, table: Sequence[tuple[str, KeyedEndpoint, str]]
+    ) -> list[BaseRoute]:
+        """Routes of ``(path, endpoint, method)`` whose endpoints get the checked
+        API key: authentication declared once for a feature's API routes."""
+
+        def keyed(endpoint: KeyedEndpoint) -> Callable[[Request], Awaitable[Response]]:
+            async def checked(request: Request) -> Response:
+                return await endpoint(request, self(request))
+
+            checked.__name__ = getattr(endpoint, "__name__", "endpoint")
+            return checked
+
+        return [
+            Route(path, keyed(endpoint), methods=[method])
+            for path, endpoint, method in table
+        ]

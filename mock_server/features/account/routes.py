@@ -55,41 +55,39 @@ def account_routes(
 ) -> list[BaseRoute]:
     """The account routes of the API, and ``/_mock/ledger`` of the control API."""
 
-    async def balance(request: Request) -> Response:
-        key = key_id(auth(request))
+    async def balance(request: Request, api_key: str) -> Response:
+        key = key_id(api_key)
         return envelope({"balance": account.balance(key), "currency": "USD"})
 
-    async def history(request: Request) -> Response:
-        key = key_id(auth(request))
+    async def history(request: Request, api_key: str) -> Response:
+        key = key_id(api_key)
         body = await read_json_object(request, "history.request.json", optional=True)
         return envelope(history_page(service, key, body))
 
-    async def history_by_query(request: Request) -> Response:
+    async def history_by_query(request: Request, api_key: str) -> Response:
         # GET /api/v3/predictions with the same filters as query parameters: the
         # docs show a bare GET listing recent predictions and call the filters
         # "query parameters" [documented: what-are-predictions, D-HIST].
-        key = key_id(auth(request))
+        key = key_id(api_key)
         return envelope(history_page(service, key, _history_query(request)))
 
-    async def billings(request: Request) -> Response:
-        key = key_id(auth(request))
+    async def billings(request: Request, api_key: str) -> Response:
+        key = key_id(api_key)
         body = await read_json_object(
             request, "billings-search.request.json", optional=True
         )
         return envelope(billing_page(account, service, key, body))
 
-    async def delete(request: Request) -> Response:
-        key = key_id(auth(request))
+    async def delete(request: Request, api_key: str) -> Response:
+        key = key_id(api_key)
         body = await read_json_object(request, "delete.request.json")
         count = service.delete_for(key, body["ids"])
         return envelope({"deleted_count": count})
 
-    async def models(request: Request) -> Response:
-        auth(request)
+    async def models(request: Request, api_key: str) -> Response:
         return envelope(model_catalogue(service.catalogue, service.base_url))
 
-    async def price(request: Request) -> Response:
-        auth(request)
+    async def price(request: Request, api_key: str) -> Response:
         body = await read_json_object(request, "price.request.json")
         try:
             model = service.catalogue.get(str(body["model_id"]))
@@ -123,14 +121,18 @@ def account_routes(
         return envelope({"items": items})
 
     return [
-        Route("/api/v3/balance", balance, methods=["GET"]),
-        Route("/api/v3/account/balance", balance, methods=["GET"]),
-        Route("/api/v3/predictions", history, methods=["POST"]),
-        Route("/api/v3/predictions", history_by_query, methods=["GET"]),
-        Route("/api/v3/predictions/delete", delete, methods=["POST"]),
-        Route("/api/v3/billings/search", billings, methods=["POST"]),
-        Route("/api/v3/models", models, methods=["GET"]),
-        Route("/api/v3/model/price", price, methods=["POST"]),
-        Route("/api/v3/model/pricing", price, methods=["POST"]),
+        *auth.routes(
+            [
+                ("/api/v3/balance", balance, "GET"),
+                ("/api/v3/account/balance", balance, "GET"),
+                ("/api/v3/predictions", history, "POST"),
+                ("/api/v3/predictions", history_by_query, "GET"),
+                ("/api/v3/predictions/delete", delete, "POST"),
+                ("/api/v3/billings/search", billings, "POST"),
+                ("/api/v3/models", models, "GET"),
+                ("/api/v3/model/price", price, "POST"),
+                ("/api/v3/model/pricing", price, "POST"),
+            ]
+        ),
         Route(f"{CONTROL_PREFIX}/ledger", ledger, methods=["GET"]),
     ]

@@ -129,8 +129,7 @@ def upload_routes(
         # Read at request time: a live server learns its port after the service exists.
         return f"{service.base_url}/uploads/{upload_id}/{filename}"
 
-    async def create_ticket(request: Request) -> Response:
-        auth(request)
+    async def create_ticket(request: Request, api_key: str) -> Response:
         body = await read_json_object(request, "upload-ticket.request.json")
         size = int(body["size"])
         if size > limit:
@@ -216,7 +215,6 @@ def upload_routes(
 
         ``kind_limits`` bounds the file by its kind too (``/api/v3/upload``).
         """
-        auth(request)
         cap = limit + MULTIPART_OVERHEAD
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
@@ -257,7 +255,7 @@ def upload_routes(
                 temp.unlink(missing_ok=True)
         return upload_id, filename, kind, size
 
-    async def upload_binary(request: Request) -> Response:
+    async def upload_binary(request: Request, api_key: str) -> Response:
         upload_id, filename, kind, size = await receive_multipart(request)
         return envelope(
             {
@@ -268,14 +266,18 @@ def upload_routes(
             }
         )
 
-    async def upload(request: Request) -> Response:
+    async def upload(request: Request, api_key: str) -> Response:
         upload_id, filename, _, _ = await receive_multipart(request, upload_limits())
         return envelope({"url": url_of(upload_id, filename)})
 
     return [
-        Route("/api/v3/media/uploads", create_ticket, methods=["POST"]),
-        Route("/api/v3/media/upload/binary", upload_binary, methods=["POST"]),
-        Route("/api/v3/upload", upload, methods=["POST"]),
+        *auth.routes(
+            [
+                ("/api/v3/media/uploads", create_ticket, "POST"),
+                ("/api/v3/media/upload/binary", upload_binary, "POST"),
+                ("/api/v3/upload", upload, "POST"),
+            ]
+        ),
         Route(
             "/uploads/{upload_id}/{filename}",
             upload_file,

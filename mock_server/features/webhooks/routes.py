@@ -16,14 +16,14 @@ __all__ = ["webhook_routes"]
 
 
 def webhook_routes(delivery: WebhookDelivery, auth: Authenticator) -> list[BaseRoute]:
-    async def get_secret(request: Request) -> Response:
-        key = key_id(auth(request))
+    async def get_secret(request: Request, api_key: str) -> Response:
+        key = key_id(api_key)
         return envelope({"secret": delivery.secrets.secret_for(key)})
 
     async def attempts(request: Request) -> Response:
         return envelope({"items": delivery.log.attempts()})
 
     return [
-        Route("/api/v3/webhook/secret", get_secret, methods=["GET"]),
+        *auth.routes([("/api/v3/webhook/secret", get_secret, "GET")]),
         Route(f"{CONTROL_PREFIX}/webhooks", attempts, methods=["GET"]),
     ]

@@ -9,8 +9,8 @@ import httpx
 from wavespeed_mock.mock_server import RenderFailed
 
 from .._fakes import FAKE_MP4, FakeEngine
-from .._support import wait_until
-from ..conftest import AUTH, T2V, StartServer
+from .._support import T2V, wait_until
+from ..conftest import AUTH, StartServer
 
 
 def submit(client: httpx.Client, **body: object) -> str:

@@ -10,8 +10,8 @@ from wavespeed_mock.mock_server.core.clock import VirtualClock
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from .._fakes import FakeEngine, ProgressEngine
-from .._support import wait_until
-from ..conftest import AUTH, T2V, StartServer
+from .._support import T2V, wait_until
+from ..conftest import AUTH, StartServer
 
 ORDER = {"created": 0, "processing": 1}
 

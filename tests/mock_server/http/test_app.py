@@ -15,8 +15,8 @@ from wavespeed_mock.contracts import validate
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from .._fakes import FAKE_MP4, fake_engine
-from .._support import poll_until_ended, wait_until
-from ..conftest import AUTH, I2V, T2V, StartServer
+from .._support import I2V, T2V, poll_until_ended, wait_until
+from ..conftest import AUTH, StartServer
 
 KNIGHT = {
     "image": "https://example.com/knight.png",

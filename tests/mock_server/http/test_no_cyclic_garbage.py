@@ -22,8 +22,8 @@ import pytest
 import wavespeed_mock
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from .._support import Receiver, wait_until
-from ..conftest import T2V, StartServer
+from .._support import T2V, Receiver, wait_until
+from ..conftest import StartServer
 
 N = 30
 KEY = "test-key"

@@ -18,8 +18,8 @@ from wavespeed_mock.mock_server.http.guards import HostRule, host_of
 from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
-from .._support import make_server, running
-from ..conftest import AUTH, T2V, StartServer
+from .._support import T2V, make_server, running
+from ..conftest import AUTH, StartServer
 
 LONG_KEY = "wsk_live_0123456789abcdef0123456789abcdef"
 

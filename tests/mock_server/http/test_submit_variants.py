@@ -16,8 +16,8 @@ from wavespeed_mock.mock_server import RenderJob, RenderResult
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from .._fakes import FAKE_MP4, FakeEngine
-from .._support import Receiver, poll_until_ended, wait_until
-from ..conftest import AUTH, T2V, StartServer
+from .._support import T2V, Receiver, poll_until_ended, wait_until
+from ..conftest import AUTH, StartServer
 
 BASE64_WITH_WEBHOOK = (
     "webhook callback does not support base64 output, "

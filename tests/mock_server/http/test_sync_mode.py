@@ -10,8 +10,8 @@ import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
 
 from .._fakes import FakeEngine
-from .._support import CallRecorder, in_thread, wait_until
-from ..conftest import AUTH, T2V, StartServer
+from .._support import T2V, CallRecorder, in_thread, wait_until
+from ..conftest import AUTH, StartServer
 
 
 def sync_submit(server: LiveServer) -> dict[str, Any]:

@@ -13,13 +13,14 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 
 from ..._fakes import fake_engine
 from ..._support import (
+    T2V,
     CallRecorder,
     checked_live_server,
     in_thread,
     poll_until_ended,
     wait_until,
 )
-from ...conftest import AUTH, T2V, StartServer
+from ...conftest import AUTH, StartServer
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
 

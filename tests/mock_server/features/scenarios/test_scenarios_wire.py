@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ..._support import wait_until
-from ...conftest import AUTH, T2V, StartServer
+from ..._support import T2V, wait_until
+from ...conftest import AUTH, StartServer
 
 
 def scenario(server: LiveServer, **body: Any) -> dict[str, Any]:

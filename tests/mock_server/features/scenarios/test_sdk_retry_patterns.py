@@ -30,8 +30,8 @@ import pytest
 import wavespeed
 from wavespeed_mock.mock_server.http.live import LiveServer
 
-from ..._support import poll_until_ended
-from ...conftest import T2V, StartServer, run_node
+from ..._support import T2V, poll_until_ended
+from ...conftest import StartServer, run_node
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
 BODY = {"prompt": "waves", "seed": 1}
