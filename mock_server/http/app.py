@@ -117,16 +117,17 @@ def create_app(
         finally:
             await service.aclose()
 
+    auth = Authenticator(settings.api_keys)
     app = FastAPI(
         title="wavespeed-mock",
         lifespan=lifespan,
+        middleware=_middleware(server, auth),
         **_NO_TELEMETRY,
         openapi_url=None,  # the contract is served at /_mock/documents/openapi.yaml
         docs_url=None,
         redoc_url=None,
     )
     app.state.server = server
-    auth = Authenticator(settings.api_keys)
 
     # Plain Starlette routes: the handlers take the raw request and answer the
     # envelope themselves, so FastAPI's dependency and serialisation layer would
@@ -175,29 +176,43 @@ def create_app(
     app.router.routes.extend(polls + submits + routes)
 
     _install_error_handlers(app)
+    return app
+
+
+def _middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
+    """The app's middleware, outermost first (what a request meets in order)."""
+    service, settings = server.service, server.settings
+    stack: list[Middleware] = []
+    if settings.access_log:  # outermost: its time covers the whole answer
+        stack.append(Middleware(AccessLogMiddleware))
+    stack += [
+        # /api/v2/... continues as /api/v3/... (before the guard: one API behind it).
+        Middleware(ApiVersionMiddleware),
+        # Outside everything that answers, the proxy and replay included, so
+        # that no request a rebinding page sends is served or journaled.
+        Middleware(RequestGuardMiddleware, settings=settings),
+        # Record/replay answers outside the response check: recorded answers are
+        # the upstream's facts, checked into the cassette, not the mock's.
+        *_feature_middleware(server, auth),
+    ]
+    if settings.check_responses:
+        stack.append(
+            Middleware(ResponseCheckMiddleware, sink=service.contract_violations)
+        )
+    stack += [
+        Middleware(JournalMiddleware, journal=server.journal),
+        Middleware(BodyDeadlineMiddleware, timeout_s=settings.body_timeout_s),
+    ]
     if service.faults is not None:
         # inside the journal and the response check: both see what the wire got
-        app.add_middleware(
-            WireFaultMiddleware,
-            faults=service.faults,
-            is_submit=lambda path: service.catalogue.for_path(path) is not None,
+        stack.append(
+            Middleware(
+                WireFaultMiddleware,
+                faults=service.faults,
+                is_submit=lambda path: service.catalogue.for_path(path) is not None,
+            )
         )
-    app.add_middleware(BodyDeadlineMiddleware, timeout_s=settings.body_timeout_s)
-    app.add_middleware(JournalMiddleware, journal=server.journal)
-    if settings.check_responses:
-        app.add_middleware(ResponseCheckMiddleware, sink=service.contract_violations)
-    # Record/replay answers outside the response check: recorded answers are the
-    # upstream's facts, checked into the cassette (features/replay), not the mock's.
-    for middleware in _feature_middleware(server, auth):
-        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
-    # Outside everything that answers, the proxy and replay included, so that no
-    # request a rebinding page sends is served or journaled.
-    app.add_middleware(RequestGuardMiddleware, settings=settings)
-    # /api/v2/... continues as /api/v3/... (before the guard: one API behind it).
-    app.add_middleware(ApiVersionMiddleware)
-    if settings.access_log:  # outermost: its time covers the whole answer
-        app.add_middleware(AccessLogMiddleware)
-    return app
+    return stack
 
 
 def _feature_routes(server: MockServer, auth: Authenticator) -> list[BaseRoute]:
