@@ -21,7 +21,7 @@ from .core.images import ImageLoader
 from .core.profiles import DEFAULT_PROFILE
 from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
-from .core.store import PredictionStore
+from .core.store import Store, open_store
 from .features.account.ledger import Account
 from .features.outputs.book import OutputBook
 from .features.playground.inbox import WebhookInbox
@@ -114,7 +114,7 @@ def build_server(
     cassettes = CassetteDeck.from_settings(
         settings, clock=clock, images=images, catalogue=catalogue
     )
-    store = PredictionStore(data_dir / "state.sqlite3")
+    store = open_store(settings.database, data_dir)
     secrets = WebhookSecrets(store)
     features = Features(
         account=Account(
@@ -177,7 +177,7 @@ class _InboxVerifier:
     ``verify_webhook`` with the secret of the key that made the prediction."""
 
     def __init__(
-        self, store: PredictionStore, secrets: WebhookSecrets, clock: ServerClock
+        self, store: Store, secrets: WebhookSecrets, clock: ServerClock
     ) -> None:
         self.store = store
         self.secrets = secrets

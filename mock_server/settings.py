@@ -102,6 +102,14 @@ class Settings:
     cache_dir: Path | None = setting(
         None, help="where rendered clips are cached", shown_default="<data-dir>/cache"
     )
+    database: str | None = setting(
+        None,
+        help="a postgresql:// URL: predictions, charges and small values shared by "
+        "every process pointed at it (docs/scale-out.md)",
+        metavar="URL",
+        shown_default="state.sqlite3 in the data dir",
+        repr=False,  # the URL may hold a password
+    )
     starting_balance: float | None = setting(
         None, help="each API key's starting balance in USD", shown_default="unlimited"
     )
@@ -372,6 +380,13 @@ class Settings:
                     f"the setting {name} is {value!r}: give seconds in "
                     f"(0, {largest:.0f}]{off}"
                 )
+        if self.database and not self.database.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise SettingsError(
+                "the setting database takes a postgresql://user@host:port/name URL "
+                "(without it, the state is state.sqlite3 in the data dir)"
+            )
 
     @property
     def base_url(self) -> str:

@@ -2,7 +2,8 @@
 
 In CI (``CI`` set), a skipped test of the official SDK is a failure: the SDK
 working unmodified against the mock is the product's first promise. So is a
-skipped browser test (the playground page): CI installs Chromium.
+skipped browser test (the playground page): CI installs Chromium; and a skipped
+PostgreSQL test: CI starts a throwaway cluster (``.ci/start-postgres``).
 """
 
 from __future__ import annotations
@@ -33,16 +34,12 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if report.skipped and os.environ.get("CI") and item.get_closest_marker("sdk"):
-        report.outcome = "failed"
-        report.longrepr = (
-            f"SDK test skipped in CI, which is not allowed: {report.longrepr}"
-        )
-    if report.skipped and os.environ.get("CI") and item.get_closest_marker("browser"):
-        report.outcome = "failed"
-        report.longrepr = (
-            f"Browser test skipped in CI, which is not allowed: {report.longrepr}"
-        )
+    for marker, what in (("sdk", "SDK"), ("browser", "Browser"), ("postgres", "PostgreSQL")):
+        if report.skipped and os.environ.get("CI") and item.get_closest_marker(marker):
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{what} test skipped in CI, which is not allowed: {report.longrepr}"
+            )
     return report
 
 

@@ -23,7 +23,7 @@ from .clock import ServerClock
 from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
 from .images import ImageIntake, ImageLoader, first_image
 from .prediction import Prediction
-from .store import PredictionStore
+from .store import Store
 
 __all__ = ["INTERNAL_ERROR", "RenderQueue"]
 
@@ -61,7 +61,7 @@ class RenderQueue:
         self,
         *,
         engine: Engine,
-        store: PredictionStore,
+        store: Store,
         clock: ServerClock,
         images: ImageLoader,
         outputs_dir: Path,
@@ -296,7 +296,7 @@ class RenderQueue:
                 f"Internal error while rendering: {exc.__class__.__name__}: {exc}",
                 code=INTERNAL_ERROR,
             ) from None
-        if self.store.get(p.id) is p:
+        if self.store.holds(p):
             changes: dict[str, Any] = {"inference_ms": int(result.inference_ms)}
             if result.output_path is not None:
                 changes["output_file"] = str(result.output_path)
@@ -314,7 +314,7 @@ class RenderQueue:
     def _render(self, p: Prediction, image: ImageIntake | None) -> None:
         started = time.perf_counter()
         try:
-            if self.store.get(p.id) is not p or p.outcome_known:
+            if not self.store.holds(p) or p.outcome_known:
                 return  # reset, deleted, or a scenario decided the outcome
             job = self._job_for(p, image)
             changes: dict[str, Any] = {}
@@ -322,7 +322,7 @@ class RenderQueue:
             if not engine.reports_progress:
                 changes["render_started_at"] = self.clock.now()
             result = engine.render(job)
-            if self.store.get(p.id) is not p:
+            if not self.store.holds(p):
                 # Reset or pruned meanwhile: nothing points at the new file.
                 if result.output_path is None:
                     Path(job.output_path).unlink(missing_ok=True)
@@ -354,7 +354,7 @@ class RenderQueue:
             self._signal_done(p.id)
 
     def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
-        if self.store.get(p.id) is p:
+        if self.store.holds(p):
             self.store.update(
                 p,
                 failure_code=code,

@@ -32,7 +32,7 @@ from .images import ImageLoader
 from .lifecycle import is_refunded
 from .prediction import Prediction
 from .renders import RenderQueue
-from .store import PredictionStore, StoreError
+from .store import Store, StoreError
 from .watch import TerminalWatch
 
 __all__ = ["PruneReport", "Retention", "RetentionPolicy", "delete_files"]
@@ -134,7 +134,7 @@ class Retention:
         self,
         policy: RetentionPolicy,
         *,
-        store: PredictionStore,
+        store: Store,
         clock: ServerClock,
         renders: RenderQueue,
         watch: TerminalWatch,

@@ -55,7 +55,7 @@ from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
 from .retention import PruneReport, Retention, RetentionPolicy
-from .store import MICROS, PredictionStore, StoreError
+from .store import MICROS, Store, StoreError
 from .watch import TerminalWatch, until_terminal
 
 __all__ = ["MockService", "SettleTimeout", "Submission"]
@@ -97,7 +97,7 @@ class MockService:
         settings: Settings,
         *,
         clock: ServerClock,
-        store: PredictionStore,
+        store: Store,
         engine: Engine,
         images: ImageLoader,
         admissions: Sequence[Admission] = (),

@@ -28,15 +28,24 @@ import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ...contracts import OutputPlan
 from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
 
-__all__ = ["MICROS", "PredictionStore", "StoreError"]
+__all__ = [
+    "MICROS",
+    "PredictionStore",
+    "Store",
+    "StoreError",
+    "check_mutable",
+    "open_store",
+    "prediction_from_row",
+    "prediction_record",
+]
 
 log = logging.getLogger("wavespeed_mock.server")
 
@@ -75,6 +84,44 @@ _INSERT_PREDICTION = (
 
 class StoreError(RuntimeError):
     """The database could not commit (a full disk, a broken file)."""
+
+
+class Store(Protocol):
+    """What the service and the features need of the state's storage: the
+    embedded SQLite :class:`PredictionStore` (the default) and
+    :class:`~.pg_store.PostgresStore` (shared by many processes) both are one."""
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None: ...
+    def __len__(self) -> int: ...
+    def get(self, prediction_id: str) -> Prediction | None: ...
+    def holds(self, p: Prediction) -> bool: ...
+    def all(self) -> list[Prediction]: ...
+    def oldest(self) -> Iterator[Prediction]: ...
+    def uses_image(self, digest: str) -> bool: ...
+    async def add(self, p: Prediction, *, charge_micros: int) -> None: ...
+    def remove(
+        self, victims: Sequence[Prediction], *, refunded: Callable[[Prediction], bool]
+    ) -> list[Prediction]: ...
+    def update(self, p: Prediction, **changes: Any) -> None: ...
+    def clear(self) -> int: ...
+    def charges(self, key_id: str) -> dict[str, int]: ...
+    def carried_spend(self, key_id: str) -> int: ...
+    def key_ids(self) -> set[str]: ...
+    def get_value(self, key: str) -> str | None: ...
+    def values(self, prefix: str) -> list[tuple[str, str]]: ...
+    def delete_values(self, keys: Sequence[str]) -> None: ...
+    def set_value(self, key: str, value: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def open_store(database: str | None, data_dir: Path) -> Store:
+    """The store a server uses: ``state.sqlite3`` in ``data_dir`` by default, or
+    the PostgreSQL database a ``postgresql://`` URL names."""
+    if database and database.startswith(("postgresql://", "postgres://")):
+        from .pg_store import PostgresStore  # psycopg only when asked for
+
+        return PostgresStore(database)
+    return PredictionStore(data_dir / "state.sqlite3")
 
 
 class PredictionStore:
@@ -117,15 +164,7 @@ class PredictionStore:
             f"SELECT seq, charge_micros, record, {columns} FROM predictions ORDER BY seq"
         ):
             self._seq = int(row[0])
-            values = json.loads(row[2])
-            fixed = {k: values[k] for k in _FIXED_FIELDS if k in values}
-            if fixed.get("plan"):
-                fixed["plan"] = OutputPlan.from_dict(fixed["plan"])
-            changing = dict(zip(MUTABLE_FIELDS, row[3:], strict=True))
-            changing["nsfw"] = json.loads(changing["nsfw"] or "[]")
-            p = Prediction(
-                **fixed, **{k: v for k, v in changing.items() if v is not None}
-            )
+            p = prediction_from_row(row[2], row[3:])
             self._rows[p.id] = p
             self._seqs[p.id] = self._seq
             self._charges.setdefault(p.key_id, {})[p.id] = int(row[1])
@@ -149,6 +188,10 @@ class PredictionStore:
 
     def get(self, prediction_id: str) -> Prediction | None:
         return self._rows.get(prediction_id)
+
+    def holds(self, p: Prediction) -> bool:
+        """Whether ``p`` is still stored (not reset, deleted or pruned meanwhile)."""
+        return self._rows.get(p.id) is p
 
     def all(self) -> list[Prediction]:
         """Every prediction, oldest first."""
@@ -249,12 +292,7 @@ class PredictionStore:
 
     def update(self, p: Prediction, **changes: Any) -> None:
         """Apply ``changes`` to ``p``; the changed columns are written with the next flush."""
-        unknown = set(changes) - set(MUTABLE_FIELDS)
-        if unknown:
-            raise TypeError(
-                f"Prediction fields {sorted(unknown)} are fixed at creation or unknown; "
-                f"the store updates only {', '.join(MUTABLE_FIELDS)}"
-            )
+        check_mutable(changes)
         with self._lock:
             for name, value in changes.items():
                 setattr(p, name, value)
@@ -442,17 +480,48 @@ def _column(p: Prediction, name: str) -> Any:
 
 
 def _row(p: Prediction, seq: int, charge_micros: int) -> tuple[Any, ...]:
-    record = {name: getattr(p, name) for name in _FIXED_FIELDS}
-    if p.plan is not None:
-        record["plan"] = p.plan.as_dict()
     return (
         seq,
         p.id,
         p.key_id,
         charge_micros,
-        json.dumps(record, separators=(",", ":")),
+        prediction_record(p),
         *(_column(p, n) for n in MUTABLE_FIELDS),
     )
+
+
+def check_mutable(changes: Mapping[str, Any]) -> None:
+    """Refuse an update of a field fixed at creation (both stores).
+
+    Raises:
+        TypeError: a field outside ``MUTABLE_FIELDS``.
+    """
+    unknown = set(changes) - set(MUTABLE_FIELDS)
+    if unknown:
+        raise TypeError(
+            f"Prediction fields {sorted(unknown)} are fixed at creation or unknown; "
+            f"the store updates only {', '.join(MUTABLE_FIELDS)}"
+        )
+
+
+def prediction_record(p: Prediction) -> str:
+    """The fields fixed at creation as the JSON a row keeps (both stores)."""
+    record = {name: getattr(p, name) for name in _FIXED_FIELDS}
+    if p.plan is not None:
+        record["plan"] = p.plan.as_dict()
+    return json.dumps(record, separators=(",", ":"))
+
+
+def prediction_from_row(record: str, changing: Sequence[Any]) -> Prediction:
+    """A prediction from its row: the record's JSON and the ``MUTABLE_FIELDS``
+    columns, in that order (both stores)."""
+    values = json.loads(record)
+    fixed = {k: values[k] for k in _FIXED_FIELDS if k in values}
+    if fixed.get("plan"):
+        fixed["plan"] = OutputPlan.from_dict(fixed["plan"])
+    later = dict(zip(MUTABLE_FIELDS, changing, strict=True))
+    later["nsfw"] = json.loads(later["nsfw"] or "[]")
+    return Prediction(**fixed, **{k: v for k, v in later.items() if v is not None})
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> None:

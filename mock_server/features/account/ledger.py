@@ -22,7 +22,7 @@ from ...core.components import SubmitRequest
 from ...core.keys import key_id
 from ...core.lifecycle import is_refunded
 from ...core.prediction import Prediction
-from ...core.store import MICROS, PredictionStore
+from ...core.store import MICROS, Store
 from ...errors import ApiError
 
 __all__ = [
@@ -62,7 +62,7 @@ class Account:
     def __init__(
         self,
         *,
-        store: PredictionStore,
+        store: Store,
         clock: ServerClock,
         starting_balance: float | None,
     ) -> None:

@@ -29,7 +29,7 @@ from ...core.components import (
 from ...core.keys import key_id, mask_key
 from ...core.lifecycle import is_terminal, status_at
 from ...core.prediction import Prediction
-from ...core.store import PredictionStore
+from ...core.store import Store
 from ...errors import ApiError
 from ...settings import SCENARIO_HEADER
 from .scenario import TASK_ERRORS, Scenario
@@ -50,7 +50,7 @@ class ScenarioBook:
     :meth:`record` counts it once the task exists.
     """
 
-    def __init__(self, *, clock: ServerClock, store: PredictionStore) -> None:
+    def __init__(self, *, clock: ServerClock, store: Store) -> None:
         self.clock = clock
         self.store = store
         self.global_: Scenario | None = None

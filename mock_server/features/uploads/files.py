@@ -35,7 +35,7 @@ from typing import Any
 
 from ....contracts import UnusableImageError, probe_image
 from ....contracts.errors import WavespeedMockError
-from ...core.store import PredictionStore
+from ...core.store import Store
 from .sniff import SNIFF_BYTES, sniff_media
 
 __all__ = [
@@ -112,7 +112,7 @@ class UploadStore:
         self,
         *,
         data_dir: Path,
-        store: PredictionStore,
+        store: Store,
         max_bytes: int,
         max_image_pixels: int,
     ) -> None:

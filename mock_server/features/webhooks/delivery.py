@@ -45,7 +45,7 @@ from ...core.network import (
     system_resolver,
 )
 from ...core.prediction import Prediction
-from ...core.store import PredictionStore
+from ...core.store import Store
 from ...errors import ApiError
 from .signing import SECRET_PREFIX, sign_webhook, webhook_body
 
@@ -74,7 +74,7 @@ class WebhookSecrets:
     note says "each API key has its own webhook secret". [inferred]
     """
 
-    def __init__(self, store: PredictionStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = threading.Lock()
 

@@ -30,9 +30,18 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "str": ("time", "time"),
     "tuple": ("a", ("a",)),
 }
+# Fields whose text has a shape of its own.
+SHAPED: dict[str, tuple[str, Any]] = {
+    "database": (
+        "postgresql://u@127.0.0.1:5432/db",
+        "postgresql://u@127.0.0.1:5432/db",
+    ),
+}
 
 
 def sample(f: dataclasses.Field[Any]) -> tuple[str, Any]:
+    if f.name in SHAPED:
+        return SHAPED[f.name]
     kind = str(f.type).split(" ")[0].split("[")[0]
     text, value = SAMPLES[kind]
     choices = f.metadata.get("choices")

@@ -1,0 +1,350 @@
+"""The server's state in PostgreSQL, shared by every process pointed at it.
+
+The same interface as :class:`~.store.PredictionStore` (the embedded SQLite
+default), with one difference that is the point of it: no process keeps the
+predictions in memory. Each read is a query, so a prediction stored or changed
+through one process is seen by every other at its next read, and a process
+holds a few connections, not a million rows.
+
+- :meth:`PostgresStore.add` inserts a prediction with its charge in one
+  transaction and returns once it has committed (a task answered 200 is never
+  lost).
+- :meth:`PostgresStore.update` writes the changed columns at once (autocommit).
+- Retention's removal deletes the rows and carries their charges into the key's
+  spend in one transaction, as the SQLite store does.
+
+The schema is created by the server itself and versioned in
+``wavespeed_mock_schema`` (docs/scale-out.md). psycopg 3 and psycopg-pool are
+the ``postgres`` extra, imported only when a ``postgresql://`` database is
+configured. This module and ``store.py`` are the only code that speaks SQL.
+
+What is shared today: predictions, their charges and carried spend, and the
+small values (webhook secrets, upload tickets). Scenarios, the virtual clock,
+the journal and the webhook log are still per process (issue 23's later steps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...contracts.errors import WavespeedMockError
+from .prediction import MUTABLE_FIELDS, Prediction
+from .store import (
+    CARRIED,
+    StoreError,
+    check_mutable,
+    prediction_from_row,
+    prediction_record,
+)
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["PG_SCHEMA_VERSION", "PostgresStore", "is_database_url"]
+
+PG_SCHEMA_VERSION = 1
+_COLUMNS = ", ".join(MUTABLE_FIELDS)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wavespeed_mock_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS predictions (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    key_id TEXT NOT NULL,
+    charge_micros BIGINT NOT NULL,
+    image_digest TEXT,
+    record TEXT NOT NULL,
+    polls INTEGER,
+    render_started_at DOUBLE PRECISION,
+    rendered_at DOUBLE PRECISION,
+    inference_ms INTEGER,
+    nsfw TEXT,
+    failure_code INTEGER,
+    failure_message TEXT,
+    forced_status TEXT,
+    output_file TEXT
+);
+CREATE INDEX IF NOT EXISTS predictions_key_id ON predictions (key_id);
+CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest)
+    WHERE image_digest IS NOT NULL;
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
+_BATCH = 500
+"""Rows fetched at a time when walking the store oldest first."""
+
+
+def is_database_url(value: str) -> bool:
+    """Whether ``value`` names a PostgreSQL database (not a SQLite file)."""
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+class PostgresStore:
+    """Predictions, their charges and small values in a PostgreSQL database."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:  # pragma: no cover - depends on the install
+            raise WavespeedMockError(
+                "A postgresql:// database needs psycopg 3 and psycopg-pool: "
+                "pip install 'wavespeed-mock[postgres]'"
+            ) from None
+        self.url = url
+        try:  # one connection first: a refused or wrong URL fails now, named
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot reach the database {_shown(url)}: {exc}") from exc
+        self._pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=10.0)
+        except Exception as exc:
+            self._pool.close()
+            raise StoreError(f"cannot reach the database {_shown(url)}: {exc}") from exc
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as db, db.transaction():
+            # One process creates the schema while others wait on the lock.
+            db.execute("SELECT pg_advisory_xact_lock(7275817)")
+            db.execute(_SCHEMA)
+            row = db.execute("SELECT version FROM wavespeed_mock_schema").fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO wavespeed_mock_schema (version) VALUES (%s)",
+                    (PG_SCHEMA_VERSION,),
+                )
+            elif int(row[0]) > PG_SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database {_shown(self.url)} has schema version {row[0]}, "
+                    f"newer than this wavespeed-mock's {PG_SCHEMA_VERSION}: upgrade it"
+                )
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Nothing to batch: every write commits at once."""
+
+    # -- predictions ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._one("SELECT count(*) FROM predictions")[0])
+
+    def get(self, prediction_id: str) -> Prediction | None:
+        with self._pool.connection() as db:
+            row = db.execute(f"{_SELECT} WHERE id = %s", (prediction_id,)).fetchone()
+        return None if row is None else prediction_from_row(row[0], row[1:])
+
+    def holds(self, p: Prediction) -> bool:
+        """Whether ``p`` is still stored (not reset, deleted or pruned meanwhile):
+        ids are 128 random bits, so a row with its id is its row."""
+        return bool(
+            self._one(
+                "SELECT EXISTS (SELECT 1 FROM predictions WHERE id = %s)", (p.id,)
+            )[0]
+        )
+
+    def all(self) -> list[Prediction]:
+        """Every prediction, oldest first."""
+        return list(self.oldest())
+
+    def oldest(self) -> Iterator[Prediction]:
+        """The predictions, oldest first, read a batch at a time."""
+        after = 0
+        while True:
+            with self._pool.connection() as db:
+                rows = db.execute(
+                    f"SELECT seq, record, {_COLUMNS} FROM predictions "
+                    "WHERE seq > %s ORDER BY seq LIMIT %s",
+                    (after, _BATCH),
+                ).fetchall()
+            for row in rows:
+                yield prediction_from_row(row[1], row[2:])
+            if len(rows) < _BATCH:
+                return
+            after = int(rows[-1][0])
+
+    def uses_image(self, digest: str) -> bool:
+        """Whether a stored prediction uses the kept ``data:`` image ``digest``."""
+        return bool(
+            self._one(
+                "SELECT EXISTS (SELECT 1 FROM predictions WHERE image_digest = %s)",
+                (digest,),
+            )[0]
+        )
+
+    async def add(self, p: Prediction, *, charge_micros: int) -> None:
+        """Store ``p`` and its charge; return once both have committed.
+
+        Raises:
+            StoreError: the commit failed; nothing of ``p`` is kept.
+        """
+        await asyncio.to_thread(self._insert, p, charge_micros)
+
+    def _insert(self, p: Prediction, charge_micros: int) -> None:
+        record = prediction_record(p)
+        try:
+            with self._pool.connection() as db:
+                db.execute(
+                    "INSERT INTO predictions (id, key_id, charge_micros, image_digest, "
+                    f"record, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s"
+                    + ", %s" * len(MUTABLE_FIELDS)
+                    + ")",
+                    (
+                        p.id,
+                        p.key_id,
+                        charge_micros,
+                        p.image_digest,
+                        record,
+                        *(_column(p, n) for n in MUTABLE_FIELDS),
+                    ),
+                )
+        except Exception as exc:
+            raise StoreError(f"the database could not commit: {exc}") from exc
+
+    def remove(
+        self, victims: Sequence[Prediction], *, refunded: Callable[[Prediction], bool]
+    ) -> list[Prediction]:
+        """Delete ``victims`` (retention) in one transaction; the ones that were
+        stored. A victim's charge stays spent unless ``refunded(victim)``: it is
+        carried into its key's spend in the same transaction."""
+        if not victims:
+            return []
+        by_id = {p.id: p for p in victims}
+        try:
+            with self._pool.connection() as db, db.transaction():
+                rows = db.execute(
+                    "DELETE FROM predictions WHERE id = ANY(%s) "
+                    "RETURNING id, key_id, charge_micros",
+                    (list(by_id),),
+                ).fetchall()
+                carried: dict[str, int] = {}
+                for pid, key, charge in rows:
+                    if charge and not refunded(by_id[pid]):
+                        carried[key] = carried.get(key, 0) + int(charge)
+                for key, micros in carried.items():
+                    db.execute(
+                        "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) "
+                        "DO UPDATE SET value = (kv.value::bigint + %s)::text",
+                        (CARRIED + key, str(micros), micros),
+                    )
+        except Exception as exc:
+            raise StoreError(f"the database could not commit: {exc}") from exc
+        gone = {str(row[0]) for row in rows}
+        return [p for p in victims if p.id in gone]
+
+    def update(self, p: Prediction, **changes: Any) -> None:
+        """Apply ``changes`` to ``p`` and write the changed columns now."""
+        check_mutable(changes)
+        for name, value in changes.items():
+            setattr(p, name, value)
+        ordered = [n for n in MUTABLE_FIELDS if n in changes]
+        if not ordered:
+            return
+        with self._pool.connection() as db:
+            db.execute(
+                "UPDATE predictions SET "
+                + ", ".join(f"{n} = %s" for n in ordered)
+                + " WHERE id = %s",
+                [*(_column(p, n) for n in ordered), p.id],
+            )
+
+    def clear(self) -> int:
+        """Forget every prediction and charge, carried spend included (other small
+        values stay)."""
+        with self._pool.connection() as db, db.transaction():
+            count = db.execute("DELETE FROM predictions").rowcount
+            db.execute("DELETE FROM kv WHERE key LIKE %s", (CARRIED + "%",))
+        return int(count)
+
+    # -- the ledger's records ------------------------------------------------------
+
+    def charges(self, key_id: str) -> dict[str, int]:
+        """Prediction id to charge in micro-dollars, for one key (by its id)."""
+        with self._pool.connection() as db:
+            rows = db.execute(
+                "SELECT id, charge_micros FROM predictions WHERE key_id = %s "
+                "ORDER BY seq",
+                (key_id,),
+            ).fetchall()
+        return {str(pid): int(charge) for pid, charge in rows}
+
+    def carried_spend(self, key_id: str) -> int:
+        """Net charges, in micro-dollars, of the key's predictions that were pruned."""
+        value = self.get_value(CARRIED + key_id)
+        return int(value) if value is not None else 0
+
+    def key_ids(self) -> set[str]:
+        """Every key id with a stored prediction or a carried spend."""
+        with self._pool.connection() as db:
+            stored = db.execute("SELECT DISTINCT key_id FROM predictions").fetchall()
+        carried = self.values(CARRIED)
+        return {str(k) for (k,) in stored} | {k[len(CARRIED) :] for k, _ in carried}
+
+    # -- small values (webhook secrets, upload tickets) -----------------------------
+
+    def get_value(self, key: str) -> str | None:
+        row = self._maybe_one("SELECT value FROM kv WHERE key = %s", (key,))
+        return None if row is None else str(row[0])
+
+    def values(self, prefix: str) -> list[tuple[str, str]]:
+        """Every small value whose key starts with ``prefix``, by key."""
+        with self._pool.connection() as db:
+            rows = db.execute(
+                "SELECT key, value FROM kv WHERE starts_with(key, %s) ORDER BY key",
+                (prefix,),
+            ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def delete_values(self, keys: Sequence[str]) -> None:
+        """Delete small values; committed when this returns."""
+        with self._pool.connection() as db:
+            db.execute("DELETE FROM kv WHERE key = ANY(%s)", (list(keys),))
+
+    def set_value(self, key: str, value: str) -> None:
+        """Set a value; committed when this returns."""
+        with self._pool.connection() as db:
+            db.execute(
+                "INSERT INTO kv (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
+        row = self._maybe_one(sql, params)
+        assert row is not None, sql
+        return row
+
+    def _maybe_one(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> tuple[Any, ...] | None:
+        with self._pool.connection() as db:
+            row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
+        return row
+
+
+def _column(p: Prediction, name: str) -> Any:
+    value = getattr(p, name)
+    return json.dumps(value) if name == "nsfw" else value
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}@{host}"

@@ -1,0 +1,219 @@
+"""The store contract, one suite run against both backends: the embedded SQLite
+store and PostgreSQL (``WAVESPEED_MOCK_TEST_DATABASE``, a server URL; each test
+gets a database of its own). Locally the PostgreSQL half skips without a server;
+in CI it may not (``.ci/start-postgres`` starts one)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from wavespeed_mock.mock_server.core.prediction import Prediction
+from wavespeed_mock.mock_server.core.store import Store, StoreError, open_store
+
+from .test_store import prediction
+
+DATABASE = os.environ.get("WAVESPEED_MOCK_TEST_DATABASE", "")
+
+Opener = Callable[[], Store]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The server URL, checked once; a skip with the reason where none answers."""
+    if not DATABASE:
+        pytest.skip(
+            "no PostgreSQL: set WAVESPEED_MOCK_TEST_DATABASE=postgresql://... "
+            "(.ci/start-postgres starts a throwaway cluster)"
+        )
+    psycopg = pytest.importorskip("psycopg", reason="pip install -e '.[test]'")
+    try:
+        psycopg.connect(DATABASE, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {DATABASE} does not answer: {exc}")
+    return DATABASE
+
+
+def fresh_database(server: str) -> Iterator[str]:
+    """A new empty database on ``server`` for one test, dropped after it."""
+    import psycopg
+
+    name = f"wavespeed_mock_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens a store on this test's state; every store it opened is closed after."""
+    opened: list[Store] = []
+    if request.param == "sqlite":
+        url = None
+        databases: Iterator[str] | None = None
+    else:
+        databases = fresh_database(request.getfixturevalue("postgres_server"))
+        url = next(databases)
+
+    def open_one() -> Store:
+        store = open_store(url, tmp_path)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+    if databases is not None:
+        next(databases, None)  # drop it
+
+
+def add(store: Store, *items: Prediction, micros: int = 150_000) -> None:
+    async def run() -> None:
+        for p in items:
+            await store.add(p, charge_micros=micros)
+
+    asyncio.run(run())
+
+
+def ids(items: list[Prediction]) -> list[str]:
+    return [p.id for p in items]
+
+
+def test_what_is_added_and_updated_is_read_back_after_a_reopen(opener: Opener) -> None:
+    store = opener()
+    items = [prediction(f"{i:032x}", at=100.0 + i) for i in range(3)]
+    add(store, *items)
+    store.update(items[1], polls=2, rendered_at=101.5, nsfw=[True])
+    store.update(items[2], failure_code=1405, failure_message="boom")
+    store.close()
+
+    again = opener()
+    assert len(again) == 3
+    assert ids(again.all()) == ids(items)  # oldest first
+    assert ids(list(again.oldest())) == ids(items)
+    read = again.get(items[1].id)
+    assert read is not None
+    assert (read.polls, read.rendered_at, read.nsfw) == (2, 101.5, [True])
+    failed = again.get(items[2].id)
+    assert failed is not None and failed.failure_message == "boom"
+    assert read.input == items[1].input and read.created_at == items[1].created_at
+    assert again.get("0" * 31 + "f") is None
+
+
+def test_an_update_of_a_fixed_field_is_refused(opener: Opener) -> None:
+    store = opener()
+    p = prediction("a" * 32)
+    add(store, p)
+    with pytest.raises(TypeError, match="fixed at creation"):
+        store.update(p, model="other")
+
+
+def test_a_removal_carries_the_charge_unless_refunded(opener: Opener) -> None:
+    store = opener()
+    kept, spent, refunded = (prediction(f"{i:032x}", key="k") for i in range(3))
+    refunded.image_digest = "d" * 64
+    add(store, kept, spent, refunded)
+    assert store.uses_image("d" * 64)
+
+    gone = store.remove([spent, refunded], refunded=lambda p: p is refunded)
+
+    assert sorted(ids(gone)) == sorted([spent.id, refunded.id])
+    assert ids(store.all()) == [kept.id]
+    assert store.charges(kept.key_id) == {kept.id: 150_000}
+    assert store.carried_spend(kept.key_id) == 150_000  # spent's; refunded's is not
+    assert store.key_ids() == {kept.key_id}
+    assert not store.uses_image("d" * 64)
+    assert store.remove([spent], refunded=lambda p: False) == []  # already gone
+    assert store.carried_spend(kept.key_id) == 150_000
+
+
+def test_small_values_by_key_and_prefix(opener: Opener) -> None:
+    store = opener()
+    store.set_value("ticket:b", "2")
+    store.set_value("ticket:a", "1")
+    store.set_value("secret:k", "s")
+    store.set_value("ticket:a", "one")  # replaced
+    assert store.get_value("ticket:a") == "one"
+    assert store.values("ticket:") == [("ticket:a", "one"), ("ticket:b", "2")]
+    store.delete_values(["ticket:a"])
+    assert store.get_value("ticket:a") is None
+    assert store.values("ticket:") == [("ticket:b", "2")]
+
+
+def test_a_clear_forgets_predictions_and_carried_spend_only(opener: Opener) -> None:
+    store = opener()
+    items = [prediction(f"{i:032x}", key="k") for i in range(2)]
+    add(store, *items)
+    store.remove(items[:1], refunded=lambda p: False)
+    store.set_value("secret:k", "s")
+
+    assert store.clear() == 1
+
+    assert len(store) == 0 and store.all() == []
+    assert store.carried_spend(items[0].key_id) == 0
+    assert store.key_ids() == set()
+    assert store.get_value("secret:k") == "s"
+
+
+def test_a_walk_oldest_first_crosses_batches(opener: Opener) -> None:
+    store = opener()
+    items = [prediction(f"{i:032x}", at=float(i)) for i in range(1203)]
+    add(store, *items)
+    assert ids(list(store.oldest())) == ids(items)
+
+
+@pytest.mark.postgres
+def test_two_processes_share_one_postgresql_state(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    """Two stores on one database (as two processes hold): what one writes, the
+    other reads at once; nothing is mirrored in memory."""
+    databases = fresh_database(postgres_server)
+    url = next(databases)
+    first, second = open_store(url, tmp_path / "a"), open_store(url, tmp_path / "b")
+    try:
+        p = prediction("b" * 32, key="shared")
+        add(first, p)
+        seen = second.get(p.id)
+        assert seen is not None and seen is not p
+        first.update(p, rendered_at=5.0)
+        assert second.get(p.id).rendered_at == 5.0  # type: ignore[union-attr]
+        second.remove([seen], refunded=lambda _: False)
+        assert first.get(p.id) is None
+        assert first.carried_spend(p.key_id) == 150_000
+    finally:
+        first.close()
+        second.close()
+        next(databases, None)
+
+
+def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg", reason="pip install -e '.[test]'")
+    with pytest.raises(StoreError, match=r"cannot reach the database postgresql://u@"):
+        open_store("postgresql://u:secret@127.0.0.1:1/none?connect_timeout=1", tmp_path)
+
+
+@pytest.mark.postgres
+def test_a_database_of_a_newer_schema_is_refused(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    databases = fresh_database(postgres_server)
+    url = next(databases)
+    try:
+        open_store(url, tmp_path).close()  # creates the schema, version 1
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("UPDATE wavespeed_mock_schema SET version = 99")
+        with pytest.raises(StoreError, match="schema version 99, newer"):
+            open_store(url, tmp_path)
+    finally:
+        next(databases, None)

@@ -1,0 +1,57 @@
+"""Two servers on one PostgreSQL database and one data folder answer as one mock
+(issue 23's first step): a task submitted through either is polled, listed,
+billed and downloaded through the other."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from wavespeed_mock.mock_server.http.live import LiveServer
+from wavespeed_mock.mock_server.settings import Settings
+
+from .._support import T2V
+from ..core.test_stores import fresh_database, postgres_server  # noqa: F401
+
+pytestmark = pytest.mark.postgres
+AUTH = {"Authorization": "Bearer shared-key"}
+
+
+@pytest.fixture
+def database(postgres_server: str) -> Iterator[str]:  # noqa: F811
+    yield from fresh_database(postgres_server)
+
+
+def test_a_task_submitted_through_one_server_is_served_by_the_other(
+    database: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "shared", port=0, profile="fast", database=database,
+        check_responses=True, starting_balance=10.0,
+    )  # fmt: skip
+    with LiveServer(settings) as first, LiveServer(settings) as second:
+        with httpx.Client(headers=AUTH, timeout=30) as client:
+            answer = client.post(first.url + T2V, json={"prompt": "Shared waves."})
+            assert answer.status_code == 200, answer.text
+            task = answer.json()["data"]["id"]
+            poll = f"{second.url}/api/v3/predictions/{task}/result"
+            # The render runs on the first server; the second reads its outcome
+            # from the database.
+            for _ in range(1200):  # a bound for a busy machine, not a timing
+                view = client.get(poll).json()["data"]
+                if view["status"] in ("completed", "failed"):
+                    break
+                time.sleep(0.05)
+            assert view["status"] == "completed", view
+            clip = client.get(view["outputs"][0].replace(first.url, second.url))
+            assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+
+            listed = client.get(second.url + "/api/v3/predictions").json()["data"]
+            assert [item["id"] for item in listed["items"]] == [task]
+            balance = client.get(second.url + "/api/v3/balance").json()["data"]
+            assert balance["balance"] == pytest.approx(10.0 - 0.15)
+        assert first.service.contract_violations == []
+        assert second.service.contract_violations == []
