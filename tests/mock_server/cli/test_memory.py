@@ -72,3 +72,18 @@ def test_a_full_collection_leaves_its_survivors_frozen() -> None:
     finally:
         heap.stop()
     assert heap._after_collection not in gc.callbacks
+
+
+def test_a_reclaim_gives_freed_memory_back_on_glibc() -> None:
+    import platform
+
+    from wavespeed_mock.mock_server.cli.memory import _malloc_trim
+
+    trim = _malloc_trim()
+    if platform.libc_ver()[0] != "glibc":
+        assert trim is None
+        return
+    assert trim is not None
+    blocks = [bytearray(64 * 1024) for _ in range(2000)]  # 128 MB, then freed
+    del blocks
+    assert trim() in (0, 1)  # 1: memory was released
