@@ -139,6 +139,18 @@ def build_call(
             raise RenderFailed(
                 "image-to-video needs an image, and the job has none", code=1400
             )
+        if job.image_source == "placeholder":
+            # The server did not fetch the URL (fetching is off by default): Ovi
+            # would animate the mock's stand-in frame and the task would
+            # "complete" with a clip of the wrong picture.
+            raise RenderFailed(
+                "Failed to download image from the provided URL: the server does "
+                "not fetch image URLs, so the real engine has no picture to "
+                "animate. Start it with --fetch-remote-images "
+                "(WAVESPEED_MOCK_FETCH_REMOTE_IMAGES=1), or upload the image "
+                "(POST /api/v3/media/upload/binary) and send its URL",
+                code=1402,
+            )
         image = image_array(
             job.image, source=job.image_source, max_pixels=job.max_image_pixels
         )

@@ -64,6 +64,21 @@ def test_image_to_video_decodes_the_image():
     assert tuple(call.image[0, 0]) == (1, 2, 3)
 
 
+def test_an_image_the_server_did_not_fetch_fails_1402_naming_the_flag():
+    # The synthetic engine animates a placeholder for an unfetched URL; Ovi
+    # must not: its clip would be of the wrong picture, and "completed".
+    with pytest.raises(RenderFailed, match="--fetch-remote-images") as failed:
+        build_call(
+            job(image_source="placeholder"), params=GenerationParams(), variant=VARIANT
+        )
+    assert failed.value.code == 1402
+    fetched = job(image_source="remote")
+    assert (
+        build_call(fetched, params=GenerationParams(), variant=VARIANT).image
+        is not None
+    )
+
+
 def test_image_to_video_without_an_image_fails():
     with pytest.raises(RenderFailed, match="needs an image") as failed:
         build_call(job(image=None), params=GenerationParams(), variant=VARIANT)
