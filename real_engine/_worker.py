@@ -98,6 +98,9 @@ class Started:
     prediction_id: str
 
 
+log = logging.getLogger("wavespeed_mock.ovi_worker")
+
+
 @dataclass(frozen=True)
 class Done:
     prediction_id: str
@@ -113,12 +116,35 @@ class Failed:
     prediction_id: str
     message: str
     code: int
+    fatal: bool = False
+    """The worker cannot go on (an unrecoverable CUDA error): it exits after
+    this answer, and the engine starts a new one for the next job."""
+
+
+_FATAL_CUDA = (
+    "illegal memory access",
+    "device-side assert",
+    "unspecified launch failure",
+    "cuda error: misaligned address",
+    "cublas_status_execution_failed",
+    "cudnn_status_execution_failed",
+    "an illegal instruction",
+)
+"""CUDA errors after which the device's context is broken for this process:
+every later kernel fails too, so the worker is replaced, not kept."""
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
     """The worker's life: load the model once, then render calls until told to stop."""
     # Ctrl-C reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What the worker and Ovi log goes to stderr, which is the server's.
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s ovi-worker[{os.getpid()} gpu {config.gpu}] "
+        "%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     if config.gpu is not None:
         _pin_gpu(config.gpu)
     if config.checkout is not None:
@@ -139,7 +165,11 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
             return
         if call is None:
             return
-        conn.send(run_call(model, call, conn))
+        outcome = run_call(model, call, conn)
+        conn.send(outcome)
+        if isinstance(outcome, Failed) and outcome.fatal:
+            log.error("exiting after an unrecoverable CUDA error; a new worker follows")
+            return
 
 
 def run_call(model: OviLike, call: OviCall, conn: Connection) -> Done | Failed:
@@ -149,7 +179,7 @@ def run_call(model: OviLike, call: OviCall, conn: Connection) -> Done | Failed:
     image = None if call.image is None else Image.fromarray(call.image, "RGB")
     kwargs = call.generate_kwargs(image)
     conn.send(Started(call.prediction_id))
-    failure = detail = ""
+    failure = detail = trace = ""
     with _capture_errors() as logged:
         began = time.perf_counter()
         try:
@@ -157,12 +187,29 @@ def run_call(model: OviLike, call: OviCall, conn: Connection) -> Done | Failed:
         except Exception as exc:  # Ovi catches its own; a stand-in may not
             result, failure = None, "Ovi's generate raised"
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            trace = traceback.format_exc()
         inference_ms = round((time.perf_counter() - began) * 1000)
     if not failure and _is_empty(result):
         failure = "Ovi's generate returned no clip"
         detail = _last_line(logged) or "no error was logged; see the server log"
     if failure:
+        # The whole story to the server's log (the worker's stderr is the
+        # server's); the task's message keeps the last line.
+        log.error(
+            "clip %s failed: %s\n%s",
+            call.prediction_id,
+            failure,
+            "\n".join(logged) or trace or detail,
+        )
         _free_gpu_memory()
+        if any(mark in "\n".join([detail, *logged]).lower() for mark in _FATAL_CUDA):
+            return Failed(
+                call.prediction_id,
+                f"{failure}: {detail}. The GPU's CUDA context cannot be used "
+                "after this error: the worker is replaced before the next clip",
+                5000,
+                fatal=True,
+            )
         if "out of memory" in detail.lower() or "OutOfMemoryError" in detail:
             return Failed(
                 call.prediction_id,

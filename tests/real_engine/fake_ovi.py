@@ -101,12 +101,16 @@ class FakeOviFusionEngine:
             os._exit(3)
         if "raise" in tags:
             raise ValueError("fake Ovi: something broke")
-        if "none" in tags or "oom" in tags:
+        if "none" in tags or "oom" in tags or "cuda-error" in tags:
             # What Ovi does: log the traceback, return None.
             try:
                 if "oom" in tags:
                     raise _OutOfMemoryError(
                         "CUDA out of memory. Tried to allocate 2.00 GiB (fake)"
+                    )
+                if "cuda-error" in tags:
+                    raise RuntimeError(
+                        "CUDA error: an illegal memory access was encountered (fake)"
                     )
                 raise RuntimeError("fake Ovi: sampling failed")
             except Exception:

@@ -96,6 +96,28 @@ def test_killed_rendering_then_killed_reloading_fails_every_job_with_a_code(
         close_within(engine)
 
 
+def test_an_unrecoverable_cuda_error_replaces_the_worker_and_logs_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    # After an illegal memory access every later kernel of that process fails:
+    # the worker must not be kept for the next clip.
+    fake = start_fake_ovi(tmp_path, monkeypatch, engine_args={"restart_backoff_s": 0})
+    engine = fake.engine
+    try:
+        first_pid = engine.worker_pid
+        with pytest.raises(RenderFailed, match="worker is replaced") as failed:
+            render_within(engine, fake.job("[fake:cuda-error]"))
+        assert failed.value.code == 5000
+        assert "illegal memory access" in str(failed.value)
+        assert_a_new_worker_renders(fake, first_pid)
+        # Ovi's whole traceback reached the server's log (the worker's stderr).
+        logged = capfd.readouterr().err
+        assert "Traceback (most recent call last)" in logged
+        assert "clip " in logged and "illegal memory access" in logged
+    finally:
+        close_within(engine)
+
+
 def test_a_worker_whose_reload_failed_rests_before_the_next_try(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
