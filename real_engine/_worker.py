@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -138,6 +139,7 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     """The worker's life: load the model once, then render calls until told to stop."""
     # Ctrl-C reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     # What the worker and Ovi log goes to stderr, which is the server's.
     logging.basicConfig(
         level=logging.INFO,
@@ -170,6 +172,30 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
         if isinstance(outcome, Failed) and outcome.fatal:
             log.error("exiting after an unrecoverable CUDA error; a new worker follows")
             return
+
+
+PARENT_CHECK_S = 0.5
+"""How often a worker looks whether the server that started it is still there."""
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the server that started it is gone.
+
+    A server killed with ``kill -9`` cannot stop its workers; one left running
+    would finish its clip holding up to ~80 GB of GPU memory, and the restarted
+    server's own worker would run out of memory beside it. A watcher thread (not
+    ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the worker
+    ends) sees the worker re-parented and exits at once, mid-clip included.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent:
+                os._exit(70)  # no cleanup: the clip was for a server that is gone
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def run_call(model: OviLike, call: OviCall, conn: Connection) -> Done | Failed:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -197,3 +199,46 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_worker_ends_when_its_server_is_killed_mid_clip(tmp_path: Path):
+    # kill -9 of the server cannot stop its workers; one left running would
+    # finish its clip holding the GPU's memory beside the restarted server.
+    gate = tmp_path / "never"  # the clip waits for this file, which never comes
+    script = f"""
+import os, sys, threading
+from pathlib import Path
+from wavespeed_mock.mock_server.core.engine import RenderJob
+from wavespeed_mock.real_engine import OviEngine
+engine = OviEngine(factory={FAKE_FACTORY!r})
+job = RenderJob(prediction_id="p", model="character-ai/ovi/text-to-video",
+    prompt="[fake:wait={gate}]", seed=1, width=64, height=48,
+    output_path=Path({str(tmp_path / "p.mp4")!r}),
+    on_start=lambda: print("rendering", engine.worker_pid, flush=True))
+threading.Thread(target=engine.render, args=(job,), daemon=True).start()
+threading.Event().wait()
+"""
+    env = {
+        **os.environ,
+        "WAVESPEED_FAKE_OVI_RECORD": str(tmp_path / "calls.jsonl"),
+        "WAVESPEED_FAKE_OVI_FRAME": "48x64",
+    }
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    server = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # blocks until the clip started
+        assert line.startswith("rendering "), line
+        worker = int(line.split()[1])
+        assert _alive(worker)
+        server.kill()
+        server.wait(timeout=WAIT_S)
+        wait_for(lambda: not _alive(worker), "the worker to end with its server")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=WAIT_S)
+        if server.stdout is not None:
+            server.stdout.close()
