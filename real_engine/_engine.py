@@ -163,6 +163,10 @@ class OviEngine:
         """How long this engine's clips are: the server declares it (``/_mock/state``)."""
         self._queue: queue.SimpleQueue[_Ticket | None] = queue.SimpleQueue()
         self._closed = threading.Event()
+        # Reloads take turns, as start-up loads do: after a host out-of-memory
+        # kill every worker is dead, and loading them all at once (about 35 GB
+        # of host memory each with CPU offload) would bring the killer back.
+        self._reloading = threading.Lock()
         # Held while a job is queued and while close() queues its stop markers,
         # so no job can land behind them, where no dispatcher looks.
         self._accepting = threading.Lock()
@@ -373,7 +377,10 @@ class OviEngine:
             left = slot.retry_at - time.monotonic()
             return f"{slot.broken} (the next reload is in {left:.0f} s)"
         try:
-            slot.worker.restart()
+            with self._reloading:
+                if self._closed.is_set():
+                    return "the engine is closing"
+                slot.worker.restart()
         except Exception as exc:  # OviWorkerError or anything else: never fatal here
             slot.broken = str(exc) if isinstance(exc, OviWorkerError) else repr(exc)
             slot.retry_at = time.monotonic() + self.restart_backoff_s

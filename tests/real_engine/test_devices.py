@@ -4,7 +4,10 @@ first in first out. The stand-in plays the GPUs (each worker sees its own
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -153,3 +156,39 @@ def test_devices_from_the_flag_or_a_list():
     assert OviOptions(devices="1, 3").device_list == (1, 3)
     assert OviOptions(device=2).device_list == (2,)
     assert OviOptions.from_mapping({"devices": [0, 1]}).device_list == (0, 1)
+
+
+def test_dead_workers_reload_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # After a host out-of-memory kill every worker is dead; reloading them all
+    # at once would need every model's host memory at once.
+    fake = start_fake_ovi(
+        tmp_path, monkeypatch, devices="0,1", engine_args={"restart_backoff_s": 0}
+    )
+    try:
+        loaded = len(fake.loads())
+        gate = tmp_path / "reload-gate"
+        monkeypatch.setenv("WAVESPEED_FAKE_OVI_LOAD", f"wait:{gate}")
+        for pid in fake.engine.worker_pids:
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+        wait_for(
+            lambda: not any(s.worker.alive for s in fake.engine._slots),
+            "both workers to be dead",
+        )
+        jobs = [fake.job(f"after the kill {n}") for n in range(2)]
+        rendering = [in_background(lambda j=job: fake.engine.render(j)) for job in jobs]
+        wait_for(lambda: len(fake.loads()) == loaded + 1, "the first reload")
+        # The first reload holds in its load; the second waits its turn. (A
+        # window, not a timing: without the turn a second load begins within
+        # it on a quiet machine; a busy one can only make this pass, never fail.)
+        time.sleep(2.0)
+        assert len(fake.loads()) == loaded + 1
+        assert fake.engine._reloading.locked()
+        gate.touch()
+        for future in rendering:
+            future.result(timeout=WAIT_S)
+        assert len(fake.loads()) == loaded + 2
+    finally:
+        close_within(fake.engine)
