@@ -79,10 +79,19 @@ SHARED_CHECKPOINTS = (
     "MMAudio/ext_weights/best_netG.pt",
 )
 
+FLASH_ATTN_WHEEL = (
+    "https://github.com/Dao-AILab/flash-attention/releases/download/v2.7.4.post1/"
+    "flash_attn-2.7.4.post1+cu12torch2.6cxx11abiFALSE-cp{py}-cp{py}-linux_x86_64.whl"
+)
+"""The prebuilt wheel flash-attn's own setup.py looks for (``py``: 310, 311, 312)."""
 FLASH_ATTN_HINT = (
-    "pip install 'torch==2.6.0' 'flash-attn==2.7.4.post1' --no-build-isolation "
-    "(flash-attn 2.7.4.post1 ships prebuilt wheels for torch 2.6 with CUDA 12 on "
-    "Linux x86_64, Python 3.9-3.13; another torch makes pip compile it for an hour)"
+    "two commands, torch first so that flash-attn finds it: "
+    "pip install 'torch==2.6.0' wheel; then "
+    "pip install 'flash-attn==2.7.4.post1' --no-build-isolation "
+    "(its setup.py imports wheel, and on a host without a CUDA toolkit it stops at "
+    "'CUDA_HOME environment variable is not set': then install the prebuilt wheel "
+    "itself, pip install " + FLASH_ATTN_WHEEL.format(py="311") + ", with your "
+    "Python's cp310/cp311/cp312 in its name)"
 )
 
 FP8_URL = (

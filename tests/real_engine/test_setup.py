@@ -75,6 +75,11 @@ def test_everything_missing_is_listed_at_once(tmp_path: Path):
         assert package in text, package
     assert "flash-attn==2.7.4.post1" in text
     assert "torch==2.6.0" in text
+    # torch first, in its own command: flash-attn built beside an older torch
+    # (one pip command for both) compiled against the wrong one.
+    assert "pip install 'torch==2.6.0' wheel; then pip install 'flash-attn" in text
+    # a host without a CUDA toolkit: the prebuilt wheel itself
+    assert "releases/download/v2.7.4.post1/flash_attn-2.7.4.post1+cu12torch2.6" in text
     assert "git clone https://github.com/character-ai/Ovi" in text
     assert "Ovi/model.safetensors" in text
     assert "download_weights.py" in text
