@@ -240,7 +240,9 @@ def run_call(model: OviLike, call: OviCall, conn: Connection) -> Done | Failed:
             return Failed(
                 call.prediction_id,
                 f"the GPU ran out of memory generating the clip: {detail}. Try "
-                "--ovi-cpu-offload or --ovi-fp8, or a GPU with more free memory",
+                "--ovi-cpu-offload (about 32 GB), with --ovi-fp8 or --ovi-qint8 "
+                "as well for about 24 GB (Ovi's README; either alone stays near "
+                "80 GB), or a GPU with more free memory",
                 5003,
             )
         return Failed(call.prediction_id, f"{failure}: {detail}", 1403)

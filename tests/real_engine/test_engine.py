@@ -133,7 +133,7 @@ def test_inference_time_is_the_measured_generate_time(wavespeed_fake_ovi: OviHar
     ("tag", "code", "message"),
     [
         ("[fake:none]", 1403, "returned no clip: RuntimeError: fake Ovi: sampling"),
-        ("[fake:oom]", 5003, "ran out of memory"),
+        ("[fake:oom]", 5003, "--ovi-cpu-offload (about 32 GB), with --ovi-fp8 or"),
         ("[fake:raise]", 1403, "raised: ValueError: fake Ovi: something broke"),
         ("[fake:bad-shape]", 1403, "expected a float array (3, frames, height, width)"),
     ],
