@@ -30,7 +30,7 @@ from .features.scenarios.book import ScenarioBook
 from .features.uploads.files import UploadStore
 from .features.webhooks.delivery import WebhookDelivery, WebhookSecrets, WebhookUrlCheck
 from .features.webhooks.signing import WebhookVerificationError, verify_webhook
-from .settings import Settings, SettingsError
+from .settings import DEFAULT_SYNC_WAIT_S, Settings, SettingsError
 
 __all__ = ["Features", "MockServer", "build_server"]
 
@@ -98,6 +98,11 @@ def build_server(
     if settings.profile is None:
         # A real engine implies real progress (ovi: the engine profile).
         settings = settings.replace(profile=engine.default_profile or DEFAULT_PROFILE)
+    if settings.sync_wait_s is None:
+        # A real clip takes minutes (Ovi: about 96 s with flash-attn 2, 12 min for
+        # 960x960 10 s): a sync wait shorter than that always ends in 5004.
+        wait = getattr(engine, "default_sync_wait_s", None) or DEFAULT_SYNC_WAIT_S
+        settings = settings.replace(sync_wait_s=wait)
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
     images = ImageLoader(

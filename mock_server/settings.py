@@ -41,6 +41,8 @@ MAX_SETTING_S = 3600.0
 """The longest wait, timeout or interval a setting may name."""
 MAX_AGE_S = 10 * 365 * 24 * 3600.0
 """The longest retention age a setting may name (ten years)."""
+DEFAULT_SYNC_WAIT_S = 90.0
+"""A sync-mode submit's wait where the engine names none (the synthetic engine)."""
 _BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
     # name: (the largest value, whether 0 turns it off)
     "sync_wait_s": (MAX_SETTING_S, False),
@@ -192,10 +194,11 @@ class Settings:
     max_upload_bytes: int = setting(
         200 * 1024 * 1024, group="limits", help="the largest upload"
     )
-    sync_wait_s: float = setting(
-        90.0,
+    sync_wait_s: float | None = setting(
+        None,
         flag="--sync-wait",
         help="seconds a sync-mode submit waits before the 5004 answer",
+        shown_default="the engine's (900 for ovi: a real clip takes minutes), else 90",
     )
     header_timeout_s: float = setting(
         10.0,
@@ -373,6 +376,8 @@ class Settings:
         # Every time the server accepts is bounded: a wait or timeout of 0, a
         # negative one, NaN or one of centuries is a typo, not a wish.
         for name, (largest, zero_is_off) in _BOUNDED_SECONDS.items():
+            if getattr(self, name) is None:  # the engine's default, chosen at assembly
+                continue
             value = float(getattr(self, name))
             if not (0 < value <= largest or (zero_is_off and value == 0)):
                 off = " or 0 to turn it off" if zero_is_off else ""

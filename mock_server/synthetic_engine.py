@@ -51,6 +51,7 @@ class SyntheticEngine:
     reports_progress: ClassVar[bool] = False
     options: ClassVar[tuple[EngineOption, ...]] = ()
     default_profile: ClassVar[str | None] = None
+    default_sync_wait_s: ClassVar[float | None] = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

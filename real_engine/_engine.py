@@ -119,6 +119,8 @@ class OviEngine:
     requires_gpu: ClassVar[bool] = True
     options: ClassVar[tuple[EngineOption, ...]] = OVI_OPTIONS
     default_profile: ClassVar[str | None] = "engine"
+    # about 96 s a clip with flash-attn 2; 12 min for 960x960 10 s (Ovi#84)
+    default_sync_wait_s: ClassVar[float | None] = 900.0
     """A real model implies real progress: ``processing`` means the GPU is on it."""
 
     def __init__(

@@ -165,6 +165,9 @@ class Engine(Protocol):
     """The engine's own settings (see :class:`EngineOption`)."""
     default_profile: ClassVar[str | None]
     """The timing profile the engine implies when none is chosen (None: the server's)."""
+    default_sync_wait_s: ClassVar[float | None]
+    """How long a sync-mode submit waits when ``--sync-wait`` is not given (None:
+    the server's 90 s); a real model's clip can take minutes."""
 
     @classmethod
     def from_settings(cls, settings: Settings, options: Mapping[str, Any]) -> Engine:

@@ -39,7 +39,7 @@ from ..features.replay import CassetteMiddleware
 from ..features.scenarios import scenario_routes
 from ..features.uploads import upload_routes
 from ..features.webhooks import webhook_routes
-from ..settings import ANY_MODEL_HEADER, SCENARIO_HEADER, Settings
+from ..settings import ANY_MODEL_HEADER, DEFAULT_SYNC_WAIT_S, SCENARIO_HEADER, Settings
 from .access_log import AccessLogMiddleware
 from .auth import Authenticator
 from .bodies import parse_json, read_body
@@ -381,7 +381,9 @@ async def _sync_answer(
     service: MockService, submission: Submission, scope: Scope
 ) -> Response:
     p = submission.prediction
-    wait_s = service.settings.sync_wait_s
+    # Resolved from the engine where the server was built (assembly), never None
+    # here; a service built by hand without it gets the server's default.
+    wait_s = service.settings.sync_wait_s or DEFAULT_SYNC_WAIT_S
     fault = submission.fault
     if fault is not None and fault.sync_gateway_timeout:
         # The gateway gives up on the long request; the task goes on (D-SYNC).

@@ -19,6 +19,7 @@ class FakeEngine:
     reports_progress: ClassVar[bool] = False
     options: ClassVar[tuple[Any, ...]] = ()
     default_profile: ClassVar[str | None] = None
+    default_sync_wait_s: ClassVar[float | None] = None
 
     def __init__(self) -> None:
         self.jobs: list[RenderJob] = []

@@ -1,4 +1,5 @@
-"""Building a server: the profile follows the engine unless one is chosen."""
+"""Building a server: the profile and the sync wait follow the engine unless
+chosen."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ._fakes import FakeEngine
 
 class RealProgressEngine(FakeEngine):
     default_profile: ClassVar[str | None] = "engine"
+    default_sync_wait_s: ClassVar[float | None] = 900.0
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,27 @@ def test_the_profile_is_resolved_where_the_server_is_built(
     try:
         assert server.service.profile.name == expected
         assert server.settings.profile == expected
+    finally:
+        server.service.close()
+
+
+@pytest.mark.parametrize(
+    ("engine", "chosen", "expected"),
+    [
+        (FakeEngine(), None, 90.0),  # the engine names none: the server's default
+        (RealProgressEngine(), None, 900.0),  # a real clip takes minutes
+        (RealProgressEngine(), 30.0, 30.0),  # a chosen one wins
+    ],
+)
+def test_the_sync_wait_is_resolved_where_the_server_is_built(
+    tmp_path: Path, engine: FakeEngine, chosen: float | None, expected: float
+) -> None:
+    server = build_server(
+        Settings(data_dir=tmp_path, sync_wait_s=chosen), engine=engine
+    )
+    try:
+        assert server.settings.sync_wait_s == expected
+        assert server.service.settings.sync_wait_s == expected
     finally:
         server.service.close()
 
