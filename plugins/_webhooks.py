@@ -102,14 +102,17 @@ class WebhookReceiver:
             payload = verify_webhook(headers, body, self.secret, now=self._now())
         except Exception as exc:  # every failure is recorded, and fails the test
             error = f"{exc.__class__.__name__}: {exc}"
-        handler.send_response(status)
-        handler.send_header("content-length", "0")
-        handler.end_headers()
+        # Recorded before the answer goes out: once the server has its answer
+        # (and a test's settle() or advance() returns), the delivery is in the
+        # list. Recorded after, a test could look in the gap and miss it.
         with self._changed:
             self.deliveries.append(
                 ReceivedWebhook(headers, body, payload, error, status)
             )
             self._changed.notify_all()
+        handler.send_response(status)
+        handler.send_header("content-length", "0")
+        handler.end_headers()
 
     def wait_for(
         self,
