@@ -41,6 +41,13 @@ MAX_SETTING_S = 3600.0
 """The longest wait, timeout or interval a setting may name."""
 MAX_AGE_S = 10 * 365 * 24 * 3600.0
 """The longest retention age a setting may name (ten years)."""
+
+
+def is_database_url(value: str) -> bool:
+    """Whether ``value`` names a PostgreSQL database (``--database``)."""
+    return value.startswith(("postgresql://", "postgres://"))
+
+
 DEFAULT_SYNC_WAIT_S = 90.0
 """A sync-mode submit's wait where the engine names none (the synthetic engine)."""
 _BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
@@ -385,9 +392,7 @@ class Settings:
                     f"the setting {name} is {value!r}: give seconds in "
                     f"(0, {largest:.0f}]{off}"
                 )
-        if self.database and not self.database.startswith(
-            ("postgresql://", "postgres://")
-        ):
+        if self.database and not is_database_url(self.database):
             raise SettingsError(
                 "the setting database takes a postgresql://user@host:port/name URL "
                 "(without it, the state is state.sqlite3 in the data dir)"

@@ -43,7 +43,7 @@ from .store import (
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PG_SCHEMA_VERSION", "PostgresStore", "is_database_url"]
+__all__ = ["PG_SCHEMA_VERSION", "PostgresStore"]
 
 PG_SCHEMA_VERSION = 1
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
@@ -74,11 +74,6 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
 _BATCH = 500
 """Rows fetched at a time when walking the store oldest first."""
-
-
-def is_database_url(value: str) -> bool:
-    """Whether ``value`` names a PostgreSQL database (not a SQLite file)."""
-    return value.startswith(("postgresql://", "postgres://"))
 
 
 class PostgresStore:

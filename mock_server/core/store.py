@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...contracts import OutputPlan
+from ..settings import is_database_url
 from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
 
@@ -117,7 +118,7 @@ class Store(Protocol):
 def open_store(database: str | None, data_dir: Path) -> Store:
     """The store a server uses: ``state.sqlite3`` in ``data_dir`` by default, or
     the PostgreSQL database a ``postgresql://`` URL names."""
-    if database and database.startswith(("postgresql://", "postgres://")):
+    if database and is_database_url(database):
         from .pg_store import PostgresStore  # psycopg only when asked for
 
         return PostgresStore(database)
