@@ -50,7 +50,8 @@ class FakeOviFusionEngine:
         if record:  # one line per load begun, beside the calls
             gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
             with open(os.path.join(os.path.dirname(record), "loads.jsonl"), "a") as f:
-                f.write(json.dumps({"pid": os.getpid(), "gpu": gpu}) + "\n")
+                line = {"pid": os.getpid(), "gpu": gpu, "at": time.time()}
+                f.write(json.dumps(line) + "\n")
         load = os.environ.get("WAVESPEED_FAKE_OVI_LOAD", "")
         if load == "fail":
             raise RuntimeError("fake Ovi: the checkpoint could not be loaded")
@@ -62,6 +63,9 @@ class FakeOviFusionEngine:
             time.sleep(float(load[len("sleep:") :]))
         self.config = dict(config)
         self.device = device
+        if record:  # and one per load finished, so tests can order loads
+            with open(os.path.join(os.path.dirname(record), "loaded.jsonl"), "a") as f:
+                f.write(json.dumps({"pid": os.getpid(), "at": time.time()}) + "\n")
         self.frame = os.environ.get("WAVESPEED_FAKE_OVI_FRAME", "48x64")
         self.record = os.environ.get("WAVESPEED_FAKE_OVI_RECORD")
         name = str(self.config.get("model_name"))

@@ -4,10 +4,10 @@ first in first out. The stand-in plays the GPUs (each worker sees its own
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,15 +180,19 @@ def test_dead_workers_reload_one_at_a_time(
         jobs = [fake.job(f"after the kill {n}") for n in range(2)]
         rendering = [in_background(lambda j=job: fake.engine.render(j)) for job in jobs]
         wait_for(lambda: len(fake.loads()) == loaded + 1, "the first reload")
-        # The first reload holds in its load; the second waits its turn. (A
-        # window, not a timing: without the turn a second load begins within
-        # it on a quiet machine; a busy one can only make this pass, never fail.)
-        time.sleep(2.0)
-        assert len(fake.loads()) == loaded + 1
-        assert fake.engine._reloading.locked()
+        assert (
+            fake.engine._reloading.locked()
+        )  # it holds in its load: the turn is taken
         gate.touch()
         for future in rendering:
             future.result(timeout=WAIT_S)
-        assert len(fake.loads()) == loaded + 2
+        reloads = fake.loads()[loaded:]
+        assert len(reloads) == 2
+        # The second reload began only after the first had finished loading.
+        finished = json.loads(
+            (fake.record.with_name("loaded.jsonl")).read_text().splitlines()[loaded]
+        )
+        assert finished["pid"] == reloads[0]["pid"]
+        assert reloads[1]["at"] >= finished["at"]
     finally:
         close_within(fake.engine)
