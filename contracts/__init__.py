@@ -42,7 +42,15 @@ from .facts import (
     upload_limits,
 )
 from .images import ImageInfo, TooManyPixelsError, UnusableImageError, probe_image
-from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs, shared_plan
+from .outputs import (
+    OutputPlan,
+    OutputRule,
+    kind_for_type,
+    plan_inputs,
+    plan_json,
+    plan_outputs,
+    shared_plan,
+)
 from .registry import (
     get_model,
     is_valid_request,
@@ -101,6 +109,8 @@ __all__ = [
     "load_catalogue_file",
     "load_openapi",
     "load_schema",
+    "plan_inputs",
+    "plan_json",
     "plan_outputs",
     "probe_image",
     "refunded_statuses",

@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,14 @@ from ._formats import format_checker
 from ._resources import SCHEMA_BASE_URI, inlined_schema, load_schema, schema_registry
 from .errors import ContractError, UnknownModelError, WavespeedMockError
 from .facts import seed_rule
-from .outputs import OutputPlan, OutputRule, kind_for_type, plan_outputs
+from .outputs import (
+    OutputPlan,
+    OutputRule,
+    kind_for_type,
+    plan_inputs,
+    plan_outputs,
+    shared_plan,
+)
 from .validation import _by_relevance, _strict_copy, _to_contract_error, _validator
 
 __all__ = [
@@ -162,7 +169,16 @@ class ModelSpec:
         )
 
     def outputs_for(self, body: Mapping[str, Any]) -> OutputPlan:
-        """What a run with ``body`` makes (kind, format, size, length, count)."""
+        """What a run with ``body`` makes (kind, format, size, length, count).
+
+        Worked out once per distinct set of the values it reads (a suite sends
+        a few shapes of body with many prompts), then shared."""
+        key = plan_inputs(self.output, body)
+        if key is None:
+            return self._plan(body)
+        return _memo_plan(self, key)
+
+    def _plan(self, body: Mapping[str, Any]) -> OutputPlan:
         return plan_outputs(
             self.output,
             self.request_schema,
@@ -328,6 +344,12 @@ class ModelSpec:
             if base_url is not None and isinstance(run, dict) and "server" in run:
                 run["server"] = base_url
         return entry
+
+
+@lru_cache(maxsize=4096)
+def _memo_plan(spec: ModelSpec, key: tuple[Any, ...]) -> OutputPlan:
+    """The plan for a body holding just ``key``'s values (see ``plan_inputs``)."""
+    return shared_plan(spec._plan({name: value for name, _, value in key}))
 
 
 def _float_or_none(value: Any) -> float | None:

@@ -11,6 +11,7 @@ the body or else from the property's ``default``. Pure: no file is touched.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -23,6 +24,8 @@ __all__ = [
     "OutputPlan",
     "OutputRule",
     "kind_for_type",
+    "plan_inputs",
+    "plan_json",
     "plan_outputs",
     "shared_plan",
 ]
@@ -212,6 +215,13 @@ class OutputPlan:
 
 
 @functools.lru_cache(maxsize=1024)
+def plan_json(plan: OutputPlan) -> str:
+    """:meth:`OutputPlan.as_dict` as compact JSON, once per distinct plan (every
+    stored row holds its plan; a suite makes a handful of distinct ones)."""
+    return json.dumps(plan.as_dict(), separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
 def shared_plan(plan: OutputPlan) -> OutputPlan:
     """One instance for equal plans: stored predictions share a few objects
     (a suite's tasks make a handful of distinct plans), not one each."""
@@ -231,6 +241,37 @@ def kind_for_type(type_: str) -> str:
             if word in source:
                 return kind
     return "file"
+
+
+_PLAN_PARAMS = (
+    "output_format",
+    "num_images",
+    "size",
+    "width",
+    "height",
+    "aspect_ratio",
+    "resolution",
+    "duration",
+)
+"""The conventional properties :func:`plan_outputs` reads (through
+:meth:`OutputRule.param`), besides the rule's ``scale`` and ``audio`` names."""
+
+
+def plan_inputs(rule: OutputRule, body: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What of ``body`` a plan depends on, as a hashable key (a memo's), or None
+    when it cannot be one: a value is unhashable, or the plan reads the text's
+    length (speech, whose length follows the text)."""
+    if rule.kind == "audio" and rule.duration_s is None:
+        return None
+    names = [rule.param(n) for n in _PLAN_PARAMS]
+    names += [rule.param(n) for n in (rule.scale, rule.audio) if isinstance(n, str)]
+    # The type is part of the key: 1, 1.0 and True are equal keys, not equal values.
+    key = tuple((k, type(body[k]), body[k]) for k in names if k in body)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def plan_outputs(

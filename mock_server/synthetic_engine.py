@@ -9,6 +9,7 @@ file system allows, copied otherwise; a cache hit found on the submit path
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..contracts import OutputPlan
 from .core.engine import EngineOption, RenderFailed, RenderJob, RenderResult
 from .media import (
     CLIP_FPS,
@@ -168,9 +170,12 @@ class SyntheticEngine:
 
 def _variant(job: RenderJob, index: int) -> Variant:
     """The cache's variant for output ``index`` of ``job`` (an Ovi clip without a plan)."""
-    plan = job.plan
-    if plan is None:
-        return Variant()
+    return Variant() if job.plan is None else _plan_variant(job.plan, index)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan_variant(plan: OutputPlan, index: int) -> Variant:
+    # Once per distinct plan: a submit that hits the cache asks for it every time.
     return Variant(
         kind=plan.kind if plan.kind in ("video", "image", "audio") else "text",
         format=plan.format,

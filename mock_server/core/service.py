@@ -360,8 +360,10 @@ class MockService:
             key_hint=mask_key(request.api_key),
             webhook=request.webhook,
             image_digest=image.digest if image is not None else None,
-            plan=shared_plan(
-                replace(plan, urls=tuple(chosen.urls)) if chosen else plan
+            plan=(
+                shared_plan(replace(plan, urls=tuple(chosen.urls)))
+                if chosen
+                else plan  # shared where memoised (ModelSpec.outputs_for)
             ),
         )
         if fault is not None:

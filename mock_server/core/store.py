@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ...contracts import OutputPlan
+from ...contracts import OutputPlan, plan_json
 from ..settings import is_database_url
 from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
@@ -70,6 +70,7 @@ PRAGMA user_version = {SCHEMA_VERSION};
 _FIXED_FIELDS = tuple(
     f.name for f in dataclasses.fields(Prediction) if f.name not in MUTABLE_FIELDS
 )
+_RECORD_FIELDS = tuple(name for name in _FIXED_FIELDS if name != "plan")
 # One row per prediction, its charge in it, keyed by ``seq``, the order of
 # creation: a submit appends to one B-tree (no index on the random ids, whose
 # inserts would land on random pages), so a commit writes few pages. The store
@@ -507,10 +508,12 @@ def check_mutable(changes: Mapping[str, Any]) -> None:
 
 def prediction_record(p: Prediction) -> str:
     """The fields fixed at creation as the JSON a row keeps (both stores)."""
-    record = {name: getattr(p, name) for name in _FIXED_FIELDS}
-    if p.plan is not None:
-        record["plan"] = p.plan.as_dict()
-    return json.dumps(record, separators=(",", ":"))
+    record = {name: getattr(p, name) for name in _RECORD_FIELDS}
+    text = json.dumps(record, separators=(",", ":"))
+    if p.plan is None:
+        return text
+    # The plan's JSON is made once per distinct plan and spliced in.
+    return f'{text[:-1]},"plan":{plan_json(p.plan)}}}'
 
 
 def prediction_from_row(record: str, changing: Sequence[Any]) -> Prediction:

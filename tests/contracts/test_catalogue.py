@@ -282,3 +282,34 @@ def test_each_kind_has_a_model_whose_strategies_make_valid_bodies(kind: str) -> 
         assert bad.path in [e.path for e in spec.request_errors(bad.body)]
 
     check()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_remembered_plan_is_the_plan_of_the_whole_body(model: str) -> None:
+    """outputs_for remembers plans by the values they read: for any valid body,
+    the remembered plan is the one the whole body makes."""
+    from hypothesis import HealthCheck, given, settings
+    from wavespeed_mock.plugins import request_bodies
+
+    spec = get_model(model)
+
+    @settings(
+        max_examples=25, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    @given(request_bodies(model))
+    def check(body: dict[str, Any]) -> None:
+        assert spec.outputs_for(body) == spec._plan(body)
+        assert spec.outputs_for(body) == spec._plan(body)  # and when remembered
+
+    check()
+
+
+def test_values_that_compare_equal_are_not_one_plan() -> None:
+    # 2, 2.0 and True are equal dictionary keys; as a length only 2 and 2.0 are.
+    spec = get_model(CATEGORIES["video"])
+    name = spec.output.param("duration")
+    default = spec.outputs_for({}).duration_s
+    assert default != 1.0
+    assert spec.outputs_for({name: 1}).duration_s == 1.0
+    assert spec.outputs_for({name: 1.0}).duration_s == 1.0
+    assert spec.outputs_for({name: True}).duration_s == default
