@@ -58,6 +58,8 @@ class _Slot:
     """Why the last reload failed; None while the worker is usable."""
     retry_at: float = 0.0
     """``time.monotonic()`` from when a broken worker may be reloaded again."""
+    loading: bool = True
+    """Its first load has not ended yet (it takes no job until it has)."""
 
 
 _POLL_S = 0.5
@@ -67,10 +69,12 @@ _POLL_S = 0.5
 class OviEngine:
     """Runs the real Ovi model behind the mock API, one clip at a time per GPU.
 
-    The model is loaded once per GPU, at construction, in one worker process per
-    device of ``options.device_list`` (``--ovi-devices 0,1``, else
-    ``--ovi-device``), one device after the other: each load reads tens of GB
-    into host memory. :meth:`render` may be called from several threads: jobs
+    The model is loaded once per GPU, in one worker process per device of
+    ``options.device_list`` (``--ovi-devices 0,1``, else ``--ovi-device``), one
+    device after the other: each load reads tens of GB into host memory. The
+    constructor returns once the first device is ready (the server opens its
+    port then); the others load behind it and take jobs as each is ready, and a
+    device that cannot load is left out and retried after ``restart_backoff_s``. :meth:`render` may be called from several threads: jobs
     wait in one queue, first in first out, and each goes to the next idle
     worker; ``job.on_start`` is called when a GPU starts on it. The server builds
     it with :meth:`from_settings` from the ``--ovi-*`` flags (:class:`OviOptions`),
@@ -105,7 +109,7 @@ class OviEngine:
 
     Raises:
         OviSetupError: listing everything missing (packages, GPU, checkout, weights).
-        OviWorkerError: a worker could not load the model.
+        OviWorkerError: no device could load the model (each one's reason).
 
     Example:
         >>> engine = OviEngine(OviOptions(checkout=Path("~/Ovi"), devices="0,1"))
@@ -172,12 +176,10 @@ class OviEngine:
         # Held while a job is queued and while close() queues its stop markers,
         # so no job can land behind them, where no dispatcher looks.
         self._accepting = threading.Lock()
-        self._slots: list[_Slot] = []
-        try:
-            # One after the other: a load reads tens of GB into host memory, and
-            # loading all at once is how hosts run out of it (Ovi#65, #29).
-            for device in devices:
-                worker = WorkerProcess(
+        self._slots = [
+            _Slot(
+                device,
+                WorkerProcess(
                     WorkerConfig(
                         factory=self.factory,
                         checkout=None if checkout is None else str(checkout),
@@ -186,9 +188,17 @@ class OviEngine:
                     ),
                     load_timeout_s=load_timeout_s,
                     render_timeout_s=render_timeout_s,
-                )
-                self._slots.append(_Slot(device, worker))
-                worker.start()
+                ),
+            )
+            for device in devices
+        ]
+        # One load at a time: a load reads tens of GB into host memory, and
+        # loading all at once is how hosts run out of it (Ovi#65, #29). The
+        # engine is ready with its first GPU (the server opens its port then);
+        # the others load behind it, and a GPU that cannot load is left out
+        # (and retried after ``restart_backoff_s``) instead of stopping the rest.
+        try:
+            first = self._load_first()
         except BaseException:
             for slot in self._slots:
                 slot.worker.close()
@@ -202,6 +212,21 @@ class OviEngine:
                 daemon=True,
             )
             slot.thread.start()
+        later = [s for s in self._slots if s.loading]
+        self._loader: threading.Thread | None = None
+        if later:
+            log.info(
+                "Ovi is ready on GPU %s; loading GPU %s behind it, one at a time",
+                first.device,
+                ", ".join(str(s.device) for s in later),
+            )
+            self._loader = threading.Thread(
+                target=self._load_rest,
+                args=(later,),
+                name="wavespeed-ovi-loader",
+                daemon=True,
+            )
+            self._loader.start()
 
     @classmethod
     def from_settings(cls, settings: Settings, options: Mapping[str, Any]) -> OviEngine:
@@ -214,6 +239,64 @@ class OviEngine:
         return cls(
             OviOptions.from_mapping(options),
             encode_threads=max(settings.render_threads, default_encode_threads()),
+        )
+
+    def _load_first(self) -> _Slot:
+        """Load the devices in order until one is ready; the others wait.
+
+        Raises:
+            OviWorkerError: no device could load the model (each one's reason).
+        """
+        problems: list[str] = []
+        for slot in self._slots:
+            try:
+                slot.worker.start()
+            except OviWorkerError as exc:
+                if len(self._slots) == 1:
+                    raise
+                problems.append(f"GPU {slot.device}: {exc}")
+                self._left_out(slot, str(exc))
+                continue
+            slot.loading = False
+            return slot
+        raise OviWorkerError(
+            "No GPU could load the Ovi model:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+    def _load_rest(self, slots: list[_Slot]) -> None:
+        """The background loads: one device after the other, taking turns with
+        reloads; a device that fails is left out until its next try."""
+        for slot in slots:
+            try:
+                with self._reloading:
+                    if self._closed.is_set():
+                        return
+                    slot.worker.start()
+            except Exception as exc:  # never fatal: the other GPUs serve
+                self._left_out(slot, str(exc))
+            finally:
+                slot.loading = False
+
+    def _left_out(self, slot: _Slot, problem: str) -> None:
+        slot.broken = problem
+        slot.retry_at = time.monotonic() + self.restart_backoff_s
+        slot.loading = False
+        log.error(
+            "the Ovi worker on GPU %s could not load the model, so the other GPUs "
+            "serve without it (the next try is in %.0f s): %s",
+            slot.device,
+            self.restart_backoff_s,
+            problem,
+        )
+
+    @property
+    def ready_devices(self) -> tuple[int, ...]:
+        """The devices whose worker has the model loaded now."""
+        return tuple(
+            s.device
+            for s in self._slots
+            if not s.loading and s.broken is None and s.worker.alive
         )
 
     @property
@@ -272,6 +355,8 @@ class OviEngine:
             # A clip in progress is abandoned (it would take minutes), and so is
             # a reload: close() also ends a load under way.
             slot.worker.close()
+        if self._loader is not None:
+            self._loader.join(timeout=60)
         for slot in self._slots:
             if slot.thread is not None:
                 slot.thread.join(timeout=60)
@@ -306,6 +391,9 @@ class OviEngine:
         """One worker's dispatcher: takes the oldest job whenever the worker is idle."""
         while True:
             try:
+                if slot.loading and not self._closed.is_set():
+                    self._closed.wait(_POLL_S)  # its first load is under way
+                    continue
                 if (
                     slot.broken is not None
                     and not self._closed.is_set()
@@ -334,7 +422,11 @@ class OviEngine:
                 log.exception("the Ovi dispatcher of GPU %s hit an error", slot.device)
 
     def _another_is_usable(self, slot: _Slot) -> bool:
-        return any(other.broken is None for other in self._slots if other is not slot)
+        return any(
+            other.broken is None and not other.loading
+            for other in self._slots
+            if other is not slot
+        )
 
     def _outcome(self, slot: _Slot, ticket: _Ticket) -> Done | Failed:
         call = ticket.call

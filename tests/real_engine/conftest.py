@@ -147,19 +147,32 @@ def start_fake_ovi(
     frame: str = "48x64",
     factory: str = FAKE_FACTORY,
     engine_args: dict[str, Any] | None = None,
+    load: tuple[str, str] | None = None,
+    all_loaded: bool = True,
     **options: Any,
 ) -> OviHarness:
     """Spawn an engine on the stand-in; the variables stay set for restarts.
 
     ``options`` are :class:`OviOptions` fields (``checkout=...``), ``engine_args``
-    the engine's own keywords (``restart_backoff_s=...``).
+    the engine's own keywords (``restart_backoff_s=...``), ``load`` a load
+    behaviour and the GPU whose worker has it (``("fail", "0")``, see fake_ovi).
+    The engine is ready with its first GPU; with ``all_loaded`` this waits for
+    every GPU's load to end too.
     """
     record = tmp / "calls.jsonl"
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(record))
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_FRAME", frame)
     monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD", raising=False)
+    monkeypatch.delenv("WAVESPEED_FAKE_OVI_LOAD_GPU", raising=False)
+    if load is not None:
+        monkeypatch.setenv("WAVESPEED_FAKE_OVI_LOAD", load[0])
+        monkeypatch.setenv("WAVESPEED_FAKE_OVI_LOAD_GPU", load[1])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     engine = OviEngine(OviOptions(**options), factory=factory, **(engine_args or {}))
+    if all_loaded:
+        wait_for(
+            lambda: not any(slot.loading for slot in engine._slots), "every GPU's load"
+        )
     return OviHarness(engine, record, tmp / "out")
 
 

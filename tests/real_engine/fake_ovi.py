@@ -13,6 +13,8 @@ the prompt (read per call):
   process is killed while loading, as the host's OOM killer does), ``wait:PATH``
   (loading holds until the file ``PATH`` exists), ``sleep:S`` (loading takes S s).
   Read when the worker starts, so a test changes it for the next (re)load.
+- ``WAVESPEED_FAKE_OVI_LOAD_GPU``: the GPU (``CUDA_VISIBLE_DEVICES``) whose
+  worker ``WAVESPEED_FAKE_OVI_LOAD`` is for; unset: every worker's.
 - prompt tags: ``[fake:sleep=S]``, ``[fake:wait=PATH]`` (holds the "GPU" until
   the file ``PATH`` exists, so a test decides when a render ends), ``[fake:none]`` (logs a traceback and returns
   None, as Ovi does on any error), ``[fake:oom]`` (the same for a CUDA OOM),
@@ -53,6 +55,9 @@ class FakeOviFusionEngine:
                 line = {"pid": os.getpid(), "gpu": gpu, "at": time.time()}
                 f.write(json.dumps(line) + "\n")
         load = os.environ.get("WAVESPEED_FAKE_OVI_LOAD", "")
+        only = os.environ.get("WAVESPEED_FAKE_OVI_LOAD_GPU")
+        if only is not None and only != os.environ.get("CUDA_VISIBLE_DEVICES"):
+            load = ""  # the behaviour is for another GPU's worker
         if load == "fail":
             raise RuntimeError("fake Ovi: the checkpoint could not be loaded")
         if load == "killed":

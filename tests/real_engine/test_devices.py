@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from wavespeed_mock.mock_server.core.engine import RenderFailed, RenderJob
-from wavespeed_mock.real_engine import OviOptions
+from wavespeed_mock.real_engine import OviEngine, OviOptions, OviWorkerError
 
 from .conftest import (
+    FAKE_FACTORY,
     WAIT_S,
     OviHarness,
     close_within,
@@ -42,6 +43,7 @@ def test_one_worker_per_device_each_pinned_to_its_gpu(
     with fake.engine:
         assert fake.engine.devices == (0, 1, 2)
         assert fake.engine.max_concurrency == 3  # the server runs three renders
+        wait_for(lambda: fake.engine.ready_devices == (0, 1, 2), "every GPU loaded")
         pids = fake.engine.worker_pids
         assert len(set(pids)) == 3 and None not in pids
         # Loaded one after the other, each on its own GPU.
@@ -196,3 +198,63 @@ def test_dead_workers_reload_one_at_a_time(
         assert reloads[1]["at"] >= finished["at"]
     finally:
         close_within(fake.engine)
+
+
+def test_the_engine_is_ready_with_its_first_gpu_while_the_others_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # On an 8-GPU host the server would otherwise open its port after eight loads.
+    gate = tmp_path / "gpu-1-may-load"
+    fake = start_fake_ovi(
+        tmp_path,
+        monkeypatch,
+        devices="0,1",
+        load=(f"wait:{gate}", "1"),
+        all_loaded=False,
+    )
+    with fake.engine:
+        assert fake.engine.ready_devices == (0,)  # GPU 1 is still loading
+        job = fake.job("served by the first GPU")
+        render_within(fake.engine, job)
+        assert started_on(fake, job) == "0"
+        gate.touch()
+        wait_for(lambda: fake.engine.ready_devices == (0, 1), "GPU 1 loaded")
+        gate_a, started = fake.gate(), threading.Event()
+        a_job = fake.job(f"{gate_a.tag} a", on_start=started.set)
+        a = in_background(lambda: fake.engine.render(a_job))
+        assert started.wait(WAIT_S)
+        b_job = fake.job("b")
+        render_within(fake.engine, b_job)  # one GPU holds a: b runs on the other
+        gate_a.open()
+        a.result(timeout=WAIT_S)
+        assert {started_on(fake, a_job), started_on(fake, b_job)} == {"0", "1"}
+
+
+def test_a_gpu_that_cannot_load_is_left_out_and_the_others_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = start_fake_ovi(
+        tmp_path,
+        monkeypatch,
+        devices="0,1",
+        load=("fail", "0"),
+        engine_args={"restart_backoff_s": 3600},
+    )
+    with fake.engine:
+        assert fake.engine.ready_devices == (1,)
+        for n in range(2):
+            job = fake.job(f"job {n}")
+            render_within(fake.engine, job)
+            assert started_on(fake, job) == "1"
+
+
+def test_no_gpu_that_can_load_fails_the_start_naming_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("WAVESPEED_FAKE_OVI_LOAD", "fail")
+    with pytest.raises(OviWorkerError) as failed:
+        OviEngine(OviOptions(devices="0,1"), factory=FAKE_FACTORY)
+    message = str(failed.value)
+    assert "No GPU could load the Ovi model" in message
+    assert "GPU 0: " in message and "GPU 1: " in message
+    assert "checkpoint could not be loaded" in message
