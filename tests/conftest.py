@@ -34,7 +34,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    for marker, what in (("sdk", "SDK"), ("browser", "Browser"), ("postgres", "PostgreSQL")):
+    for marker, what in (
+        ("sdk", "SDK"),
+        ("browser", "Browser"),
+        ("postgres", "PostgreSQL"),
+    ):
         if report.skipped and os.environ.get("CI") and item.get_closest_marker(marker):
             report.outcome = "failed"
             report.longrepr = (

@@ -24,9 +24,16 @@ StartServer = Callable[..., LiveServer]
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """Start a live server; every response it sends is checked against the contract."""
+def start_server(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[StartServer]:
+    """Start a live server; every response it sends is checked against the contract.
+
+    A ``server_settings(...)`` mark on the test or its module gives default
+    settings, which the call's own override."""
     started: list[LiveServer] = []
+    marked = request.node.get_closest_marker("server_settings")
+    defaults = dict(marked.kwargs) if marked is not None else {}
 
     def start(
         *,
@@ -39,6 +46,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
             "port": 0,
             "check_responses": True,
         }
+        options.update(defaults)
         options.update(settings)
         config = Settings(data_dir=data_dir or tmp_path / "data", **options)
         # engine="synthetic" runs the real synthetic engine; the default is a fake.

@@ -23,7 +23,11 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 from ..._support import wait_until
 from ...conftest import StartServer, run_node
 
-pytestmark = pytest.mark.sdk
+# Servers whose tasks complete at their first poll whatever the machine's load
+# (lazy_renders: no render thread to wait for), so that the poll counts below are
+# exact; a clip is still made when it is downloaded. (A render not done by the
+# first clean poll made one more poll: a flake on a busy machine.)
+pytestmark = [pytest.mark.sdk, pytest.mark.server_settings(lazy_renders=True)]
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
 SUBMIT = "/api/v3/" + T2V_MODEL
@@ -80,19 +84,6 @@ def submits(server: LiveServer) -> int:
 
 def polls(server: LiveServer) -> list[int]:
     return [e["status"] for e in journal(server) if e["path"].endswith("/result")]
-
-
-@pytest.fixture
-def start_server(start_server: StartServer) -> StartServer:
-    """Servers whose tasks complete at their first poll whatever the machine's
-    load (``lazy_renders``: no render thread to wait for), so that the poll counts
-    below are exact; a clip is still made when it is downloaded. (A render not
-    done by the first clean poll made one more poll: a flake on a busy machine.)"""
-
-    def start(**settings: Any) -> LiveServer:
-        return start_server(**{"lazy_renders": True, **settings})
-
-    return start  # type: ignore[return-value]
 
 
 # -- submits --------------------------------------------------------------------------
@@ -242,3 +233,7 @@ def test_timestamp_styles_reach_run_no_throw(
     created_at = outcome["detail"]["createdAt"]
     fraction = created_at[len("2026-01-01T00:00:00") : -1]
     assert len(fraction) == (0 if digits == 0 else digits + 1), created_at
+
+
+def test_these_servers_render_lazily(start_server: StartServer) -> None:
+    assert start_server().service.settings.lazy_renders  # the module's mark

@@ -22,7 +22,11 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 from ..._support import wait_until
 from ...conftest import StartServer
 
-pytestmark = pytest.mark.sdk
+# Servers whose tasks complete at their first poll whatever the machine's load
+# (lazy_renders: no render thread to wait for), so that the poll counts below are
+# exact; a clip is still made when it is downloaded. (A render not done by the
+# first clean poll made one more poll: a flake on a busy machine.)
+pytestmark = [pytest.mark.sdk, pytest.mark.server_settings(lazy_renders=True)]
 
 T2V_MODEL = "character-ai/ovi/text-to-video"
 SUBMIT = "/api/v3/" + T2V_MODEL
@@ -55,19 +59,6 @@ def submits(server: LiveServer) -> int:
     """POSTs that reached the server (a lost answer is journalled as 200 too)."""
     items = httpx.get(server.url + "/_mock/journal").json()["data"]["items"]
     return sum(1 for e in items if e["method"] == "POST" and e["path"] == SUBMIT)
-
-
-@pytest.fixture
-def start_server(start_server: StartServer) -> StartServer:
-    """Servers whose tasks complete at their first poll whatever the machine's
-    load (``lazy_renders``: no render thread to wait for), so that the poll counts
-    below are exact; a clip is still made when it is downloaded. (A render not
-    done by the first clean poll made one more poll: a flake on a busy machine.)"""
-
-    def start(**settings: Any) -> LiveServer:
-        return start_server(**{"lazy_renders": True, **settings})
-
-    return start  # type: ignore[return-value]
 
 
 # -- submits: sent once, never re-POSTed ---------------------------------------------
@@ -276,3 +267,7 @@ def test_timestamp_styles_reach_the_caller(
         parses = False
     assert parses == (digits in (2, 3))  # %f takes 1-6 digits
     assert datetime.fromisoformat(created_at.replace("Z", "+00:00")).year >= 1970
+
+
+def test_these_servers_render_lazily(start_server: StartServer) -> None:
+    assert start_server().service.settings.lazy_renders  # the module's mark
