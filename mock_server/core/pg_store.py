@@ -26,6 +26,7 @@ the journal and the webhook log are still per process (issue 23's later steps).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,9 @@ CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
+CHECKOUT_TIMEOUT_S = 10.0
+"""How long a query waits for a free pooled connection (or a new one while the
+database is down) before the request is answered 503."""
 _BATCH = 500
 """Rows fetched at a time when walking the store oldest first."""
 
@@ -97,7 +101,8 @@ class PostgresStore:
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            timeout=CHECKOUT_TIMEOUT_S,
             open=False,
         )
         try:
@@ -108,7 +113,7 @@ class PostgresStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             # One process creates the schema while others wait on the lock.
             db.execute("SELECT pg_advisory_xact_lock(7275817)")
             db.execute(_SCHEMA)
@@ -133,7 +138,7 @@ class PostgresStore:
         return int(self._one("SELECT count(*) FROM predictions")[0])
 
     def get(self, prediction_id: str) -> Prediction | None:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             row = db.execute(f"{_SELECT} WHERE id = %s", (prediction_id,)).fetchone()
         return None if row is None else prediction_from_row(row[0], row[1:])
 
@@ -154,7 +159,7 @@ class PostgresStore:
         """The predictions, oldest first, read a batch at a time."""
         after = 0
         while True:
-            with self._pool.connection() as db:
+            with self._connection() as db:
                 rows = db.execute(
                     f"SELECT seq, record, {_COLUMNS} FROM predictions "
                     "WHERE seq > %s ORDER BY seq LIMIT %s",
@@ -186,7 +191,7 @@ class PostgresStore:
     def _insert(self, p: Prediction, charge_micros: int) -> None:
         record = prediction_record(p)
         try:
-            with self._pool.connection() as db:
+            with self._connection() as db:
                 db.execute(
                     "INSERT INTO predictions (id, key_id, charge_micros, image_digest, "
                     f"record, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s"
@@ -201,6 +206,8 @@ class PostgresStore:
                         *(_column(p, n) for n in MUTABLE_FIELDS),
                     ),
                 )
+        except StoreError:
+            raise
         except Exception as exc:
             raise StoreError(f"the database could not commit: {exc}") from exc
 
@@ -214,7 +221,7 @@ class PostgresStore:
             return []
         by_id = {p.id: p for p in victims}
         try:
-            with self._pool.connection() as db, db.transaction():
+            with self._connection() as db, db.transaction():
                 rows = db.execute(
                     "DELETE FROM predictions WHERE id = ANY(%s) "
                     "RETURNING id, key_id, charge_micros",
@@ -230,6 +237,8 @@ class PostgresStore:
                         "DO UPDATE SET value = (kv.value::bigint + %s)::text",
                         (CARRIED + key, str(micros), micros),
                     )
+        except StoreError:
+            raise
         except Exception as exc:
             raise StoreError(f"the database could not commit: {exc}") from exc
         gone = {str(row[0]) for row in rows}
@@ -243,7 +252,7 @@ class PostgresStore:
         ordered = [n for n in MUTABLE_FIELDS if n in changes]
         if not ordered:
             return
-        with self._pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "UPDATE predictions SET "
                 + ", ".join(f"{n} = %s" for n in ordered)
@@ -254,7 +263,7 @@ class PostgresStore:
     def clear(self) -> int:
         """Forget every prediction and charge, carried spend included (other small
         values stay)."""
-        with self._pool.connection() as db, db.transaction():
+        with self._connection() as db, db.transaction():
             count = db.execute("DELETE FROM predictions").rowcount
             db.execute("DELETE FROM kv WHERE key LIKE %s", (CARRIED + "%",))
         return int(count)
@@ -263,7 +272,7 @@ class PostgresStore:
 
     def charges(self, key_id: str) -> dict[str, int]:
         """Prediction id to charge in micro-dollars, for one key (by its id)."""
-        with self._pool.connection() as db:
+        with self._connection() as db:
             rows = db.execute(
                 "SELECT id, charge_micros FROM predictions WHERE key_id = %s "
                 "ORDER BY seq",
@@ -278,7 +287,7 @@ class PostgresStore:
 
     def key_ids(self) -> set[str]:
         """Every key id with a stored prediction or a carried spend."""
-        with self._pool.connection() as db:
+        with self._connection() as db:
             stored = db.execute("SELECT DISTINCT key_id FROM predictions").fetchall()
         carried = self.values(CARRIED)
         return {str(k) for (k,) in stored} | {k[len(CARRIED) :] for k, _ in carried}
@@ -291,7 +300,7 @@ class PostgresStore:
 
     def values(self, prefix: str) -> list[tuple[str, str]]:
         """Every small value whose key starts with ``prefix``, by key."""
-        with self._pool.connection() as db:
+        with self._connection() as db:
             rows = db.execute(
                 "SELECT key, value FROM kv WHERE starts_with(key, %s) ORDER BY key",
                 (prefix,),
@@ -300,12 +309,12 @@ class PostgresStore:
 
     def delete_values(self, keys: Sequence[str]) -> None:
         """Delete small values; committed when this returns."""
-        with self._pool.connection() as db:
+        with self._connection() as db:
             db.execute("DELETE FROM kv WHERE key = ANY(%s)", (list(keys),))
 
     def set_value(self, key: str, value: str) -> None:
         """Set a value; committed when this returns."""
-        with self._pool.connection() as db:
+        with self._connection() as db:
             db.execute(
                 "INSERT INTO kv (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -317,6 +326,21 @@ class PostgresStore:
 
     # -- helpers -------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection; any database failure (unreachable, refused, a
+        connection cut, no free connection within ``CHECKOUT_TIMEOUT_S``) comes
+        out as :class:`StoreError`, which the API answers with 503."""
+        import psycopg
+
+        try:
+            with self._pool.connection() as db:
+                yield db
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the database {_shown(self.url)} cannot answer: {exc}"
+            ) from exc
+
     def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
         row = self._maybe_one(sql, params)
         assert row is not None, sql
@@ -325,7 +349,7 @@ class PostgresStore:
     def _maybe_one(
         self, sql: str, params: Sequence[Any] = ()
     ) -> tuple[Any, ...] | None:
-        with self._pool.connection() as db:
+        with self._connection() as db:
             row: tuple[Any, ...] | None = db.execute(sql, params).fetchone()
         return row
 

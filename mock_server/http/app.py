@@ -30,6 +30,7 @@ from ..assembly import MockServer, build_server
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
 from ..core.service import MockService, Submission
+from ..core.store import StoreError
 from ..errors import ApiError, bad_request_message
 from ..features.account import account_routes
 from ..features.outputs import output_routes
@@ -480,11 +481,22 @@ def _install_error_handlers(app: FastAPI) -> None:
             400, "The client disconnected before the body was complete"
         )
 
+    async def on_store_error(request: Request, exc: Exception) -> Response:
+        # The database (PostgreSQL) is down or cut off: the client may retry; the
+        # SDKs retry a 503 on a poll by themselves. Nothing was stored or charged.
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            503, f"Service unavailable: {exc}. Retry once the database is back."
+        )
+
     async def on_crash(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StoreError):  # raised in a middleware, outside the routes
+            return await on_store_error(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, f"Internal server error: {exc.__class__.__name__}")
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.add_exception_handler(StoreError, on_store_error)
     app.add_exception_handler(Exception, on_crash)

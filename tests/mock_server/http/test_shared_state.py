@@ -55,3 +55,67 @@ def test_a_task_submitted_through_one_server_is_served_by_the_other(
             assert balance["balance"] == pytest.approx(10.0 - 0.15)
         assert first.service.contract_violations == []
         assert second.service.contract_violations == []
+
+
+def _cut_off(server_url: str, database: str, cut: bool) -> None:
+    """Refuse (or allow again) connections to ``database`` and end its open ones:
+    the database is down for this test's server only."""
+    import psycopg
+
+    name = database.rsplit("/", 1)[1]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if cut else "true"}'
+        )
+        if cut:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+
+
+def test_a_database_outage_is_a_503_that_stores_and_charges_nothing(
+    database: str,
+    postgres_server: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", port=0, profile="instant", database=database,
+        check_responses=True, starting_balance=10.0,
+    )  # fmt: skip
+    with (
+        LiveServer(settings) as server,
+        httpx.Client(headers=AUTH, timeout=60) as client,
+    ):
+        answer = client.post(server.url + T2V, json={"prompt": "Before the outage."})
+        assert answer.status_code == 200, answer.text
+        task = answer.json()["data"]["id"]
+        poll = f"{server.url}/api/v3/predictions/{task}/result"
+        for _ in range(1200):  # a bound for a busy machine, not a timing
+            if client.get(poll).json()["data"]["status"] == "completed":
+                break
+            time.sleep(0.05)
+        _cut_off(postgres_server, database, cut=True)
+        try:
+            down = client.get(poll)
+            refused = client.post(server.url + T2V, json={"prompt": "During it."})
+        finally:
+            _cut_off(postgres_server, database, cut=False)
+        for answer in (down, refused):
+            assert answer.status_code == 503, answer.text
+            body = answer.json()
+            assert body["code"] == 503
+            assert "Service unavailable" in body["message"]
+            assert "database" in body["message"] and "Retry" in body["message"]
+        for _ in range(1200):  # the pool connects again by itself
+            back = client.get(poll)
+            if back.status_code == 200:
+                break
+            time.sleep(0.05)
+        assert back.json()["data"]["status"] == "completed"
+        listed = client.get(server.url + "/api/v3/predictions").json()["data"]
+        assert [item["id"] for item in listed["items"]] == [task]  # nothing half-made
+        balance = client.get(server.url + "/api/v3/balance").json()["data"]
+        assert balance["balance"] == pytest.approx(10.0 - 0.15)  # charged once
+        assert server.service.contract_violations == []
