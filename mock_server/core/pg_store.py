@@ -28,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +75,8 @@ CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
+COUNT_FRESH_S = 1.0
+"""How long a count of the predictions is reused (see ``PostgresStore.__len__``)."""
 CHECKOUT_TIMEOUT_S = 10.0
 """How long a query waits for a free pooled connection (or a new one while the
 database is down) before the request is answered 503."""
@@ -93,6 +97,9 @@ class PostgresStore:
                 "pip install 'wavespeed-mock[postgres]'"
             ) from None
         self.url = url
+        self._count: int | None = None
+        self._counted_at = 0.0
+        self._count_lock = threading.Lock()
         try:  # one connection first: a refused or wrong URL fails now, named
             psycopg.connect(url, connect_timeout=10).close()
         except psycopg.Error as exc:
@@ -135,7 +142,27 @@ class PostgresStore:
     # -- predictions ---------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self._one("SELECT count(*) FROM predictions")[0])
+        """The stored predictions: counted at most once per ``COUNT_FRESH_S``,
+        this process's own adds and removals applied at once (retention asks
+        after every submit, and ``count(*)`` reads the whole table); what other
+        processes did shows within ``COUNT_FRESH_S``."""
+        with self._count_lock:
+            if (
+                self._count is not None
+                and time.monotonic() - self._counted_at < COUNT_FRESH_S
+            ):
+                return self._count
+        at = time.monotonic()
+        count = int(self._one("SELECT count(*) FROM predictions")[0])
+        with self._count_lock:
+            self._count, self._counted_at = count, at
+        return count
+
+    def _counted(self, change: int | None) -> None:
+        """Apply this process's change to the cached count (None: it is now 0)."""
+        with self._count_lock:
+            if self._count is not None:
+                self._count = 0 if change is None else max(0, self._count + change)
 
     def get(self, prediction_id: str) -> Prediction | None:
         with self._connection() as db:
@@ -210,6 +237,7 @@ class PostgresStore:
             raise
         except Exception as exc:
             raise StoreError(f"the database could not commit: {exc}") from exc
+        self._counted(1)
 
     def remove(
         self, victims: Sequence[Prediction], *, refunded: Callable[[Prediction], bool]
@@ -242,6 +270,7 @@ class PostgresStore:
         except Exception as exc:
             raise StoreError(f"the database could not commit: {exc}") from exc
         gone = {str(row[0]) for row in rows}
+        self._counted(-len(gone))
         return [p for p in victims if p.id in gone]
 
     def update(self, p: Prediction, **changes: Any) -> None:
@@ -266,6 +295,7 @@ class PostgresStore:
         with self._connection() as db, db.transaction():
             count = db.execute("DELETE FROM predictions").rowcount
             db.execute("DELETE FROM kv WHERE key LIKE %s", (CARRIED + "%",))
+        self._counted(None)
         return int(count)
 
     # -- the ledger's records ------------------------------------------------------
