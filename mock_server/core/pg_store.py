@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PG_SCHEMA_VERSION", "PostgresStore"]
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wavespeed_mock_schema (version INTEGER NOT NULL);
@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     failure_code INTEGER,
     failure_message TEXT,
     forced_status TEXT,
-    output_file TEXT
+    output_file TEXT,
+    notified_at DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS predictions_key_id ON predictions (key_id);
 CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest)
@@ -135,6 +136,15 @@ class PostgresStore:
                     f"the database {_shown(self.url)} has schema version {row[0]}, "
                     f"newer than this wavespeed-mock's {PG_SCHEMA_VERSION}: upgrade it"
                 )
+            elif int(row[0]) < 2:
+                # Version 2 records when a webhook was done; older rows' are taken
+                # as sent, so that an upgrade does not send them all again.
+                db.execute(
+                    "ALTER TABLE predictions "
+                    "ADD COLUMN IF NOT EXISTS notified_at DOUBLE PRECISION"
+                )
+                db.execute("UPDATE predictions SET notified_at = 0")
+                db.execute("UPDATE wavespeed_mock_schema SET version = 2")
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Nothing to batch: every write commits at once."""

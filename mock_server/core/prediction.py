@@ -68,6 +68,10 @@ class Prediction:
     """A terminal status other than completed/failed (scenarios), or ``deleted``."""
     output_file: str | None = None
     """The clip's file when it is not at ``outputs/<id>.mp4`` (a cached clip)."""
+    notified_at: float | None = None
+    """When the notifiers (the webhook) were done with it: delivered, or given
+    up after the retries. None while a webhook is owed: a restart, even after
+    ``kill -9``, sends it (at least once)."""
 
     @property
     def outcome_known(self) -> bool:
@@ -113,6 +117,7 @@ MUTABLE_FIELDS = (
     "failure_message",
     "forced_status",
     "output_file",
+    "notified_at",
 )
 """The fields that change after a prediction is stored; the store writes only these."""
 

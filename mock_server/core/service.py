@@ -142,6 +142,7 @@ class MockService:
             clock=clock,
             renders=self.renders,
             describe=self.view,
+            settled=lambda p: store.update(p, notified_at=clock.now()),
         )
         self.pruner = Retention(
             RetentionPolicy.from_settings(settings),
@@ -185,7 +186,9 @@ class MockService:
             leftover.unlink(missing_ok=True)
         self.pruner.start(self._loop)  # before anything is re-queued for it
         for p in self.store.all():
-            if self.watch.wants(p) and not is_terminal(self.status(p)):
+            if self.watch.wants(p) and p.notified_at is None:
+                # Still running, or ended with its webhook owed: cut at a stop or
+                # a kill -9, or the task ended while the server was down.
                 self.watch.watch(p)
             if p.outcome_known:
                 continue

@@ -50,7 +50,7 @@ __all__ = [
 
 log = logging.getLogger("wavespeed_mock.server")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CARRIED = "carried_spend:"
 """The key-value prefix of each key's spend carried over from pruned predictions."""
 MICROS = 1_000_000
@@ -539,8 +539,9 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
         return
     if "api_key" in columns and "body" not in columns:
         _hash_stored_keys(db)
-        return
     if "body" not in columns:
+        if columns and "notified_at" not in columns:
+            _add_notified_at(db)
         return
     log.info("migrating %s to schema version %d", db, SCHEMA_VERSION)
     db.execute("ALTER TABLE predictions RENAME TO predictions_v1")
@@ -565,6 +566,23 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     db.execute("BEGIN")
     db.executemany(_INSERT_PREDICTION, rows)
     db.execute("DROP TABLE predictions_v1")
+    db.execute(_TAKEN_AS_NOTIFIED)
+    db.execute("COMMIT")
+
+
+_TAKEN_AS_NOTIFIED = "UPDATE predictions SET notified_at = 0 WHERE notified_at IS NULL"
+"""Rows of a version that did not record its webhooks: taken as sent, so that
+an upgrade does not send every old webhook again."""
+
+
+def _add_notified_at(db: sqlite3.Connection) -> None:
+    """Bring a data folder of schema version 3 to 4: a column for when a
+    prediction's webhook was done (``Prediction.notified_at``)."""
+    log.info("adding notified_at to %s (schema version 4)", db)
+    db.execute("BEGIN")
+    db.execute("ALTER TABLE predictions ADD COLUMN notified_at")
+    db.execute(_TAKEN_AS_NOTIFIED)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute("COMMIT")
 
 

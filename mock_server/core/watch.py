@@ -1,5 +1,10 @@
 """Watching predictions until they end, and telling the notifiers (webhooks).
 
+A notification is owed until the notifiers are done (``Prediction.notified_at``
+stored through ``settled``); the service watches every owed one again at
+start-up, so a webhook cut by a stop or a ``kill -9`` is sent after the restart
+(at least once: a delivery cut after the receiver took it is sent again).
+
 :class:`TerminalWatch` keeps one task per prediction with a webhook: it waits
 until the prediction is terminal on the server's clock (a render's end, the
 schedule, and under ``polls:N`` the Nth poll), then hands its view to each
@@ -71,9 +76,13 @@ class TerminalWatch:
         clock: ServerClock,
         renders: RenderQueue,
         describe: Callable[[Prediction], dict[str, Any]],
+        settled: Callable[[Prediction], None] = lambda p: None,
     ) -> None:
-        """``describe``: a prediction's view as the API shows it (the webhook body)."""
+        """``describe``: a prediction's view as the API shows it (the webhook body);
+        ``settled``: records that the notifiers are done with a prediction (the
+        service stores ``notified_at``), so that a restart owes it nothing."""
         self.notifiers = tuple(notifiers)
+        self.settled = settled
         self.clock = clock
         self.renders = renders
         self.describe = describe
@@ -164,6 +173,11 @@ class TerminalWatch:
                     await notifier.notify(p, view)
                 except Exception:
                     log.exception("notifier failed for %s", p.id)
+            # Not reached when a stop cuts a delivery: the webhook stays owed.
+            try:
+                self.settled(p)
+            except Exception:
+                log.exception("could not record the notifications of %s", p.id)
         finally:
             self._notifying.discard(me)
 

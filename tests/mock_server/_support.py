@@ -3,12 +3,14 @@ installed, driven in-process or live, and a loopback webhook receiver."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -140,11 +142,16 @@ async def poll_until_terminal(
 class Receiver:
     """A loopback HTTP server that records webhook deliveries.
 
-    ``statuses`` are answered in turn (then 200).
+    ``statuses`` are answered in turn (then 200). With ``hold``, each delivery
+    is recorded and then left unanswered until the event is set (a test can kill
+    the sender mid-delivery); the wait is bounded.
     """
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(
+        self, statuses: list[int] | None = None, hold: threading.Event | None = None
+    ) -> None:
         self.statuses = list(statuses or [])
+        self.hold = hold
         self.deliveries: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
@@ -155,10 +162,13 @@ class Receiver:
                 receiver.deliveries.append(
                     ({k.lower(): v for k, v in self.headers.items()}, body)
                 )
+                if receiver.hold is not None:
+                    receiver.hold.wait(120)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                with contextlib.suppress(OSError):  # the sender may be gone
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -172,9 +182,30 @@ class Receiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.hold is not None:
+            self.hold.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
+
+
+# -- PostgreSQL (WAVESPEED_MOCK_TEST_DATABASE; the fixtures are in conftest.py) --------
+
+TEST_DATABASE = os.environ.get("WAVESPEED_MOCK_TEST_DATABASE", "")
+
+
+def fresh_database(server: str) -> Iterator[str]:
+    """A new empty database on ``server`` for one test, dropped after it."""
+    import psycopg
+
+    name = f"wavespeed_mock_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- waiting on conditions, never on the wall clock ------------------------------------

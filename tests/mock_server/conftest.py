@@ -17,6 +17,7 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 from ._fakes import FakeEngine
+from ._support import TEST_DATABASE, fresh_database
 
 AUTH = {"Authorization": "Bearer test-key"}
 
@@ -115,3 +116,26 @@ def run_node(sdk: Path, name: str, script: str, env: dict[str, str]) -> dict[str
     assert lines, f"no outcome from node: {ran.stdout[-800:]} {ran.stderr[-800:]}"
     outcome: dict[str, Any] = json.loads(lines[-1])
     return outcome
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server URL (``WAVESPEED_MOCK_TEST_DATABASE``), checked once;
+    a skip with the reason where none answers (CI may not skip: the marker)."""
+    if not TEST_DATABASE:
+        pytest.skip(
+            "no PostgreSQL: set WAVESPEED_MOCK_TEST_DATABASE=postgresql://... "
+            "(.ci/start-postgres starts a throwaway cluster)"
+        )
+    psycopg = pytest.importorskip("psycopg", reason="pip install -e '.[test]'")
+    try:
+        psycopg.connect(TEST_DATABASE, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {TEST_DATABASE} does not answer: {exc}")
+    return TEST_DATABASE
+
+
+@pytest.fixture
+def database(postgres_server: str) -> Iterator[str]:
+    """A fresh database of this test's own on that server (dropped after it)."""
+    yield from fresh_database(postgres_server)

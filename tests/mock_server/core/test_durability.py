@@ -10,6 +10,7 @@ no temporary files behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -27,7 +28,7 @@ from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
 from wavespeed_mock.mock_server.core.keys import key_id
 
 from ..._net import free_port
-from .._support import T2V
+from .._support import T2V, Receiver, wait_until
 
 AUTH = {"Authorization": "Bearer k"}
 PROMPT = "A lighthouse in a storm. <S>Hold on.<E> <AUDCAP>Wind and rain.<ENDAUDCAP>"
@@ -225,3 +226,28 @@ def test_tasks_answered_200_survive_sigkill(
             check_ledger(client)
         leftovers = leftover_temporaries(server.data_dir)
         assert leftovers == [], f"killed renders left temporary files: {leftovers[:5]}"
+
+
+def test_a_webhook_cut_by_sigkill_is_sent_after_the_restart(
+    wavespeed_server_process: ServerProcess,
+) -> None:
+    server = wavespeed_server_process
+    release = threading.Event()
+    with Receiver(hold=release) as receiver:
+        server.start()
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            answer = client.post(
+                T2V, params={"webhook": receiver.url}, json={"prompt": PROMPT}
+            )
+            assert answer.status_code == 200, answer.text
+            task = answer.json()["data"]["id"]
+        # The delivery is under way, held unanswered, when the server is killed.
+        wait_until(lambda: len(receiver.deliveries) == 1, timeout_s=120)
+        server.kill()
+        release.set()
+        server.start()
+        # Still owed, so the new process sends it.
+        wait_until(lambda: len(receiver.deliveries) == 2, timeout_s=120)
+        bodies = [json.loads(body) for _, body in receiver.deliveries]
+        assert [b["id"] for b in bodies] == [task, task]
+        assert bodies[1]["status"] == "completed"

@@ -107,4 +107,29 @@ def test_a_data_folder_of_version_0_1_is_migrated(tmp_path: Path) -> None:
     assert migrated is not None and migrated.rendered_at == 101.0
     assert store.charges(key_id("k")) == {old.id: 150_000}
     assert migrated.key_id == key_id("k")
+    assert migrated.notified_at is not None  # its webhook is not sent again
     store.close()
+
+
+def test_a_data_folder_of_schema_version_3_gets_notified_at(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    store = PredictionStore(path)
+    asyncio.run(add_all(store, [prediction("d" * 32)]))
+    store.close()
+    with sqlite3.connect(path) as db:  # as version 3 left it: no such column
+        db.execute("ALTER TABLE predictions DROP COLUMN notified_at")
+        db.execute("PRAGMA user_version = 3")
+
+    again = PredictionStore(path)
+    old = again.get("d" * 32)
+    assert old is not None and old.notified_at is not None  # taken as sent
+    p = prediction("e" * 32)
+    asyncio.run(add_all(again, [p]))
+    assert p.notified_at is None  # a new one owes its webhook until it is sent
+    again.update(p, notified_at=5.0)
+    again.close()
+    third = PredictionStore(path)
+    assert third.get("e" * 32).notified_at == 5.0  # type: ignore[union-attr]
+    (version,) = third._db.execute("PRAGMA user_version").fetchone()
+    assert version == 4
+    third.close()

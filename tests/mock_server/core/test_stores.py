@@ -6,8 +6,6 @@ in CI it may not (``.ci/start-postgres`` starts one)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,42 +13,10 @@ import pytest
 from wavespeed_mock.mock_server.core.prediction import Prediction
 from wavespeed_mock.mock_server.core.store import Store, StoreError, open_store
 
-from .._support import wait_until
+from .._support import fresh_database, wait_until
 from .test_store import prediction
 
-DATABASE = os.environ.get("WAVESPEED_MOCK_TEST_DATABASE", "")
-
 Opener = Callable[[], Store]
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The server URL, checked once; a skip with the reason where none answers."""
-    if not DATABASE:
-        pytest.skip(
-            "no PostgreSQL: set WAVESPEED_MOCK_TEST_DATABASE=postgresql://... "
-            "(.ci/start-postgres starts a throwaway cluster)"
-        )
-    psycopg = pytest.importorskip("psycopg", reason="pip install -e '.[test]'")
-    try:
-        psycopg.connect(DATABASE, connect_timeout=5).close()
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at {DATABASE} does not answer: {exc}")
-    return DATABASE
-
-
-def fresh_database(server: str) -> Iterator[str]:
-    """A new empty database on ``server`` for one test, dropped after it."""
-    import psycopg
-
-    name = f"wavespeed_mock_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -188,12 +154,11 @@ def test_the_count_follows_this_stores_own_changes_at_once(opener: Opener) -> No
 
 @pytest.mark.postgres
 def test_two_processes_share_one_postgresql_state(
-    postgres_server: str, tmp_path: Path
+    database: str, tmp_path: Path
 ) -> None:
     """Two stores on one database (as two processes hold): what one writes, the
     other reads at once; nothing is mirrored in memory."""
-    databases = fresh_database(postgres_server)
-    url = next(databases)
+    url = database
     first, second = open_store(url, tmp_path / "a"), open_store(url, tmp_path / "b")
     try:
         p = prediction("b" * 32, key="shared")
@@ -212,7 +177,6 @@ def test_two_processes_share_one_postgresql_state(
     finally:
         first.close()
         second.close()
-        next(databases, None)
 
 
 def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -222,18 +186,34 @@ def test_an_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_a_database_of_a_newer_schema_is_refused(
-    postgres_server: str, tmp_path: Path
+def test_a_database_of_a_newer_schema_is_refused(database: str, tmp_path: Path) -> None:
+    import psycopg
+
+    open_store(database, tmp_path).close()  # creates the schema
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("UPDATE wavespeed_mock_schema SET version = 99")
+    with pytest.raises(StoreError, match="schema version 99, newer"):
+        open_store(database, tmp_path)
+
+
+@pytest.mark.postgres
+def test_a_database_of_schema_version_1_gets_notified_at(
+    database: str, tmp_path: Path
 ) -> None:
     import psycopg
 
-    databases = fresh_database(postgres_server)
-    url = next(databases)
+    store = open_store(database, tmp_path)
+    add(store, prediction("f" * 32))
+    store.close()
+    with psycopg.connect(database, autocommit=True) as db:  # as version 1 left it
+        db.execute("ALTER TABLE predictions DROP COLUMN notified_at")
+        db.execute("UPDATE wavespeed_mock_schema SET version = 1")
+    again = open_store(database, tmp_path)
     try:
-        open_store(url, tmp_path).close()  # creates the schema, version 1
-        with psycopg.connect(url, autocommit=True) as db:
-            db.execute("UPDATE wavespeed_mock_schema SET version = 99")
-        with pytest.raises(StoreError, match="schema version 99, newer"):
-            open_store(url, tmp_path)
+        old = again.get("f" * 32)
+        assert old is not None and old.notified_at is not None  # taken as sent
+        with psycopg.connect(database, autocommit=True) as db:
+            row = db.execute("SELECT version FROM wavespeed_mock_schema").fetchone()
+        assert row == (2,)
     finally:
-        next(databases, None)
+        again.close()

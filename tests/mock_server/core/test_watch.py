@@ -41,12 +41,15 @@ def prediction(pid: str, done_at: float) -> Prediction:
     )  # fmt: skip
 
 
-def watch_with(notifier: Notifier, clock: ServerClock) -> TerminalWatch:
+def watch_with(
+    notifier: Notifier, clock: ServerClock, settled: list[str] | None = None
+) -> TerminalWatch:
     watch = TerminalWatch(
         notifiers=[notifier],
         clock=clock,
         renders=Renders(),  # type: ignore[arg-type]
         describe=lambda p: {"id": p.id, "status": "completed"},
+        settled=lambda p: (settled if settled is not None else []).append(p.id),
     )
     watch.attach(asyncio.get_running_loop())
     return watch
@@ -96,7 +99,8 @@ def test_a_stop_cuts_a_delivery_still_under_way_after_the_drain() -> None:
     async def run() -> None:
         clock = ServerClock(virtual=True, start=0.0)
         notifier = Notifier(hold=asyncio.Event())  # a receiver that never answers
-        watch = watch_with(notifier, clock)
+        settled: list[str] = []
+        watch = watch_with(notifier, clock, settled)
         watch.drain_s = 0.01
         watch.watch(prediction("p1", done_at=0.0))
         watch.watch(prediction("p2", done_at=99.0))  # still waiting: cancelled at once
@@ -106,5 +110,22 @@ def test_a_stop_cuts_a_delivery_still_under_way_after_the_drain() -> None:
             await asyncio.sleep(0.001)
         await asyncio.wait_for(watch.drain(), 30)
         assert notifier.told == [] and not watch._tasks
+        assert settled == []  # both still owed: a restart sends them
+
+    asyncio.run(run())
+
+
+def test_a_prediction_is_settled_once_its_notifiers_are_done() -> None:
+    async def run() -> None:
+        clock = ServerClock(virtual=True, start=0.0)
+        settled: list[str] = []
+        notifier = Notifier()
+        watch = watch_with(notifier, clock, settled)
+        watch.watch(prediction("p1", done_at=0.0))
+        deadline = time.monotonic() + 30  # a bound, not a timing
+        while not settled:
+            assert time.monotonic() < deadline, "never settled"
+            await asyncio.sleep(0.001)
+        assert notifier.told == [("p1", "completed")] and settled == ["p1"]
 
     asyncio.run(run())

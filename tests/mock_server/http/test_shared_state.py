@@ -5,7 +5,6 @@ billed and downloaded through the other."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,15 +13,9 @@ from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
 from .._support import T2V
-from ..core.test_stores import fresh_database, postgres_server  # noqa: F401
 
 pytestmark = pytest.mark.postgres
 AUTH = {"Authorization": "Bearer shared-key"}
-
-
-@pytest.fixture
-def database(postgres_server: str) -> Iterator[str]:  # noqa: F811
-    yield from fresh_database(postgres_server)
 
 
 def test_a_task_submitted_through_one_server_is_served_by_the_other(
@@ -77,7 +70,7 @@ def _cut_off(server_url: str, database: str, cut: bool) -> None:
 
 def test_a_database_outage_is_a_503_that_stores_and_charges_nothing(
     database: str,
-    postgres_server: str,  # noqa: F811
+    postgres_server: str,
     tmp_path: Path,
 ) -> None:
     settings = Settings(
