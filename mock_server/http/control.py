@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..assembly import MockServer
     from ..core.service import MockService
 
-__all__ = ["PRUNE_FIELDS", "control_routes"]
+__all__ = ["PRUNE_FIELDS", "ControlHandlers", "control_routes"]
 
 PRUNE_FIELDS: dict[str, type] = {
     "max_predictions": int,
@@ -111,20 +111,25 @@ def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, An
     return entries
 
 
-def control_routes(server: MockServer) -> list[BaseRoute]:
-    """The control API's own routes (features add theirs: scenarios, ledger, webhooks)."""
-    service = server.service
+class ControlHandlers:
+    """The control API's own handlers (features add theirs: scenarios, ledger,
+    webhooks), bound to the server; a test can call one without a server
+    running. The control API needs no key: it serves loopback only."""
 
-    async def health(request: Request) -> Response:
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        self.service = server.service
+
+    async def health(self, request: Request) -> Response:
         return envelope({"ok": True})
 
-    async def state(request: Request) -> Response:
-        return envelope(state_of(service))
+    async def state(self, request: Request) -> Response:
+        return envelope(state_of(self.service))
 
-    async def reset(request: Request) -> Response:
-        return envelope({"deleted": server.reset()})
+    async def reset(self, request: Request) -> Response:
+        return envelope({"deleted": self.server.reset()})
 
-    async def prune(request: Request) -> Response:
+    async def prune(self, request: Request) -> Response:
         body = await read_json_object(
             request, "control-prune.request.json", optional=True
         )
@@ -133,27 +138,27 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
             for name, kind in PRUNE_FIELDS.items()
             if name in body
         }
-        report = await service.aprune(service.retention.replace(**changes))
+        report = await self.service.aprune(self.service.retention.replace(**changes))
         return envelope(report.as_json())
 
-    async def profile(request: Request) -> Response:
+    async def profile(self, request: Request) -> Response:
         body = await read_json_object(request)
         name = body.get("profile")
         if not isinstance(name, str):
             raise bad_request("$.profile", "expected a profile name such as 'instant'")
         try:
-            service.set_profile(name)
+            self.service.set_profile(name)
         except WavespeedMockError as exc:
             raise bad_request("$.profile", str(exc)) from None
-        return envelope(state_of(service))
+        return envelope(state_of(self.service))
 
-    async def clock(request: Request) -> Response:
+    async def clock(self, request: Request) -> Response:
         body = await read_json_object(request)
         virtual = body.get("virtual")
         if virtual is not None and not isinstance(virtual, bool):
             raise bad_request("$.virtual", "expected true or false")
         moves = {key: _seconds(body, key) for key in ("advance", "set") if key in body}
-        if moves and not (virtual is True or service.clock.virtual):
+        if moves and not (virtual is True or self.service.clock.virtual):
             raise ApiError(
                 409,
                 'The clock is real; switch to a virtual clock with {"virtual": true} first',
@@ -161,21 +166,21 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
         if moves.get("advance", 0.0) < 0:
             raise bad_request("$.advance", "a clock never goes backwards")
         if virtual is True:
-            service.clock.freeze()
+            self.service.clock.freeze()
         if "advance" in moves:
-            service.clock.advance(moves["advance"])
+            self.service.clock.advance(moves["advance"])
         if "set" in moves:
-            service.clock.set(moves["set"])
+            self.service.clock.set(moves["set"])
         if virtual is False:
-            service.clock.unfreeze()
-        return envelope(state_of(service))
+            self.service.clock.unfreeze()
+        return envelope(state_of(self.service))
 
-    async def predictions(request: Request) -> Response:
+    async def predictions(self, request: Request) -> Response:
         items = [
             {
                 "id": p.id,
                 "model": p.model,
-                "status": service.status(p),
+                "status": self.service.status(p),
                 "seed": p.seed,
                 "seed_requested": p.seed_requested,
                 "created_at": format_timestamp(p.created_at),
@@ -183,16 +188,16 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
                 "polls": p.polls,
                 "input": p.input,
             }
-            for p in service.predictions()
+            for p in self.service.predictions()
         ]
         return envelope({"items": items})
 
-    async def journal(request: Request) -> Response:
+    async def journal(self, request: Request) -> Response:
         return envelope(
-            {"items": journal_page(list(server.journal), request.query_params)}
+            {"items": journal_page(list(self.server.journal), request.query_params)}
         )
 
-    async def document(request: Request) -> Response:
+    async def document(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ("openapi.yaml", "mock-control.yaml"):
             raise ApiError(
@@ -200,15 +205,21 @@ def control_routes(server: MockServer) -> list[BaseRoute]:
             )
         return yaml_document(name, request.headers.get("accept", ""))
 
-    p = CONTROL_PREFIX
-    return [
-        Route(f"{p}/health", health, methods=["GET"]),
-        Route(f"{p}/state", state, methods=["GET"]),
-        Route(f"{p}/reset", reset, methods=["POST"]),
-        Route(f"{p}/prune", prune, methods=["POST"]),
-        Route(f"{p}/profile", profile, methods=["POST"]),
-        Route(f"{p}/clock", clock, methods=["POST"]),
-        Route(f"{p}/predictions", predictions, methods=["GET"]),
-        Route(f"{p}/journal", journal, methods=["GET"]),
-        Route(f"{p}/documents/{{name}}", document, methods=["GET"]),
-    ]
+    def routes(self) -> list[BaseRoute]:
+        p = CONTROL_PREFIX
+        return [
+            Route(f"{p}/health", self.health, methods=["GET"]),
+            Route(f"{p}/state", self.state, methods=["GET"]),
+            Route(f"{p}/reset", self.reset, methods=["POST"]),
+            Route(f"{p}/prune", self.prune, methods=["POST"]),
+            Route(f"{p}/profile", self.profile, methods=["POST"]),
+            Route(f"{p}/clock", self.clock, methods=["POST"]),
+            Route(f"{p}/predictions", self.predictions, methods=["GET"]),
+            Route(f"{p}/journal", self.journal, methods=["GET"]),
+            Route(f"{p}/documents/{{name}}", self.document, methods=["GET"]),
+        ]
+
+
+def control_routes(server: MockServer) -> list[BaseRoute]:
+    """The control API's own routes (features add theirs: scenarios, ledger, webhooks)."""
+    return ControlHandlers(server).routes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
 from wavespeed_mock.mock_server.assembly import MockServer, build_server
 from wavespeed_mock.mock_server.http.app import create_app
 from wavespeed_mock.mock_server.http.live import LiveServer
@@ -187,6 +190,35 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5)
+
+
+# -- handlers without a server -----------------------------------------------------
+
+
+def asgi_request(
+    method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
+) -> Request:
+    """A request for calling a handler directly: ``body`` is sent as JSON (bytes
+    as they are), in one piece."""
+    if body is None or isinstance(body, bytes):
+        raw = body or b""
+    else:
+        raw = json.dumps(body).encode()
+    sent = {"content-type": "application/json", **(headers or {})}
+    scope = {
+        "type": "http", "method": method, "path": path, "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in sent.items()],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return Request(scope, receive)
+
+
+def answer_of(response: Response) -> Any:
+    """The ``data`` of a handler's envelope."""
+    return json.loads(bytes(response.body))["data"]
 
 
 # -- PostgreSQL (WAVESPEED_MOCK_TEST_DATABASE; the fixtures are in conftest.py) --------

@@ -5,13 +5,14 @@ from __future__ import annotations
 from .catalogue import model_catalogue
 from .history import RETENTION_S
 from .ledger import MICROS, UNLIMITED_BALANCE, Account
-from .routes import account_routes
+from .routes import AccountHandlers, account_routes
 
 __all__ = [
     "MICROS",
     "RETENTION_S",
     "UNLIMITED_BALANCE",
     "Account",
+    "AccountHandlers",
     "account_routes",
     "model_catalogue",
 ]

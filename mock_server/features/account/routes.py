@@ -25,7 +25,7 @@ from .catalogue import model_catalogue
 from .history import billing_page, history_page
 from .ledger import Account
 
-__all__ = ["account_routes"]
+__all__ = ["AccountHandlers", "account_routes"]
 
 
 _INTEGER_PARAMS = ("page", "page_size")
@@ -50,47 +50,51 @@ def _history_query(request: Request) -> dict[str, Any]:
     return params
 
 
-def account_routes(
-    account: Account, service: MockService, auth: Authenticator
-) -> list[BaseRoute]:
-    """The account routes of the API, and ``/_mock/ledger`` of the control API."""
+class AccountHandlers:
+    """The account's handlers, bound to the account and the service: each takes
+    the request and the checked API key (``Authenticator.routes`` supplies it),
+    so a test can call one without a server."""
 
-    async def balance(request: Request, api_key: str) -> Response:
+    def __init__(self, account: Account, service: MockService) -> None:
+        self.account = account
+        self.service = service
+
+    async def balance(self, request: Request, api_key: str) -> Response:
         key = key_id(api_key)
-        return envelope({"balance": account.balance(key), "currency": "USD"})
+        return envelope({"balance": self.account.balance(key), "currency": "USD"})
 
-    async def history(request: Request, api_key: str) -> Response:
+    async def history(self, request: Request, api_key: str) -> Response:
         key = key_id(api_key)
         body = await read_json_object(request, "history.request.json", optional=True)
-        return envelope(history_page(service, key, body))
+        return envelope(history_page(self.service, key, body))
 
-    async def history_by_query(request: Request, api_key: str) -> Response:
+    async def history_by_query(self, request: Request, api_key: str) -> Response:
         # GET /api/v3/predictions with the same filters as query parameters: the
         # docs show a bare GET listing recent predictions and call the filters
         # "query parameters" [documented: what-are-predictions, D-HIST].
         key = key_id(api_key)
-        return envelope(history_page(service, key, _history_query(request)))
+        return envelope(history_page(self.service, key, _history_query(request)))
 
-    async def billings(request: Request, api_key: str) -> Response:
+    async def billings(self, request: Request, api_key: str) -> Response:
         key = key_id(api_key)
         body = await read_json_object(
             request, "billings-search.request.json", optional=True
         )
-        return envelope(billing_page(account, service, key, body))
+        return envelope(billing_page(self.account, self.service, key, body))
 
-    async def delete(request: Request, api_key: str) -> Response:
+    async def delete(self, request: Request, api_key: str) -> Response:
         key = key_id(api_key)
         body = await read_json_object(request, "delete.request.json")
-        count = service.delete_for(key, body["ids"])
+        count = self.service.delete_for(key, body["ids"])
         return envelope({"deleted_count": count})
 
-    async def models(request: Request, api_key: str) -> Response:
-        return envelope(model_catalogue(service.catalogue, service.base_url))
+    async def models(self, request: Request, api_key: str) -> Response:
+        return envelope(model_catalogue(self.service.catalogue, self.service.base_url))
 
-    async def price(request: Request, api_key: str) -> Response:
+    async def price(self, request: Request, api_key: str) -> Response:
         body = await read_json_object(request, "price.request.json")
         try:
-            model = service.catalogue.get(str(body["model_id"]))
+            model = self.service.catalogue.get(str(body["model_id"]))
         except UnknownModelError as exc:
             raise ApiError(404, str(exc)) from None
         inputs = body.get("inputs")
@@ -105,34 +109,43 @@ def account_routes(
             }
         )
 
-    async def ledger(request: Request) -> Response:
+    async def ledger(self, request: Request) -> Response:
         # Keys are stored hashed: each shows masked, with its id to match on;
         # a key whose predictions were all pruned keeps only its id.
-        hints = service.key_hints()
+        hints = self.service.key_hints()
         items = [
             {
                 "api_key": hints[key],
                 "key_id": key,
-                "spent": account.spent(key),
-                "balance": account.balance(key),
+                "spent": self.account.spent(key),
+                "balance": self.account.balance(key),
             }
             for key in sorted(hints)
         ]
         return envelope({"items": items})
 
-    return [
-        *auth.routes(
-            [
-                ("/api/v3/balance", balance, "GET"),
-                ("/api/v3/account/balance", balance, "GET"),
-                ("/api/v3/predictions", history, "POST"),
-                ("/api/v3/predictions", history_by_query, "GET"),
-                ("/api/v3/predictions/delete", delete, "POST"),
-                ("/api/v3/billings/search", billings, "POST"),
-                ("/api/v3/models", models, "GET"),
-                ("/api/v3/model/price", price, "POST"),
-                ("/api/v3/model/pricing", price, "POST"),
-            ]
-        ),
-        Route(f"{CONTROL_PREFIX}/ledger", ledger, methods=["GET"]),
-    ]
+    def routes(self, auth: Authenticator) -> list[BaseRoute]:
+        """The API's account routes (authenticated by ``auth``) and ``/_mock/ledger``."""
+        return [
+            *auth.routes(
+                [
+                    ("/api/v3/balance", self.balance, "GET"),
+                    ("/api/v3/account/balance", self.balance, "GET"),
+                    ("/api/v3/predictions", self.history, "POST"),
+                    ("/api/v3/predictions", self.history_by_query, "GET"),
+                    ("/api/v3/predictions/delete", self.delete, "POST"),
+                    ("/api/v3/billings/search", self.billings, "POST"),
+                    ("/api/v3/models", self.models, "GET"),
+                    ("/api/v3/model/price", self.price, "POST"),
+                    ("/api/v3/model/pricing", self.price, "POST"),
+                ]
+            ),
+            Route(f"{CONTROL_PREFIX}/ledger", self.ledger, methods=["GET"]),
+        ]
+
+
+def account_routes(
+    account: Account, service: MockService, auth: Authenticator
+) -> list[BaseRoute]:
+    """The account routes of the API, and ``/_mock/ledger`` of the control API."""
+    return AccountHandlers(account, service).routes(auth)

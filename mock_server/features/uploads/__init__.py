@@ -10,11 +10,12 @@ from .files import (
     names_nothing,
     safe_filename,
 )
-from .routes import upload_routes
+from .routes import UploadHandlers, upload_routes
 from .sniff import sniff_media
 
 __all__ = [
     "MEDIA_EXTENSIONS",
+    "UploadHandlers",
     "UploadRefused",
     "UploadStore",
     "media_type_of",

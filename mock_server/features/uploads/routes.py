@@ -37,7 +37,7 @@ from .files import (
     safe_filename,
 )
 
-__all__ = ["upload_routes"]
+__all__ = ["UploadHandlers", "upload_routes"]
 
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -119,21 +119,26 @@ def _check_kind_size(kind: str, size: int, kind_limits: Mapping[str, int]) -> No
         raise _too_large(size, cap, f"the {kind}")
 
 
-def upload_routes(
-    uploads: UploadStore, service: MockService, auth: Authenticator
-) -> list[BaseRoute]:
-    """The upload routes; files beyond ``uploads.max_bytes`` are answered 413."""
-    limit = uploads.max_bytes
+class UploadHandlers:
+    """The upload handlers, bound to the upload store and the service; files
+    beyond ``uploads.max_bytes`` are answered 413. The API's take the checked API
+    key (``Authenticator.routes`` supplies it); a test can call one without a
+    server."""
 
-    def url_of(upload_id: str, filename: str) -> str:
+    def __init__(self, uploads: UploadStore, service: MockService) -> None:
+        self.uploads = uploads
+        self.service = service
+        self.limit = uploads.max_bytes
+
+    def url_of(self, upload_id: str, filename: str) -> str:
         # Read at request time: a live server learns its port after the service exists.
-        return f"{service.base_url}/uploads/{upload_id}/{filename}"
+        return f"{self.service.base_url}/uploads/{upload_id}/{filename}"
 
-    async def create_ticket(request: Request, api_key: str) -> Response:
+    async def create_ticket(self, request: Request, api_key: str) -> Response:
         body = await read_json_object(request, "upload-ticket.request.json")
         size = int(body["size"])
-        if size > limit:
-            raise _too_large(size, limit, "a declared size")
+        if size > self.limit:
+            raise _too_large(size, self.limit, "a declared size")
         declared = body.get("content_type")
         filename = safe_filename(str(body["filename"]))
         kind = media_type_of(filename, declared)
@@ -141,8 +146,8 @@ def upload_routes(
             raise _unsupported(str(body["filename"]), declared)
         # Neither name nor type says what it is: the PUT's bytes will. [inferred]
         content_type = _content_type(declared, None, filename)
-        upload_id = uploads.create_ticket(filename, size, content_type, kind)
-        url = url_of(upload_id, filename)
+        upload_id = self.uploads.create_ticket(filename, size, content_type, kind)
+        url = self.url_of(upload_id, filename)
         answer: dict[str, object] = {
             "download_url": url,
             "filename": filename,
@@ -157,10 +162,10 @@ def upload_routes(
             answer = {"type": kind, **answer}
         return envelope(answer)
 
-    async def put_file(request: Request) -> Response:
+    async def put_file(self, request: Request) -> Response:
         upload_id = request.path_params["upload_id"]
         filename = request.path_params["filename"]
-        ticket = uploads.ticket(upload_id)
+        ticket = self.uploads.ticket(upload_id)
         if ticket is None or ticket["filename"] != filename:
             raise ApiError(
                 404,
@@ -169,11 +174,11 @@ def upload_routes(
             )
         # The bytes may not exceed the declared size (as a pre-signed URL would
         # refuse) nor the server's limit. [inferred]
-        cap = min(limit, int(ticket["size"]))
+        cap = min(self.limit, int(ticket["size"]))
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
             raise _too_large(int(declared), cap, "a PUT")
-        temp = uploads.temp_file()
+        temp = self.uploads.temp_file()
         size = 0
         try:
             with temp.open("wb") as out:
@@ -185,40 +190,45 @@ def upload_routes(
             said = ticket.get("type") or media_type_of(
                 filename, ticket.get("content_type")
             )
-            await _keep(uploads, temp, upload_id, filename, said=said,
+            await _keep(self.uploads, temp, upload_id, filename, said=said,
                         declared=ticket.get("content_type"), size=size)  # fmt: skip
         finally:
             temp.unlink(missing_ok=True)
-        return envelope({"download_url": url_of(upload_id, filename), "size": size})
+        return envelope(
+            {"download_url": self.url_of(upload_id, filename), "size": size}
+        )
 
-    async def get_file(request: Request) -> Response:
+    async def get_file(self, request: Request) -> Response:
         upload_id = request.path_params["upload_id"]
         filename = request.path_params["filename"]
         if not UPLOAD_ID.match(upload_id):
             raise ApiError(404, f"File {filename!r} not found")
-        media = uploads.content_type(upload_id, filename) or _content_type(
+        media = self.uploads.content_type(upload_id, filename) or _content_type(
             None, None, filename
         )
         return serve_file(
-            uploads.dir, f"{upload_id}/{filename}", media, request.headers.get("range")
+            self.uploads.dir,
+            f"{upload_id}/{filename}",
+            media,
+            request.headers.get("range"),
         )
 
-    async def upload_file(request: Request) -> Response:
+    async def upload_file(self, request: Request) -> Response:
         if request.method == "PUT":
-            return await put_file(request)
-        return await get_file(request)
+            return await self.put_file(request)
+        return await self.get_file(request)
 
     async def receive_multipart(
-        request: Request, kind_limits: Mapping[str, int] | None = None
+        self, request: Request, kind_limits: Mapping[str, int] | None = None
     ) -> tuple[str, str, str, int]:
         """Store the multipart field ``file``: (upload id, file name, kind, size).
 
         ``kind_limits`` bounds the file by its kind too (``/api/v3/upload``).
         """
-        cap = limit + MULTIPART_OVERHEAD
+        cap = self.limit + MULTIPART_OVERHEAD
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise _too_large(int(declared) - MULTIPART_OVERHEAD, limit)
+            raise _too_large(int(declared) - MULTIPART_OVERHEAD, self.limit)
         received = 0
 
         async def bounded() -> Message:
@@ -226,7 +236,7 @@ def upload_routes(
             message = await request.receive()
             received += len(message.get("body", b""))
             if received > cap:
-                raise _too_large(received, limit)
+                raise _too_large(received, self.limit)
             return message
 
         limited = Request(request.scope, bounded)
@@ -245,45 +255,56 @@ def upload_routes(
             if said is None and not names_nothing(filename, item.content_type):
                 raise _unsupported(original, item.content_type)
             upload_id = uuid.uuid4().hex
-            temp = uploads.temp_file()
+            temp = self.uploads.temp_file()
             try:
-                size = await _copy(item, temp, limit)
-                kind = await _keep(uploads, temp, upload_id, filename, said=said,
+                size = await _copy(item, temp, self.limit)
+                kind = await _keep(self.uploads, temp, upload_id, filename, said=said,
                                    declared=item.content_type, size=size,
                                    shown=original, kind_limits=kind_limits)  # fmt: skip
             finally:
                 temp.unlink(missing_ok=True)
         return upload_id, filename, kind, size
 
-    async def upload_binary(request: Request, api_key: str) -> Response:
-        upload_id, filename, kind, size = await receive_multipart(request)
+    async def upload_binary(self, request: Request, api_key: str) -> Response:
+        upload_id, filename, kind, size = await self.receive_multipart(request)
         return envelope(
             {
                 "type": kind,
-                "download_url": url_of(upload_id, filename),
+                "download_url": self.url_of(upload_id, filename),
                 "filename": filename,
                 "size": size,
             }
         )
 
-    async def upload(request: Request, api_key: str) -> Response:
-        upload_id, filename, _, _ = await receive_multipart(request, upload_limits())
-        return envelope({"url": url_of(upload_id, filename)})
+    async def upload(self, request: Request, api_key: str) -> Response:
+        upload_id, filename, _, _ = await self.receive_multipart(
+            request, upload_limits()
+        )
+        return envelope({"url": self.url_of(upload_id, filename)})
 
-    return [
-        *auth.routes(
-            [
-                ("/api/v3/media/uploads", create_ticket, "POST"),
-                ("/api/v3/media/upload/binary", upload_binary, "POST"),
-                ("/api/v3/upload", upload, "POST"),
-            ]
-        ),
-        Route(
-            "/uploads/{upload_id}/{filename}",
-            upload_file,
-            methods=["GET", "HEAD", "PUT"],
-        ),
-    ]
+    def routes(self, auth: Authenticator) -> list[BaseRoute]:
+        """The API's upload routes (authenticated by ``auth``) and the file URLs."""
+        return [
+            *auth.routes(
+                [
+                    ("/api/v3/media/uploads", self.create_ticket, "POST"),
+                    ("/api/v3/media/upload/binary", self.upload_binary, "POST"),
+                    ("/api/v3/upload", self.upload, "POST"),
+                ]
+            ),
+            Route(
+                "/uploads/{upload_id}/{filename}",
+                self.upload_file,
+                methods=["GET", "HEAD", "PUT"],
+            ),
+        ]
+
+
+def upload_routes(
+    uploads: UploadStore, service: MockService, auth: Authenticator
+) -> list[BaseRoute]:
+    """The upload routes; files beyond ``uploads.max_bytes`` are answered 413."""
+    return UploadHandlers(uploads, service).routes(auth)
 
 
 async def _copy(item: UploadFile, temp: Path, limit: int) -> int:
