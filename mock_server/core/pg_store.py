@@ -98,6 +98,7 @@ class PostgresStore:
                 "pip install 'wavespeed-mock[postgres]'"
             ) from None
         self.url = url
+        self._errors = psycopg.Error
         self._count: int | None = None
         self._counted_at = 0.0
         self._count_lock = threading.Lock()
@@ -227,26 +228,21 @@ class PostgresStore:
 
     def _insert(self, p: Prediction, charge_micros: int) -> None:
         record = prediction_record(p)
-        try:
-            with self._connection() as db:
-                db.execute(
-                    "INSERT INTO predictions (id, key_id, charge_micros, image_digest, "
-                    f"record, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s"
-                    + ", %s" * len(MUTABLE_FIELDS)
-                    + ")",
-                    (
-                        p.id,
-                        p.key_id,
-                        charge_micros,
-                        p.image_digest,
-                        record,
-                        *(_column(p, n) for n in MUTABLE_FIELDS),
-                    ),
-                )
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"the database could not commit: {exc}") from exc
+        with self._connection() as db:
+            db.execute(
+                "INSERT INTO predictions (id, key_id, charge_micros, image_digest, "
+                f"record, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s"
+                + ", %s" * len(MUTABLE_FIELDS)
+                + ")",
+                (
+                    p.id,
+                    p.key_id,
+                    charge_micros,
+                    p.image_digest,
+                    record,
+                    *(_column(p, n) for n in MUTABLE_FIELDS),
+                ),
+            )
         self._counted(1)
 
     def remove(
@@ -258,27 +254,22 @@ class PostgresStore:
         if not victims:
             return []
         by_id = {p.id: p for p in victims}
-        try:
-            with self._connection() as db, db.transaction():
-                rows = db.execute(
-                    "DELETE FROM predictions WHERE id = ANY(%s) "
-                    "RETURNING id, key_id, charge_micros",
-                    (list(by_id),),
-                ).fetchall()
-                carried: dict[str, int] = {}
-                for pid, key, charge in rows:
-                    if charge and not refunded(by_id[pid]):
-                        carried[key] = carried.get(key, 0) + int(charge)
-                for key, micros in carried.items():
-                    db.execute(
-                        "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) "
-                        "DO UPDATE SET value = (kv.value::bigint + %s)::text",
-                        (CARRIED + key, str(micros), micros),
-                    )
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"the database could not commit: {exc}") from exc
+        with self._connection() as db, db.transaction():
+            rows = db.execute(
+                "DELETE FROM predictions WHERE id = ANY(%s) "
+                "RETURNING id, key_id, charge_micros",
+                (list(by_id),),
+            ).fetchall()
+            carried: dict[str, int] = {}
+            for pid, key, charge in rows:
+                if charge and not refunded(by_id[pid]):
+                    carried[key] = carried.get(key, 0) + int(charge)
+            for key, micros in carried.items():
+                db.execute(
+                    "INSERT INTO kv (key, value) VALUES (%s, %s) ON CONFLICT (key) "
+                    "DO UPDATE SET value = (kv.value::bigint + %s)::text",
+                    (CARRIED + key, str(micros), micros),
+                )
         gone = {str(row[0]) for row in rows}
         self._counted(-len(gone))
         return [p for p in victims if p.id in gone]
@@ -371,12 +362,10 @@ class PostgresStore:
         """A pooled connection; any database failure (unreachable, refused, a
         connection cut, no free connection within ``CHECKOUT_TIMEOUT_S``) comes
         out as :class:`StoreError`, which the API answers with 503."""
-        import psycopg
-
         try:
             with self._pool.connection() as db:
                 yield db
-        except psycopg.Error as exc:
+        except self._errors as exc:
             raise StoreError(
                 f"the database {_shown(self.url)} cannot answer: {exc}"
             ) from exc
