@@ -236,13 +236,20 @@ def test_npm_sdk_reruns_the_task_only_when_the_error_text_says_so(
     expected_tasks: int,
 ) -> None:
     """``_isRetryableError`` (``dist/api/client.js:438-455``) reads the error's
-    text: "timeout", "connection", "http 5" or "429" re-runs the whole task."""
+    text: "timeout", "connection", "http 5" or "429" re-runs the whole task.
+
+    The text carries the task id (``Prediction failed (task_id: …)``), so a
+    task whose random hex id happens to hold "429" (about 1 in 140) is re-run
+    too, whatever its error: the SDK's rule, kept here rather than hidden."""
     scenario(server, **fault)
 
     outcome = npm_run(wavespeed_npm_sdk, server)
 
     assert "error" in outcome, outcome
-    assert len(tasks(client)) == expected_tasks
+    made = tasks(client)
+    if "429" in made[0]["id"]:
+        expected_tasks = 2  # maxRetries: 1 caps it at one re-run
+    assert len(made) == expected_tasks, made
 
 
 @pytest.mark.sdk
