@@ -269,7 +269,8 @@ async def traffic(
 # in Python objects shows there by line, growth outside Python does not. Before
 # each snapshot the server's frozen heap is collected, so garbage that waits for
 # the ten-minute reclaim is not counted as growth.
-TRACED_SERVE = """
+TRACED_SERVE = (
+    """
 import gc, os, signal, tracemalloc
 tracemalloc.start(12)
 def dump(*_):
@@ -277,10 +278,14 @@ def dump(*_):
     gc.collect()
     tracemalloc.take_snapshot().dump(os.environ["WAVESPEED_SOAK_SNAPSHOT"])
 signal.signal(signal.SIGUSR1, dump)
-""" + SERVE
+"""
+    + SERVE
+)
 
 
-def snapshot(server: subprocess.Popen[bytes], keep_as: Path, timeout_s: float = 120.0) -> None:
+def snapshot(
+    server: subprocess.Popen[bytes], keep_as: Path, timeout_s: float = 120.0
+) -> None:
     """Ask a traced server for a heap snapshot and keep it as ``keep_as``."""
     path = keep_as.with_name("heap.snapshot")  # WAVESPEED_SOAK_SNAPSHOT
     path.unlink(missing_ok=True)
@@ -303,7 +308,9 @@ def heap_growth(before: Path, after: Path, top: int = 12) -> list[str]:
     total = sum(s.size for s in last.statistics("filename")) - sum(
         s.size for s in first.statistics("filename")
     )
-    lines = [f"traced Python memory: {total / 2**20:+.2f} MB from the warm-up to the end"]
+    lines = [
+        f"traced Python memory: {total / 2**20:+.2f} MB from the warm-up to the end"
+    ]
     for stat in last.compare_to(first, "traceback")[:top]:
         lines.append(
             f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
@@ -355,7 +362,9 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
         alive = server.poll() is None
         if args.tracemalloc and alive:
             snapshot(server, snapshots / "end.snapshot")
-            growth = heap_growth(snapshots / "warm.snapshot", snapshots / "end.snapshot")
+            growth = heap_growth(
+                snapshots / "warm.snapshot", snapshots / "end.snapshot"
+            )
     finally:
         stop(server)
         receiver.close()

@@ -58,7 +58,8 @@ class SyntheticEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ClipCache(settings.cache_dir or Path(settings.data_dir) / "cache")
-        self._present: set[str] = set()
+        self._present: dict[str, Path] = {}
+        """Clips known to be in the cache, by key, with their paths."""
         self.cache.remove_partials()
 
     def trim_cache(
@@ -68,7 +69,7 @@ class SyntheticEngine:
 
         def forget(paths: Sequence[Path]) -> None:
             for path in paths:
-                self._present.discard(path.stem)
+                self._present.pop(path.stem, None)
             release(paths)
 
         return self.cache.trim(max_bytes, forget)
@@ -151,11 +152,12 @@ class SyntheticEngine:
             )
         except MediaError:
             return None
-        path = self.cache.path_for(key, variant.suffix)
-        if key not in self._present or self.cache.evicting(key):
+        path = self._present.get(key)
+        if path is None or self.cache.evicting(key):
+            path = self.cache.path_for(key, variant.suffix)
             if self.cache.evicting(key) or not path.is_file():
                 return None
-            self._present.add(key)  # only trim_cache removes a clip while we run
+            self._present[key] = path  # only trim_cache removes a clip while we run
         self.cache.touch(key)
         # No copy, no link: the server serves the cached file itself (one
         # metadata write per submit cost a third of the submit path's time).

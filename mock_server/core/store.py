@@ -462,6 +462,10 @@ class PredictionStore:
             raise error
 
 
+# One encoder for every row (json.dumps builds one per call when given options).
+_encode_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _after(prefix: str) -> str:
     """The first key after every key that starts with ``prefix`` (a range bound)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -509,7 +513,7 @@ def check_mutable(changes: Mapping[str, Any]) -> None:
 def prediction_record(p: Prediction) -> str:
     """The fields fixed at creation as the JSON a row keeps (both stores)."""
     record = {name: getattr(p, name) for name in _RECORD_FIELDS}
-    text = json.dumps(record, separators=(",", ":"))
+    text = _encode_compact(record)
     if p.plan is None:
         return text
     # The plan's JSON is made once per distinct plan and spliced in.

@@ -9,9 +9,11 @@ UTF-8 (a lone surrogate) or NUL, so nothing unencodable is ever stored.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -65,11 +67,10 @@ def parse_json(raw: bytes) -> Any:
     if not raw.strip():
         raise bad_request("$", "the body is empty; send a JSON object")
     limits = body_limits()
-    number = _number_parser(limits.max_number_chars)
     try:
-        body = json.loads(
-            raw, parse_int=number, parse_float=number, parse_constant=_constant
-        )
+        # what json.loads does with bytes, with a decoder made once
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
+        body = _decoder(limits.max_number_chars)(text)
     except _BadLiteral as exc:
         raise bad_request("$", str(exc)) from None
     except RecursionError:
@@ -85,6 +86,15 @@ def parse_json(raw: bytes) -> Any:
 
 class _BadLiteral(Exception):
     """A number or constant the parser refuses (raised through ``json.loads``)."""
+
+
+@functools.cache
+def _decoder(max_chars: int) -> Callable[[str], Any]:
+    """A JSON decoder's ``decode`` with our number and constant rules (one per bound)."""
+    number = _number_parser(max_chars)
+    return json.JSONDecoder(
+        parse_int=number, parse_float=number, parse_constant=_constant
+    ).decode
 
 
 def _number_parser(max_chars: int) -> Any:
