@@ -62,9 +62,11 @@ class WavespeedServer(Received):
     def use_virtual_clock(self) -> None:
         """Freeze the clock; move it with :meth:`advance`."""
         self.service.clock.freeze()
+        self.service.time_changed()
 
     def use_real_clock(self) -> None:
         self.service.clock.unfreeze()
+        self.service.time_changed()
 
     def scenario(self, scope: str = "global", **fields: Any) -> dict[str, Any]:
         """Set a scenario for this test; the next reset (next test) clears it.
@@ -130,6 +132,7 @@ class WavespeedServer(Received):
         ``settle=False`` only moves the clock.
         """
         self.service.clock.freeze().advance(seconds)
+        self.service.time_changed()
         if settle:
             self.settle(timeout_s=timeout_s)
 

@@ -174,6 +174,36 @@ class ServerClock:
                 math.inf
             )  # wake its sleepers; they wait again on the wall clock
 
+    def shared(self) -> dict[str, Any]:
+        """What another process needs to keep the same time (:meth:`adopt`): a
+        frozen clock's time, or the wall clock's offset."""
+        current = self._current
+        if isinstance(current, VirtualClock):
+            return {"virtual": True, "now": current.now()}
+        return {"virtual": False, "offset": current.offset}
+
+    def adopt(self, state: dict[str, Any]) -> None:
+        """Keep the time another process published (:meth:`shared`): frozen at its
+        ``now``, or the wall clock shifted by its ``offset``. Safe from any thread.
+
+        Processes that share a database share one clock, so the published time is
+        taken as it is; it may be a few milliseconds behind this process's wall
+        clock at the moment another process froze it."""
+        current = self._current
+        if state.get("virtual"):
+            now = float(state["now"])
+            if isinstance(current, VirtualClock):
+                current.set(now)  # never backwards: a stale state changes nothing
+            else:
+                self._current = VirtualClock(start=now)
+            return
+        offset = float(state.get("offset", 0.0))
+        if isinstance(current, RealClock) and current.offset == offset:
+            return
+        self._current = RealClock(offset=offset)
+        if isinstance(current, VirtualClock):
+            current.set(math.inf)  # its sleepers wait again on the wall clock
+
     def advance(self, seconds: float) -> float:
         """Move a frozen clock forward, stopping at :data:`LATEST_TIME`."""
         clock = self._frozen("advance")

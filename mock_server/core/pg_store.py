@@ -18,9 +18,12 @@ The schema is created by the server itself and versioned in
 the ``postgres`` extra, imported only when a ``postgresql://`` database is
 configured. This module and ``store.py`` are the only code that speaks SQL.
 
-What is shared today: predictions, their charges and carried spend, and the
-small values (webhook secrets, upload tickets). Scenarios, the virtual clock,
-the journal and the webhook log are still per process (issue 23's later steps).
+What is shared today: predictions, their charges and carried spend, the small
+values (webhook secrets, upload tickets), and published values that processes
+follow (the clock and timing profile: :meth:`PostgresStore.publish`,
+:meth:`PostgresStore.follow`, read with every poll and notified through
+``LISTEN``/``NOTIFY``). Scenarios, the journal and the webhook log are still per
+process (issue 23's later steps).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +50,9 @@ from .store import (
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-__all__ = ["PG_SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["CHANNEL", "PG_SCHEMA_VERSION", "PostgresStore"]
+
+log = logging.getLogger("wavespeed_mock")
 
 PG_SCHEMA_VERSION = 2
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
@@ -74,8 +80,19 @@ CREATE INDEX IF NOT EXISTS predictions_key_id ON predictions (key_id);
 CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest)
     WHERE image_digest IS NOT NULL;
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS published_versions;
 """
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
+# A poll's one query: the row, and the published values this process follows
+# (the shared clock), even when no row has the id.
+_SELECT_FOLLOWING = (
+    "SELECT p.record, "
+    + ", ".join(f"p.{name}" for name in MUTABLE_FIELDS)
+    + ", (SELECT json_object_agg(key, value) FROM kv WHERE key = ANY(%s))"
+    " FROM (SELECT 1) AS one LEFT JOIN predictions p ON p.id = %s"
+)
+CHANNEL = "wavespeed_mock_published"
+"""The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
 COUNT_FRESH_S = 1.0
 """How long a count of the predictions is reused (see ``PostgresStore.__len__``)."""
 CHECKOUT_TIMEOUT_S = 10.0
@@ -88,6 +105,9 @@ _BATCH = 500
 class PostgresStore:
     """Predictions, their charges and small values in a PostgreSQL database."""
 
+    shared = True
+    """Every process pointed at the database sees the same state."""
+
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         try:
             import psycopg
@@ -98,7 +118,14 @@ class PostgresStore:
                 "pip install 'wavespeed-mock[postgres]'"
             ) from None
         self.url = url
+        self._psycopg = psycopg
         self._errors = psycopg.Error
+        self._followers: dict[str, Callable[[str], None]] = {}
+        self._versions: dict[str, int] = {}
+        self._follow_lock = threading.Lock()
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
         self._count: int | None = None
         self._counted_at = 0.0
         self._count_lock = threading.Lock()
@@ -176,9 +203,21 @@ class PostgresStore:
                 self._count = 0 if change is None else max(0, self._count + change)
 
     def get(self, prediction_id: str) -> Prediction | None:
+        """The prediction, read with the published values this process follows
+        (one query), so a poll sees a clock moved through another process."""
+        followed = list(self._followers)
         with self._connection() as db:
-            row = db.execute(f"{_SELECT} WHERE id = %s", (prediction_id,)).fetchone()
-        return None if row is None else prediction_from_row(row[0], row[1:])
+            if not followed:
+                row = db.execute(
+                    f"{_SELECT} WHERE id = %s", (prediction_id,)
+                ).fetchone()
+                return None if row is None else prediction_from_row(row[0], row[1:])
+            row = db.execute(_SELECT_FOLLOWING, (followed, prediction_id)).fetchone()
+        for key, value in (row[-1] or {}).items():
+            self._seen(key, value)
+        if row[0] is None:
+            return None
+        return prediction_from_row(row[0], row[1:-1])
 
     def holds(self, p: Prediction) -> bool:
         """Whether ``p`` is still stored (not reset, deleted or pruned meanwhile):
@@ -352,7 +391,100 @@ class PostgresStore:
                 (key, value),
             )
 
+    # -- published values (the shared clock) ------------------------------------
+
+    def publish(self, key: str, value: str) -> None:
+        """Set ``key`` under a new version and notify every process that follows
+        it; committed when this returns."""
+        with self._connection() as db, db.transaction():
+            row = db.execute(
+                "INSERT INTO kv (key, value) "
+                "VALUES (%s, nextval('published_versions') || ' ' || %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+                "RETURNING value",
+                (key, value),
+            ).fetchone()
+            stored = str(row[0])
+            db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, key))
+        with self._follow_lock:  # this process has it already
+            self._versions[key] = max(self._versions.get(key, 0), _version(stored))
+
+    def follow(self, key: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with ``key``'s published value now (if any) and with
+        each newer one: read with every :meth:`get`, or notified (a thread of
+        this store listens; callbacks may run on it)."""
+        self._followers[key] = callback
+        stored = self.get_value(key)
+        if stored is not None:
+            self._seen(key, stored)
+        if self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen, name="wavespeed-mock-listen", daemon=True
+            )
+            self._listener.start()
+            self._listening.wait(10.0)
+
+    def refresh(self) -> None:
+        """Read every followed key now and hand on what is newer (one query)."""
+        followed = list(self._followers)
+        if not followed:
+            return
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT key, value FROM kv WHERE key = ANY(%s)", (followed,)
+            ).fetchall()
+        for key, stored in rows:
+            self._seen(str(key), str(stored))
+
+    def _seen(self, key: str, stored: str) -> None:
+        """A published value read from the database: handed on if newer than
+        the last one seen (the lock keeps callbacks in version order)."""
+        callback = self._followers.get(key)
+        if callback is None:
+            return
+        version = _version(stored)
+        with self._follow_lock:
+            if version <= self._versions.get(key, 0):
+                return
+            self._versions[key] = version
+            callback(stored.partition(" ")[2])
+
+    def _listen(self) -> None:
+        """Hand on notified values until :meth:`close`; reconnect after an outage
+        and read the followed keys again (a notification may have been missed)."""
+        while not self._stop.is_set():
+            try:
+                with self._psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=10
+                ) as db:
+                    db.execute(f"LISTEN {CHANNEL}")
+                    for key in list(self._followers):
+                        stored = db.execute(
+                            "SELECT value FROM kv WHERE key = %s", (key,)
+                        ).fetchone()
+                        if stored is not None:
+                            self._seen(key, str(stored[0]))
+                    self._listening.set()
+                    while not self._stop.is_set():
+                        # The connection is busy while notifies() runs: read after.
+                        notes = list(db.notifies(timeout=0.5, stop_after=1))
+                        for note in notes:
+                            stored = db.execute(
+                                "SELECT value FROM kv WHERE key = %s", (note.payload,)
+                            ).fetchone()
+                            if stored is not None:
+                                self._seen(note.payload, str(stored[0]))
+            except self._errors as exc:
+                log.warning(
+                    "listening to %s failed (%s); retrying", _shown(self.url), exc
+                )
+                self._listening.set()  # follow() need not wait for an outage
+                self._stop.wait(1.0)
+
     def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(5.0)
         self._pool.close()
 
     # -- helpers -------------------------------------------------------------------
@@ -386,6 +518,12 @@ class PostgresStore:
 def _column(p: Prediction, name: str) -> Any:
     value = getattr(p, name)
     return json.dumps(value) if name == "nsfw" else value
+
+
+def _version(stored: str) -> int:
+    """The version a published value was stored under (``"<version> <value>"``)."""
+    head = stored.partition(" ")[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _shown(url: str) -> str:

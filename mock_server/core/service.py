@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ...contracts import Catalogue, builtin_catalogue, seed_rule, shared_plan
 from ...contracts.errors import WavespeedMockError
@@ -55,6 +55,7 @@ from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
 from .retention import PruneReport, Retention, RetentionPolicy
+from .shared_time import SharedStore, SharedTime
 from .store import MICROS, Store, StoreError
 from .watch import TerminalWatch, until_terminal
 
@@ -123,6 +124,13 @@ class MockService:
         self.notifiers = tuple(notifiers)
         self.expiring = tuple(expiring)
         self.profile: TimingProfile = parse_profile(settings.profile or DEFAULT_PROFILE)
+        self.shared_time = (
+            SharedTime(clock, self, cast("SharedStore", store))
+            if store.shared
+            else None
+        )
+        """The clock and profile kept the same in every process on the database
+        (None with the embedded store: one process)."""
         self.data_dir = Path(settings.data_dir).resolve()
         self.outputs_dir = self.data_dir / "outputs"
         self.outputs_dir.mkdir(parents=True, exist_ok=True)
@@ -185,6 +193,8 @@ class MockService:
         for leftover in self.outputs_dir.glob(".*.part"):
             leftover.unlink(missing_ok=True)
         self.pruner.start(self._loop)  # before anything is re-queued for it
+        if self.shared_time is not None:
+            self.shared_time.start()  # the time the other processes keep
         for p in self.store.all():
             if self.watch.wants(p) and p.notified_at is None:
                 # Still running, or ended with its webhook owed: cut at a stop or
@@ -238,6 +248,8 @@ class MockService:
         """
         # admission: checks that hold nothing first, then the fault plan, which
         # may hold a rate-limit slot until the task is stored (or given back)
+        if self.shared_time is not None:
+            self.shared_time.refresh()  # the clock and profile another process set
         for admission in self.admissions:
             admission.admit(request)
         fault = self.faults.plan(request) if self.faults is not None else None
@@ -639,7 +651,14 @@ class MockService:
 
     def set_profile(self, text: str) -> TimingProfile:
         self.profile = parse_profile(text)
+        self.time_changed()
         return self.profile
+
+    def time_changed(self) -> None:
+        """The clock or the profile was changed here (the control API): every
+        process on a shared database keeps the same from now on."""
+        if self.shared_time is not None:
+            self.shared_time.publish()
 
     def pending_renders(self) -> int:
         return len(self.renders)

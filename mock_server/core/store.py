@@ -93,6 +93,10 @@ class Store(Protocol):
     embedded SQLite :class:`PredictionStore` (the default) and
     :class:`~.pg_store.PostgresStore` (shared by many processes) both are one."""
 
+    shared: bool
+    """Whether other processes use the same state (then it also publishes
+    values they follow: ``core.shared_time.SharedStore``)."""
+
     def attach(self, loop: asyncio.AbstractEventLoop) -> None: ...
     def __len__(self) -> int: ...
     def get(self, prediction_id: str) -> Prediction | None: ...
@@ -128,6 +132,9 @@ def open_store(database: str | None, data_dir: Path) -> Store:
 
 class PredictionStore:
     """Predictions, their charges and small values, durable and fast to read."""
+
+    shared = False
+    """One process: the rows are mirrored in its memory."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,8 @@ class ControlHandlers:
         return envelope({"ok": True})
 
     async def state(self, request: Request) -> Response:
+        if self.service.shared_time is not None:
+            self.service.shared_time.refresh()  # as another process left it
         return envelope(state_of(self.service))
 
     async def reset(self, request: Request) -> Response:
@@ -173,6 +175,7 @@ class ControlHandlers:
             self.service.clock.set(moves["set"])
         if virtual is False:
             self.service.clock.unfreeze()
+        self.service.time_changed()
         return envelope(state_of(self.service))
 
     async def predictions(self, request: Request) -> Response:

@@ -1,6 +1,6 @@
 """Two servers on one PostgreSQL database and one data folder answer as one mock
-(issue 23's first step): a task submitted through either is polled, listed,
-billed and downloaded through the other."""
+(issue 23's first steps): a task submitted through either is polled, listed,
+billed and downloaded through the other, on one clock and timing profile."""
 
 from __future__ import annotations
 
@@ -112,3 +112,54 @@ def test_a_database_outage_is_a_503_that_stores_and_charges_nothing(
         balance = client.get(server.url + "/api/v3/balance").json()["data"]
         assert balance["balance"] == pytest.approx(10.0 - 0.15)  # charged once
         assert server.service.contract_violations == []
+
+
+def test_a_clock_and_profile_set_through_one_server_hold_on_the_other(
+    database: str, tmp_path: Path
+) -> None:
+    """The virtual clock and the timing profile are shared: frozen, switched and
+    advanced through the first server, a task submitted and polled through the
+    second follows them (a poll reads the shared clock with its row)."""
+    settings = Settings(
+        data_dir=tmp_path / "shared", port=0, profile="instant", database=database,
+        check_responses=True,
+    )  # fmt: skip
+    with LiveServer(settings) as first, LiveServer(settings) as second:
+        with httpx.Client(headers=AUTH, timeout=30) as client:
+            control = first.url + "/_mock"
+            assert client.post(control + "/clock", json={"virtual": True}).is_success
+            # realistic: Ovi takes 84 s, so only the shared clock can finish it
+            assert client.post(
+                control + "/profile", json={"profile": "realistic"}
+            ).is_success
+            answer = client.post(second.url + T2V, json={"prompt": "Shared time."})
+            assert answer.status_code == 200, answer.text
+            task = answer.json()["data"]["id"]
+            poll = f"{second.url}/api/v3/predictions/{task}/result"
+            assert client.get(poll).json()["data"]["status"] in (
+                "created",
+                "processing",
+            )
+
+            moved = client.post(control + "/clock", json={"advance": 3600}).json()
+            for _ in range(1200):  # the render on the second server: a bound
+                view = client.get(poll).json()["data"]
+                if view["status"] != "processing":
+                    break
+                time.sleep(0.05)
+            assert view["status"] == "completed", view
+
+            state = client.get(second.url + "/_mock/state").json()["data"]
+            assert state["profile"] == "realistic"
+            assert state["clock"]["virtual"] is True
+            assert state["clock"]["now"] == moved["data"]["clock"]["now"]
+
+            # Without a request, the second server hears of a change (LISTEN):
+            # its sleepers (webhook retries, sync waits) wake on the new time.
+            assert client.post(control + "/clock", json={"virtual": False}).is_success
+            deadline = time.monotonic() + 30  # a bound for a busy machine
+            while second.service.clock.virtual and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not second.service.clock.virtual
+        assert first.service.contract_violations == []
+        assert second.service.contract_violations == []
