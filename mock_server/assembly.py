@@ -119,7 +119,7 @@ def build_server(
     cassettes = CassetteDeck.from_settings(
         settings, clock=clock, images=images, catalogue=catalogue
     )
-    store = open_store(settings.database, data_dir)
+    store = open_store(settings.database, data_dir, lease_s=settings.lease_s)
     secrets = WebhookSecrets(store)
     features = Features(
         account=Account(

@@ -58,6 +58,7 @@ _BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
     "webhook_timeout_s": (MAX_SETTING_S, False),
     "webhook_retry_base_s": (MAX_SETTING_S, False),
     "prune_interval_s": (MAX_SETTING_S, True),
+    "lease_s": (MAX_SETTING_S, False),
     "max_age_s": (MAX_AGE_S, True),
     "max_upload_age_s": (MAX_AGE_S, True),
 }
@@ -118,6 +119,13 @@ class Settings:
         metavar="URL",
         shown_default="state.sqlite3 in the data dir",
         repr=False,  # the URL may hold a password
+    )
+    lease_s: float = setting(
+        10.0,
+        flag="--lease",
+        help="with a postgresql:// database: seconds a process holds its tasks' "
+        "renders and webhooks without renewing before another takes them over "
+        "(a crash; docs/scale-out.md)",
     )
     starting_balance: float | None = setting(
         None, help="each API key's starting balance in USD", shown_default="unlimited"

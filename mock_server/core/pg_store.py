@@ -34,6 +34,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +51,11 @@ from .store import (
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-__all__ = ["CHANNEL", "PG_SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["CHANNEL", "DEFAULT_LEASE_S", "PG_SCHEMA_VERSION", "PostgresStore"]
 
 log = logging.getLogger("wavespeed_mock")
 
-PG_SCHEMA_VERSION = 2
+PG_SCHEMA_VERSION = 3
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wavespeed_mock_schema (version INTEGER NOT NULL);
@@ -74,7 +75,9 @@ CREATE TABLE IF NOT EXISTS predictions (
     failure_message TEXT,
     forced_status TEXT,
     output_file TEXT,
-    notified_at DOUBLE PRECISION
+    notified_at DOUBLE PRECISION,
+    owner TEXT,
+    work_lease DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS predictions_key_id ON predictions (key_id);
 CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest)
@@ -91,8 +94,18 @@ _SELECT_FOLLOWING = (
     + ", (SELECT json_object_agg(key, value) FROM kv WHERE key = ANY(%s))"
     " FROM (SELECT 1) AS one LEFT JOIN predictions p ON p.id = %s"
 )
+_UNFINISHED = (
+    "(rendered_at IS NULL AND COALESCE(failure_code, 0) = 0 AND forced_status IS NULL"
+    " OR notified_at IS NULL AND (record::jsonb ->> 'webhook') IS NOT NULL)"
+)
+"""A task with work left: its outcome unknown, or its webhook owed."""
+_NOW = "extract(epoch FROM clock_timestamp())"
+"""Leases run on the database's clock: one clock for every host."""
 CHANNEL = "wavespeed_mock_published"
 """The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
+DEFAULT_LEASE_S = 10.0
+"""How long a process holds a task's work (render, webhook) without renewing
+before another process takes it over (``--lease``)."""
 COUNT_FRESH_S = 1.0
 """How long a count of the predictions is reused (see ``PostgresStore.__len__``)."""
 CHECKOUT_TIMEOUT_S = 10.0
@@ -108,7 +121,14 @@ class PostgresStore:
     shared = True
     """Every process pointed at the database sees the same state."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease_s: float = DEFAULT_LEASE_S,
+        min_size: int = 1,
+        max_size: int = 8,
+    ) -> None:
         try:
             import psycopg
             from psycopg_pool import ConnectionPool
@@ -118,6 +138,9 @@ class PostgresStore:
                 "pip install 'wavespeed-mock[postgres]'"
             ) from None
         self.url = url
+        self.lease_s = lease_s
+        self.owner = uuid.uuid4().hex
+        """This process, as the ``owner`` of the tasks whose work it leases."""
         self._psycopg = psycopg
         self._errors = psycopg.Error
         self._followers: dict[str, Callable[[str], None]] = {}
@@ -164,15 +187,35 @@ class PostgresStore:
                     f"the database {_shown(self.url)} has schema version {row[0]}, "
                     f"newer than this wavespeed-mock's {PG_SCHEMA_VERSION}: upgrade it"
                 )
-            elif int(row[0]) < 2:
-                # Version 2 records when a webhook was done; older rows' are taken
-                # as sent, so that an upgrade does not send them all again.
-                db.execute(
-                    "ALTER TABLE predictions "
-                    "ADD COLUMN IF NOT EXISTS notified_at DOUBLE PRECISION"
-                )
-                db.execute("UPDATE predictions SET notified_at = 0")
-                db.execute("UPDATE wavespeed_mock_schema SET version = 2")
+            else:
+                version = int(row[0])
+                if version < 2:
+                    # Version 2 records when a webhook was done; older rows' are
+                    # taken as sent, so that an upgrade does not send them again.
+                    db.execute(
+                        "ALTER TABLE predictions "
+                        "ADD COLUMN IF NOT EXISTS notified_at DOUBLE PRECISION"
+                    )
+                    db.execute("UPDATE predictions SET notified_at = 0")
+                if version < 3:
+                    # Version 3 leases a task's work to a process; what an older
+                    # server left unfinished is free to take at once.
+                    db.execute(
+                        "ALTER TABLE predictions ADD COLUMN IF NOT EXISTS owner TEXT, "
+                        "ADD COLUMN IF NOT EXISTS work_lease DOUBLE PRECISION"
+                    )
+                    db.execute(
+                        f"UPDATE predictions SET work_lease = 0 WHERE {_UNFINISHED}"
+                    )
+                if version < PG_SCHEMA_VERSION:
+                    db.execute(
+                        "UPDATE wavespeed_mock_schema SET version = %s",
+                        (PG_SCHEMA_VERSION,),
+                    )
+            db.execute(
+                "CREATE INDEX IF NOT EXISTS predictions_work_lease "
+                "ON predictions (work_lease) WHERE work_lease IS NOT NULL"
+            )
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Nothing to batch: every write commits at once."""
@@ -266,13 +309,16 @@ class PostgresStore:
         await asyncio.to_thread(self._insert, p, charge_micros)
 
     def _insert(self, p: Prediction, charge_micros: int) -> None:
+        # A task with work left is leased to this process in the same insert:
+        # if the process dies, another takes the work over (take_over).
         record = prediction_record(p)
+        leased = not p.outcome_known or bool(p.webhook and p.notified_at is None)
         with self._connection() as db:
             db.execute(
                 "INSERT INTO predictions (id, key_id, charge_micros, image_digest, "
-                f"record, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s"
+                f"record, {_COLUMNS}, owner, work_lease) VALUES (%s, %s, %s, %s, %s"
                 + ", %s" * len(MUTABLE_FIELDS)
-                + ")",
+                + f", %s, CASE WHEN %s THEN {_NOW} + %s END)",
                 (
                     p.id,
                     p.key_id,
@@ -280,9 +326,54 @@ class PostgresStore:
                     p.image_digest,
                     record,
                     *(_column(p, n) for n in MUTABLE_FIELDS),
+                    self.owner,
+                    leased,
+                    self.lease_s,
                 ),
             )
         self._counted(1)
+
+    # -- leased work (renders and webhooks that survive their process) ---------------
+
+    def renew(self) -> None:
+        """Keep this process's leases: release those whose work is done, extend
+        the rest by ``lease_s`` (one transaction)."""
+        with self._connection() as db, db.transaction():
+            db.execute(
+                "UPDATE predictions SET work_lease = NULL "
+                "WHERE owner = %s AND work_lease IS NOT NULL "
+                f"AND NOT {_UNFINISHED}",
+                (self.owner,),
+            )
+            db.execute(
+                f"UPDATE predictions SET work_lease = {_NOW} + %s "
+                "WHERE owner = %s AND work_lease IS NOT NULL",
+                (self.lease_s, self.owner),
+            )
+
+    def release(self) -> None:
+        """End this process's leases now: its unfinished work is free to take."""
+        with self._connection() as db:
+            db.execute(
+                "UPDATE predictions SET work_lease = 0 "
+                "WHERE owner = %s AND work_lease IS NOT NULL",
+                (self.owner,),
+            )
+
+    def take_over(self, limit: int = 100) -> list[Prediction]:
+        """Lease to this process the work of tasks whose lease ran out (their
+        process stopped renewing: a crash); each is taken by one process only
+        (``FOR UPDATE SKIP LOCKED``)."""
+        with self._connection() as db:
+            rows = db.execute(
+                f"UPDATE predictions SET owner = %s, work_lease = {_NOW} + %s "
+                "WHERE seq IN (SELECT seq FROM predictions "
+                f"WHERE work_lease < {_NOW} ORDER BY work_lease LIMIT %s "
+                "FOR UPDATE SKIP LOCKED) "
+                f"RETURNING record, {_COLUMNS}",
+                (self.owner, self.lease_s, limit),
+            ).fetchall()
+        return [prediction_from_row(row[0], row[1:]) for row in rows]
 
     def remove(
         self, victims: Sequence[Prediction], *, refunded: Callable[[Prediction], bool]

@@ -50,6 +50,7 @@ from .images import (
     write_atomically,
 )
 from .keys import key_id, mask_key
+from .leases import LeasedStore, WorkLeases
 from .lifecycle import is_terminal, status_at
 from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
@@ -165,6 +166,15 @@ class MockService:
             expiring=self.expiring,
             interval_s=settings.prune_interval_s,
         )
+        self.leases = (
+            WorkLeases(
+                cast("LeasedStore", store), renders=self.renders, watch=self.watch
+            )
+            if store.shared
+            else None
+        )
+        """With a shared store: this process's leases on its tasks' work, and the
+        work of dead processes taken over (None with the embedded store)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self._seeds = random.SystemRandom()
@@ -195,6 +205,11 @@ class MockService:
         self.pruner.start(self._loop)  # before anything is re-queued for it
         if self.shared_time is not None:
             self.shared_time.start()  # the time the other processes keep
+        if self.leases is not None:
+            # Shared: what a stopped process left is taken over when its lease
+            # ends, by one process (this one or another), never by all at start.
+            self.leases.start(self._loop)
+            return
         for p in self.store.all():
             if self.watch.wants(p) and p.notified_at is None:
                 # Still running, or ended with its webhook owed: cut at a stop or
@@ -233,6 +248,8 @@ class MockService:
     def close(self) -> None:
         """Stop at once (see :meth:`aclose` for the graceful way)."""
         self.pruner.stop()
+        if self.leases is not None:
+            self.leases.stop()
         self.watch.close()
         self.renders.close()
         self.store.close()

@@ -120,13 +120,14 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(database: str | None, data_dir: Path) -> Store:
+def open_store(database: str | None, data_dir: Path, *, lease_s: float = 10.0) -> Store:
     """The store a server uses: ``state.sqlite3`` in ``data_dir`` by default, or
-    the PostgreSQL database a ``postgresql://`` URL names."""
+    the PostgreSQL database a ``postgresql://`` URL names (``lease_s``: how long
+    a process holds its tasks' work there, ``core/leases.py``)."""
     if database and is_database_url(database):
         from .pg_store import PostgresStore  # psycopg only when asked for
 
-        return PostgresStore(database)
+        return PostgresStore(database, lease_s=lease_s)
     return PredictionStore(data_dir / "state.sqlite3")
 
 

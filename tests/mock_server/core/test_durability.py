@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +26,8 @@ import httpx
 import pytest
 from wavespeed_mock.contracts import refunded_statuses, terminal_statuses
 from wavespeed_mock.mock_server.core.keys import key_id
+from wavespeed_mock.mock_server.http.live import LiveServer
+from wavespeed_mock.mock_server.settings import Settings
 
 from ..._net import free_port
 from .._support import T2V, Receiver, wait_until
@@ -44,8 +46,11 @@ SERVE = "from wavespeed_mock.mock_server.cli import main; raise SystemExit(main(
 class ServerProcess:
     """``wavespeed-mock serve`` in a child process, started and killed at will."""
 
-    def __init__(self, data_dir: Path, port: int, logs: Path) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, logs: Path, options: Sequence[str] = ()
+    ) -> None:
         self.data_dir = data_dir
+        self.options = list(options)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.logs = logs
@@ -61,7 +66,8 @@ class ServerProcess:
             # orphaned encoder would otherwise finish a temporary file later.
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", SERVE, "serve", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir), "--profile", "fast"],
+                 "--data-dir", str(self.data_dir), "--profile", "fast",
+                 *self.options],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -228,6 +234,19 @@ def test_tasks_answered_200_survive_sigkill(
         assert leftovers == [], f"killed renders left temporary files: {leftovers[:5]}"
 
 
+def submit_with_webhook(server: ServerProcess, receiver: Receiver) -> str:
+    """Submit a task with a webhook to ``receiver``; its id once the delivery is
+    under way (held unanswered by a receiver with ``hold``)."""
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+        answer = client.post(
+            T2V, params={"webhook": receiver.url}, json={"prompt": PROMPT}
+        )
+        assert answer.status_code == 200, answer.text
+        task: str = answer.json()["data"]["id"]
+    wait_until(lambda: len(receiver.deliveries) == 1, timeout_s=120)
+    return task
+
+
 def test_a_webhook_cut_by_sigkill_is_sent_after_the_restart(
     wavespeed_server_process: ServerProcess,
 ) -> None:
@@ -235,14 +254,8 @@ def test_a_webhook_cut_by_sigkill_is_sent_after_the_restart(
     release = threading.Event()
     with Receiver(hold=release) as receiver:
         server.start()
-        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
-            answer = client.post(
-                T2V, params={"webhook": receiver.url}, json={"prompt": PROMPT}
-            )
-            assert answer.status_code == 200, answer.text
-            task = answer.json()["data"]["id"]
+        task = submit_with_webhook(server, receiver)
         # The delivery is under way, held unanswered, when the server is killed.
-        wait_until(lambda: len(receiver.deliveries) == 1, timeout_s=120)
         server.kill()
         release.set()
         server.start()
@@ -251,3 +264,39 @@ def test_a_webhook_cut_by_sigkill_is_sent_after_the_restart(
         bodies = [json.loads(body) for _, body in receiver.deliveries]
         assert [b["id"] for b in bodies] == [task, task]
         assert bodies[1]["status"] == "completed"
+
+
+@pytest.mark.postgres
+def test_a_webhook_cut_by_sigkill_is_sent_by_another_process(
+    database: str, tmp_path: Path
+) -> None:
+    """Two processes on one PostgreSQL database: the one that took the submit is
+    killed mid-delivery; the other takes the work over once its lease ends
+    (``core/leases.py``) and sends the webhook, without any restart."""
+    options = ["--database", database, "--lease", "1"]
+    killed = ServerProcess(tmp_path / "data", free_port(), tmp_path, options)
+    survivor = Settings(
+        data_dir=tmp_path / "data", port=0, profile="fast", database=database,
+        lease_s=1.0,
+    )  # fmt: skip
+    release = threading.Event()
+    with Receiver(hold=release) as receiver, LiveServer(survivor) as other:
+        try:
+            killed.start()
+            task = submit_with_webhook(killed, receiver)
+            killed.kill()
+            release.set()
+            wait_until(lambda: len(receiver.deliveries) == 2, timeout_s=120)
+        finally:
+            killed.kill()
+        bodies = [json.loads(body) for _, body in receiver.deliveries]
+        assert [b["id"] for b in bodies] == [task, task]
+        assert bodies[1]["status"] == "completed"
+        assert other.service.leases is not None and other.service.leases.taken == 1
+        wait_until(
+            lambda: (
+                (p := other.service.store.get(task)) is not None
+                and p.notified_at is not None
+            ),
+            what="the delivery recorded as done",
+        )

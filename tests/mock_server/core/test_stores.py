@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from wavespeed_mock.mock_server.core.pg_store import PG_SCHEMA_VERSION, PostgresStore
 from wavespeed_mock.mock_server.core.prediction import Prediction
 from wavespeed_mock.mock_server.core.store import Store, StoreError, open_store
 
@@ -214,6 +215,113 @@ def test_a_database_of_schema_version_1_gets_notified_at(
         assert old is not None and old.notified_at is not None  # taken as sent
         with psycopg.connect(database, autocommit=True) as db:
             row = db.execute("SELECT version FROM wavespeed_mock_schema").fetchone()
-        assert row == (2,)
+        assert row == (PG_SCHEMA_VERSION,)
+    finally:
+        again.close()
+
+
+# -- leased work (PostgreSQL: renders and webhooks that survive their process) -----
+
+
+def _leases(database: str) -> dict[str, float | None]:
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as db:
+        rows = db.execute("SELECT id, work_lease FROM predictions").fetchall()
+    return {str(pid): lease for pid, lease in rows}
+
+
+def _run_out(database: str) -> None:
+    """Every lease ends now: as if its process stopped renewing (kill -9) a lease ago."""
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("UPDATE predictions SET work_lease = 0 WHERE work_lease IS NOT NULL")
+
+
+@pytest.mark.postgres
+def test_a_dead_processes_unfinished_work_is_taken_over_by_one_process(
+    database: str, tmp_path: Path
+) -> None:
+    owner, first, second = (PostgresStore(database, lease_s=30) for _ in range(3))
+    try:
+        unfinished = prediction("a" * 32)  # its render's outcome is not known
+        done = prediction("b" * 32)
+        done.rendered_at = 101.0  # a cache hit without a webhook: nothing owed
+        add(owner, unfinished, done)
+        assert _leases(database)[done.id] is None  # never leased
+        assert first.take_over() == [] and second.take_over() == []  # leased
+
+        _run_out(database)
+        taken = first.take_over() + second.take_over()
+
+        assert ids(taken) == [unfinished.id]  # one of them, once
+        assert first.take_over() == [] and second.take_over() == []  # held now
+        owner.renew()  # too late: the work has a new owner
+        assert first.take_over() == [] and second.take_over() == []
+    finally:
+        for store in (owner, first, second):
+            store.close()
+
+
+@pytest.mark.postgres
+def test_renewal_extends_a_lease_and_releases_finished_work(
+    database: str, tmp_path: Path
+) -> None:
+    owner = PostgresStore(database, lease_s=30)
+    try:
+        rendering = prediction("c" * 32)
+        owed = prediction("d" * 32)
+        owed.webhook = "https://example.com/hook"
+        add(owner, rendering, owed)
+        before = _leases(database)
+        owner.update(owed, rendered_at=101.0)  # rendered; its webhook still owed
+        owner.update(rendering, rendered_at=101.0)  # nothing left to do
+
+        owner.renew()
+
+        after = _leases(database)
+        assert after[rendering.id] is None  # released
+        assert after[owed.id] is not None and after[owed.id] >= before[owed.id]  # type: ignore[operator]
+        owner.update(owed, notified_at=102.0)
+        owner.renew()
+        assert _leases(database)[owed.id] is None
+    finally:
+        owner.close()
+
+
+@pytest.mark.postgres
+def test_a_stop_hands_its_unfinished_work_over_at_once(
+    database: str, tmp_path: Path
+) -> None:
+    owner = PostgresStore(database, lease_s=30)
+    other = PostgresStore(database, lease_s=30)
+    try:
+        add(owner, prediction("e" * 32))
+        assert other.take_over() == []
+        owner.release()  # a graceful stop: no wait for the 30 s lease
+        assert ids(other.take_over()) == ["e" * 32]
+    finally:
+        owner.close()
+        other.close()
+
+
+@pytest.mark.postgres
+def test_a_database_of_schema_version_2_frees_what_it_left_unfinished(
+    database: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    store = PostgresStore(database, lease_s=30)
+    finished = prediction("f" * 32)
+    finished.rendered_at = 101.0
+    add(store, prediction("1" * 32), finished)
+    store.close()
+    with psycopg.connect(database, autocommit=True) as db:  # as version 2 left it
+        db.execute("ALTER TABLE predictions DROP COLUMN owner, DROP COLUMN work_lease")
+        db.execute("UPDATE wavespeed_mock_schema SET version = 2")
+    again = PostgresStore(database, lease_s=30)
+    try:
+        assert ids(again.take_over()) == ["1" * 32]  # unfinished: free at once
     finally:
         again.close()

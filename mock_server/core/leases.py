@@ -1,0 +1,112 @@
+"""A task's work (its render, its webhook) leased to one process, taken over
+when that process dies: the PostgreSQL mode's answer to ``kill -9``.
+
+With several processes on one database, the process that took a submit renders
+it and sends its webhook. The row says so: ``owner`` (the process) and
+``work_lease`` (until when, on the database's clock), written in the same
+insert as the task itself. :class:`WorkLeases` runs in every process: every
+third of a lease it releases the leases whose work is done, extends the
+others, and takes over the work of tasks whose lease ran out (their process
+stopped renewing), one process per task (``FOR UPDATE SKIP LOCKED``). A
+taken-over task is rendered again if its outcome is unknown and watched until
+its webhook is sent.
+
+So nothing answered is lost to a crash: the work resumes within one lease
+(``--lease``, 10 s by default) on any live process. Delivery is at least once:
+a process that was only slow (paused longer than its lease) and another that
+took its work over may both send a webhook, with the same ``webhook-id``.
+
+The embedded SQLite store has one process, which resumes everything at its
+next start (``MockService.start``); this module is not used there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from .prediction import Prediction
+from .renders import RenderQueue
+from .store import StoreError
+from .watch import TerminalWatch
+
+__all__ = ["LeasedStore", "WorkLeases"]
+
+log = logging.getLogger("wavespeed_mock.server")
+
+
+class LeasedStore(Protocol):
+    """A store that leases tasks' work to processes (``PostgresStore``)."""
+
+    lease_s: float
+
+    def renew(self) -> None:
+        """Release this process's leases whose work is done; extend the rest."""
+        ...
+
+    def take_over(self, limit: int = 100) -> list[Prediction]:
+        """Lease to this process the tasks whose lease ran out."""
+        ...
+
+    def release(self) -> None:
+        """End this process's leases now (a stop): others take the work at once."""
+        ...
+
+
+class WorkLeases:
+    """Keeps this process's leases and takes over the work of dead processes."""
+
+    def __init__(
+        self, store: LeasedStore, *, renders: RenderQueue, watch: TerminalWatch
+    ) -> None:
+        self.store = store
+        self.renders = renders
+        self.watch = watch
+        self.taken = 0
+        """Tasks taken over from other processes since the start."""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self._run())
+
+    def stop(self) -> None:
+        """Stop renewing and hand this process's unfinished work to the others
+        now (a graceful stop; after a crash they wait for the lease to end)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        self._task = None
+        try:
+            self.store.release()
+        except StoreError as exc:
+            log.warning("could not hand over leased work at the stop: %s", exc)
+
+    async def _run(self) -> None:
+        every = self.store.lease_s / 3  # two renewals may fail before a lease ends
+        while True:
+            with contextlib.suppress(StoreError):  # an outage: logged, tried again
+                await self.pass_once()
+            await asyncio.sleep(every)
+
+    async def pass_once(self) -> list[Prediction]:
+        """Renew this process's leases and resume the work of dead processes;
+        the tasks taken over."""
+        try:
+            await asyncio.to_thread(self.store.renew)
+            taken = await asyncio.to_thread(self.store.take_over)
+        except StoreError as exc:
+            log.warning("could not renew or take over leased work: %s", exc)
+            raise
+        for p in taken:
+            self._resume(p)
+        return taken
+
+    def _resume(self, p: Prediction) -> None:
+        log.info("taking over the work of %s from a process that stopped", p.id)
+        self.taken += 1
+        if not p.outcome_known:
+            self.renders.queue(p, None)
+        if self.watch.wants(p) and p.notified_at is None:
+            self.watch.watch(p)
