@@ -42,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_server import free_port, install_tree, rss_mb, start_mock
+from bench_server import free_port, install_tree, rss_mb, start_mock, stop
 from wavespeed_mock.mock_server.core.keys import key_id
 from wavespeed_mock.mock_server.core.prediction import Prediction
 from wavespeed_mock.mock_server.core.store import PredictionStore
@@ -159,6 +159,42 @@ def poll_round(
     return out
 
 
+def poll_figures(
+    pid: int, port: int, ids: list[str], args: argparse.Namespace
+) -> dict[str, float]:
+    """Poll p50/p99 over ``args.rounds`` rounds (median; worst p99), the server's
+    CPU per poll and its RSS after, for the server ``pid`` on ``port``."""
+    rng = random.Random(args.seed)
+    poll_round(port, ids, min(2_000, args.polls), rng)  # warm up
+    p50s, p99s, cpus = [], [], []
+    for _ in range(args.rounds):
+        before = cpu_s(pid)
+        lat = sorted(poll_round(port, ids, args.polls, rng))
+        # The server's own CPU per poll: what the poll costs, whatever else
+        # the machine runs (wall-clock latency also counts waiting for a core).
+        cpus.append((cpu_s(pid) - before) / args.polls * 1e6)
+        p50s.append(lat[len(lat) // 2])
+        p99s.append(lat[int(len(lat) * 0.99)])
+    return {
+        "p50": statistics.median(p50s),
+        "p99": statistics.median(p99s),
+        "p99_worst": max(p99s),
+        "cpu_us": statistics.median(cpus),
+        "rss_end": rss_mb(pid),
+    }
+
+
+def report(name: str, result: dict[str, float]) -> None:
+    print(
+        f"  {name}: start-up {result['startup_s']:.2f} s; poll p50 "
+        f"{result['p50']:.3f} ms, p99 {result['p99']:.3f} ms (worst round "
+        f"{result['p99_worst']:.3f}); server CPU {result['cpu_us']:.0f} us a poll; "
+        f"RSS {result['rss_start']:.0f} MB after start, "
+        f"{result['rss_end']:.0f} MB after the polls",
+        flush=True,
+    )
+
+
 def measure(
     name: str, data_dir: Path, ids: list[str], args: argparse.Namespace
 ) -> dict[str, float]:
@@ -166,41 +202,14 @@ def measure(
     server, startup_s = start(data_dir, port, args.env)
     try:
         rss_start = rss_mb(server.pid)
-        rng = random.Random(args.seed)
-        poll_round(port, ids, min(2_000, args.polls), rng)  # warm up
-        p50s, p99s, cpus = [], [], []
-        for _ in range(args.rounds):
-            before = cpu_s(server.pid)
-            lat = sorted(poll_round(port, ids, args.polls, rng))
-            # The server's own CPU per poll: what the poll costs, whatever else
-            # the machine runs (wall-clock latency also counts waiting for a core).
-            cpus.append((cpu_s(server.pid) - before) / args.polls * 1e6)
-            p50s.append(lat[len(lat) // 2])
-            p99s.append(lat[int(len(lat) * 0.99)])
         result = {
             "startup_s": startup_s,
-            "p50": statistics.median(p50s),
-            "p99": statistics.median(p99s),
-            "p99_worst": max(p99s),
-            "cpu_us": statistics.median(cpus),
             "rss_start": rss_start,
-            "rss_end": rss_mb(server.pid),
+            **poll_figures(server.pid, port, ids, args),
         }
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    print(
-        f"  {name}: start-up {result['startup_s']:.1f} s; poll p50 "
-        f"{result['p50']:.3f} ms, p99 {result['p99']:.3f} ms (worst round "
-        f"{result['p99_worst']:.3f}); server CPU {result['cpu_us']:.0f} us a poll; "
-        f"RSS {result['rss_start']:.0f} MB after start, "
-        f"{result['rss_end']:.0f} MB after the polls",
-        flush=True,
-    )
+        stop(server)
+    report(name, result)
     return result
 
 

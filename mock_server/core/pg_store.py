@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -88,12 +89,15 @@ CREATE SEQUENCE IF NOT EXISTS published_versions;
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
 # A poll's one query: the row, and the published values this process follows
 # (the shared clock), even when no row has the id.
+# (The keys are written into the statement when followed: no array to send.)
 _SELECT_FOLLOWING = (
     "SELECT p.record, "
     + ", ".join(f"p.{name}" for name in MUTABLE_FIELDS)
-    + ", (SELECT json_object_agg(key, value) FROM kv WHERE key = ANY(%s))"
+    + ", (SELECT json_object_agg(key, value) FROM kv WHERE key IN ({keys}))"
     " FROM (SELECT 1) AS one LEFT JOIN predictions p ON p.id = %s"
 )
+_FOLLOWABLE = re.compile(r"[a-z0-9:_.-]{1,64}")
+"""What a followed key may be (it is written into a statement)."""
 _UNFINISHED = (
     "(rendered_at IS NULL AND COALESCE(failure_code, 0) = 0 AND forced_status IS NULL"
     " OR notified_at IS NULL AND (record::jsonb ->> 'webhook') IS NOT NULL)"
@@ -144,6 +148,8 @@ class PostgresStore:
         self._psycopg = psycopg
         self._errors = psycopg.Error
         self._followers: dict[str, Callable[[str], None]] = {}
+        self._select_following: str | None = None
+        """A poll's query once a key is followed (``_SELECT_FOLLOWING``)."""
         self._versions: dict[str, int] = {}
         self._follow_lock = threading.Lock()
         self._listening = threading.Event()
@@ -248,19 +254,24 @@ class PostgresStore:
     def get(self, prediction_id: str) -> Prediction | None:
         """The prediction, read with the published values this process follows
         (one query), so a poll sees a clock moved through another process."""
-        followed = list(self._followers)
+        following = self._select_following
         with self._connection() as db:
-            if not followed:
+            if following is None:
                 row = db.execute(
                     f"{_SELECT} WHERE id = %s", (prediction_id,)
                 ).fetchone()
                 return None if row is None else prediction_from_row(row[0], row[1:])
-            row = db.execute(_SELECT_FOLLOWING, (followed, prediction_id)).fetchone()
+            row = db.execute(following, (prediction_id,)).fetchone()
         for key, value in (row[-1] or {}).items():
             self._seen(key, value)
         if row[0] is None:
             return None
         return prediction_from_row(row[0], row[1:-1])
+
+    async def fetch(self, prediction_id: str) -> Prediction | None:
+        """:meth:`get` on a worker thread: the event loop serves other requests
+        during the query (measured: docs/performance.md, PostgreSQL mode)."""
+        return await asyncio.to_thread(self.get, prediction_id)
 
     def holds(self, p: Prediction) -> bool:
         """Whether ``p`` is still stored (not reset, deleted or pruned meanwhile):
@@ -504,7 +515,12 @@ class PostgresStore:
         """Call ``callback`` with ``key``'s published value now (if any) and with
         each newer one: read with every :meth:`get`, or notified (a thread of
         this store listens; callbacks may run on it)."""
+        if not _FOLLOWABLE.fullmatch(key):
+            raise ValueError(f"cannot follow {key!r}: keys are [a-z0-9:_.-], 1-64")
         self._followers[key] = callback
+        self._select_following = _SELECT_FOLLOWING.format(
+            keys=", ".join(f"'{k}'" for k in self._followers)
+        )
         stored = self.get_value(key)
         if stored is not None:
             self._seen(key, stored)

@@ -435,7 +435,9 @@ class MockService:
         and polls:N profiles end on the first poll at or after their rule once
         the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
         """
-        p = self.get_for(prediction_id, api_key)
+        p = await self.store.fetch(prediction_id)
+        if p is None or p.key_id != key_id(api_key):
+            raise ApiError(404, f"Prediction {prediction_id!r} not found")
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):
