@@ -239,7 +239,8 @@ def main() -> int:
         failed |= bool(bad)
         print(
             f"round {n}: {r['answered']} answered submits, {r['stored']} stored "
-            f"(the rest lost their answer in the kill); lost {r['lost']}, stuck "
+            f"({r['stored'] - r['answered'] + r['lost']} without an answer that "
+            f"reached the client); lost {r['lost']}, stuck "
             f"{r['stuck']} {r['stuck_statuses'] or ''}, charged twice {'yes' if r['charged_twice'] else 'no'} "
             f"(spent {r['spent_micros'] / 1e6:.2f} USD for {r['items']} tasks, the 4 of the warm-up included), "
             f"webhooks missing {r['webhooks_missing']}, delivered twice "
