@@ -1,4 +1,5 @@
-"""``kill -9`` of one of two replicas on one PostgreSQL database, under submits.
+"""``kill -9`` of one of two replicas on one PostgreSQL database, under submits
+(or, without a database, of the one SQLite-mode process, then started again).
 
 Two ``wavespeed-mock serve`` processes share a database and a data folder (the
 ``fast`` profile, a webhook on every task, ``--lease 2``). Client threads
@@ -19,6 +20,7 @@ Then, through the survivor only, the round checks:
 
     python benchmarks/crash_replicas.py postgresql://postgres@127.0.0.1:54329/postgres
         [--rounds 5] [--clients 4] [--kill-after 3]
+    python benchmarks/crash_replicas.py [--rounds 5]      # the SQLite mode
 
 Prints each round's counts and the takeover time (kill to the last webhook).
 Figures: docs/scale-out.md.
@@ -27,6 +29,7 @@ Figures: docs/scale-out.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -80,9 +83,14 @@ class Hooks:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def replica(data_dir: Path, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "WAVESPEED_MOCK_DATABASE": url}
+def replica(
+    data_dir: Path, url: str | None, log: Path, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``serve`` process on ``url`` (None: the embedded SQLite store)."""
+    port = port or free_port()
+    env = dict(os.environ)
+    if url:
+        env["WAVESPEED_MOCK_DATABASE"] = url
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "serve", "--port", str(port),
@@ -123,34 +131,44 @@ def warm(base: str) -> list[str]:
     return ids
 
 
-def one_round(server_url: str, args: argparse.Namespace, n: int) -> dict[str, Any]:
+def one_round(
+    server_url: str | None, args: argparse.Namespace, n: int
+) -> dict[str, Any]:
     hooks = Hooks()
     answered: list[str] = []
     stop = threading.Event()
     with (
         tempfile.TemporaryDirectory(prefix="crash-") as tmp,
-        database(server_url) as url,
+        database(server_url) if server_url else contextlib.nullcontext() as url,
     ):
         data = Path(tmp) / "data"
-        (victim, victim_url), (survivor, survivor_url) = (
-            replica(data, url, Path(tmp) / f"replica-{i}.log") for i in range(2)
-        )
+        victim, victim_url = replica(data, url, Path(tmp) / "replica-0.log")
+        if url:
+            survivor, survivor_url = replica(data, url, Path(tmp) / "replica-1.log")
+            targets = [victim_url, survivor_url]
+        else:  # one process: after the kill, it is started again on its port
+            survivor_url = victim_url
+            targets = [victim_url]
         warmed = warm(survivor_url)  # no webhooks: left out of the checks
-        targets = [victim_url, survivor_url]
         dead = threading.Event()
 
         def client(index: int) -> None:
             with httpx.Client(headers=AUTH, timeout=30) as http:
                 turn = index
                 while not stop.is_set():
-                    base = targets[turn % 2] if not dead.is_set() else survivor_url
+                    base = (
+                        targets[turn % len(targets)]
+                        if not dead.is_set()
+                        else survivor_url
+                    )
                     turn += 1
                     try:
                         answer = http.post(
                             base + T2V, params={"webhook": hooks.url}, json=body(turn)
                         )
                     except httpx.TransportError:
-                        continue  # no answer: the client knows of no task
+                        time.sleep(0.05)  # no answer: the client knows of no task
+                        continue
                     if answer.status_code == 200:
                         answered.append(answer.json()["data"]["id"])
 
@@ -164,6 +182,9 @@ def one_round(server_url: str, args: argparse.Namespace, n: int) -> dict[str, An
         killed_at = time.monotonic()
         dead.set()
         victim.wait(30)
+        if not url:  # the SQLite mode's recovery is its restart
+            port = int(victim_url.rsplit(":", 1)[1])
+            survivor, _ = replica(data, None, Path(tmp) / "replica-1.log", port)
         time.sleep(1.0)  # submits go on against the survivor
         stop.set()
         for t in threads:
@@ -226,7 +247,12 @@ def check(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("server", help="a PostgreSQL server URL (a database per round)")
+    parser.add_argument(
+        "server",
+        nargs="?",
+        help="a PostgreSQL server URL (a database per round); without it, the "
+        "SQLite mode: one process, killed and started again",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--kill-after", type=float, default=3.0)
