@@ -243,6 +243,7 @@ class MockService:
         """Stop: deliveries in flight finish (bounded); cut renders re-run at next start."""
         self.pruner.stop()
         await self.watch.drain()  # deliveries under way finish and log their attempt
+        await self.store.detach()
         self.close()
 
     def close(self) -> None:

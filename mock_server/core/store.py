@@ -98,6 +98,11 @@ class Store(Protocol):
     values they follow: ``core.shared_time.SharedStore``)."""
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None: ...
+    async def detach(self) -> None:
+        """Release what :meth:`attach` tied to the event loop (a stop; before
+        :meth:`close`)."""
+        ...
+
     def __len__(self) -> int: ...
     def get(self, prediction_id: str) -> Prediction | None: ...
     async def fetch(self, prediction_id: str) -> Prediction | None:
@@ -194,6 +199,14 @@ class PredictionStore:
         """Flush on ``loop`` (the server's event loop) from now on."""
         self._loop = loop
         self._loop_thread = threading.get_ident()
+
+    async def detach(self) -> None:
+        """The loop is going: what is queued commits now, later writes at once."""
+        with self._lock:
+            self._loop = None
+            self._flush_due = False  # a flush still scheduled finds nothing
+            if not self._closed:
+                self._commit([])
 
     # -- predictions ---------------------------------------------------------------
 
