@@ -36,6 +36,7 @@ import re
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,8 @@ _UNFINISHED = (
 """A task with work left: its outcome unknown, or its webhook owed."""
 _NOW = "extract(epoch FROM clock_timestamp())"
 """Leases run on the database's clock: one clock for every host."""
+_LOCK_SPACE = 7275817
+"""The first key of this project's advisory locks (``exclusive``)."""
 CHANNEL = "wavespeed_mock_published"
 """The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
 DEFAULT_LEASE_S = 10.0
@@ -542,6 +545,23 @@ class PostgresStore:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    # -- periodic work, one process at a time -----------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Whether this process holds ``name``'s advisory lock (tried, never
+        waited for) while the block runs; a process that dies frees it with its
+        connection."""
+        key = (_LOCK_SPACE, zlib.crc32(name.encode()) - 2**31)  # two int4 keys
+        with self._connection() as db:
+            row = db.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()
+            held = bool(row and row[0])
+            try:
+                yield held
+            finally:
+                if held:
+                    db.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
     # -- published values (the shared clock) ------------------------------------
 

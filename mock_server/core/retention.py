@@ -334,6 +334,12 @@ class Retention:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                await self.aprune()
+                await self.periodic_pass()
             except Exception:  # a failed prune must not end the maintenance
                 log.exception("periodic prune failed")
+
+    async def periodic_pass(self) -> PruneReport | None:
+        """One periodic prune, made by one process at a time on a shared store
+        (the others skip this interval: None)."""
+        with self.store.exclusive("retention") as mine:
+            return await self.aprune() if mine else None

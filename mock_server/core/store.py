@@ -29,6 +29,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -127,6 +128,10 @@ class Store(Protocol):
     def delete_values(self, keys: Sequence[str]) -> None: ...
     def set_value(self, key: str, value: str) -> None: ...
     def close(self) -> None: ...
+    def exclusive(self, name: str) -> AbstractContextManager[bool]:
+        """Whether this process may do the periodic work ``name`` now, held while
+        the block runs: one process at a time on a shared store."""
+        ...
 
 
 def open_store(database: str | None, data_dir: Path, *, lease_s: float = 10.0) -> Store:
@@ -199,6 +204,11 @@ class PredictionStore:
         """Flush on ``loop`` (the server's event loop) from now on."""
         self._loop = loop
         self._loop_thread = threading.get_ident()
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Always this process: it is the only one on its data folder."""
+        yield True
 
     async def detach(self) -> None:
         """The loop is going: what is queued commits now, later writes at once."""

@@ -183,3 +183,24 @@ def test_the_start_sweeps_old_orphan_files_only(tmp_path: Path) -> None:
         assert {n for n, f in files.items() if f.exists()} == {"kept", "young orphan"}
 
     asyncio.run(run())
+
+
+def test_a_periodic_pass_is_skipped_while_another_process_holds_it(
+    tmp_path: Path,
+) -> None:
+    """On a shared store the periodic prune runs on one process at a time: a
+    pass that cannot take the store's ``retention`` lock removes nothing."""
+    import contextlib
+
+    pruner = retention(tmp_path, RetentionPolicy(max_predictions=1), Faults())
+    items = rows(1, 2, 3)
+    asyncio.run(add_all(pruner.store, items))
+    held_elsewhere = contextlib.nullcontext(False)
+    pruner.store.exclusive = lambda name: held_elsewhere
+
+    assert asyncio.run(pruner.periodic_pass()) is None
+    assert len(pruner.store) == 3
+
+    del pruner.store.exclusive  # the embedded store's own: always this process
+    report = asyncio.run(pruner.periodic_pass())
+    assert report is not None and report.predictions == 2

@@ -325,3 +325,22 @@ def test_a_database_of_schema_version_2_frees_what_it_left_unfinished(
         assert ids(again.take_over()) == ["1" * 32]  # unfinished: free at once
     finally:
         again.close()
+
+
+@pytest.mark.postgres
+def test_periodic_work_runs_on_one_process_at_a_time(
+    database: str, tmp_path: Path
+) -> None:
+    first, second = (PostgresStore(database) for _ in range(2))
+    try:
+        with first.exclusive("retention") as mine:
+            assert mine
+            with second.exclusive("retention") as theirs:
+                assert not theirs  # tried, not waited for
+            with second.exclusive("cache") as other_work:
+                assert other_work  # another name, another lock
+        with second.exclusive("retention") as now_theirs:
+            assert now_theirs  # freed at the end of the first block
+    finally:
+        first.close()
+        second.close()
