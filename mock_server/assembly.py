@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..contracts import Catalogue, CatalogueError
 from .core.clock import ServerClock
@@ -28,7 +28,13 @@ from .features.playground.inbox import WebhookInbox
 from .features.replay.deck import CassetteDeck
 from .features.scenarios.book import ScenarioBook
 from .features.uploads.files import UploadStore
-from .features.webhooks.delivery import WebhookDelivery, WebhookSecrets, WebhookUrlCheck
+from .features.webhooks.delivery import (
+    LogStore,
+    SharedWebhookLog,
+    WebhookDelivery,
+    WebhookSecrets,
+    WebhookUrlCheck,
+)
 from .features.webhooks.signing import WebhookVerificationError, verify_webhook
 from .settings import DEFAULT_SYNC_WAIT_S, Settings, SettingsError
 
@@ -133,6 +139,12 @@ def build_server(
             timeout_s=settings.webhook_timeout_s,
             allow=settings.webhook_allow,
             log_size=settings.webhook_log_size,
+            # Shared store: any process's attempts are read through every one.
+            log=(
+                SharedWebhookLog(cast("LogStore", store), settings.webhook_log_size)
+                if store.shared
+                else None
+            ),
         ),
         uploads=UploadStore(
             data_dir=data_dir,

@@ -86,6 +86,13 @@ CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest
     WHERE image_digest IS NOT NULL;
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS published_versions;
+CREATE TABLE IF NOT EXISTS logs (
+    seq BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT,
+    entry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_kind ON logs (kind, seq);
 """
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
 # A poll's one query: the row, and the published values this process follows
@@ -545,6 +552,41 @@ class PostgresStore:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    # -- shared logs (the webhook attempt log) ----------------------------------
+
+    def log_append(self, kind: str, subject: str | None, entry: str, keep: int) -> None:
+        """Append ``entry`` (JSON) to the log ``kind``, keeping its newest ``keep``."""
+        with self._connection() as db, db.transaction():
+            db.execute(
+                "INSERT INTO logs (kind, subject, entry) VALUES (%s, %s, %s)",
+                (kind, subject, entry),
+            )
+            db.execute(
+                "DELETE FROM logs WHERE kind = %s AND seq <= (SELECT seq FROM logs "
+                "WHERE kind = %s ORDER BY seq DESC OFFSET %s LIMIT 1)",
+                (kind, kind, keep),
+            )
+
+    def log_read(self, kind: str, subject: str | None = None) -> list[str]:
+        """The entries of the log ``kind``, oldest first (one subject's, if given)."""
+        with self._connection() as db:
+            if subject is None:
+                rows = db.execute(
+                    "SELECT entry FROM logs WHERE kind = %s ORDER BY seq", (kind,)
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT entry FROM logs WHERE kind = %s AND subject = %s "
+                    "ORDER BY seq",
+                    (kind, subject),
+                ).fetchall()
+        return [str(entry) for (entry,) in rows]
+
+    def log_clear(self, kind: str) -> int:
+        """Empty the log ``kind``; how many entries it held."""
+        with self._connection() as db:
+            return int(db.execute("DELETE FROM logs WHERE kind = %s", (kind,)).rowcount)
 
     # -- periodic work, one process at a time -----------------------------------
 

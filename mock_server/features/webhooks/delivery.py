@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import secrets
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ...core.clock import ServerClock
@@ -136,6 +137,42 @@ class WebhookLog:
         return len(self._attempts)
 
 
+class LogStore(Protocol):
+    """A store that keeps logs for every process on it (``PostgresStore``)."""
+
+    def log_append(
+        self, kind: str, subject: str | None, entry: str, keep: int
+    ) -> None: ...
+    def log_read(self, kind: str, subject: str | None = None) -> list[str]: ...
+    def log_clear(self, kind: str) -> int: ...
+
+
+class SharedWebhookLog(WebhookLog):
+    """The attempt log kept in a shared store: an attempt made by any process
+    is read through every process (``GET /_mock/webhooks``); the newest
+    ``size`` are kept. Used with ``--database``."""
+
+    KIND = "webhook"
+
+    def __init__(self, store: LogStore, size: int) -> None:
+        super().__init__(size)
+        self.store = store
+        self.size = size
+
+    def record(self, entry: dict[str, Any]) -> None:
+        text = json.dumps(entry, separators=(",", ":"))
+        self.store.log_append(self.KIND, entry.get("prediction_id"), text, self.size)
+
+    def attempts(self, prediction_id: str | None = None) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.store.log_read(self.KIND, prediction_id)]
+
+    def clear(self) -> int:
+        return self.store.log_clear(self.KIND)
+
+    def __len__(self) -> int:
+        return len(self.store.log_read(self.KIND))
+
+
 # -- which URLs are accepted, and where deliveries go -------------------------------
 
 
@@ -196,12 +233,15 @@ class WebhookDelivery:
         log_size: int,
         allow: tuple[str, ...] = (),
         resolver: Resolver = system_resolver,
+        log: WebhookLog | None = None,
     ) -> None:
         """``allow``: hosts, addresses or networks (or ``*``) deliveries may go
         to beyond loopback, judged on the address the URL's host resolves to."""
         self.clock = clock
         self.secrets = secrets
-        self.log = WebhookLog(log_size)
+        self.log = log if log is not None else WebhookLog(log_size)
+        """The attempt log: this process's (``WebhookLog``) or a shared store's
+        (``SharedWebhookLog``)."""
         self.retry_base_s = retry_base_s
         self.timeout_s = timeout_s
         self.rule = AddressRule(allow=allow, default=loopback_only)

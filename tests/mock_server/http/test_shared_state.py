@@ -163,3 +163,40 @@ def test_a_clock_and_profile_set_through_one_server_hold_on_the_other(
             assert not second.service.clock.virtual
         assert first.service.contract_violations == []
         assert second.service.contract_violations == []
+
+
+def test_a_webhook_attempt_made_by_one_server_is_listed_by_the_other(
+    database: str, tmp_path: Path
+) -> None:
+    """The webhook attempt log is shared: the server that took the submit
+    delivers; ``GET /_mock/webhooks`` on the other lists the attempt."""
+    from .._support import Receiver
+
+    settings = Settings(
+        data_dir=tmp_path / "shared", port=0, profile="instant", database=database,
+        check_responses=True,
+    )  # fmt: skip
+    with (
+        Receiver() as receiver,
+        LiveServer(settings) as first,
+        LiveServer(settings) as second,
+        httpx.Client(headers=AUTH, timeout=30) as client,
+    ):
+        answer = client.post(
+            first.url + T2V,
+            params={"webhook": receiver.url},
+            json={"prompt": "Shared log.", "seed": 3},
+        )
+        assert answer.status_code == 200, answer.text
+        task = answer.json()["data"]["id"]
+        deadline = time.monotonic() + 60  # a bound for a busy machine
+        items: list[dict[str, object]] = []
+        while not items and time.monotonic() < deadline:
+            items = client.get(second.url + "/_mock/webhooks").json()["data"]["items"]
+            time.sleep(0.05)
+        assert [(i["prediction_id"], i["status_code"]) for i in items] == [(task, 200)]
+        assert len(receiver.deliveries) == 1
+        assert client.post(second.url + "/_mock/reset").is_success  # clears it for all
+        assert client.get(first.url + "/_mock/webhooks").json()["data"]["items"] == []
+        assert first.service.contract_violations == []
+        assert second.service.contract_violations == []
