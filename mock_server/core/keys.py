@@ -33,7 +33,6 @@ def bearer_key(authorization: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-@functools.lru_cache(maxsize=1024)  # asked several times per request
 def key_id(api_key: str) -> str:
     """The id a key is stored and compared by: the first 32 hex digits of its SHA-256.
 

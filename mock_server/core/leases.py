@@ -23,7 +23,6 @@ next start (``MockService.start``); this module is not used there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
@@ -86,8 +85,12 @@ class WorkLeases:
     async def _run(self) -> None:
         every = self.store.lease_s / 3  # two renewals may fail before a lease ends
         while True:
-            with contextlib.suppress(StoreError):  # an outage: logged, tried again
+            try:
                 await self.pass_once()
+            except StoreError:
+                pass  # an outage: logged by pass_once, tried again next time
+            except Exception:  # anything else must not end the renewals
+                log.exception("renewing or taking over leased work failed")
             await asyncio.sleep(every)
 
     async def pass_once(self) -> list[Prediction]:

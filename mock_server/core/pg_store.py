@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS logs (
 CREATE INDEX IF NOT EXISTS logs_kind ON logs (kind, seq);
 """
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
+_GET = f"{_SELECT} WHERE id = %s"
 # A poll's one query: the row, and the published values this process follows
 # (the shared clock), even when no row has the id.
 # (The keys are written into the statement when followed: no array to send.)
@@ -256,9 +257,8 @@ class PostgresStore:
         apool, self._apool = self._apool, None
         if apool is not None:
             if self._opening is not None:
-                with contextlib.suppress(
-                    Exception
-                ):  # an open that failed: nothing held
+                # An open that failed holds nothing to close.
+                with contextlib.suppress(Exception):
                     await self._opening
             await apool.close()
 
@@ -292,17 +292,8 @@ class PostgresStore:
         (one query), so a poll sees a clock moved through another process."""
         following = self._select_following
         with self._connection() as db:
-            if following is None:
-                row = db.execute(
-                    f"{_SELECT} WHERE id = %s", (prediction_id,)
-                ).fetchone()
-                return None if row is None else prediction_from_row(row[0], row[1:])
-            row = db.execute(following, (prediction_id,)).fetchone()
-        for key, value in (row[-1] or {}).items():
-            self._seen(key, value)
-        if row[0] is None:
-            return None
-        return prediction_from_row(row[0], row[1:-1])
+            row = db.execute(following or _GET, (prediction_id,)).fetchone()
+        return self._prediction(row, following is not None)
 
     async def fetch(self, prediction_id: str) -> Prediction | None:
         """:meth:`get` without blocking the event loop: through the asynchronous
@@ -316,22 +307,26 @@ class PostgresStore:
             if self._opening is not None:
                 await self._opening  # done after the first poll
             async with apool.connection() as db:
-                if following is None:
-                    cur = await db.execute(f"{_SELECT} WHERE id = %s", (prediction_id,))
-                else:
-                    cur = await db.execute(following, (prediction_id,))
+                cur = await db.execute(following or _GET, (prediction_id,))
                 row = await cur.fetchone()
         except self._errors as exc:
             raise StoreError(
                 f"the database {_shown(self.url)} cannot answer: {exc}"
             ) from exc
+        return self._prediction(row, following is not None)
+
+    def _prediction(
+        self, row: tuple[Any, ...] | None, following: bool
+    ) -> Prediction | None:
+        """A poll's row as a prediction (None: no such id). ``following``: the row
+        ends with the followed keys' values (``_SELECT_FOLLOWING``), handed on."""
         if row is None:
             return None
-        if following is None:
-            return prediction_from_row(row[0], row[1:])
-        for key, value in (row[-1] or {}).items():
-            self._seen(key, value)
-        return None if row[0] is None else prediction_from_row(row[0], row[1:-1])
+        if following:
+            for key, value in (row[-1] or {}).items():
+                self._seen(key, value)
+            row = row[:-1]
+        return None if row[0] is None else prediction_from_row(row[0], row[1:])
 
     def holds(self, p: Prediction) -> bool:
         """Whether ``p`` is still stored (not reset, deleted or pruned meanwhile):

@@ -415,15 +415,16 @@ class MockService:
             raise ApiError(404, f"Prediction {prediction_id!r} not found")
         return p
 
-    def get_for(self, prediction_id: str, api_key: str) -> Prediction:
+    async def get_for(self, prediction_id: str, api_key: str) -> Prediction:
         """A prediction as the API shows it to ``api_key``: only the key that made
         it sees it (the real API scopes tasks to the account); others get the
-        404 of an unknown id, so they cannot tell it exists.
+        404 of an unknown id, so they cannot tell it exists. Read with
+        ``Store.fetch``: a shared store's query does not block the event loop.
 
         Raises:
             ApiError: 404.
         """
-        p = self.store.get(prediction_id)
+        p = await self.store.fetch(prediction_id)
         if p is None or p.key_id != key_id(api_key):
             raise ApiError(404, f"Prediction {prediction_id!r} not found")
         return p
@@ -436,9 +437,7 @@ class MockService:
         and polls:N profiles end on the first poll at or after their rule once
         the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
         """
-        p = await self.store.fetch(prediction_id)
-        if p is None or p.key_id != key_id(api_key):
-            raise ApiError(404, f"Prediction {prediction_id!r} not found")
+        p = await self.get_for(prediction_id, api_key)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):

@@ -147,7 +147,16 @@ class LogStore(Protocol):
     def log_clear(self, kind: str) -> int: ...
 
 
-class SharedWebhookLog(WebhookLog):
+class AttemptLog(Protocol):
+    """What delivery records attempts in: :class:`WebhookLog` (this process's)
+    or :class:`SharedWebhookLog` (a shared store's)."""
+
+    def record(self, entry: dict[str, Any]) -> None: ...
+    def attempts(self, prediction_id: str | None = None) -> list[dict[str, Any]]: ...
+    def clear(self) -> int: ...
+
+
+class SharedWebhookLog:
     """The attempt log kept in a shared store: an attempt made by any process
     is read through every process (``GET /_mock/webhooks``); the newest
     ``size`` are kept. Used with ``--database``."""
@@ -155,7 +164,6 @@ class SharedWebhookLog(WebhookLog):
     KIND = "webhook"
 
     def __init__(self, store: LogStore, size: int) -> None:
-        super().__init__(size)
         self.store = store
         self.size = size
 
@@ -164,13 +172,11 @@ class SharedWebhookLog(WebhookLog):
         self.store.log_append(self.KIND, entry.get("prediction_id"), text, self.size)
 
     def attempts(self, prediction_id: str | None = None) -> list[dict[str, Any]]:
+        """The attempts, oldest first, optionally for one prediction."""
         return [json.loads(e) for e in self.store.log_read(self.KIND, prediction_id)]
 
     def clear(self) -> int:
         return self.store.log_clear(self.KIND)
-
-    def __len__(self) -> int:
-        return len(self.store.log_read(self.KIND))
 
 
 # -- which URLs are accepted, and where deliveries go -------------------------------
@@ -233,13 +239,13 @@ class WebhookDelivery:
         log_size: int,
         allow: tuple[str, ...] = (),
         resolver: Resolver = system_resolver,
-        log: WebhookLog | None = None,
+        log: AttemptLog | None = None,
     ) -> None:
         """``allow``: hosts, addresses or networks (or ``*``) deliveries may go
         to beyond loopback, judged on the address the URL's host resolves to."""
         self.clock = clock
         self.secrets = secrets
-        self.log = log if log is not None else WebhookLog(log_size)
+        self.log: AttemptLog = log if log is not None else WebhookLog(log_size)
         """The attempt log: this process's (``WebhookLog``) or a shared store's
         (``SharedWebhookLog``)."""
         self.retry_base_s = retry_base_s
