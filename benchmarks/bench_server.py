@@ -386,6 +386,13 @@ def main() -> int:
         metavar="PATH",
         help="another source tree of the project (a git worktree), measured too",
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="PATH",
+        help="where the servers keep their data (default: a temporary folder on "
+        "the disk); /dev/shm takes the disk's own latency out of the figures",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -398,7 +405,7 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
         folder = Path(tmp)
         script = post_script(folder)
         trees = {"wavespeed-mock": dict(os.environ)}

@@ -10,6 +10,7 @@ the body or else from the property's ``default``. Pure: no file is touched.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -216,9 +217,25 @@ class OutputPlan:
 
 @functools.lru_cache(maxsize=1024)
 def plan_json(plan: OutputPlan) -> str:
-    """:meth:`OutputPlan.as_dict` as compact JSON, once per distinct plan (every
-    stored row holds its plan; a suite makes a handful of distinct ones)."""
-    return json.dumps(plan.as_dict(), separators=(",", ":"))
+    """The plan as compact JSON without the fields at their defaults, which
+    :meth:`OutputPlan.from_dict` restores; once per distinct plan (every stored
+    row holds its plan; a suite makes a handful of distinct ones). The defaults
+    left out are bytes every commit would write: see docs/performance.md."""
+    values = {
+        name: value
+        for name, value in plan.as_dict().items()
+        if value != _PLAN_DEFAULTS.get(name, _NO_DEFAULT)
+    }
+    return json.dumps(values, separators=(",", ":"))
+
+
+_NO_DEFAULT = object()
+_PLAN_DEFAULTS: dict[str, Any] = {
+    f.name: f.default
+    for f in dataclasses.fields(OutputPlan)
+    if f.default is not dataclasses.MISSING
+}
+_PLAN_DEFAULTS["urls"] = []  # as as_dict writes it
 
 
 @functools.lru_cache(maxsize=1024)

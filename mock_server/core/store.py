@@ -72,6 +72,12 @@ _FIXED_FIELDS = tuple(
     f.name for f in dataclasses.fields(Prediction) if f.name not in MUTABLE_FIELDS
 )
 _RECORD_FIELDS = tuple(name for name in _FIXED_FIELDS if name != "plan")
+_NO_DEFAULT = object()
+_RECORD_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(Prediction)
+    if f.name in _RECORD_FIELDS and f.default is not dataclasses.MISSING
+}
 # One row per prediction, its charge in it, keyed by ``seq``, the order of
 # creation: a submit appends to one B-tree (no index on the random ids, whose
 # inserts would land on random pages), so a commit writes few pages. The store
@@ -551,7 +557,13 @@ def check_mutable(changes: Mapping[str, Any]) -> None:
 
 def prediction_record(p: Prediction) -> str:
     """The fields fixed at creation as the JSON a row keeps (both stores)."""
-    record = {name: getattr(p, name) for name in _RECORD_FIELDS}
+    # Fields at their defaults are left out (prediction_from_row restores them):
+    # bytes every commit would otherwise write.
+    record = {
+        name: value
+        for name in _RECORD_FIELDS
+        if (value := getattr(p, name)) != _RECORD_DEFAULTS.get(name, _NO_DEFAULT)
+    }
     text = _encode_compact(record)
     if p.plan is None:
         return text

@@ -6,13 +6,21 @@ in CI it may not (``.ci/start-postgres`` starts one)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from wavespeed_mock.contracts import OutputPlan, plan_json
 from wavespeed_mock.mock_server.core.pg_store import PG_SCHEMA_VERSION, PostgresStore
 from wavespeed_mock.mock_server.core.prediction import Prediction
-from wavespeed_mock.mock_server.core.store import Store, StoreError, open_store
+from wavespeed_mock.mock_server.core.store import (
+    Store,
+    StoreError,
+    open_store,
+    prediction_record,
+)
 
 from .._support import fresh_database, wait_until
 from .test_store import prediction
@@ -74,6 +82,41 @@ def test_what_is_added_and_updated_is_read_back_after_a_reopen(opener: Opener) -
     assert failed is not None and failed.failure_message == "boom"
     assert read.input == items[1].input and read.created_at == items[1].created_at
     assert again.get("0" * 31 + "f") is None
+
+
+def test_every_fixed_field_is_read_back_whether_or_not_at_its_default(
+    opener: Opener,
+) -> None:
+    # The row leaves fields at their defaults out (bytes every commit would
+    # write); a reopen must restore them, and keep every other value.
+    plain = prediction("a" * 32)
+    full = dataclasses.replace(
+        prediction("b" * 32),
+        polls_needed=3,
+        follows_engine=True,
+        webhook="https://example.com/hook",
+        scenario="slow",
+        image_digest="d" * 64,
+        flag_nsfw=True,
+        plan=OutputPlan(
+            kind="image", format="png", count=2, width=64, height=64, urls=("u",)
+        ),
+    )
+    default_plan = dataclasses.replace(
+        prediction("c" * 32), plan=OutputPlan(kind="video", format="mp4")
+    )
+    store = opener()
+    add(store, plain, full, default_plan)
+    store.close()
+    again = opener()
+    for p in (plain, full, default_plan):
+        assert again.get(p.id) == p
+    record = json.loads(prediction_record(plain))
+    assert not {"webhook", "scenario", "flag_nsfw", "polls_needed"} & set(record)
+    assert json.loads(plan_json(OutputPlan(kind="video", format="mp4"))) == {
+        "kind": "video",
+        "format": "mp4",
+    }
 
 
 def test_an_update_of_a_fixed_field_is_refused(opener: Opener) -> None:
