@@ -14,9 +14,12 @@ and dropped here.
 3. **Two processes on one database** against one: the same wrk load, split over
    two servers (one ``wrk`` each, half the connections each) against all of it
    on one server.
+4. **``serve --workers 2``** against ``--workers 1``: one port, one ``wrk`` at 16
+   connections, the kernel spreading them over the workers.
 
     python benchmarks/bench_postgres.py postgresql://postgres@127.0.0.1:54329/postgres
         [--predictions 1000000] [--polls 20000] [--rounds 3] [--duration 8]
+        [--steps 1,2,3,4]
 
 The servers are not pinned: the PostgreSQL server needs a core too. Figures:
 docs/performance.md.
@@ -96,7 +99,7 @@ def fill_pg(url: str, total: int, polled: int, seed: int) -> list[str]:
 
 
 def serve(
-    data_dir: Path, url: str | None
+    data_dir: Path, url: str | None, *options: str
 ) -> tuple[subprocess.Popen[bytes], int, float]:
     """A server on its own port, not pinned (unlike bench_server.py's: the
     PostgreSQL server and a second mock process need the other core); the
@@ -113,7 +116,7 @@ def serve(
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, "serve", "--port", str(port),
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), *options],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 1800
@@ -184,74 +187,113 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk round")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--steps", default="1,2,3,4", help="which of the figures to measure (1-4)"
+    )
     args = parser.parse_args()
+    steps = {int(step) for step in args.steps.split(",")}
     with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
         root = Path(tmp)
         with database(args.server) as empty_url, database(args.server) as full_url:
-            print(f"1. {args.predictions:,} stored against the polled {args.polled:,}")
             empty_ids = fill_pg(empty_url, args.polled, args.polled, args.seed)
-            t0 = time.perf_counter()
-            full_ids = fill_pg(full_url, args.predictions, args.polled, args.seed + 1)
-            print(f"  filled in {time.perf_counter() - t0:.0f} s", flush=True)
-            empty = one_connection("empty", root / "empty", empty_url, empty_ids, args)
-            full = one_connection(
-                f"{args.predictions:,} stored", root / "full", full_url, full_ids, args
-            )
-            print(
-                f"  => start-up {full['startup_s']:.2f} s (target 2 s), RSS "
-                f"{full['rss_end']:.0f} MB (target 150), poll p99 "
-                f"{full['p99'] / empty['p99']:.2f}x empty (target 1.5x)"
-            )
-
-            print(
-                f"2. polls at 16 connections, {args.rounds} rounds of {args.duration} s"
-            )
-            sqlite_ids = fill(root / "sqlite", 1, 1, args.seed)
-            lite, lite_port, _ = serve(root / "sqlite", None)
-            pg, pg_port, _ = serve(root / "pg", empty_url)
-            try:
-                lite_rates, pg_rates = [], []
-                for _ in range(args.rounds):  # taking turns, the same load
-                    lite_rates.append(
-                        wrk_polls([lite_port], sqlite_ids, 16, args.duration)
-                    )
-                    pg_rates.append(wrk_polls([pg_port], empty_ids, 16, args.duration))
-            finally:
-                stop(lite)
-                stop(pg)
-            lite_rate, pg_rate = (
-                statistics.median(lite_rates),
-                statistics.median(pg_rates),
-            )
-            print(
-                f"  SQLite mode {lite_rate:,.0f}/s, PostgreSQL mode {pg_rate:,.0f}/s "
-                f"=> {pg_rate / lite_rate:.2f}x (target 0.7x)"
-            )
-
-            print("3. two processes on one database against one, 16 connections")
-            first, first_port, _ = serve(root / "pg1", empty_url)
-            second, second_port, _ = serve(root / "pg2", empty_url)
-            try:
-                one_rates, two_rates = [], []
-                for _ in range(args.rounds):
-                    one_rates.append(
-                        wrk_polls([first_port], empty_ids, 16, args.duration)
-                    )
-                    two_rates.append(
-                        wrk_polls(
-                            [first_port, second_port], empty_ids, 16, args.duration
-                        )
-                    )
-            finally:
-                stop(first)
-                stop(second)
-            one, two = statistics.median(one_rates), statistics.median(two_rates)
-            print(
-                f"  one process {one:,.0f}/s, two {two:,.0f}/s => {two / one:.2f}x "
-                f"(target 1.6x; this machine has {os.cpu_count()} cores for the "
-                "servers, PostgreSQL and wrk together)"
-            )
+            if 1 in steps:
+                one_million(args, root, empty_url, empty_ids, full_url)
+            if 2 in steps:
+                sqlite_against_postgres(args, root, empty_url, empty_ids)
+            if 3 in steps:
+                two_servers(args, root, empty_url, empty_ids)
+            if 4 in steps:
+                two_workers(args, root, empty_url, empty_ids)
     return 0
+
+
+def one_million(
+    args: argparse.Namespace,
+    root: Path,
+    empty_url: str,
+    empty_ids: list[str],
+    full_url: str,
+) -> None:
+    print(f"1. {args.predictions:,} stored against the polled {args.polled:,}")
+    t0 = time.perf_counter()
+    full_ids = fill_pg(full_url, args.predictions, args.polled, args.seed + 1)
+    print(f"  filled in {time.perf_counter() - t0:.0f} s", flush=True)
+    empty = one_connection("empty", root / "empty", empty_url, empty_ids, args)
+    full = one_connection(
+        f"{args.predictions:,} stored", root / "full", full_url, full_ids, args
+    )
+    print(
+        f"  => start-up {full['startup_s']:.2f} s (target 2 s), RSS "
+        f"{full['rss_end']:.0f} MB (target 150), poll p99 "
+        f"{full['p99'] / empty['p99']:.2f}x empty (target 1.5x)"
+    )
+
+
+def taking_turns(
+    args: argparse.Namespace, *loads: tuple[list[int], list[str]]
+) -> list[float]:
+    """The median polls/s of each load (its ports, the ids it polls) at 16
+    connections, the loads taking turns round by round so they see the same
+    machine."""
+    rates: list[list[float]] = [[] for _ in loads]
+    for _ in range(args.rounds):
+        for rate, (ports, ids) in zip(rates, loads, strict=True):
+            rate.append(wrk_polls(ports, ids, 16, args.duration))
+    return [statistics.median(rate) for rate in rates]
+
+
+def sqlite_against_postgres(
+    args: argparse.Namespace, root: Path, url: str, ids: list[str]
+) -> None:
+    print(f"2. polls at 16 connections, {args.rounds} rounds of {args.duration} s")
+    sqlite_ids = fill(root / "sqlite", 1, 1, args.seed)
+    lite, lite_port, _ = serve(root / "sqlite", None)
+    pg, pg_port, _ = serve(root / "pg", url)
+    try:
+        lite_rate, pg_rate = taking_turns(
+            args, ([lite_port], sqlite_ids), ([pg_port], ids)
+        )
+    finally:
+        stop(lite)
+        stop(pg)
+    print(
+        f"  SQLite mode {lite_rate:,.0f}/s, PostgreSQL mode {pg_rate:,.0f}/s "
+        f"=> {pg_rate / lite_rate:.2f}x (target 0.7x)"
+    )
+
+
+def two_servers(args: argparse.Namespace, root: Path, url: str, ids: list[str]) -> None:
+    print("3. two processes on one database against one, 16 connections")
+    first, first_port, _ = serve(root / "pg1", url)
+    second, second_port, _ = serve(root / "pg2", url)
+    try:
+        one, two = taking_turns(
+            args, ([first_port], ids), ([first_port, second_port], ids)
+        )
+    finally:
+        stop(first)
+        stop(second)
+    print(
+        f"  one process {one:,.0f}/s, two {two:,.0f}/s => {two / one:.2f}x "
+        f"(target 1.6x; this machine has {os.cpu_count()} cores for the "
+        "servers, PostgreSQL and wrk together)"
+    )
+
+
+def two_workers(args: argparse.Namespace, root: Path, url: str, ids: list[str]) -> None:
+    print("4. serve --workers 2 against --workers 1 on one database, 16 connections")
+    one, one_port, _ = serve(root / "w1", url, "--workers", "1")
+    two, two_port, _ = serve(root / "w2", url, "--workers", "2")
+    try:
+        rate_one, rate_two = taking_turns(args, ([one_port], ids), ([two_port], ids))
+    finally:
+        stop(one)
+        stop(two)
+    print(
+        f"  --workers 1 {rate_one:,.0f}/s, --workers 2 {rate_two:,.0f}/s => "
+        f"{rate_two / rate_one:.2f}x (target 1.6x; {os.cpu_count()} cores for the "
+        "workers, PostgreSQL and wrk together)"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from .core.images import ImageLoader
 from .core.profiles import DEFAULT_PROFILE
 from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
-from .core.store import Store, open_store
+from .core.store import LogStore, Store, open_store
 from .features.account.ledger import Account
 from .features.outputs.book import OutputBook
 from .features.playground.inbox import WebhookInbox
@@ -29,7 +29,6 @@ from .features.replay.deck import CassetteDeck
 from .features.scenarios.book import ScenarioBook
 from .features.uploads.files import UploadStore
 from .features.webhooks.delivery import (
-    LogStore,
     SharedWebhookLog,
     WebhookDelivery,
     WebhookSecrets,
@@ -152,7 +151,10 @@ def build_server(
             max_bytes=settings.max_upload_bytes,
             max_image_pixels=settings.max_image_pixels,
         ),
-        inbox=WebhookInbox(_InboxVerifier(store, secrets, clock)),
+        inbox=WebhookInbox(
+            _InboxVerifier(store, secrets, clock),
+            shared=cast("LogStore", store) if store.shared else None,
+        ),
         outputs=OutputBook(catalogue),
         cassettes=cassettes,
     )

@@ -48,6 +48,9 @@ def is_database_url(value: str) -> bool:
     return value.startswith(("postgresql://", "postgres://"))
 
 
+MAX_WORKERS = 64
+"""The most ``serve --workers`` starts: a bound, not a tuning."""
+
 DEFAULT_SYNC_WAIT_S = 90.0
 """A sync-mode submit's wait where the engine names none (the synthetic engine)."""
 _BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
@@ -126,6 +129,11 @@ class Settings:
         help="with a postgresql:// database: seconds a process holds its tasks' "
         "renders and webhooks without renewing before another takes them over "
         "(a crash; docs/scale-out.md)",
+    )
+    workers: int = setting(
+        1,
+        help="server processes answering on the one port; more than 1 needs "
+        "--database, the state they share (docs/scale-out.md)",
     )
     starting_balance: float | None = setting(
         None, help="each API key's starting balance in USD", shown_default="unlimited"
@@ -400,6 +408,10 @@ class Settings:
                     f"the setting {name} is {value!r}: give seconds in "
                     f"(0, {largest:.0f}]{off}"
                 )
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise SettingsError(
+                f"the setting workers is {self.workers}: give 1 to {MAX_WORKERS} processes"
+            )
         if self.database and not is_database_url(self.database):
             raise SettingsError(
                 "the setting database takes a postgresql://user@host:port/name URL "

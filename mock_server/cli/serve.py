@@ -13,6 +13,7 @@ from typing import Any
 from ..core.engine import available_engines, load_engine_class
 from ..settings import ENV_PREFIX, Settings, SettingsError, flag_of, setting_fields
 from .memory import FrozenHeap
+from .workers import check_workers
 
 __all__ = [
     "RETENTION_DESTS",
@@ -170,19 +171,26 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"{settings.engine!r}; add --engine {engine}"
             )
         options[option] = value
+    check_workers(settings)
     # Bound before anything else, so that the banner names the real port (with
     # --port 0) and is printed only once the address is ours.
     sock = _bind(settings.host, settings.port)
     settings = settings.replace(port=sock.getsockname()[1], engine_options=options)
-    app = create_app(settings)
-    settings = app.state.server.settings  # as built: the profile resolved
-    if settings.access_log:
-        _print_access_log()
+    app = None
+    if settings.workers == 1:
+        app = create_app(settings)
+        settings = app.state.server.settings  # as built: the profile resolved
+        if settings.access_log:
+            print_access_log()
     tls = None
     if settings.tls:
         from .tls import prepare_tls, trust_lines
 
         tls = prepare_tls(settings)
+    ssl = {
+        "ssl_certfile": str(tls.cert) if tls else None,
+        "ssl_keyfile": str(tls.key) if tls else None,
+    }
     proxy = None
     if settings.proxy_port is not None:
         from .proxy import ConnectProxy
@@ -192,22 +200,27 @@ def run_serve(args: argparse.Namespace) -> int:
             settings.port,
         )
         proxy = ConnectProxy(_bind(settings.host, settings.proxy_port), target).start()
-    FrozenHeap().start()  # only this process: never a test process that embeds the server
-    lines = banner(settings) + (trust_lines(tls) if tls is not None else [])
-    if proxy is not None:
-        host = settings.host if settings.host not in ("0.0.0.0", "") else "127.0.0.1"
-        lines.append(
-            f"  proxy: HTTPS_PROXY=http://{host}:{proxy.sock.getsockname()[1]} "
-            f"(CONNECT api.wavespeed.ai:443 only)"
-        )
-    print("\n".join(lines), file=sys.stderr, flush=True)
-    server = uvicorn_server(
-        app,
-        ssl_certfile=str(tls.cert) if tls else None,
-        ssl_keyfile=str(tls.key) if tls else None,
-    )
+
+    def announce(settings: Settings) -> None:
+        lines = banner(settings) + (trust_lines(tls) if tls is not None else [])
+        if proxy is not None:
+            host = (
+                settings.host if settings.host not in ("0.0.0.0", "") else "127.0.0.1"
+            )
+            lines.append(
+                f"  proxy: HTTPS_PROXY=http://{host}:{proxy.sock.getsockname()[1]} "
+                f"(CONNECT api.wavespeed.ai:443 only)"
+            )
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
     try:
-        server.run(sockets=[sock])
+        if app is None:
+            from .workers import WorkerPool
+
+            return WorkerPool(settings, sock, **ssl).run(announce)
+        FrozenHeap().start()  # only this process: never a test process that embeds the server
+        announce(settings)
+        uvicorn_server(app, **ssl).run(sockets=[sock])
     finally:
         if proxy is not None:
             proxy.stop()
@@ -222,6 +235,11 @@ def banner(settings: Settings) -> list[str]:
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
         f"  playground {base}/   API reference {base}/docs   control API {base}/_mock",
     ]
+    if settings.workers > 1:
+        lines.append(
+            f"  {settings.workers} worker processes on this port, one state in the "
+            "database (docs/scale-out.md)"
+        )
     if settings.record is not None:
         cap = (
             f"at most {settings.record_max_submits} submits (--record-max-submits)"
@@ -259,7 +277,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _print_access_log() -> None:
+def print_access_log() -> None:
     """Access lines on standard error, whatever ``-v`` says about other logs."""
     from ..http.access_log import ACCESS_LOGGER
 

@@ -40,6 +40,7 @@ from .prediction import MUTABLE_FIELDS, Prediction
 
 __all__ = [
     "MICROS",
+    "LogStore",
     "PredictionStore",
     "Store",
     "StoreError",
@@ -93,6 +94,17 @@ _INSERT_PREDICTION = (
 
 class StoreError(RuntimeError):
     """The database could not commit (a full disk, a broken file)."""
+
+
+class LogStore(Protocol):
+    """A store that keeps bounded logs for every process on it
+    (``PostgresStore``): the webhook attempt log, the playground inbox."""
+
+    def log_append(
+        self, kind: str, subject: str | None, entry: str, keep: int
+    ) -> None: ...
+    def log_read(self, kind: str, subject: str | None = None) -> list[str]: ...
+    def log_clear(self, kind: str) -> int: ...
 
 
 class Store(Protocol):

@@ -4,7 +4,9 @@ A submit from the page may name ``<server>/playground/inbox`` as its webhook;
 the mock then delivers to itself, and the inbox checks each delivery's signature
 as a client's receiver would (with the key's secret, through the verifier the
 assembly hands in: the webhooks feature's ``verify_webhook``). The page shows
-each delivery with that verdict. Kept in memory, the last :data:`INBOX_SIZE`.
+each delivery with that verdict. The last :data:`INBOX_SIZE` are kept: in
+memory, or with a shared store (``--database``) in its logs, so a delivery
+received by any process is listed by every one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
+
+from ...core.store import LogStore
 
 __all__ = ["INBOX_BODY_BYTES", "INBOX_SIZE", "DeliveryVerifier", "WebhookInbox"]
 
@@ -33,10 +37,19 @@ class DeliveryVerifier(Protocol):
 
 
 class WebhookInbox:
-    """Deliveries received by the playground, newest last, each with its verdict."""
+    """Deliveries received by the playground, newest last, each with its verdict.
 
-    def __init__(self, verifier: DeliveryVerifier) -> None:
+    With ``shared`` (a store whose logs every process reads: ``PostgresStore``)
+    the entries live there, not in this process.
+    """
+
+    KIND = "inbox"
+
+    def __init__(
+        self, verifier: DeliveryVerifier, shared: LogStore | None = None
+    ) -> None:
         self.verifier = verifier
+        self.shared = shared
         self._entries: deque[dict[str, Any]] = deque(maxlen=INBOX_SIZE)
         self._lock = threading.Lock()
 
@@ -55,14 +68,23 @@ class WebhookInbox:
             "verdict": self.verifier.verdict(lowered, body),
             "body": payload,
         }
+        if self.shared is not None:
+            text = json.dumps(entry, separators=(",", ":"))
+            self.shared.log_append(self.KIND, entry["prediction_id"], text, INBOX_SIZE)
+            return entry
         with self._lock:
             self._entries.append(entry)
         return entry
 
     def entries(self) -> list[dict[str, Any]]:
+        if self.shared is not None:
+            return [json.loads(e) for e in self.shared.log_read(self.KIND)]
         with self._lock:
             return list(self._entries)
 
     def clear(self) -> None:
+        if self.shared is not None:
+            self.shared.log_clear(self.KIND)
+            return
         with self._lock:
             self._entries.clear()

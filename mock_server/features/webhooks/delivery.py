@@ -46,7 +46,7 @@ from ...core.network import (
     system_resolver,
 )
 from ...core.prediction import Prediction
-from ...core.store import Store
+from ...core.store import LogStore, Store
 from ...errors import ApiError
 from .signing import SECRET_PREFIX, sign_webhook, webhook_body
 
@@ -135,16 +135,6 @@ class WebhookLog:
 
     def __len__(self) -> int:
         return len(self._attempts)
-
-
-class LogStore(Protocol):
-    """A store that keeps logs for every process on it (``PostgresStore``)."""
-
-    def log_append(
-        self, kind: str, subject: str | None, entry: str, keep: int
-    ) -> None: ...
-    def log_read(self, kind: str, subject: str | None = None) -> list[str]: ...
-    def log_clear(self, kind: str) -> int: ...
 
 
 class AttemptLog(Protocol):

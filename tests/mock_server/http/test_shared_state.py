@@ -182,21 +182,61 @@ def test_a_webhook_attempt_made_by_one_server_is_listed_by_the_other(
         LiveServer(settings) as second,
         httpx.Client(headers=AUTH, timeout=30) as client,
     ):
-        answer = client.post(
-            first.url + T2V,
-            params={"webhook": receiver.url},
-            json={"prompt": "Shared log.", "seed": 3},
+        task, items = submit_then_list(
+            client, first.url, receiver.url, second.url + "/_mock/webhooks"
         )
-        assert answer.status_code == 200, answer.text
-        task = answer.json()["data"]["id"]
-        deadline = time.monotonic() + 60  # a bound for a busy machine
-        items: list[dict[str, object]] = []
-        while not items and time.monotonic() < deadline:
-            items = client.get(second.url + "/_mock/webhooks").json()["data"]["items"]
-            time.sleep(0.05)
         assert [(i["prediction_id"], i["status_code"]) for i in items] == [(task, 200)]
         assert len(receiver.deliveries) == 1
         assert client.post(second.url + "/_mock/reset").is_success  # clears it for all
         assert client.get(first.url + "/_mock/webhooks").json()["data"]["items"] == []
         assert first.service.contract_violations == []
         assert second.service.contract_violations == []
+
+
+def test_a_delivery_to_the_playground_inbox_is_listed_by_the_other(
+    database: str, tmp_path: Path
+) -> None:
+    """The playground inbox is shared: a task submitted through the first
+    server names the first's inbox as its webhook; the second lists the
+    delivery, its signature checked, and a reset through it empties both."""
+    settings = Settings(
+        data_dir=tmp_path / "shared", port=0, profile="instant", database=database,
+        check_responses=True,
+    )  # fmt: skip
+    with (
+        LiveServer(settings) as first,
+        LiveServer(settings) as second,
+        httpx.Client(headers=AUTH, timeout=30) as client,
+    ):
+        task, items = submit_then_list(
+            client,
+            first.url,
+            first.url + "/playground/inbox",
+            second.url + "/_mock/playground/inbox",
+        )
+        assert [(i["prediction_id"], i["verdict"]) for i in items] == [(task, "valid")]
+        assert client.post(second.url + "/_mock/reset").is_success
+        assert (
+            client.get(first.url + "/_mock/playground/inbox").json()["data"]["items"]
+            == []
+        )
+        assert first.service.contract_violations == []
+        assert second.service.contract_violations == []
+
+
+def submit_then_list(
+    client: httpx.Client, submit_to: str, webhook: str, listing: str
+) -> tuple[str, list[dict[str, object]]]:
+    """Submit with ``webhook``; the task id and the first non-empty ``listing``."""
+    answer = client.post(
+        submit_to + T2V,
+        params={"webhook": webhook},
+        json={"prompt": "Shared.", "seed": 3},
+    )
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 60  # a bound for a busy machine
+    items: list[dict[str, object]] = []
+    while not items and time.monotonic() < deadline:
+        items = client.get(listing).json()["data"]["items"]
+        time.sleep(0.05)
+    return answer.json()["data"]["id"], items
