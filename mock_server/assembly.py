@@ -8,16 +8,16 @@ else connects a feature to the core.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from ..contracts import Catalogue, CatalogueError
 from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
+from .core.journal import Journal, JournalLog, SharedJournal
 from .core.profiles import DEFAULT_PROFILE
 from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
@@ -60,7 +60,7 @@ class MockServer:
 
     service: MockService
     features: Features
-    journal: deque[dict[str, Any]]
+    journal: Journal | SharedJournal
     """The requests received, the newest ``Settings.journal_size``."""
 
     def reset(self) -> int:
@@ -187,7 +187,12 @@ def build_server(
     return MockServer(
         service=service,
         features=features,
-        journal=deque(maxlen=settings.journal_size),
+        # Shared store: any process's requests are read through every one.
+        journal=(
+            SharedJournal(cast("JournalLog", store), settings.journal_size)
+            if store.shared
+            else Journal(settings.journal_size)
+        ),
     )
 
 

@@ -22,8 +22,9 @@ What is shared today: predictions, their charges and carried spend, the small
 values (webhook secrets, upload tickets), and published values that processes
 follow (the clock and timing profile: :meth:`PostgresStore.publish`,
 :meth:`PostgresStore.follow`, read with every poll and notified through
-``LISTEN``/``NOTIFY``). Scenarios, the journal and the webhook log are still per
-process (issue 23's later steps).
+``LISTEN``/``NOTIFY``), and bounded logs (the ``logs`` table: the webhook
+attempt log, the playground inbox, the request journal). Scenarios and custom
+outputs are still per process (issue 23's later steps).
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_kind ON logs (kind, seq);
 """
+_LOG_EXTEND = (
+    "INSERT INTO logs (kind, subject, entry) SELECT %s, s, e "
+    "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(s, e, n) ORDER BY n"
+)
+_LOG_TRIM = (
+    "DELETE FROM logs WHERE kind = %s AND seq <= (SELECT seq FROM logs "
+    "WHERE kind = %s ORDER BY seq DESC OFFSET %s LIMIT 1)"
+)
+_TRIM_EVERY = 256
+"""Entries one process adds to a log between two cuts back to its bound."""
 _SELECT = f"SELECT record, {_COLUMNS} FROM predictions"
 _GET = f"{_SELECT} WHERE id = %s"
 # A poll's one query: the row, and the published values this process follows
@@ -160,6 +171,7 @@ class PostgresStore:
         self._errors = psycopg.Error
         self._followers: dict[str, Callable[[str], None]] = {}
         self._apool: AsyncConnectionPool[Any] | None = None
+        self._log_added = 0  # entries added since the last cut (log_extend)
         """Polls' connections, opened on the server's loop (:meth:`attach`)."""
         self._opening: asyncio.Task[None] | None = None
         self._select_following: str | None = None
@@ -557,16 +569,65 @@ class PostgresStore:
                 "INSERT INTO logs (kind, subject, entry) VALUES (%s, %s, %s)",
                 (kind, subject, entry),
             )
-            db.execute(
-                "DELETE FROM logs WHERE kind = %s AND seq <= (SELECT seq FROM logs "
-                "WHERE kind = %s ORDER BY seq DESC OFFSET %s LIMIT 1)",
-                (kind, kind, keep),
-            )
+            db.execute(_LOG_TRIM, (kind, kind, keep))
 
-    def log_read(self, kind: str, subject: str | None = None) -> list[str]:
-        """The entries of the log ``kind``, oldest first (one subject's, if given)."""
+    async def log_extend(
+        self, kind: str, entries: list[tuple[str | None, str]], keep: int
+    ) -> None:
+        """Append ``entries`` (subject, JSON) to the log ``kind`` in one statement,
+        without blocking the event loop; the log is cut back to its newest
+        ``keep`` once every ``_TRIM_EVERY`` entries this process added (readers
+        ask for the newest ``keep``, so the few over it are never shown)."""
+        subjects = [subject for subject, _ in entries]
+        texts = [text for _, text in entries]
+        self._log_added += len(entries)
+        trim = self._log_added >= _TRIM_EVERY
+        if trim:
+            self._log_added = 0
+        apool = self._apool
+        if apool is None:
+            await asyncio.to_thread(
+                self._log_extend_now, kind, subjects, texts, keep, trim
+            )
+            return
+        try:
+            if self._opening is not None:
+                await self._opening
+            async with apool.connection() as db:
+                await db.execute(_LOG_EXTEND, (kind, subjects, texts))
+                if trim:
+                    await db.execute(_LOG_TRIM, (kind, kind, keep))
+        except self._errors as exc:
+            raise StoreError(
+                f"the database {_shown(self.url)} cannot answer: {exc}"
+            ) from exc
+
+    def _log_extend_now(
+        self,
+        kind: str,
+        subjects: list[str | None],
+        texts: list[str],
+        keep: int,
+        trim: bool,
+    ) -> None:
         with self._connection() as db:
-            if subject is None:
+            db.execute(_LOG_EXTEND, (kind, subjects, texts))
+            if trim:
+                db.execute(_LOG_TRIM, (kind, kind, keep))
+
+    def log_read(
+        self, kind: str, subject: str | None = None, newest: int | None = None
+    ) -> list[str]:
+        """The entries of the log ``kind``, oldest first (one subject's, if given;
+        only the ``newest`` if given)."""
+        with self._connection() as db:
+            if newest is not None:
+                rows = db.execute(
+                    "SELECT entry FROM (SELECT seq, entry FROM logs WHERE kind = %s "
+                    "ORDER BY seq DESC LIMIT %s) AS newest ORDER BY seq",
+                    (kind, newest),
+                ).fetchall()
+            elif subject is None:
                 rows = db.execute(
                     "SELECT entry FROM logs WHERE kind = %s ORDER BY seq", (kind,)
                 ).fetchall()

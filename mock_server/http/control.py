@@ -197,7 +197,7 @@ class ControlHandlers:
 
     async def journal(self, request: Request) -> Response:
         return envelope(
-            {"items": journal_page(list(self.server.journal), request.query_params)}
+            {"items": journal_page(self.server.journal.entries(), request.query_params)}
         )
 
     async def document(self, request: Request) -> Response:

@@ -1,17 +1,20 @@
 """The request journal: what each client asked and what it was answered.
 
-Kept in memory (the last 10,000 requests), readable at ``GET /_mock/journal``,
-so a test can check which calls its code made (and with which SDK headers).
+One entry per request, made before its answer leaves and kept by the server's
+journal (``core/journal.py``: the newest ``--journal-size`` in memory, or in
+the shared store with ``--database``, waited for before the answer leaves),
+readable at ``GET /_mock/journal``, so a test can check which calls its code
+made (and with which SDK headers).
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from typing import Any
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.journal import Journal, SharedJournal
 from ..settings import ANY_MODEL_HEADER, CONTROL_PREFIX
 
 __all__ = ["JournalMiddleware"]
@@ -21,7 +24,7 @@ _ANY_MODEL = ANY_MODEL_HEADER.encode("latin-1")
 
 
 class JournalMiddleware:
-    def __init__(self, app: ASGIApp, journal: deque[dict[str, Any]]) -> None:
+    def __init__(self, app: ASGIApp, journal: Journal | SharedJournal) -> None:
         self.app = app
         self.journal = journal
 
@@ -46,14 +49,21 @@ class JournalMiddleware:
                     ),
                     None,
                 )
-                self._record(scope, message["status"], any_model)
+                kept = self._record(scope, message["status"], any_model)
+                if kept is not None:  # a shared journal: in before the answer leaves
+                    await kept
             await send(message)
 
         await self.app(scope, receive, capture)
         if not answered:
-            self._record(scope, 0)  # no answer left: a scenario's connection fault
+            # No answer left: a scenario's connection fault.
+            kept = self._record(scope, 0)
+            if kept is not None:
+                await kept
 
-    def _record(self, scope: Scope, status: int, any_model: str | None = None) -> None:
+    def _record(
+        self, scope: Scope, status: int, any_model: str | None = None
+    ) -> Awaitable[None] | None:
         headers = dict(scope["headers"])
         entry = {
             "at": time.time(),
@@ -67,4 +77,4 @@ class JournalMiddleware:
         if any_model is not None:
             # Served by --any-model: the output kind the id implied.
             entry["any_model"] = any_model
-        self.journal.append(entry)
+        return self.journal.append(entry)

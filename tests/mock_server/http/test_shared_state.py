@@ -5,6 +5,7 @@ billed and downloaded through the other, on one clock and timing profile."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,26 @@ from .._support import T2V
 
 pytestmark = pytest.mark.postgres
 AUTH = {"Authorization": "Bearer shared-key"}
+
+
+@pytest.fixture
+def pair(
+    database: str, tmp_path: Path
+) -> Iterator[tuple[LiveServer, LiveServer, httpx.Client]]:
+    """Two servers on one database and data folder (instant profile, every
+    answer checked against the contract), and a client with the key."""
+    settings = Settings(
+        data_dir=tmp_path / "shared", port=0, profile="instant", database=database,
+        check_responses=True,
+    )  # fmt: skip
+    with (
+        LiveServer(settings) as first,
+        LiveServer(settings) as second,
+        httpx.Client(headers=AUTH, timeout=30) as client,
+    ):
+        yield first, second, client
+        assert first.service.contract_violations == []
+        assert second.service.contract_violations == []
 
 
 def test_a_task_submitted_through_one_server_is_served_by_the_other(
@@ -194,34 +215,23 @@ def test_a_webhook_attempt_made_by_one_server_is_listed_by_the_other(
 
 
 def test_a_delivery_to_the_playground_inbox_is_listed_by_the_other(
-    database: str, tmp_path: Path
+    pair: tuple[LiveServer, LiveServer, httpx.Client],
 ) -> None:
     """The playground inbox is shared: a task submitted through the first
     server names the first's inbox as its webhook; the second lists the
     delivery, its signature checked, and a reset through it empties both."""
-    settings = Settings(
-        data_dir=tmp_path / "shared", port=0, profile="instant", database=database,
-        check_responses=True,
-    )  # fmt: skip
-    with (
-        LiveServer(settings) as first,
-        LiveServer(settings) as second,
-        httpx.Client(headers=AUTH, timeout=30) as client,
-    ):
-        task, items = submit_then_list(
-            client,
-            first.url,
-            first.url + "/playground/inbox",
-            second.url + "/_mock/playground/inbox",
-        )
-        assert [(i["prediction_id"], i["verdict"]) for i in items] == [(task, "valid")]
-        assert client.post(second.url + "/_mock/reset").is_success
-        assert (
-            client.get(first.url + "/_mock/playground/inbox").json()["data"]["items"]
-            == []
-        )
-        assert first.service.contract_violations == []
-        assert second.service.contract_violations == []
+    first, second, client = pair
+    task, items = submit_then_list(
+        client,
+        first.url,
+        first.url + "/playground/inbox",
+        second.url + "/_mock/playground/inbox",
+    )
+    assert [(i["prediction_id"], i["verdict"]) for i in items] == [(task, "valid")]
+    assert client.post(second.url + "/_mock/reset").is_success
+    assert (
+        client.get(first.url + "/_mock/playground/inbox").json()["data"]["items"] == []
+    )
 
 
 def submit_then_list(
@@ -240,3 +250,23 @@ def submit_then_list(
         items = client.get(listing).json()["data"]["items"]
         time.sleep(0.05)
     return answer.json()["data"]["id"], items
+
+
+def test_the_journal_lists_every_server_s_requests_once_answered(
+    pair: tuple[LiveServer, LiveServer, httpx.Client],
+) -> None:
+    """The journal is shared: a request's entry is committed before its answer
+    leaves, so the journal read through either server right after lists the
+    requests both answered, in the order the client made them."""
+    first, second, client = pair
+    made = []
+    for n in range(12):
+        through = (first, second)[n % 2]
+        path = f"/api/v3/predictions/missing-{n}/result"
+        assert client.get(through.url + path).status_code == 404
+        made.append(path)
+    for reader in (first, second):
+        items = client.get(reader.url + "/_mock/journal").json()["data"]["items"]
+        assert [i["path"] for i in items] == made
+    assert client.post(first.url + "/_mock/reset").is_success
+    assert client.get(second.url + "/_mock/journal").json()["data"]["items"] == []

@@ -115,7 +115,9 @@ def test_sdk_run_retries_through_5xx_polls(start_server: StartServer) -> None:
     output = client.run(T2V_MODEL, {"prompt": "p"}, poll_interval=0.01)
     assert output["outputs"][0].endswith(".mp4")
     statuses = [
-        e["status"] for e in server.mock.journal if e["path"].endswith("/result")
+        e["status"]
+        for e in server.mock.journal.entries()
+        if e["path"].endswith("/result")
     ]
     assert {500, 502, 503} & set(statuses) and statuses[-1] == 200
 
