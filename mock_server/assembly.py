@@ -23,7 +23,7 @@ from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
 from .core.store import LogStore, Store, open_store
 from .features.account.ledger import Account
-from .features.outputs.book import OutputBook
+from .features.outputs.book import OutputBook, RuleStore, SharedOutputBook
 from .features.playground.inbox import WebhookInbox
 from .features.replay.deck import CassetteDeck
 from .features.scenarios.book import ScenarioBook
@@ -155,7 +155,12 @@ def build_server(
             _InboxVerifier(store, secrets, clock),
             shared=cast("LogStore", store) if store.shared else None,
         ),
-        outputs=OutputBook(catalogue),
+        # Shared store: a rule set through any process serves every one.
+        outputs=(
+            SharedOutputBook(catalogue, cast("RuleStore", store))
+            if store.shared
+            else OutputBook(catalogue)
+        ),
         cassettes=cassettes,
     )
     service = MockService(

@@ -58,7 +58,7 @@ __all__ = ["CHANNEL", "DEFAULT_LEASE_S", "PG_SCHEMA_VERSION", "PostgresStore"]
 
 log = logging.getLogger("wavespeed_mock")
 
-PG_SCHEMA_VERSION = 3
+PG_SCHEMA_VERSION = 4
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wavespeed_mock_schema (version INTEGER NOT NULL);
@@ -94,6 +94,13 @@ CREATE TABLE IF NOT EXISTS logs (
     entry TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_kind ON logs (kind, seq);
+CREATE TABLE IF NOT EXISTS output_rules (
+    id BIGSERIAL PRIMARY KEY,
+    model TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    files BYTEA[] NOT NULL,
+    times INTEGER
+);
 """
 _LOG_EXTEND = (
     "INSERT INTO logs (kind, subject, entry) SELECT %s, s, e "
@@ -643,6 +650,65 @@ class PostgresStore:
         """Empty the log ``kind``; how many entries it held."""
         with self._connection() as db:
             return int(db.execute("DELETE FROM logs WHERE kind = %s", (kind,)).rowcount)
+
+    # -- custom output rules (features/outputs: SharedOutputBook) -------------------
+
+    def rules_add(
+        self, model: str, rule: str, files: list[bytes], limit: int
+    ) -> int | None:
+        """Keep a rule; its id, or None when ``limit`` rules are in force."""
+        with self._connection() as db, db.transaction():
+            # The count and the insert as one step for every process.
+            db.execute("LOCK TABLE output_rules IN EXCLUSIVE MODE")
+            if (
+                int(db.execute("SELECT count(*) FROM output_rules").fetchone()[0])
+                >= limit
+            ):
+                return None
+            row = db.execute(
+                "INSERT INTO output_rules (model, rule, files, times) "
+                "VALUES (%s, %s, %s, %s) RETURNING id",
+                (model, rule, files, json.loads(rule).get("times")),
+            ).fetchone()
+        return int(row[0])
+
+    def rules_take(
+        self, model: str, wanted: Callable[[str], bool]
+    ) -> tuple[bool, tuple[int, str, list[bytes]] | None]:
+        """The newest wanted rule of ``model``, one use counted, in one
+        transaction (the rules locked, so two processes never share a last use);
+        and whether any rule is in force."""
+        with self._connection() as db, db.transaction():
+            rows = db.execute(
+                "SELECT id, model, rule, times FROM output_rules ORDER BY id DESC FOR UPDATE"
+            ).fetchall()
+            for rule_id, rule_model, rule, times in rows:
+                if rule_model != model or not wanted(rule):
+                    continue
+                files = db.execute(
+                    "SELECT files FROM output_rules WHERE id = %s", (rule_id,)
+                ).fetchone()[0]
+                if times is not None and times <= 1:
+                    db.execute("DELETE FROM output_rules WHERE id = %s", (rule_id,))
+                elif times is not None:
+                    db.execute(
+                        "UPDATE output_rules SET times = times - 1 WHERE id = %s",
+                        (rule_id,),
+                    )
+                return True, (int(rule_id), str(rule), [bytes(f) for f in files])
+        return bool(rows), None
+
+    def rules_list(self) -> list[tuple[int, str, int | None]]:
+        """The rules in force, oldest first: id, JSON, uses left."""
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT id, rule, times FROM output_rules ORDER BY id"
+            ).fetchall()
+        return [(int(i), str(rule), times) for i, rule, times in rows]
+
+    def rules_clear(self) -> None:
+        with self._connection() as db:
+            db.execute("DELETE FROM output_rules")
 
     # -- periodic work, one process at a time -----------------------------------
 

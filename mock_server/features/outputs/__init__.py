@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .book import OutputBook, OutputRule
+from .book import OutputBook, OutputRule, SharedOutputBook
 from .routes import output_routes
 
-__all__ = ["OutputBook", "OutputRule", "output_routes"]
+__all__ = ["OutputBook", "OutputRule", "SharedOutputBook", "output_routes"]

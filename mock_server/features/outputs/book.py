@@ -12,23 +12,32 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ....contracts import Catalogue
 from ....contracts.outputs import FORMAT_ALIASES, MEDIA_TYPES
 from ...core.components import ChosenOutputs
 from ...errors import ApiError
 
-__all__ = ["MAX_OUTPUT_BYTES", "MAX_RULES", "OutputBook", "OutputRule"]
+__all__ = [
+    "MAX_OUTPUT_BYTES",
+    "MAX_RULES",
+    "OutputBook",
+    "OutputRule",
+    "RuleStore",
+    "SharedOutputBook",
+]
 
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 """Bytes of files one rule may hold (all its outputs together)."""
 MAX_RULES = 256
 """Rules in force at once."""
 MAX_OUTPUTS = 16
+_FULL = f"{MAX_RULES} output rules are in force; clear some first"
 _KIND_OF_FORMAT = {
     fmt: next(
         (
@@ -90,7 +99,21 @@ class OutputBook:
         self._lock = threading.Lock()
 
     def add(self, body: Mapping[str, Any]) -> OutputRule:
-        """A rule from a control request (``control-outputs.request.json``).
+        """Keep a rule from a control request (``control-outputs.request.json``).
+
+        Raises:
+            ApiError: as :meth:`checked`; 400 when ``MAX_RULES`` are in force.
+        """
+        rule = self.checked(body)
+        with self._lock:
+            if len(self._rules) >= MAX_RULES:
+                raise ApiError(400, _FULL)
+            rule.id = next(self._ids)
+            self._rules.append(rule)
+        return rule
+
+    def checked(self, body: Mapping[str, Any]) -> OutputRule:
+        """A rule from a control request, checked, not kept yet (its id 0).
 
         Raises:
             ApiError: 400 naming the field for an unknown model, a file that is
@@ -140,21 +163,14 @@ class OutputBook:
             raise ApiError(400, "$.outputs: give files or URLs, not both")
         match = body.get("match") or {}
         times = body.get("times")
-        with self._lock:
-            if len(self._rules) >= MAX_RULES:
-                raise ApiError(
-                    400, f"{MAX_RULES} output rules are in force; clear some first"
-                )
-            rule = OutputRule(
-                id=next(self._ids),
-                model=model_id,
-                match=dict(match),
-                files=tuple(files),
-                urls=tuple(urls),
-                times=int(times) if times is not None else None,
-            )
-            self._rules.append(rule)
-        return rule
+        return OutputRule(
+            id=0,
+            model=model_id,
+            match=dict(match),
+            files=tuple(files),
+            urls=tuple(urls),
+            times=int(times) if times is not None else None,
+        )
 
     def choose(self, model: str, body: Mapping[str, Any]) -> ChosenOutputs | None:
         """The outputs the newest matching rule gives (counting one use)."""
@@ -198,3 +214,142 @@ def _looks_like(data: bytes, fmt: str) -> bool:
         return True
     magic = _MAGIC.get(fmt)
     return not magic or any(data.startswith(m) for m in magic)
+
+
+# -- shared by every process on one database ----------------------------------------
+
+RULES_KEY = "shared:outputs"
+"""The published value that says the rules changed (``PostgresStore.publish``)."""
+
+
+class RuleStore(Protocol):
+    """A store that keeps the rules for every process on it (``PostgresStore``)."""
+
+    def rules_add(
+        self, model: str, rule: str, files: list[bytes], limit: int
+    ) -> int | None:
+        """Keep a rule (JSON without its files); its id, or None when ``limit``
+        rules are in force."""
+        ...
+
+    def rules_take(
+        self, model: str, wanted: Callable[[str], bool]
+    ) -> tuple[bool, tuple[int, str, list[bytes]] | None]:
+        """In one transaction: the newest rule of ``model`` whose JSON is
+        ``wanted``, one use counted (the last one removes it); and whether any
+        rule is in force at all."""
+        ...
+
+    def rules_list(self) -> list[tuple[int, str, int | None]]:
+        """The rules in force, oldest first: id, JSON, uses left (None: no bound)."""
+        ...
+
+    def rules_clear(self) -> None: ...
+    def publish(self, key: str, value: str) -> None: ...
+    def follow(self, key: str, callback: Callable[[str], None]) -> None: ...
+
+
+class SharedOutputBook(OutputBook):
+    """The rules kept in a shared store (``--database``): a rule set through
+    any process applies to a submit through any other, and ``times`` counts the
+    uses of all of them.
+
+    A submit asks the database only while rules may be in force: a change is
+    published (:data:`RULES_KEY`), and every submit reads the published values
+    first (``MockService.submit``: the shared clock's refresh), so a rule set
+    before a submit is seen by it.
+    """
+
+    def __init__(self, catalogue: Catalogue, store: RuleStore) -> None:
+        super().__init__(catalogue)
+        self.store = store
+        self._changes = 0  # published changes seen
+        self._maybe_any = True
+        store.follow(RULES_KEY, self._changed)
+
+    def _changed(self, value: str) -> None:
+        with self._lock:
+            self._changes += 1
+            self._maybe_any = True
+
+    def add(self, body: Mapping[str, Any]) -> OutputRule:
+        rule = self.checked(body)
+        stored = self.store.rules_add(
+            rule.model,
+            json.dumps(_shared_json(rule)),
+            [d for d, _ in rule.files],
+            MAX_RULES,
+        )
+        if stored is None:
+            raise ApiError(400, _FULL)
+        rule.id = stored
+        self.store.publish(RULES_KEY, str(stored))
+        return rule
+
+    def choose(self, model: str, body: Mapping[str, Any]) -> ChosenOutputs | None:
+        with self._lock:
+            if not self._maybe_any:
+                return None
+            changes = self._changes
+
+        def wanted(text: str) -> bool:
+            return _rule_of(0, json.loads(text), []).matches(model, body)
+
+        any_in_force, found = self.store.rules_take(model, wanted)
+        if not any_in_force:
+            with self._lock:
+                if self._changes == changes:  # none published since the read
+                    self._maybe_any = False
+        if found is None:
+            return None
+        rule_id, text, files = found
+        rule = _rule_of(rule_id, json.loads(text), files)
+        return ChosenOutputs(files=rule.files, urls=rule.urls, rule=rule.id)
+
+    def state(self) -> list[dict[str, Any]]:
+        shown = []
+        for rule_id, text, times_left in self.store.rules_list():
+            kept = json.loads(text)
+            shown.append(
+                {
+                    "id": rule_id,
+                    "model": kept["model"],
+                    "match": kept["match"],
+                    "outputs": [
+                        {"format": fmt, "bytes": size}
+                        for fmt, size in zip(
+                            kept["formats"], kept["sizes"], strict=True
+                        )
+                    ]
+                    + [{"url": url} for url in kept["urls"]],
+                    "times_left": times_left,
+                }
+            )
+        return shown
+
+    def reset(self) -> None:
+        self.store.rules_clear()
+        self.store.publish(RULES_KEY, "cleared")
+
+
+def _shared_json(rule: OutputRule) -> dict[str, Any]:
+    """A rule as the shared store keeps it: its files' formats, not their bytes."""
+    return {
+        "model": rule.model,
+        "match": rule.match,
+        "formats": [fmt for _, fmt in rule.files],
+        "sizes": [len(data) for data, _ in rule.files],
+        "urls": list(rule.urls),
+        "times": rule.times,
+    }
+
+
+def _rule_of(rule_id: int, shown: dict[str, Any], files: list[bytes]) -> OutputRule:
+    return OutputRule(
+        id=rule_id,
+        model=str(shown["model"]),
+        match=dict(shown["match"]),
+        files=tuple(zip(files, shown["formats"], strict=False)),
+        urls=tuple(shown["urls"]),
+        times=shown["times"],
+    )

@@ -270,3 +270,51 @@ def test_the_journal_lists_every_server_s_requests_once_answered(
         assert [i["path"] for i in items] == made
     assert client.post(first.url + "/_mock/reset").is_success
     assert client.get(second.url + "/_mock/journal").json()["data"]["items"] == []
+
+
+def test_a_custom_output_set_through_one_server_serves_the_other_once(
+    pair: tuple[LiveServer, LiveServer, httpx.Client],
+) -> None:
+    """Custom outputs are shared: a rule set through the first applies to the
+    next submit through the second (which had just found no rule), and its
+    ``times`` counts uses through both."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    first, second, client = pair
+    z = "/api/v3/wavespeed-ai/z-image/turbo"
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(picture, format="PNG")
+
+    def outputs(server: LiveServer, prompt: str) -> list[str]:
+        answer = client.post(server.url + z, json={"prompt": prompt, "seed": 5})
+        assert answer.status_code == 200, answer.text
+        task = answer.json()["data"]["id"]
+        for _ in range(1200):  # a bound for a busy machine, not a timing
+            view = client.get(f"{server.url}/api/v3/predictions/{task}/result")
+            if view.json()["data"]["status"] == "completed":
+                return list(view.json()["data"]["outputs"])
+            time.sleep(0.05)
+        raise AssertionError(f"{task} did not complete")
+
+    synthetic = client.get(outputs(second, "before").pop()).content
+    rule = {
+        "model": "wavespeed-ai/z-image/turbo",
+        "match": {"prompt": "cat"},
+        "outputs": [
+            {"base64": base64.b64encode(picture.getvalue()).decode(), "format": "png"}
+        ],
+        "times": 1,
+    }
+    assert client.post(first.url + "/_mock/outputs", json=rule).status_code == 200
+    listed = client.get(second.url + "/_mock/outputs").json()["data"]["rules"]
+    assert [(r["model"], r["times_left"]) for r in listed] == [(rule["model"], 1)]
+    [url] = outputs(second, "cat")
+    assert client.get(url).content == picture.getvalue()
+    # Spent through the second: the first makes its synthetic image.
+    [again] = outputs(first, "cat")
+    assert client.get(again).content not in (picture.getvalue(), b"")
+    assert synthetic != picture.getvalue()
+    assert client.get(first.url + "/_mock/outputs").json()["data"]["rules"] == []

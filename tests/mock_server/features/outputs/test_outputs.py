@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 from wavespeed_mock.contracts import builtin_catalogue
 from wavespeed_mock.mock_server.errors import ApiError
-from wavespeed_mock.mock_server.features.outputs import OutputBook
+from wavespeed_mock.mock_server.features.outputs import OutputBook, SharedOutputBook
 
 from ..._support import checked_live_server, poll_until_ended
 
@@ -30,8 +31,23 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def test_the_newest_matching_rule_wins_and_times_run_out() -> None:
-    book = OutputBook(builtin_catalogue())
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def book(request: pytest.FixtureRequest) -> Iterator[OutputBook]:
+    """The rules of one process, and the rules kept in PostgreSQL for every
+    process (``SharedOutputBook``): the same behaviour."""
+    if request.param == "memory":
+        yield OutputBook(builtin_catalogue())
+        return
+    from wavespeed_mock.mock_server.core.pg_store import PostgresStore
+
+    store = PostgresStore(request.getfixturevalue("database"))
+    try:
+        yield SharedOutputBook(builtin_catalogue(), store)
+    finally:
+        store.close()
+
+
+def test_the_newest_matching_rule_wins_and_times_run_out(book: OutputBook) -> None:
     book.add({"model": Z, "outputs": [{"url": "https://cdn.example/any.png"}]})
     book.add(
         {
@@ -41,14 +57,19 @@ def test_the_newest_matching_rule_wins_and_times_run_out() -> None:
             "times": 1,
         }
     )
+    assert [r["times_left"] for r in book.state()] == [None, 1]
     cat = book.choose(Z, {"prompt": "a cat", "seed": 3})
-    assert cat is not None and cat.files[0][1] == "png"
+    assert cat is not None and cat.files == ((_png(), "png"),)
     # The counted rule is spent; the catch-all answers.
     again = book.choose(Z, {"prompt": "a cat"})
     assert again is not None and again.urls == ("https://cdn.example/any.png",)
     assert book.choose(T2V, {"prompt": "a cat"}) is None  # another model
+    assert [r["outputs"] for r in book.state()] == [
+        [{"url": "https://cdn.example/any.png"}]
+    ]
     book.reset()
     assert book.choose(Z, {"prompt": "x"}) is None
+    assert book.state() == []
 
 
 @pytest.mark.parametrize(
