@@ -21,6 +21,10 @@ Then, through the survivor only, the round checks:
     python benchmarks/crash_replicas.py postgresql://postgres@127.0.0.1:54329/postgres
         [--rounds 5] [--clients 4] [--kill-after 3]
     python benchmarks/crash_replicas.py [--rounds 5]      # the SQLite mode
+    python benchmarks/crash_replicas.py URL --workers 2   # whole hosts
+
+With ``--workers N`` each replica is ``serve --workers N`` (a host of N worker
+processes), and the kill takes the whole host: its supervisor and every worker.
 
 Prints each round's counts and the takeover time (kill to the last webhook).
 Figures: docs/scale-out.md.
@@ -84,13 +88,19 @@ class Hooks:
 
 
 def replica(
-    data_dir: Path, url: str | None, log: Path, port: int | None = None
+    data_dir: Path,
+    url: str | None,
+    log: Path,
+    port: int | None = None,
+    workers: int = 1,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A ``serve`` process on ``url`` (None: the embedded SQLite store)."""
+    """A ``serve`` process on ``url`` (None: the embedded SQLite store), with
+    ``workers`` worker processes."""
     port = port or free_port()
     env = dict(os.environ)
     if url:
         env["WAVESPEED_MOCK_DATABASE"] = url
+        env["WAVESPEED_MOCK_WORKERS"] = str(workers)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "serve", "--port", str(port),
@@ -142,9 +152,13 @@ def one_round(
         database(server_url) if server_url else contextlib.nullcontext() as url,
     ):
         data = Path(tmp) / "data"
-        victim, victim_url = replica(data, url, Path(tmp) / "replica-0.log")
+        victim, victim_url = replica(
+            data, url, Path(tmp) / "replica-0.log", workers=args.workers
+        )
         if url:
-            survivor, survivor_url = replica(data, url, Path(tmp) / "replica-1.log")
+            survivor, survivor_url = replica(
+                data, url, Path(tmp) / "replica-1.log", workers=args.workers
+            )
             targets = [victim_url, survivor_url]
         else:  # one process: after the kill, it is started again on its port
             survivor_url = victim_url
@@ -257,6 +271,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--kill-after", type=float, default=3.0)
     parser.add_argument("--settle", type=float, default=120.0)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes per replica (a host)"
+    )
     args = parser.parse_args()
     failed = False
     for n in range(1, args.rounds + 1):

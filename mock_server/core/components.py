@@ -106,6 +106,9 @@ class RouteCall:
     """The prediction a ``result`` or ``output`` request is about."""
     model: str | None = None
     """The model a submit names."""
+    prediction: Prediction | None = None
+    """The row of ``prediction_id``, read once at the edge (None: no such
+    prediction); a result poll is answered from this same read."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import logging
 import random
 import uuid
@@ -60,7 +61,7 @@ from .shared_time import SharedStore, SharedTime
 from .store import MICROS, Store, StoreError
 from .watch import TerminalWatch, until_terminal
 
-__all__ = ["MockService", "SettleTimeout", "Submission"]
+__all__ = ["UNREAD", "MockService", "SettleTimeout", "Submission", "Unread"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
@@ -73,6 +74,16 @@ SETTLE_TIMEOUT_S = 120.0
 SETTLE_POLL_S = 0.01
 INLINE_MAX_CHARS = 100_000
 """An inline (text) output is at most this long in an answer."""
+
+
+class Unread(enum.Enum):
+    """A row not read yet: :meth:`MockService.get_for` reads it (the one value,
+    :data:`UNREAD`; None means read, and no such prediction)."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
 
 
 class SettleTimeout(WavespeedMockError, TimeoutError):
@@ -415,21 +426,32 @@ class MockService:
             raise ApiError(404, f"Prediction {prediction_id!r} not found")
         return p
 
-    async def get_for(self, prediction_id: str, api_key: str) -> Prediction:
+    async def get_for(
+        self,
+        prediction_id: str,
+        api_key: str,
+        read: Prediction | Unread | None = UNREAD,
+    ) -> Prediction:
         """A prediction as the API shows it to ``api_key``: only the key that made
         it sees it (the real API scopes tasks to the account); others get the
         404 of an unknown id, so they cannot tell it exists. Read with
-        ``Store.fetch``: a shared store's query does not block the event loop.
+        ``Store.fetch`` (a shared store's query does not block the event loop),
+        unless the request's row was read already (``read``: the wire layer's).
 
         Raises:
             ApiError: 404.
         """
-        p = await self.store.fetch(prediction_id)
+        p = await self.store.fetch(prediction_id) if read is UNREAD else read
         if p is None or p.key_id != key_id(api_key):
             raise ApiError(404, f"Prediction {prediction_id!r} not found")
         return p
 
-    async def poll(self, prediction_id: str, api_key: str) -> dict[str, Any]:
+    async def poll(
+        self,
+        prediction_id: str,
+        api_key: str,
+        read: Prediction | Unread | None = UNREAD,
+    ) -> dict[str, Any]:
         """The prediction object a result poll of ``api_key`` answers (counts the poll).
 
         A poll never waits for a render: ``status_at`` shows no outcome before it
@@ -437,7 +459,7 @@ class MockService:
         and polls:N profiles end on the first poll at or after their rule once
         the clip exists (the plugin's ``wait_for_renders`` makes a sequence exact).
         """
-        p = await self.get_for(prediction_id, api_key)
+        p = await self.get_for(prediction_id, api_key, read)
         if self.faults is not None:
             await self.faults.on_poll(p)
         if p.polls_needed and not is_terminal(self.status(p)):

@@ -29,7 +29,7 @@ from ...contracts import Catalogue, ModelSpec, UnknownModelError
 from ..assembly import MockServer, build_server
 from ..core.components import SubmitRequest
 from ..core.lifecycle import is_terminal
-from ..core.service import MockService, Submission
+from ..core.service import UNREAD, MockService, Submission
 from ..core.store import StoreError
 from ..errors import ApiError, bad_request_message
 from ..features.account import account_routes
@@ -52,7 +52,7 @@ from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
 from .timeouts import BodyDeadlineMiddleware
 from .versions import ApiVersionMiddleware, as_called
-from .wire_faults import WireFaultMiddleware, decision_of, gateway_response
+from .wire_faults import WireFaultMiddleware, decision_of, gateway_response, read_of
 
 __all__ = ["create_app"]
 
@@ -138,9 +138,9 @@ def create_app(
     async def get_result(request: Request) -> Response:
         api_key = auth(request)
         prediction_id = _path_param(request, "prediction_id", PREDICTION_ID)
-        return envelope(
-            as_called(request.scope, await service.poll(prediction_id, api_key))
-        )
+        read, row = read_of(request.scope, prediction_id)  # by the wire layer
+        answer = await service.poll(prediction_id, api_key, row if read else UNREAD)
+        return envelope(as_called(request.scope, answer))
 
     async def get_output(request: Request) -> Response:
         name = _path_param(request, "filename", OUTPUT_NAME)
@@ -211,6 +211,7 @@ def _middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
                 WireFaultMiddleware,
                 faults=service.faults,
                 is_submit=lambda path: service.catalogue.for_path(path) is not None,
+                read=service.store.fetch,
             )
         )
     return stack

@@ -28,14 +28,15 @@ import socket
 import struct
 import time
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.components import FaultSource, RouteCall, RouteFault, WireDecision
 from ..core.keys import bearer_key
+from ..core.prediction import Prediction
 from ..errors import ApiError
 from ..settings import SCENARIO_HEADER
 from .responses import error_response
@@ -43,11 +44,13 @@ from .responses import error_response
 __all__ = [
     "CONNECTION_EXTENSION",
     "DECISION",
+    "READ",
     "Connection",
     "WireFaultMiddleware",
     "decision_of",
     "expose_connection",
     "gateway_response",
+    "read_of",
 ]
 
 log = logging.getLogger("wavespeed_mock.server")
@@ -55,6 +58,9 @@ log = logging.getLogger("wavespeed_mock.server")
 CONNECTION_EXTENSION = "wavespeed_mock.connection"
 DECISION = "wavespeed_mock.decision"
 """The scope key of the fault source's :class:`WireDecision` about the request."""
+READ = "wavespeed_mock.read"
+"""The scope key of the prediction a request is about, as the edge read it
+(its id and its row), so that a poll reads its row once (:func:`read_of`)."""
 # How long to wait for uvicorn to notice a connection this module cut.
 _NOTICE_S = 5.0
 
@@ -112,6 +118,15 @@ def decision_of(scope: Scope) -> WireDecision | None:
     """The wire layer's decision about this request (None: it made none)."""
     decision: WireDecision | None = scope.get(DECISION)
     return decision
+
+
+def read_of(scope: Scope, prediction_id: str) -> tuple[bool, Prediction | None]:
+    """Whether the wire layer read ``prediction_id``'s row for this request,
+    and the row it read (None: no such prediction)."""
+    read: tuple[str, Prediction | None] | None = scope.get(READ)
+    if read is None or read[0] != prediction_id:
+        return False, None
+    return True, read[1]
 
 
 def expose_connection(app: ASGIApp) -> ASGIApp:
@@ -197,11 +212,14 @@ class WireFaultMiddleware:
         *,
         faults: FaultSource,
         is_submit: Callable[[str], bool],
+        read: Callable[[str], Awaitable[Prediction | None]],
     ) -> None:
         self.app = app
         self.faults = faults
         self.is_submit = is_submit
         """Whether a POST path is a submit to a served model."""
+        self.read = read
+        """Reads a prediction's row without blocking the loop (``Store.fetch``)."""
         self._warned = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -210,6 +228,10 @@ class WireFaultMiddleware:
         if call is None:
             await self.app(scope, receive, send)
             return
+        if call.prediction_id is not None:
+            row = await self.read(call.prediction_id)
+            scope[READ] = (call.prediction_id, row)
+            call = replace(call, prediction=row)
         try:
             decision = self.faults.route_fault(call)
         except ApiError as exc:

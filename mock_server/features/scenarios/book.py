@@ -318,7 +318,7 @@ class ScenarioBook:
         A fault that answers in place of the app, or that cuts a request other
         than a submit, counts a use here; a submit's task counts in :meth:`record`.
         """
-        prediction = self.store.get(call.prediction_id) if call.prediction_id else None
+        prediction = call.prediction  # read once, at the edge
         key = key_id(call.api_key) if call.api_key else None
         scenario = self._choose(call.route, call.scenario, key, prediction, call.model)
         if scenario is None:

@@ -391,3 +391,36 @@ def test_bad_wire_scenarios_are_400(
     response = httpx.post(server.url + "/_mock/scenarios", json=body)
     assert response.status_code == 400, response.text
     assert f"$.{next(iter(body))}" in response.json()["message"]
+
+
+def test_a_poll_under_a_scenario_reads_its_row_once(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wire layer reads the polled row to choose the scenario, and the poll
+    is answered from that read, not a second one (issue 20)."""
+    from wavespeed_mock.mock_server.core.store import PredictionStore
+
+    reads: list[str] = []
+    fetch, get = PredictionStore.fetch, PredictionStore.get
+
+    async def counted_fetch(self: PredictionStore, prediction_id: str) -> Any:
+        reads.append(prediction_id)
+        return await fetch(self, prediction_id)
+
+    def counted_get(self: PredictionStore, prediction_id: str) -> Any:
+        reads.append(prediction_id)
+        return get(self, prediction_id)
+
+    # Before the server starts: the app binds the store's methods when it is made.
+    monkeypatch.setattr(PredictionStore, "fetch", counted_fetch)
+    monkeypatch.setattr(PredictionStore, "get", counted_get)
+    server = start_server()
+    pid = submit(server).json()["data"]["id"]
+    scenario(server, poll_error_rate=0.0)  # set: the wire layer decides each request
+    reads.clear()
+    answer = poll(server, pid)
+    assert answer.status_code == 200 and answer.json()["data"]["id"] == pid
+    assert reads == [pid]
+    reads.clear()
+    assert poll(server, "0" * 32).status_code == 404  # no row: one read as well
+    assert reads == ["0" * 32]
