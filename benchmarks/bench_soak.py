@@ -21,6 +21,11 @@ RSS just after the warm-up (target: within 10%).
 
     python benchmarks/bench_soak.py --duration 120                  # a 2-minute smoke run
     python benchmarks/bench_soak.py --duration 1800 --profile both  # the figure in docs/performance.md
+    python benchmarks/bench_soak.py --database postgresql://postgres@127.0.0.1:54329/postgres
+
+With ``--database`` (a PostgreSQL server; a database of the run's own is made
+and dropped) the server runs in the PostgreSQL mode and ``wal_mb`` is the
+database's size (``pg_database_size``) instead of the SQLite WAL's.
 
 Traffic goes to 127.0.0.1 only; the run stops by itself.
 """
@@ -86,7 +91,9 @@ class Sample:
     data_mb: float
 
 
-def sample(pid: int, data_dir: Path, started: float) -> Sample:
+def sample(
+    pid: int, data_dir: Path, started: float, database: str | None = None
+) -> Sample:
     status = Path(f"/proc/{pid}/status").read_text()
     threads = int(
         next(
@@ -104,9 +111,23 @@ def sample(pid: int, data_dir: Path, started: float) -> Sample:
         rss_mb=rss_mb(pid),
         fds=len(os.listdir(f"/proc/{pid}/fd")),
         threads=threads,
-        wal_mb=(wal.stat().st_size if wal.exists() else 0) / 2**20,
+        wal_mb=(
+            database_size(database)
+            if database
+            else (wal.stat().st_size if wal.exists() else 0)
+        )
+        / 2**20,
         data_mb=total / 2**20,
     )
+
+
+def database_size(url: str) -> int:
+    """Bytes of the PostgreSQL database ``url`` names (the store's size)."""
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        row = db.execute("SELECT pg_database_size(current_database())").fetchone()
+    return int(row[0]) if row else 0
 
 
 def slope_per_hour(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -323,10 +344,23 @@ def heap_growth(before: Path, after: Path, top: int = 12) -> list[str]:
 
 
 def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
+    if not args.database:
+        return soak_on(profile, args, None)
+    from bench_postgres import database
+
+    with database(args.database) as url:
+        return soak_on(profile, args, url)
+
+
+def soak_on(
+    profile: str, args: argparse.Namespace, url: str | None
+) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp(prefix="soak-"))
     port = free_port()
     snapshots = Path(tempfile.mkdtemp(prefix="soak-heap-"))
     env = {**os.environ, "WAVESPEED_SOAK_SNAPSHOT": str(snapshots / "heap.snapshot")}
+    if url:
+        env["WAVESPEED_MOCK_DATABASE"] = url
     server = subprocess.Popen(
         [sys.executable, "-c", TRACED_SERVE if args.tracemalloc else SERVE, "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--profile", profile, "--api-key", KEY, "--max-predictions", str(args.max_predictions),
@@ -347,18 +381,18 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
         def sampler() -> None:
             warm_at = args.duration * args.warmup
             while not done.wait(args.sample_s):
-                samples.append(sample(server.pid, data_dir, started))
+                samples.append(sample(server.pid, data_dir, started, url))
                 if args.tracemalloc and warm_at and samples[-1].at >= warm_at:
                     snapshot(server, snapshots / "warm.snapshot")
                     warm_at = 0.0
 
         thread = threading.Thread(target=sampler, daemon=True)
-        samples.append(sample(server.pid, data_dir, started))
+        samples.append(sample(server.pid, data_dir, started, url))
         thread.start()
         asyncio.run(traffic(base, args.clients, args.duration, receiver.url, tally))
         done.set()
         thread.join()
-        samples.append(sample(server.pid, data_dir, started))
+        samples.append(sample(server.pid, data_dir, started, url))
         alive = server.poll() is None
         if args.tracemalloc and alive:
             snapshot(server, snapshots / "end.snapshot")
@@ -386,6 +420,7 @@ def soak(profile: str, args: argparse.Namespace) -> dict[str, object]:
         }
     return {
         "profile": profile,
+        "store": "postgresql" if url else "sqlite",
         "duration_s": args.duration,
         "samples": len(samples),
         "server_alive_at_end": alive,
@@ -419,6 +454,10 @@ def main() -> int:
     parser.add_argument("--max-predictions", type=int, default=500)
     parser.add_argument("--max-upload-age", type=float, default=120.0, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--database",
+        help="a PostgreSQL server URL: soak the PostgreSQL mode (a database of its own)",
+    )
     parser.add_argument(
         "--tracemalloc",
         action="store_true",
