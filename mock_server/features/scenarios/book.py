@@ -12,6 +12,7 @@ requests, so the same requests in the same order repeat exactly.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import threading
 import weakref
@@ -37,6 +38,7 @@ from .scenario import TASK_ERRORS, Scenario
 __all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook"]
 
 _NOTHING = WireDecision()
+log = logging.getLogger("wavespeed_mock.server")
 
 
 class ScenarioBook:
@@ -67,6 +69,7 @@ class ScenarioBook:
         """Every scenario still held anywhere, by the serial a decision names it by."""
         self._next_serial = itertools.count(1)
         self._lock = threading.Lock()
+        self._said_per_process = False
 
     def reset(self) -> None:
         with self._lock:
@@ -86,6 +89,12 @@ class ScenarioBook:
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
+        if self.store.shared and not self._said_per_process:
+            self._said_per_process = True
+            log.warning(
+                "scenarios are kept per process, also with --database: this one "
+                "applies to the requests this process answers (docs/scale-out.md)"
+            )
         scenario.set_at = self.clock.now()
         scenario.serial = next(self._next_serial)
         self._serials[scenario.serial] = scenario
