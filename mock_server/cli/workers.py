@@ -51,6 +51,9 @@ log = logging.getLogger("wavespeed_mock.server")
 BALANCED_PORTS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 """Whether the kernel balances connections over sockets sharing a port (Linux)."""
 
+PARENT_CHECK_S = 0.5
+"""How often a worker checks that its supervisor still lives."""
+
 STOP_GRACE_S = 15.0
 """How long a stopping worker may take (its graceful stop, its leases ended)
 before it is killed."""
@@ -115,9 +118,6 @@ class WorkerPool:
             self._stop_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def _supervise(self, on_ready: Callable[[Settings], None]) -> int:
         self._workers = [self._start() for _ in range(self.settings.workers)]
@@ -215,6 +215,8 @@ def _serve_worker(
     FrozenHeap().start()
     server = uvicorn_server(app, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
+    parent = os.getppid()
+
     def report() -> None:
         while not (server.started or server.should_exit):
             time.sleep(0.02)
@@ -222,5 +224,18 @@ def _serve_worker(
             ready.send(built)
         ready.close()
 
+    def outlive_no_parent() -> None:
+        # A supervisor killed with SIGKILL cannot stop its workers: each stops
+        # by itself (gracefully: its leases ended) once its parent is gone, so
+        # that no orphan keeps answering on the port beside a new server.
+        while not server.should_exit:
+            if os.getppid() != parent:
+                server.should_exit = True
+                return
+            time.sleep(PARENT_CHECK_S)
+
     threading.Thread(target=report, name="worker-ready", daemon=True).start()
+    threading.Thread(
+        target=outlive_no_parent, name="worker-parent", daemon=True
+    ).start()
     server.run(sockets=[sock])

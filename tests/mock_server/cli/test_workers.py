@@ -60,10 +60,9 @@ def children(pid: int) -> set[int]:
 def _is_worker(pid: int) -> bool:
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError):
         return False
-    return b"spawn_main" in command and state != "Z"
+    return b"spawn_main" in command and _alive(pid)
 
 
 @pytest.fixture
@@ -146,3 +145,31 @@ def test_two_workers_serve_one_state_and_a_dead_one_is_replaced(
     assert process.wait(timeout=60) == 0
     # Stopped and reaped by the parent before it exited.
     assert not any(Path(f"/proc/{pid}").exists() for pid in serving)
+
+
+@pytest.mark.postgres
+def test_workers_stop_when_their_supervisor_is_killed(
+    two_workers: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """SIGKILL of the parent alone: its workers notice and stop by themselves,
+    so that no orphan goes on answering on the port."""
+    process, url = two_workers
+    workers = children(process.pid)
+    assert len(workers) == 2
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+    def gone() -> bool:
+        return not any(_alive(pid) for pid in workers)
+
+    wait_until(gone, timeout_s=90, what="the orphaned workers stopped")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/_mock/health", timeout=5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
