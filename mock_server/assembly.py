@@ -18,6 +18,7 @@ from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
 from .core.journal import Journal, JournalLog, SharedJournal
+from .core.objects import open_objects
 from .core.profiles import DEFAULT_PROFILE
 from .core.remote_fetch import RemoteFetcher
 from .core.service import MockService
@@ -110,6 +111,8 @@ def build_server(
         settings = settings.replace(sync_wait_s=wait)
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
+    # Files kept past this machine (--outputs s3://...), or the data folder only.
+    objects = open_objects(settings.outputs, endpoint=settings.s3_endpoint)
     images = ImageLoader(
         data_dir=data_dir,
         base_url=settings.base_url,
@@ -119,6 +122,7 @@ def build_server(
             else None
         ),
         max_pixels=settings.max_image_pixels,
+        objects=objects,
     )
     # Before anything is opened: bad record/replay settings fail with nothing to close.
     cassettes = CassetteDeck.from_settings(
@@ -150,6 +154,7 @@ def build_server(
             store=store,
             max_bytes=settings.max_upload_bytes,
             max_image_pixels=settings.max_image_pixels,
+            objects=objects,
         ),
         inbox=WebhookInbox(
             _InboxVerifier(store, secrets, clock),
@@ -179,6 +184,7 @@ def build_server(
         expiring=(features.uploads,),
         catalogue=catalogue,
         outputs=features.outputs,
+        objects=objects,
         # A real engine the catalogue names (Ovi's entries name "ovi") runs
         # those models; the synthetic engine makes every other model's outputs
         # beside it. An engine no entry names (a test's fake) runs them all.

@@ -115,6 +115,20 @@ class Settings:
     cache_dir: Path | None = setting(
         None, help="where rendered clips are cached", shown_default="<data-dir>/cache"
     )
+    outputs: str | None = setting(
+        None,
+        help="an s3://bucket/prefix URL: outputs, uploads and kept input images are "
+        "also kept there, and a server lacking one (a replica on another machine) "
+        "gets it from there (docs/scale-out.md; pip install 'wavespeed-mock[s3]')",
+        metavar="URL",
+        shown_default="the data dir only",
+    )
+    s3_endpoint: str | None = setting(
+        None,
+        help="with --outputs: the S3-compatible endpoint (MinIO, moto), instead of AWS's",
+        metavar="URL",
+        shown_default="AWS",
+    )
     database: str | None = setting(
         None,
         help="a postgresql:// URL: predictions, charges and small values shared by "
@@ -411,6 +425,10 @@ class Settings:
         if not 1 <= self.workers <= MAX_WORKERS:
             raise SettingsError(
                 f"the setting workers is {self.workers}: give 1 to {MAX_WORKERS} processes"
+            )
+        if self.outputs and not self.outputs.startswith("s3://"):
+            raise SettingsError(
+                f"the setting outputs takes an s3://bucket/prefix URL, not {self.outputs!r}"
             )
         if self.database and not is_database_url(self.database):
             raise SettingsError(

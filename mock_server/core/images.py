@@ -30,6 +30,7 @@ from PIL import Image
 from ...contracts import UnusableImageError, probe_image
 from ..errors import bad_request
 from .engine import RenderFailed
+from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .remote_fetch import FetchFailed, FetchRefused, RemoteFetcher
 
 __all__ = [
@@ -146,11 +147,15 @@ class ImageLoader:
         base_url: str,
         fetcher: RemoteFetcher | None,
         max_pixels: int,
+        objects: ObjectStore | None = None,
     ) -> None:
         """``fetcher`` fetches http(s) images; None (the default setting) keeps
         the server off the network: a placeholder frame stands in."""
         self.inputs_dir = data_dir / "inputs"
         self.uploads_dir = data_dir / "uploads"
+        self.objects: ObjectStore = objects if objects is not None else LocalFiles()
+        """Where kept images and uploads are also kept (``--outputs``): a render
+        on another machine reads them from there."""
         self.base = urlsplit(base_url)
         self.fetcher = fetcher
         self.max_pixels = max_pixels
@@ -173,6 +178,7 @@ class ImageLoader:
             return
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(path, intake.data)
+        self.objects.put(f"inputs/{path.name}", path)
 
     def remove_partials(self) -> None:
         """Delete half-written inputs left by a killed run (called at start)."""
@@ -204,6 +210,7 @@ class ImageLoader:
             RenderFailed: code 1402 when the image cannot be had or used.
         """
         if digest is not None:
+            self._bring(self.input_path(digest))
             data = read_inside(self.inputs_dir, self.input_path(digest))
             if data is None:
                 raise RenderFailed(
@@ -212,6 +219,7 @@ class ImageLoader:
             return data, "data-uri"
         local = self.upload_file(image)
         if local is not None:
+            self._bring(local)
             data = read_inside(self.uploads_dir, local)
             if data is None:
                 raise RenderFailed(
@@ -222,6 +230,26 @@ class ImageLoader:
         if self.fetcher is None:
             return placeholder_image(image), "placeholder"
         return self._fetch(image), "remote"
+
+    def _bring(self, path: Path) -> None:
+        """A kept image or an upload made on another machine: from the object
+        store into the data folder, if it is there (``--outputs``)."""
+        if not self.objects.shared or path.is_file():
+            return
+        folder = path.parent
+        key = (
+            f"inputs/{path.name}"
+            if folder == self.inputs_dir
+            else f"uploads/{folder.name}/{path.name}"
+        )
+        if folder != self.inputs_dir and folder.parent != self.uploads_dir:
+            return  # not a file of ours: read_inside refuses it next
+        try:
+            self.objects.get(key, path)
+        except ObjectStoreError as exc:
+            raise RenderFailed(
+                f"The image could not be read: {exc}", code=1402
+            ) from None
 
     def _fetch(self, url: str) -> bytes:
         assert self.fetcher is not None

@@ -22,6 +22,7 @@ from typing import Any
 from .clock import ServerClock
 from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
 from .images import ImageIntake, ImageLoader, first_image
+from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .prediction import Prediction
 from .store import Store
 
@@ -65,10 +66,13 @@ class RenderQueue:
         clock: ServerClock,
         images: ImageLoader,
         outputs_dir: Path,
+        objects: ObjectStore | None = None,
         engine_models: Mapping[str, str] | None = None,
         fallback: Engine | None = None,
     ) -> None:
         self.engine = engine
+        self.objects: ObjectStore = objects if objects is not None else LocalFiles()
+        """Where a render's files are also kept, before its outcome is stored."""
         self.engine_models = dict(engine_models or {})
         """Model ids to the family a real engine may run (catalogue data)."""
         self.fallback = fallback
@@ -225,7 +229,9 @@ class RenderQueue:
         cached = (
             self._cached if self.engine_for(p) is self.engine else self._fallback_cached
         )
-        if cached is None or p.outcome_known:
+        if cached is None or p.outcome_known or self.objects.shared:
+            # Shared objects: a worker thread puts the files before the outcome
+            # is stored (blocking calls, never on the loop).
             return False
         if (
             image is None
@@ -300,6 +306,7 @@ class RenderQueue:
             changes: dict[str, Any] = {"inference_ms": int(result.inference_ms)}
             if result.output_path is not None:
                 changes["output_file"] = str(result.output_path)
+            self._keep(p, result.output_path)
             self.store.update(p, **changes)
 
     def queue(self, p: Prediction, image: ImageIntake | None) -> None:
@@ -329,6 +336,7 @@ class RenderQueue:
                 return
             if result.output_path is not None:
                 changes["output_file"] = str(result.output_path)
+            self._keep(p, result.output_path)
             self.store.update(
                 p,
                 **changes,
@@ -352,6 +360,30 @@ class RenderQueue:
                 self._fail(p, INTERNAL_ERROR, message, started)
         finally:
             self._signal_done(p.id)
+
+    def _keep(self, p: Prediction, first: Path | str | None) -> None:
+        """Put ``p``'s finished files in the object store (``--outputs``), before
+        its outcome is stored, so a replica that reads the outcome finds them.
+
+        Raises:
+            RenderFailed: the store refused them (code 5000: the task fails
+                rather than complete with files other machines cannot get).
+        """
+        if not self.objects.shared:
+            return
+        for index, name in enumerate(p.output_names):
+            path = (
+                Path(first)
+                if index == 0 and first is not None
+                else self.outputs_dir / name
+            )
+            try:
+                self.objects.put(f"outputs/{name}", path)
+            except ObjectStoreError as exc:
+                raise RenderFailed(
+                    f"Internal error: the output could not be kept ({exc})",
+                    code=INTERNAL_ERROR,
+                ) from None
 
     def _fail(self, p: Prediction, code: int, message: str, started: float) -> None:
         if self.store.holds(p):

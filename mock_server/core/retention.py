@@ -30,6 +30,7 @@ from .components import Expiring, FaultSource
 from .engine import Engine, TrimmableCache
 from .images import ImageLoader
 from .lifecycle import is_refunded
+from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .prediction import Prediction
 from .renders import RenderQueue
 from .store import Store, StoreError
@@ -141,11 +142,13 @@ class Retention:
         images: ImageLoader,
         engine: Engine,
         outputs_dir: Path,
+        objects: ObjectStore | None = None,
         faults: FaultSource | None = None,
         expiring: Sequence[Expiring] = (),
         interval_s: float = 0.0,
     ) -> None:
         self.policy = policy
+        self.objects: ObjectStore = objects if objects is not None else LocalFiles()
         self.store = store
         self.clock = clock
         self.renders = renders
@@ -257,6 +260,17 @@ class Retention:
                 report.outputs += 1
             else:
                 report.inputs += 1
+        if self.objects.shared and files:
+            # Kept by whichever machine made them: gone from the bucket too.
+            folders = {self.outputs_dir: "outputs", self.images.inputs_dir: "inputs"}
+            try:
+                self.objects.delete(
+                    f"{folders[f.parent]}/{f.name}"
+                    for f in files
+                    if f.parent in folders
+                )
+            except ObjectStoreError as exc:
+                log.warning("pruned files stay in the object store: %s", exc)
         if policy.max_upload_age_s > 0:
             report.uploads = sum(
                 e.expire(policy.max_upload_age_s) for e in self.expiring

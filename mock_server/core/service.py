@@ -53,6 +53,7 @@ from .images import (
 from .keys import key_id, mask_key
 from .leases import LeasedStore, WorkLeases
 from .lifecycle import is_terminal, status_at
+from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
@@ -120,8 +121,11 @@ class MockService:
         catalogue: Catalogue | None = None,
         outputs: OutputSource | None = None,
         fallback: Engine | None = None,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.settings = settings
+        self.objects: ObjectStore = objects if objects is not None else LocalFiles()
+        """Where finished files are also kept for other machines (``--outputs``)."""
         self.catalogue = catalogue if catalogue is not None else builtin_catalogue()
         """The models this server serves."""
         self.outputs = outputs
@@ -152,6 +156,7 @@ class MockService:
             clock=clock,
             images=images,
             outputs_dir=self.outputs_dir,
+            objects=self.objects,
             engine_models={
                 m.id: m.engine_model for m in self.catalogue if m.engine_model
             },
@@ -173,6 +178,7 @@ class MockService:
             images=images,
             engine=engine,
             outputs_dir=self.outputs_dir,
+            objects=self.objects,
             faults=faults,
             expiring=self.expiring,
             interval_s=settings.prune_interval_s,
@@ -320,6 +326,7 @@ class MockService:
         finished (not stored yet: submit() writes the row once). Blocking."""
         for name, (data, _) in zip(p.output_names, chosen.files, strict=False):
             write_atomically(self.outputs_dir / name, data)
+            self.objects.put(f"outputs/{name}", self.outputs_dir / name)
         now = self.clock.now()
         p.render_started_at = p.rendered_at = now
         p.nsfw = [False] * max(1, len(chosen.files) or len(chosen.urls))
@@ -545,6 +552,7 @@ class MockService:
             self.store.update(p, forced_status="deleted")
             for name in p.output_names:
                 (self.outputs_dir / name).unlink(missing_ok=True)
+            self.objects.delete(f"outputs/{name}" for name in p.output_names)
             count += 1
         return count
 
@@ -558,7 +566,7 @@ class MockService:
         Raises:
             ApiError: 503 when the engine could not make it.
         """
-        if not self.settings.lazy_renders:
+        if not (self.settings.lazy_renders or self.objects.shared):
             return  # clips are made at submit: nothing to check on a download
         p = self.store.get(prediction_id)
         if p is None or self.status(p) != "completed":
@@ -570,11 +578,37 @@ class MockService:
             for folder, found, _ in map(self.output_for, p.output_names)
         ):
             return
+        if self.objects.shared and await self._fetch_outputs(p):
+            return  # made on another machine: kept in the object store
+        if not self.settings.lazy_renders:
+            return  # gone: the download answers 404
         try:
             await self.renders.materialize(p)
         except RenderFailed as exc:
             raise ApiError(
                 503, f"Service unavailable: the clip could not be made ({exc})"
+            ) from None
+
+    async def _fetch_outputs(self, p: Prediction) -> bool:
+        """Bring ``p``'s missing output files from the object store into
+        ``outputs/``; whether every one is here now."""
+        missing = [
+            name
+            for name in p.output_names
+            if not (Path(self.output_for(name)[0]) / self.output_for(name)[1]).is_file()
+        ]
+
+        def fetch() -> bool:
+            return all(
+                self.objects.get(f"outputs/{name}", self.outputs_dir / name)
+                for name in missing
+            )
+
+        try:
+            return await asyncio.to_thread(fetch)
+        except ObjectStoreError as exc:
+            raise ApiError(
+                503, f"Service unavailable: the output could not be read ({exc})"
             ) from None
 
     def output_file(self, prediction_id: str) -> tuple[Path, str]:
@@ -595,6 +629,9 @@ class MockService:
         plan = p.output_plan
         if p.output_file and name == p.output_name:
             path = Path(p.output_file)
+            # Another machine's cache path: the copy fetched into outputs/.
+            if self.objects.shared and not path.is_file():
+                return self.outputs_dir, name, plan.media_type
             return path.parent, path.name, plan.media_type
         return self.outputs_dir, name, plan.media_type
 
@@ -673,6 +710,7 @@ class MockService:
                 for f in folder.iterdir():
                     if f.is_file():
                         f.unlink(missing_ok=True)
+        self.objects.clear()
         return count
 
     # -- retention -----------------------------------------------------------------

@@ -139,3 +139,36 @@ def postgres_server() -> str:
 def database(postgres_server: str) -> Iterator[str]:
     """A fresh database of this test's own on that server (dropped after it)."""
     yield from fresh_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server in this process, for ``--outputs s3://...`` (the test
+    extra installs it; credentials are moto's placeholders)."""
+    from moto.server import ThreadedMotoServer
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    """A fresh bucket on that server: its ``s3://`` URL with a prefix."""
+    import uuid
+
+    import boto3
+
+    name = f"mock-{uuid.uuid4().hex[:20]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return f"s3://{name}/team/mock"

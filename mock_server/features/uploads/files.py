@@ -26,17 +26,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ....contracts import UnusableImageError, probe_image
 from ....contracts.errors import WavespeedMockError
+from ...core.objects import LocalFiles, ObjectStore, ObjectStoreError
 from ...core.store import Store
 from .sniff import SNIFF_BYTES, sniff_media
+
+log = logging.getLogger("wavespeed_mock.server")
 
 __all__ = [
     "MEDIA_EXTENSIONS",
@@ -115,8 +120,11 @@ class UploadStore:
         store: Store,
         max_bytes: int,
         max_image_pixels: int,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.dir = data_dir / "uploads"
+        self.objects: ObjectStore = objects if objects is not None else LocalFiles()
+        """Where uploads are also kept (``--outputs``): every machine serves them."""
         self.partial_dir = self.dir / ".partial"
         self.store = store
         self.max_bytes = max_bytes
@@ -200,12 +208,31 @@ class UploadStore:
         final = self.path_of(upload_id, filename)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp.replace(final)
+        try:
+            self.objects.put(f"uploads/{upload_id}/{filename}", final)
+        except ObjectStoreError:
+            final.unlink(missing_ok=True)  # not kept anywhere: not kept at all
+            raise
         ticket = self.ticket(upload_id) or {"created_at": time.time()}
         ticket.update(
             filename=filename, size=size, content_type=content_type, type=kind
         )
         self._save(upload_id, ticket)
         return final
+
+    def bring(self, upload_id: str, filename: str) -> None:
+        """An upload made on another machine: from the object store into the
+        data folder, if it is kept there (``--outputs``). Blocking."""
+        if not self.objects.shared:
+            return
+        path = self.path_of(upload_id, filename)
+        ticket = self.ticket(upload_id)
+        if (
+            ticket is not None
+            and ticket.get("filename") == filename
+            and not path.is_file()
+        ):
+            self.objects.get(f"uploads/{upload_id}/{filename}", path)
 
     def content_type(self, upload_id: str, filename: str) -> str | None:
         """The recorded content type of an upload, if it is recorded."""
@@ -229,6 +256,7 @@ class UploadStore:
         removed = 0
         for key in old_keys:
             removed += self._remove_folder(key[len(_TICKET) :]) or 1
+        self._forget_objects((key[len(_TICKET) :], recorded[key]) for key in old_keys)
         if old_keys:
             self.store.delete_values(old_keys)
         if self.dir.is_dir():
@@ -247,15 +275,30 @@ class UploadStore:
 
     def clear(self) -> int:
         """Delete every upload and ticket (a reset); how many uploads there were."""
-        keys = [key for key, _ in self.store.values(_TICKET)]
+        tickets = list(self.store.values(_TICKET))
+        keys = [key for key, _ in tickets]
         if keys:
             self.store.delete_values(keys)
+        self._forget_objects((key[len(_TICKET) :], raw) for key, raw in tickets)
         removed = 0
         if self.dir.is_dir():
             for folder in self.dir.iterdir():
                 if UPLOAD_ID.match(folder.name):
                     removed += self._remove_folder(folder.name)
         return max(removed, len(keys))
+
+    def _forget_objects(self, tickets: Iterable[tuple[str, str]]) -> None:
+        """Delete these uploads (id, ticket JSON) from the object store."""
+        if not self.objects.shared:
+            return
+        keys = [
+            f"uploads/{upload_id}/{json.loads(raw).get('filename')}"
+            for upload_id, raw in tickets
+        ]
+        try:
+            self.objects.delete(keys)
+        except ObjectStoreError as exc:
+            log.warning("expired uploads stay in the object store: %s", exc)
 
     def _remove_folder(self, upload_id: str) -> int:
         folder = self.dir / upload_id

@@ -6,6 +6,8 @@ See :mod:`.files` for what the flow is; these handlers only read requests
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import mimetypes
 import shutil
 import uuid
@@ -20,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message
 
 from ....contracts import upload_limits
+from ...core.objects import ObjectStoreError
 from ...core.service import MockService
 from ...errors import ApiError, bad_request
 from ...http.auth import Authenticator
@@ -95,14 +98,22 @@ async def _keep(
         raise _refused(shown or filename, exc) from None
     if kind_limits is not None:
         _check_kind_size(kind, size, kind_limits)
-    uploads.commit(
-        temp,
-        upload_id,
-        filename,
-        kind=kind,
-        content_type=_content_type(declared, sniffed, filename),
-        size=size,
-    )
+    try:  # off the loop: with --outputs it puts the file in the object store
+        await anyio.to_thread.run_sync(
+            functools.partial(
+                uploads.commit,
+                temp,
+                upload_id,
+                filename,
+                kind=kind,
+                content_type=_content_type(declared, sniffed, filename),
+                size=size,
+            )
+        )
+    except ObjectStoreError as exc:
+        raise ApiError(
+            503, f"Service unavailable: the file could not be kept ({exc})"
+        ) from None
     return kind
 
 
@@ -206,6 +217,12 @@ class UploadHandlers:
         media = self.uploads.content_type(upload_id, filename) or _content_type(
             None, None, filename
         )
+        try:  # made through another machine: from the object store (--outputs)
+            await asyncio.to_thread(self.uploads.bring, upload_id, filename)
+        except ObjectStoreError as exc:
+            raise ApiError(
+                503, f"Service unavailable: the file could not be read ({exc})"
+            ) from None
         return serve_file(
             self.uploads.dir,
             f"{upload_id}/{filename}",

@@ -32,6 +32,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
 }
 # Fields whose text has a shape of its own.
 SHAPED: dict[str, tuple[str, Any]] = {
+    "outputs": ("s3://bucket/prefix", "s3://bucket/prefix"),
     "database": (
         "postgresql://u@127.0.0.1:5432/db",
         "postgresql://u@127.0.0.1:5432/db",

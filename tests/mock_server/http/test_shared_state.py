@@ -318,3 +318,89 @@ def test_a_custom_output_set_through_one_server_serves_the_other_once(
     assert client.get(again).content not in (picture.getvalue(), b"")
     assert synthetic != picture.getvalue()
     assert client.get(first.url + "/_mock/outputs").json()["data"]["rules"] == []
+
+
+def test_servers_with_data_folders_of_their_own_share_files_through_s3(
+    database: str, bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """Two machines, in effect: one database, one bucket, two data folders. A
+    task's files and an upload made through the first are downloaded through
+    the second (from the bucket: the second never made them), and a reset
+    empties the bucket."""
+    import base64
+    import io
+
+    import boto3
+    from PIL import Image
+
+    def settings(folder: str) -> Settings:
+        return Settings(
+            data_dir=tmp_path / folder, port=0, profile="instant", database=database,
+            check_responses=True, outputs=bucket, s3_endpoint=s3_endpoint,
+        )  # fmt: skip
+
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 200)).save(picture, format="PNG")
+    z = "wavespeed-ai/z-image/turbo"
+    with (
+        LiveServer(settings("first")) as first,
+        LiveServer(settings("second")) as second,
+        httpx.Client(headers=AUTH, timeout=30) as client,
+    ):
+        # A custom output: bytes no server could make again.
+        rule = {
+            "model": z,
+            "outputs": [
+                {
+                    "base64": base64.b64encode(picture.getvalue()).decode(),
+                    "format": "png",
+                }
+            ],
+        }
+        assert client.post(first.url + "/_mock/outputs", json=rule).status_code == 200
+        task = client.post(f"{first.url}/api/v3/{z}", json={"prompt": "blue"}).json()[
+            "data"
+        ]["id"]
+        # A synthetic clip rendered by the first.
+        clip_task = client.post(
+            first.url + T2V, json={"prompt": "Waves.", "seed": 2}
+        ).json()["data"]["id"]
+        views = {}
+        for pid in (task, clip_task):
+            for _ in range(1200):  # a bound for a busy machine, not a timing
+                view = client.get(
+                    f"{first.url}/api/v3/predictions/{pid}/result"
+                ).json()["data"]
+                if view["status"] == "completed":
+                    break
+                time.sleep(0.05)
+            views[pid] = view
+        [url] = views[task]["outputs"]
+        got = client.get(url.replace(first.url, second.url))
+        assert got.status_code == 200 and got.content == picture.getvalue()
+        clip_url = views[clip_task]["outputs"][0]
+        mine = client.get(clip_url).content
+        theirs = client.get(
+            clip_url.replace(first.url, second.url), headers={"Range": "bytes=0-99"}
+        )
+        assert theirs.status_code == 206 and theirs.content == mine[:100]
+        # Kept in the bucket before the task read as completed.
+        name = bucket.split("/")[2]
+        s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]}
+        assert f"team/mock/outputs/{clip_url.rsplit('/', 1)[1]}" in keys
+
+        uploaded = client.post(
+            first.url + "/api/v3/media/upload/binary",
+            files={"file": ("face.png", picture.getvalue(), "image/png")},
+        ).json()["data"]["download_url"]
+        assert not (tmp_path / "second" / "uploads").exists() or not any(
+            (tmp_path / "second" / "uploads").rglob("face.png")
+        )
+        assert (
+            client.get(uploaded.replace(first.url, second.url)).content
+            == picture.getvalue()
+        )
+
+        assert client.post(second.url + "/_mock/reset").is_success
+        assert s3.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0

@@ -1,0 +1,73 @@
+"""The object store (``core/objects.py``): the data folder only, or S3 (moto's
+server here, as a user's MinIO or AWS would be)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+from wavespeed_mock.mock_server.core.objects import (
+    LocalFiles,
+    ObjectStoreError,
+    S3Objects,
+    open_objects,
+)
+from wavespeed_mock.mock_server.settings import SettingsError
+
+
+def test_the_default_keeps_files_in_the_data_folder_only(tmp_path: Path) -> None:
+    objects = open_objects(None)
+    assert isinstance(objects, LocalFiles) and not objects.shared
+    (tmp_path / "a").write_bytes(b"x")
+    objects.put("outputs/a", tmp_path / "a")
+    assert objects.get("outputs/a", tmp_path / "b") is False
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_file_put_is_got_back_and_deleted(
+    bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    objects = S3Objects(bucket, endpoint=s3_endpoint)
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    objects.put("outputs/clip.mp4", source)
+    # Under the URL's prefix, by its path in the data folder.
+    name = bucket.split("/")[2]
+    listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket=name)
+    assert [o["Key"] for o in listed["Contents"]] == ["team/mock/outputs/clip.mp4"]
+    target = tmp_path / "other" / "outputs" / "clip.mp4"
+    assert objects.get("outputs/clip.mp4", target) is True
+    assert target.read_bytes() == source.read_bytes()
+    assert not list(target.parent.glob(".*.part"))  # written whole, then renamed
+    assert objects.get("outputs/missing.mp4", tmp_path / "missing.mp4") is False
+    objects.delete(["outputs/clip.mp4"])
+    assert objects.get("outputs/clip.mp4", tmp_path / "again.mp4") is False
+
+
+def test_a_reset_clears_only_its_own_prefix(
+    bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    name = bucket.split("/")[2]
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    client.put_object(Bucket=name, Key="someone-else/keep.txt", Body=b"keep")
+    objects = S3Objects(bucket, endpoint=s3_endpoint)
+    (tmp_path / "f").write_bytes(b"1")
+    for key in ("outputs/a.png", "uploads/u1/b.png", "inputs/c.img"):
+        objects.put(key, tmp_path / "f")
+    objects.clear()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=name)["Contents"]]
+    assert keys == ["someone-else/keep.txt"]
+
+
+def test_an_unreachable_store_is_an_error_that_names_it(tmp_path: Path) -> None:
+    objects = S3Objects("s3://nowhere/x", endpoint="http://127.0.0.1:9")
+    (tmp_path / "f").write_bytes(b"1")
+    with pytest.raises(ObjectStoreError, match="s3://nowhere/x/"):
+        objects.put("outputs/f", tmp_path / "f")
+
+
+@pytest.mark.parametrize("url", ["http://bucket/x", "s3://", "bucket/prefix"])
+def test_outputs_takes_an_s3_url(url: str) -> None:
+    with pytest.raises(SettingsError, match="s3://bucket/prefix"):
+        S3Objects(url)
