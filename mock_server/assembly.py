@@ -128,7 +128,12 @@ def build_server(
     cassettes = CassetteDeck.from_settings(
         settings, clock=clock, images=images, catalogue=catalogue
     )
-    store = open_store(settings.database, data_dir, lease_s=settings.lease_s)
+    store = open_store(
+        settings.database,
+        data_dir,
+        lease_s=settings.lease_s,
+        hands_off=settings.no_render,
+    )
     secrets = WebhookSecrets(store)
     features = Features(
         account=Account(

@@ -144,6 +144,11 @@ class Settings:
         "renders and webhooks without renewing before another takes them over "
         "(a crash; docs/scale-out.md)",
     )
+    no_render: bool = setting(
+        False,
+        help="with --database: render nothing and send no webhooks here; "
+        "`wavespeed-mock worker` processes take that work (docs/scale-out.md)",
+    )
     workers: int = setting(
         1,
         help="server processes answering on the one port; more than 1 needs "

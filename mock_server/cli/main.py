@@ -1,4 +1,4 @@
-"""The ``wavespeed-mock`` command: serve, render, control, check, prune."""
+"""The ``wavespeed-mock`` command: serve, worker, render, control, check, prune."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_serve_parser(subparsers)
+    from .worker import add_worker_parser
+
+    add_worker_parser(subparsers)
     from .render import add_render_parser
 
     add_render_parser(subparsers)
@@ -91,6 +94,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from .prune import run_prune
 
             return run_prune(args)
+        if args.command == "worker":
+            from .worker import run_worker
+
+            return run_worker(args)
         if args.command == "catalogue":
             from .catalogue import run_catalogue
 

@@ -17,8 +17,10 @@ from .workers import BALANCED_PORTS, check_workers
 
 __all__ = [
     "RETENTION_DESTS",
+    "add_engine_options",
     "add_serve_parser",
     "add_setting_flags",
+    "engine_options",
     "run_serve",
     "settings_from_args",
 ]
@@ -114,10 +116,10 @@ def add_serve_parser(
         "WAVESPEED_MOCK_<NAME> environment variable its help names (flags win).",
     )
     add_setting_flags(serve)
-    _add_engine_options(serve)
+    add_engine_options(serve)
 
 
-def _add_engine_options(serve: argparse.ArgumentParser) -> None:
+def add_engine_options(serve: argparse.ArgumentParser) -> None:
     """Each registered engine's own options, as ``--<engine>-<option>`` flags."""
     for name in sorted(available_engines()):
         try:
@@ -159,18 +161,7 @@ def run_serve(args: argparse.Namespace) -> int:
         settings = settings.replace(
             tls=True, public_url=settings.public_url or "https://api.wavespeed.ai"
         )
-    options: dict[str, object] = {}
-    for dest, value in vars(args).items():
-        if not dest.startswith(_OPTION_DEST) or value is None:
-            continue
-        engine, _, option = dest[len(_OPTION_DEST) :].partition(":")
-        if engine != settings.engine:
-            flag = f"--{engine}-{option}".replace("_", "-")
-            raise SettingsError(
-                f"{flag} is an option of the {engine!r} engine, but the server runs "
-                f"{settings.engine!r}; add --engine {engine}"
-            )
-        options[option] = value
+    options = engine_options(args, settings)
     check_workers(settings)
     # Bound before anything else, so that the banner names the real port (with
     # --port 0) and is printed only once the address is ours.
@@ -228,6 +219,23 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def engine_options(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    """The ``--<engine>-<option>`` flags given, for the engine ``settings`` names."""
+    options: dict[str, object] = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith(_OPTION_DEST) or value is None:
+            continue
+        engine, _, option = dest[len(_OPTION_DEST) :].partition(":")
+        if engine != settings.engine:
+            flag = f"--{engine}-{option}".replace("_", "-")
+            raise SettingsError(
+                f"{flag} is an option of the {engine!r} engine, but the server runs "
+                f"{settings.engine!r}; add --engine {engine}"
+            )
+        options[option] = value
+    return options
+
+
 def banner(settings: Settings) -> list[str]:
     """What ``serve`` says once it listens: where, and what it runs."""
     base = settings.base_url
@@ -236,6 +244,11 @@ def banner(settings: Settings) -> list[str]:
         f"(engine {settings.engine}, profile {settings.profile}, data in {settings.data_dir})",
         f"  playground {base}/   API reference {base}/docs   control API {base}/_mock",
     ]
+    if settings.no_render:
+        lines.append(
+            "  renders nothing here (--no-render): `wavespeed-mock worker` processes "
+            "on the database take the renders and webhooks"
+        )
     if settings.workers > 1:
         lines.append(
             f"  {settings.workers} worker processes on this port, one state in the "

@@ -58,11 +58,21 @@ class WorkLeases:
     """Keeps this process's leases and takes over the work of dead processes."""
 
     def __init__(
-        self, store: LeasedStore, *, renders: RenderQueue, watch: TerminalWatch
+        self,
+        store: LeasedStore,
+        *,
+        renders: RenderQueue,
+        watch: TerminalWatch,
+        takes_work: bool = True,
     ) -> None:
         self.store = store
         self.renders = renders
         self.watch = watch
+        self.takes_work = takes_work
+        """False for a ``--no-render`` server: it takes no work, workers do."""
+        self.every_s = store.lease_s / 3  # two renewals may fail before a lease ends
+        """Seconds between passes; a ``wavespeed-mock worker`` looks for work
+        more often (``cli/worker.py``)."""
         self.taken = 0
         """Tasks taken over from other processes since the start."""
         self._task: asyncio.Task[None] | None = None
@@ -83,7 +93,6 @@ class WorkLeases:
             log.warning("could not hand over leased work at the stop: %s", exc)
 
     async def _run(self) -> None:
-        every = self.store.lease_s / 3  # two renewals may fail before a lease ends
         while True:
             try:
                 await self.pass_once()
@@ -91,14 +100,16 @@ class WorkLeases:
                 pass  # an outage: logged by pass_once, tried again next time
             except Exception:  # anything else must not end the renewals
                 log.exception("renewing or taking over leased work failed")
-            await asyncio.sleep(every)
+            await asyncio.sleep(self.every_s)
 
     async def pass_once(self) -> list[Prediction]:
         """Renew this process's leases and resume the work of dead processes;
         the tasks taken over."""
         try:
             await asyncio.to_thread(self.store.renew)
-            taken = await asyncio.to_thread(self.store.take_over)
+            taken = (
+                await asyncio.to_thread(self.store.take_over) if self.takes_work else []
+            )
         except StoreError as exc:
             log.warning("could not renew or take over leased work: %s", exc)
             raise
@@ -107,7 +118,9 @@ class WorkLeases:
         return taken
 
     def _resume(self, p: Prediction) -> None:
-        log.info("taking over the work of %s from a process that stopped", p.id)
+        log.info(
+            "taking over the work of %s (handed off, or its process stopped)", p.id
+        )
         self.taken += 1
         if not p.outcome_known:
             self.renders.queue(p, None)

@@ -131,6 +131,8 @@ _UNFINISHED = (
 )
 """A task with work left: its outcome unknown, or its webhook owed."""
 _NOW = "extract(epoch FROM clock_timestamp())"
+_HANDED_OFF_S = -1.0
+"""A handed-off task's lease: one that ended a second ago, free to take."""
 """Leases run on the database's clock: one clock for every host."""
 _LOCK_SPACE = 7275817
 """The first key of this project's advisory locks (``exclusive``)."""
@@ -161,6 +163,7 @@ class PostgresStore:
         lease_s: float = DEFAULT_LEASE_S,
         min_size: int = 1,
         max_size: int = 8,
+        hands_off: bool = False,
     ) -> None:
         try:
             import psycopg
@@ -179,6 +182,9 @@ class PostgresStore:
         self._followers: dict[str, Callable[[str], None]] = {}
         self._apool: AsyncConnectionPool[Any] | None = None
         self._log_added = 0  # entries added since the last cut (log_extend)
+        self.hands_off = hands_off
+        """A ``--no-render`` server's: its tasks' work is stored free (no owner,
+        an ended lease) for a worker to take at once (``take_over``)."""
         """Polls' connections, opened on the server's loop (:meth:`attach`)."""
         self._opening: asyncio.Task[None] | None = None
         self._select_following: str | None = None
@@ -411,9 +417,10 @@ class PostgresStore:
                     p.image_digest,
                     record,
                     *(_column(p, n) for n in MUTABLE_FIELDS),
-                    self.owner,
+                    None if self.hands_off else self.owner,
                     leased,
-                    self.lease_s,
+                    # Handed off: a lease that ended already, free to take.
+                    _HANDED_OFF_S if self.hands_off else self.lease_s,
                 ),
             )
         self._counted(1)

@@ -54,7 +54,7 @@ from .keys import key_id, mask_key
 from .leases import LeasedStore, WorkLeases
 from .lifecycle import is_terminal, status_at
 from .objects import LocalFiles, ObjectStore, ObjectStoreError
-from .prediction import TIMESTAMP_DIGITS, Prediction, to_api
+from .prediction import MUTABLE_FIELDS, TIMESTAMP_DIGITS, Prediction, to_api
 from .profiles import DEFAULT_PROFILE, TimingProfile, parse_profile
 from .renders import RenderQueue
 from .retention import PruneReport, Retention, RetentionPolicy
@@ -75,6 +75,10 @@ SETTLE_TIMEOUT_S = 120.0
 SETTLE_POLL_S = 0.01
 INLINE_MAX_CHARS = 100_000
 """An inline (text) output is at most this long in an answer."""
+
+
+ELSEWHERE_POLL_S = 0.1
+"""How often a sync-mode wait reads a row a worker will finish (``--no-render``)."""
 
 
 class Unread(enum.Enum):
@@ -185,7 +189,10 @@ class MockService:
         )
         self.leases = (
             WorkLeases(
-                cast("LeasedStore", store), renders=self.renders, watch=self.watch
+                cast("LeasedStore", store),
+                renders=self.renders,
+                watch=self.watch,
+                takes_work=not settings.no_render,
             )
             if store.shared
             else None
@@ -297,8 +304,18 @@ class MockService:
                 await self._keep(image)
             if chosen is not None:
                 await asyncio.to_thread(self._place_chosen, p, chosen)
-            cached = chosen is not None or self.renders.finish_from_cache(p, image)
-            if not cached and self.settings.lazy_renders and not p.outcome_known:
+            # --no-render: a worker makes it (a cache lookup included), and
+            # lazily made clips are made where they are asked for, not here.
+            here = not self.settings.no_render
+            cached = chosen is not None or (
+                here and self.renders.finish_from_cache(p, image)
+            )
+            if (
+                not cached
+                and here
+                and self.settings.lazy_renders
+                and not p.outcome_known
+            ):
                 self.renders.defer(p)  # the clip is made on its first download
                 cached = True
         except BaseException:
@@ -340,6 +357,8 @@ class MockService:
     ) -> None:
         if fault is not None and self.faults is not None:
             self.faults.record(fault, p)
+        if self.settings.no_render:
+            return  # stored free to take: a worker renders it and sends its webhook
         if not cached:
             self.renders.queue(p, image)
         if self.watch.wants(p):
@@ -639,7 +658,25 @@ class MockService:
 
     async def wait_until_terminal(self, p: Prediction, deadline: float) -> bool:
         """Wait until ``p`` is terminal or the clock reaches ``deadline`` (sync mode)."""
+        if self.settings.no_render:
+            return await self._until_terminal_elsewhere(p, deadline)
         return await until_terminal(p, deadline, clock=self.clock, renders=self.renders)
+
+    async def _until_terminal_elsewhere(self, p: Prediction, deadline: float) -> bool:
+        """:meth:`wait_until_terminal` for a task a worker renders (``--no-render``):
+        its row is read again every ``ELSEWHERE_POLL_S`` of real time, and what
+        the worker changed is copied into ``p``."""
+        while True:
+            if is_terminal(self.status(p)):
+                return True
+            if self.clock.now() >= deadline or self._stopping.is_set():
+                return False
+            await asyncio.sleep(ELSEWHERE_POLL_S)
+            fresh = await self.store.fetch(p.id)
+            if fresh is None:
+                return False
+            for name in MUTABLE_FIELDS:
+                setattr(p, name, getattr(fresh, name))
 
     # -- settling ------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...contracts import OutputPlan, plan_json
-from ..settings import is_database_url
+from ..settings import SettingsError, is_database_url
 from .keys import key_id, mask_key
 from .prediction import MUTABLE_FIELDS, Prediction
 
@@ -152,14 +152,27 @@ class Store(Protocol):
         ...
 
 
-def open_store(database: str | None, data_dir: Path, *, lease_s: float = 10.0) -> Store:
+def open_store(
+    database: str | None,
+    data_dir: Path,
+    *,
+    lease_s: float = 10.0,
+    hands_off: bool = False,
+) -> Store:
     """The store a server uses: ``state.sqlite3`` in ``data_dir`` by default, or
     the PostgreSQL database a ``postgresql://`` URL names (``lease_s``: how long
-    a process holds its tasks' work there, ``core/leases.py``)."""
+    a process holds its tasks' work there, ``core/leases.py``; ``hands_off``:
+    a ``--no-render`` server's tasks are stored free for a worker to take)."""
     if database and is_database_url(database):
         from .pg_store import PostgresStore  # psycopg only when asked for
 
-        return PostgresStore(database, lease_s=lease_s)
+        return PostgresStore(database, lease_s=lease_s, hands_off=hands_off)
+    if hands_off:
+        raise SettingsError(
+            "--no-render leaves the work to `wavespeed-mock worker` processes, "
+            "which need the shared state: add --database postgresql://... "
+            "(docs/scale-out.md)"
+        )
     return PredictionStore(data_dir / "state.sqlite3")
 
 

@@ -1,0 +1,149 @@
+"""``wavespeed-mock worker`` and ``serve --no-render`` (``cli/worker.py``): an API
+server that renders nothing, and worker processes that take its work."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from wavespeed_mock.mock_server.cli import main
+from wavespeed_mock.mock_server.http.live import LiveServer
+from wavespeed_mock.mock_server.settings import Settings
+
+from .._fakes import FakeEngine
+from .._support import T2V, Receiver, wait_until
+
+SERVE = "from wavespeed_mock.mock_server.cli import main; raise SystemExit(main())"
+KEY = {"Authorization": "Bearer worker-key"}
+
+
+def test_a_worker_needs_the_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["worker", "--data-dir", str(tmp_path)]) == 2
+    assert "--database postgresql://" in capsys.readouterr().err
+
+
+def test_no_render_needs_the_database(tmp_path: Path) -> None:
+    from wavespeed_mock.mock_server.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="wavespeed-mock worker"):
+        LiveServer(Settings(data_dir=tmp_path, port=0, no_render=True)).start()
+
+
+class Worker:
+    """``wavespeed-mock worker`` in a child process of its own session."""
+
+    def __init__(self, database: str, data_dir: Path, api_url: str, log: Path) -> None:
+        self.log = log
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", SERVE, "worker", "--database", database,
+                 "--data-dir", str(data_dir), "--profile", "fast", "--lease", "1",
+                 "--public-url", api_url],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        wait_until(
+            lambda: (
+                "taking work" in log.read_text(errors="replace")
+                or self.proc.poll() is not None
+            ),
+            timeout_s=90,
+            what="the worker started",
+        )
+        assert self.proc.poll() is None, log.read_text()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def api(database: str, tmp_path: Path) -> Iterator[tuple[LiveServer, FakeEngine]]:
+    """An API server with --no-render, and the engine it must never call."""
+    engine = FakeEngine()
+    settings = Settings(
+        data_dir=tmp_path / "shared", port=0, profile="fast", database=database,
+        no_render=True, check_responses=True, lease_s=1.0,
+    )  # fmt: skip
+    with LiveServer(settings, engine=engine) as server:
+        yield server, engine
+        assert server.service.contract_violations == []
+
+
+def ended(client: httpx.Client, url: str, task: str) -> dict[str, object]:
+    found: dict[str, object] = {}
+
+    def done() -> bool:
+        found.update(
+            client.get(f"{url}/api/v3/predictions/{task}/result").json()["data"]
+        )
+        return found["status"] in ("completed", "failed")
+
+    wait_until(done, timeout_s=120, what=f"{task} ended")
+    return found
+
+
+@pytest.mark.postgres
+def test_workers_render_and_notify_for_an_api_that_renders_nothing(
+    api: tuple[LiveServer, FakeEngine], database: str, tmp_path: Path
+) -> None:
+    server, engine = api
+    first = Worker(database, tmp_path / "shared", server.url, tmp_path / "w1.log")
+    try:
+        with Receiver() as receiver, httpx.Client(headers=KEY, timeout=120) as client:
+            task = client.post(
+                server.url + T2V,
+                params={"webhook": receiver.url},
+                json={"prompt": "Worked.", "seed": 4},
+            ).json()["data"]["id"]
+            view = ended(client, server.url, task)
+            assert view["status"] == "completed"
+            [output] = view["outputs"]  # type: ignore[misc]
+            assert str(output).startswith(server.url)
+            clip = client.get(str(output))
+            assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+            wait_until(lambda: len(receiver.deliveries) == 1, what="the webhook")
+            sent = json.loads(receiver.deliveries[0][1])
+            assert (sent["id"], sent["status"]) == (task, "completed")
+            # Sync mode: the API waits for the worker's outcome.
+            answer = client.post(
+                server.url + T2V,
+                json={"prompt": "Waited for.", "seed": 5, "enable_sync_mode": True},
+            )
+            assert answer.status_code == 200
+            assert answer.json()["data"]["status"] == "completed"
+
+            # No worker: the task waits, stored; the next worker takes it.
+            first.kill()
+            waiting = client.post(
+                server.url + T2V, json={"prompt": "Waiting.", "seed": 6}
+            ).json()["data"]["id"]
+            time.sleep(0.5)  # not a timing: nothing may render it meanwhile
+            assert client.get(
+                f"{server.url}/api/v3/predictions/{waiting}/result"
+            ).json()["data"]["status"] in ("created", "processing")
+            second = Worker(
+                database, tmp_path / "shared", server.url, tmp_path / "w2.log"
+            )
+            try:
+                assert ended(client, server.url, waiting)["status"] == "completed"
+            finally:
+                assert second.stop() == 0
+        assert engine.jobs == []  # the API rendered nothing
+    finally:
+        first.kill()
