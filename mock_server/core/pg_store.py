@@ -136,6 +136,8 @@ _HANDED_OFF_S = -1.0
 """Leases run on the database's clock: one clock for every host."""
 _LOCK_SPACE = 7275817
 """The first key of this project's advisory locks (``exclusive``)."""
+_LIVE_SPACE = 7275818
+"""The first key of the processes' liveness locks (``take_over``)."""
 CHANNEL = "wavespeed_mock_published"
 """The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
 DEFAULT_LEASE_S = 10.0
@@ -176,6 +178,7 @@ class PostgresStore:
         self.url = url
         self.lease_s = lease_s
         self.owner = uuid.uuid4().hex
+        self._alive: Any = None  # the connection holding this process's liveness lock
         """This process, as the ``owner`` of the tasks whose work it leases."""
         self._psycopg = psycopg
         self._errors = psycopg.Error
@@ -215,6 +218,7 @@ class PostgresStore:
             self._pool.close()
             raise StoreError(f"cannot reach the database {_shown(url)}: {exc}") from exc
         self._migrate()
+        self._hold_liveness()
 
     def _migrate(self) -> None:
         with self._connection() as db, db.transaction():
@@ -454,18 +458,50 @@ class PostgresStore:
 
     def take_over(self, limit: int = 100) -> list[Prediction]:
         """Lease to this process the work of tasks whose lease ran out (their
-        process stopped renewing: a crash); each is taken by one process only
-        (``FOR UPDATE SKIP LOCKED``)."""
-        with self._connection() as db:
+        process stopped renewing: a crash), and at once the work of a process
+        whose liveness lock is free (it died and its connection with it, on a
+        host that lives: freed in milliseconds, not a lease); each task is taken
+        by one process only (``FOR UPDATE SKIP LOCKED``)."""
+        with self._connection() as db, db.transaction():
+            # A transaction lock taken on a process's key means nobody holds
+            # its session lock: the process is gone. (Released at commit.)
+            gone = [
+                str(owner)
+                for (owner,) in db.execute(
+                    "SELECT owner FROM (SELECT DISTINCT owner FROM predictions "
+                    f"WHERE work_lease >= {_NOW} AND owner IS NOT NULL "
+                    "AND owner <> %s) AS leased "
+                    "WHERE pg_try_advisory_xact_lock(%s, hashtext(owner))",
+                    (self.owner, _LIVE_SPACE),
+                ).fetchall()
+            ]
             rows = db.execute(
                 f"UPDATE predictions SET owner = %s, work_lease = {_NOW} + %s "
                 "WHERE seq IN (SELECT seq FROM predictions "
-                f"WHERE work_lease < {_NOW} ORDER BY work_lease LIMIT %s "
-                "FOR UPDATE SKIP LOCKED) "
+                f"WHERE work_lease < {_NOW} "
+                "OR (work_lease IS NOT NULL AND owner = ANY(%s)) "
+                "ORDER BY work_lease LIMIT %s FOR UPDATE SKIP LOCKED) "
                 f"RETURNING record, {_COLUMNS}",
-                (self.owner, self.lease_s, limit),
+                (self.owner, self.lease_s, gone, limit),
             ).fetchall()
         return [prediction_from_row(row[0], row[1:]) for row in rows]
+
+    def _hold_liveness(self) -> None:
+        """Hold this process's liveness lock for its life, on a connection of
+        its own: the database frees it when the process dies (its connection
+        closes), and ``take_over`` in other processes reads that."""
+        import psycopg
+
+        try:
+            self._alive = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            self._alive.execute(
+                "SELECT pg_advisory_lock(%s, hashtext(%s))", (_LIVE_SPACE, self.owner)
+            )
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise StoreError(
+                f"cannot reach the database {_shown(self.url)}: {exc}"
+            ) from exc
 
     def remove(
         self, victims: Sequence[Prediction], *, refunded: Callable[[Prediction], bool]
@@ -834,6 +870,9 @@ class PostgresStore:
         if self._listener is not None:
             self._listener.join(5.0)
         self._pool.close()
+        if self._alive is not None:
+            with contextlib.suppress(Exception):  # gone already: freed already
+                self._alive.close()
 
     # -- helpers -------------------------------------------------------------------
 

@@ -43,12 +43,14 @@ def test_no_render_needs_the_database(tmp_path: Path) -> None:
 class Worker:
     """``wavespeed-mock worker`` in a child process of its own session."""
 
-    def __init__(self, database: str, data_dir: Path, api_url: str, log: Path) -> None:
+    def __init__(
+        self, database: str, data_dir: Path, api_url: str, log: Path, lease: str = "1"
+    ) -> None:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", SERVE, "worker", "--database", database,
-                 "--data-dir", str(data_dir), "--profile", "fast", "--lease", "1",
+                 "--data-dir", str(data_dir), "--profile", "fast", "--lease", lease,
                  "--public-url", api_url],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
@@ -147,3 +149,45 @@ def test_workers_render_and_notify_for_an_api_that_renders_nothing(
         assert engine.jobs == []  # the API rendered nothing
     finally:
         first.kill()
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_mid_job_leaves_it_to_another_at_once(
+    api: tuple[LiveServer, FakeEngine], database: str, tmp_path: Path
+) -> None:
+    """Workers hold their tasks for a lease of 600 s here; one killed with
+    SIGKILL while it owes a webhook loses its database connections, and with
+    them its liveness lock, so the other takes the task at its next look, not
+    600 s later, and sends the webhook."""
+    server, _ = api
+    shared = tmp_path / "shared"
+    with Receiver() as receiver, httpx.Client(headers=KEY, timeout=120) as client:
+        # A frozen clock: a task ends only when the test moves it.
+        client.post(server.url + "/_mock/clock", json={"virtual": True})
+        first = Worker(database, shared, server.url, tmp_path / "w1.log", lease="600")
+        try:
+            task = client.post(
+                server.url + T2V,
+                params={"webhook": receiver.url},
+                json={"prompt": "Held.", "seed": 7},
+            ).json()["data"]["id"]
+            # Rendered by the first worker; its webhook owed until the task ends.
+            wait_until(
+                lambda: (
+                    (p := server.service.store.get(task)) is not None
+                    and p.outcome_known
+                ),
+                timeout_s=120,
+                what="the render",
+            )
+        finally:
+            first.kill()
+        second = Worker(database, shared, server.url, tmp_path / "w2.log", lease="600")
+        try:
+            client.post(server.url + "/_mock/clock", json={"advance": 3600})
+            # Bounded far below the 600 s lease: only the liveness lock explains it.
+            wait_until(lambda: len(receiver.deliveries) >= 1, timeout_s=120,
+                       what="the webhook, sent by the second worker")  # fmt: skip
+            assert json.loads(receiver.deliveries[0][1])["id"] == task
+        finally:
+            second.kill()

@@ -308,6 +308,25 @@ def test_a_dead_processes_unfinished_work_is_taken_over_by_one_process(
 
 
 @pytest.mark.postgres
+def test_the_work_of_a_process_whose_connection_is_gone_is_taken_at_once(
+    database: str, tmp_path: Path
+) -> None:
+    """A process that dies on a host that lives loses its connections, and with
+    them its liveness lock: its work is taken at the next pass, not a lease
+    (here 600 s) later."""
+    owner, other = (PostgresStore(database, lease_s=600) for _ in range(2))
+    try:
+        add(owner, prediction("f" * 32))
+        assert other.take_over() == []  # alive: its lease holds
+        owner.close()  # as a kill -9 does: the database sees the connections go
+        assert ids(other.take_over()) == ["f" * 32]
+        assert other.take_over() == []  # its own now, and alive
+    finally:
+        owner.close()
+        other.close()
+
+
+@pytest.mark.postgres
 def test_renewal_extends_a_lease_and_releases_finished_work(
     database: str, tmp_path: Path
 ) -> None:
