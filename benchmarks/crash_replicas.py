@@ -25,6 +25,9 @@ Then, through the survivor only, the round checks:
 
 With ``--workers N`` each replica is ``serve --workers N`` (a host of N worker
 processes), and the kill takes the whole host: its supervisor and every worker.
+With ``--render-workers K`` the two replicas are API servers that render
+nothing (``serve --no-render``), K ``wavespeed-mock worker`` processes take
+the renders and webhooks, and the kill takes one worker mid-traffic.
 
 Prints each round's counts and the takeover time (kill to the last webhook).
 Figures: docs/scale-out.md.
@@ -93,14 +96,17 @@ def replica(
     log: Path,
     port: int | None = None,
     workers: int = 1,
+    no_render: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """A ``serve`` process on ``url`` (None: the embedded SQLite store), with
-    ``workers`` worker processes."""
+    ``workers`` worker processes, rendering nothing with ``no_render``."""
     port = port or free_port()
     env = dict(os.environ)
     if url:
         env["WAVESPEED_MOCK_DATABASE"] = url
         env["WAVESPEED_MOCK_WORKERS"] = str(workers)
+        if no_render:
+            env["WAVESPEED_MOCK_NO_RENDER"] = "1"
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "serve", "--port", str(port),
@@ -116,6 +122,22 @@ def replica(
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"a replica did not start: {log.read_text()[-2000:]}")
+
+
+def render_worker(data_dir: Path, url: str, log: Path) -> subprocess.Popen[bytes]:
+    """A ``wavespeed-mock worker`` process on ``url``, its own session."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "worker", "--database", url,
+             "--data-dir", str(data_dir), "--profile", "fast", "--lease", "2"],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while "taking work" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"a worker did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return proc
 
 
 def body(turn: int) -> dict[str, str | int]:
@@ -152,15 +174,30 @@ def one_round(
         database(server_url) if server_url else contextlib.nullcontext() as url,
     ):
         data = Path(tmp) / "data"
-        victim, victim_url = replica(
-            data, url, Path(tmp) / "replica-0.log", workers=args.workers
-        )
-        if url:
+        bystanders: list[subprocess.Popen[bytes]] = []
+        if url and args.render_workers:  # kill a render worker, not an API server
+            survivor, survivor_url = replica(
+                data, url, Path(tmp) / "api-0.log", no_render=True
+            )
+            other, other_url = replica(
+                data, url, Path(tmp) / "api-1.log", no_render=True
+            )
+            workers = [
+                render_worker(data, url, Path(tmp) / f"worker-{k}.log")
+                for k in range(args.render_workers)
+            ]
+            victim, bystanders = workers[0], [other, *workers[1:]]
+            victim_url, targets = other_url, [survivor_url, other_url]
+        elif url:
+            victim, victim_url = replica(
+                data, url, Path(tmp) / "replica-0.log", workers=args.workers
+            )
             survivor, survivor_url = replica(
                 data, url, Path(tmp) / "replica-1.log", workers=args.workers
             )
             targets = [victim_url, survivor_url]
         else:  # one process: after the kill, it is started again on its port
+            victim, victim_url = replica(data, url, Path(tmp) / "replica-0.log")
             survivor_url = victim_url
             targets = [victim_url]
         warmed = warm(survivor_url)  # no webhooks: left out of the checks
@@ -194,7 +231,8 @@ def one_round(
         time.sleep(args.kill_after)
         os.killpg(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        dead.set()
+        if not args.render_workers:  # a dead worker leaves both APIs up
+            dead.set()
         victim.wait(30)
         if not url:  # the SQLite mode's recovery is its restart
             port = int(victim_url.rsplit(":", 1)[1])
@@ -208,8 +246,9 @@ def one_round(
                 survivor_url, answered, hooks, args.settle, killed_at, set(warmed)
             )
         finally:
-            survivor.terminate()
-            survivor.wait(30)
+            for proc in (survivor, *bystanders):
+                proc.terminate()
+                proc.wait(30)
     return result
 
 
@@ -273,6 +312,13 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=120.0)
     parser.add_argument(
         "--workers", type=int, default=1, help="worker processes per replica (a host)"
+    )
+    parser.add_argument(
+        "--render-workers",
+        type=int,
+        default=0,
+        help="API replicas with --no-render and this many `worker` processes; "
+        "the kill takes one worker",
     )
     args = parser.parse_args()
     failed = False
