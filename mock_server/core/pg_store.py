@@ -54,11 +54,18 @@ from .store import (
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-__all__ = ["CHANNEL", "DEFAULT_LEASE_S", "PG_SCHEMA_VERSION", "PostgresStore"]
+__all__ = [
+    "ATTEMPTS_FAILURE_CODE",
+    "CHANNEL",
+    "DEFAULT_LEASE_S",
+    "MAX_ATTEMPTS",
+    "PG_SCHEMA_VERSION",
+    "PostgresStore",
+]
 
 log = logging.getLogger("wavespeed_mock")
 
-PG_SCHEMA_VERSION = 4
+PG_SCHEMA_VERSION = 5
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wavespeed_mock_schema (version INTEGER NOT NULL);
@@ -80,7 +87,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     output_file TEXT,
     notified_at DOUBLE PRECISION,
     owner TEXT,
-    work_lease DOUBLE PRECISION
+    work_lease DOUBLE PRECISION,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS predictions_key_id ON predictions (key_id);
 CREATE INDEX IF NOT EXISTS predictions_image_digest ON predictions (image_digest)
@@ -125,11 +133,17 @@ _SELECT_FOLLOWING = (
 )
 _FOLLOWABLE = re.compile(r"[a-z0-9:_.-]{1,64}")
 """What a followed key may be (it is written into a statement)."""
-_UNFINISHED = (
-    "(rendered_at IS NULL AND COALESCE(failure_code, 0) = 0 AND forced_status IS NULL"
-    " OR notified_at IS NULL AND (record::jsonb ->> 'webhook') IS NOT NULL)"
+_RENDER_LEFT = (
+    "(rendered_at IS NULL AND COALESCE(failure_code, 0) = 0 AND forced_status IS NULL)"
 )
+"""A task whose render's outcome is not known yet."""
+_UNFINISHED = f"({_RENDER_LEFT} OR notified_at IS NULL AND (record::jsonb ->> 'webhook') IS NOT NULL)"
 """A task with work left: its outcome unknown, or its webhook owed."""
+MAX_ATTEMPTS = 3
+"""Times a task's render is taken (handed off, or taken from a process that
+died) before the task fails instead (``ATTEMPTS_FAILURE_CODE``, refunded as
+every failure is)."""
+ATTEMPTS_FAILURE_CODE = 5000
 _NOW = "extract(epoch FROM clock_timestamp())"
 _HANDED_OFF_S = -1.0
 """A handed-off task's lease: one that ended a second ago, free to take."""
@@ -255,6 +269,12 @@ class PostgresStore:
                     )
                     db.execute(
                         f"UPDATE predictions SET work_lease = 0 WHERE {_UNFINISHED}"
+                    )
+                if version < 5:
+                    # Version 5 counts the times a task's render was taken.
+                    db.execute(
+                        "ALTER TABLE predictions "
+                        "ADD COLUMN IF NOT EXISTS attempts INTEGER NOT NULL DEFAULT 0"
                     )
                 if version < PG_SCHEMA_VERSION:
                     db.execute(
@@ -476,15 +496,31 @@ class PostgresStore:
                 ).fetchall()
             ]
             rows = db.execute(
-                f"UPDATE predictions SET owner = %s, work_lease = {_NOW} + %s "
+                f"UPDATE predictions SET owner = %s, work_lease = {_NOW} + %s, "
+                f"attempts = attempts + (CASE WHEN {_RENDER_LEFT} THEN 1 ELSE 0 END) "
                 "WHERE seq IN (SELECT seq FROM predictions "
                 f"WHERE work_lease < {_NOW} "
                 "OR (work_lease IS NOT NULL AND owner = ANY(%s)) "
                 "ORDER BY work_lease LIMIT %s FOR UPDATE SKIP LOCKED) "
-                f"RETURNING record, {_COLUMNS}",
+                f"RETURNING attempts, record, {_COLUMNS}",
                 (self.owner, self.lease_s, gone, limit),
             ).fetchall()
-        return [prediction_from_row(row[0], row[1:]) for row in rows]
+        taken = []
+        for attempts, record, *columns in rows:
+            p = prediction_from_row(record, columns)
+            if attempts > MAX_ATTEMPTS and not p.outcome_known:
+                # Every process that took it stopped before it ended: a job that
+                # kills its worker is failed, not taken again for ever.
+                self.update(
+                    p,
+                    failure_code=ATTEMPTS_FAILURE_CODE,
+                    failure_message=(
+                        f"The task failed: its render was taken {MAX_ATTEMPTS} times "
+                        "and every process that took it stopped before it finished"
+                    ),
+                )
+            taken.append(p)
+        return taken
 
     def _hold_liveness(self) -> None:
         """Hold this process's liveness lock for its life, on a connection of

@@ -327,6 +327,40 @@ def test_the_work_of_a_process_whose_connection_is_gone_is_taken_at_once(
 
 
 @pytest.mark.postgres
+def test_a_render_taken_three_times_fails_the_fourth_time(
+    database: str, tmp_path: Path
+) -> None:
+    """A job that kills every process that takes it is not taken for ever: the
+    take after the third fails it (code 5000), and a failed task is refunded."""
+    from wavespeed_mock.mock_server.core.lifecycle import is_refunded, status_at
+    from wavespeed_mock.mock_server.core.pg_store import (
+        ATTEMPTS_FAILURE_CODE,
+        MAX_ATTEMPTS,
+    )
+
+    api = PostgresStore(database, lease_s=600, hands_off=True)  # serve --no-render
+    try:
+        add(api, prediction("9" * 32))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            worker = PostgresStore(database, lease_s=600)
+            [taken] = worker.take_over()
+            assert not taken.outcome_known, attempt  # rendered again
+            worker.close()  # dies before it finishes
+        last = PostgresStore(database, lease_s=600)
+        try:
+            [failed] = last.take_over()
+            assert failed.failure_code == ATTEMPTS_FAILURE_CODE
+            assert "taken 3 times" in failed.failure_message
+            stored = last.get(failed.id)
+            assert stored is not None and stored.failure_code == ATTEMPTS_FAILURE_CODE
+            assert status_at(stored, 1e12) == "failed" and is_refunded(stored, 1e12)
+        finally:
+            last.close()
+    finally:
+        api.close()
+
+
+@pytest.mark.postgres
 def test_renewal_extends_a_lease_and_releases_finished_work(
     database: str, tmp_path: Path
 ) -> None:
