@@ -73,6 +73,9 @@ async def _work(service: object) -> int:
     service.start(loop)
     assert service.leases is not None  # a shared store: checked above
     service.leases.every_s = WORK_POLL_S
+    # As many tasks as the engine renders at once (one per GPU for Ovi with
+    # --ovi-devices): the rest stay free for other workers.
+    service.leases.slots = int(service.engine.max_concurrency)
     settings = service.settings
     print(
         f"wavespeed-mock worker taking work from the database (engine "

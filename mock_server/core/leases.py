@@ -35,6 +35,9 @@ __all__ = ["LeasedStore", "WorkLeases"]
 
 log = logging.getLogger("wavespeed_mock.server")
 
+TAKE_AT_MOST = 100
+"""Tasks one pass takes at most, without a bound of slots."""
+
 
 class LeasedStore(Protocol):
     """A store that leases tasks' work to processes (``PostgresStore``)."""
@@ -46,7 +49,7 @@ class LeasedStore(Protocol):
         ...
 
     def take_over(self, limit: int = 100) -> list[Prediction]:
-        """Lease to this process the tasks whose lease ran out."""
+        """Lease to this process at most ``limit`` tasks whose lease ran out."""
         ...
 
     def release(self) -> None:
@@ -73,6 +76,12 @@ class WorkLeases:
         self.every_s = store.lease_s / 3  # two renewals may fail before a lease ends
         """Seconds between passes; a ``wavespeed-mock worker`` looks for work
         more often (``cli/worker.py``)."""
+        self.slots: int | None = None
+        """At most this many renders at once (a ``wavespeed-mock worker``: its
+        engine's ``max_concurrency``): a pass takes only what free slots allow,
+        so that work queued here is not kept from idle workers elsewhere.
+        None: take every task whose lease ended (a server taking over a dead
+        one's work)."""
         self.taken = 0
         """Tasks taken over from other processes since the start."""
         self._task: asyncio.Task[None] | None = None
@@ -107,8 +116,11 @@ class WorkLeases:
         the tasks taken over."""
         try:
             await asyncio.to_thread(self.store.renew)
+            free = self.free_slots()
             taken = (
-                await asyncio.to_thread(self.store.take_over) if self.takes_work else []
+                await asyncio.to_thread(self.store.take_over, free)
+                if self.takes_work and free > 0
+                else []
             )
         except StoreError as exc:
             log.warning("could not renew or take over leased work: %s", exc)
@@ -116,6 +128,13 @@ class WorkLeases:
         for p in taken:
             self._resume(p)
         return taken
+
+    def free_slots(self) -> int:
+        """How many tasks a pass may take now (``slots`` less the renders queued
+        or running here; ``TAKE_AT_MOST`` without a bound)."""
+        if self.slots is None:
+            return TAKE_AT_MOST
+        return max(0, self.slots - len(self.renders))
 
     def _resume(self, p: Prediction) -> None:
         log.info(
