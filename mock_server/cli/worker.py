@@ -70,12 +70,13 @@ async def _work(service: object) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, service.begin_shutdown)
-    service.start(loop)
     assert service.leases is not None  # a shared store: checked above
+    service.leases.role = "worker"
     service.leases.every_s = WORK_POLL_S
     # As many tasks as the engine renders at once (one per GPU for Ovi with
     # --ovi-devices): the rest stay free for other workers.
     service.leases.slots = int(service.engine.max_concurrency)
+    service.start(loop)
     settings = service.settings
     print(
         f"wavespeed-mock worker taking work from the database (engine "

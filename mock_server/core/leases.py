@@ -56,6 +56,10 @@ class LeasedStore(Protocol):
         """End this process's leases now (a stop): others take the work at once."""
         ...
 
+    def register(self, role: str, engine: str) -> None:
+        """List this process among the processes (``GET /_mock/workers``)."""
+        ...
+
 
 class WorkLeases:
     """Keeps this process's leases and takes over the work of dead processes."""
@@ -67,8 +71,13 @@ class WorkLeases:
         renders: RenderQueue,
         watch: TerminalWatch,
         takes_work: bool = True,
+        engine: str = "",
     ) -> None:
         self.store = store
+        self.role = "serve" if takes_work else "api"
+        """What ``GET /_mock/workers`` calls this process (``worker`` for
+        ``wavespeed-mock worker``, set there)."""
+        self.engine = engine
         self.renders = renders
         self.watch = watch
         self.takes_work = takes_work
@@ -102,6 +111,10 @@ class WorkLeases:
             log.warning("could not hand over leased work at the stop: %s", exc)
 
     async def _run(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.register, self.role, self.engine)
+        except StoreError as exc:
+            log.warning("could not list this process among the processes: %s", exc)
         while True:
             try:
                 await self.pass_once()

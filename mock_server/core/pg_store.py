@@ -33,7 +33,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
+import socket
 import threading
 import time
 import uuid
@@ -102,6 +104,15 @@ CREATE TABLE IF NOT EXISTS logs (
     entry TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_kind ON logs (kind, seq);
+CREATE TABLE IF NOT EXISTS processes (
+    owner TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    engine TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    heartbeat DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE IF NOT EXISTS output_rules (
     id BIGSERIAL PRIMARY KEY,
     model TEXT NOT NULL,
@@ -451,10 +462,72 @@ class PostgresStore:
 
     # -- leased work (renders and webhooks that survive their process) ---------------
 
+    def register(self, role: str, engine: str) -> None:
+        """Say who this process is (``GET /_mock/workers``): its role (``serve``,
+        ``api`` for ``--no-render``, ``worker``), host, pid and engine."""
+        with self._connection() as db:
+            db.execute(
+                "INSERT INTO processes (owner, role, host, pid, engine, started_at, "
+                f"heartbeat) VALUES (%s, %s, %s, %s, %s, {_NOW}, {_NOW}) "
+                "ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat",
+                (self.owner, role, socket.gethostname(), os.getpid(), engine),
+            )
+
+    def workers(self, show: int = 20) -> dict[str, Any]:
+        """The processes on this database, each with whether it lives (its
+        liveness lock is held), its last pass and the tasks it holds (the first
+        ``show`` ids); the tasks free to take. A process that is gone and holds
+        nothing is forgotten here."""
+        with self._connection() as db, db.transaction():
+            rows = db.execute(
+                "SELECT owner, role, host, pid, engine, started_at, heartbeat, "
+                "NOT pg_try_advisory_xact_lock(%s, hashtext(owner)) OR owner = %s "
+                "FROM processes ORDER BY started_at",
+                (_LIVE_SPACE, self.owner),
+            ).fetchall()
+            held: dict[str, list[str]] = {}
+            for owner, pid in db.execute(
+                "SELECT owner, id FROM predictions WHERE work_lease IS NOT NULL "
+                f"AND work_lease >= {_NOW} ORDER BY seq"
+            ).fetchall():
+                held.setdefault(str(owner), []).append(str(pid))
+            free = int(
+                db.execute(
+                    f"SELECT count(*) FROM predictions WHERE work_lease < {_NOW}"
+                ).fetchone()[0]
+            )
+            gone = [str(r[0]) for r in rows if not r[7] and str(r[0]) not in held]
+            if gone:
+                db.execute("DELETE FROM processes WHERE owner = ANY(%s)", (gone,))
+        processes = [
+            {
+                "id": str(owner),
+                "role": role,
+                "host": host,
+                "pid": pid,
+                "engine": engine,
+                "started_at": started_at,
+                "heartbeat": heartbeat,
+                "alive": bool(alive),
+                "holds": len(held.get(str(owner), [])),
+                "tasks": held.get(str(owner), [])[:show],
+            }
+            for owner, role, host, pid, engine, started_at, heartbeat, alive in rows
+            if str(owner) not in gone
+        ]
+        return {
+            "processes": processes,
+            "queue": {"free": free, "held": sum(len(v) for v in held.values())},
+        }
+
     def renew(self) -> None:
         """Keep this process's leases: release those whose work is done, extend
         the rest by ``lease_s`` (one transaction)."""
         with self._connection() as db, db.transaction():
+            db.execute(
+                f"UPDATE processes SET heartbeat = {_NOW} WHERE owner = %s",
+                (self.owner,),
+            )
             db.execute(
                 "UPDATE predictions SET work_lease = NULL "
                 "WHERE owner = %s AND work_lease IS NOT NULL "
@@ -468,13 +541,15 @@ class PostgresStore:
             )
 
     def release(self) -> None:
-        """End this process's leases now: its unfinished work is free to take."""
+        """End this process's leases now: its unfinished work is free to take;
+        it is no longer listed among the processes."""
         with self._connection() as db:
             db.execute(
                 "UPDATE predictions SET work_lease = 0 "
                 "WHERE owner = %s AND work_lease IS NOT NULL",
                 (self.owner,),
             )
+            db.execute("DELETE FROM processes WHERE owner = %s", (self.owner,))
 
     def take_over(self, limit: int = 100) -> list[Prediction]:
         """Lease to this process the work of tasks whose lease ran out (their

@@ -193,6 +193,7 @@ class MockService:
                 renders=self.renders,
                 watch=self.watch,
                 takes_work=not settings.no_render,
+                engine=engine.name,
             )
             if store.shared
             else None

@@ -7,8 +7,11 @@ API key: the server binds to loopback by default.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from typing import TYPE_CHECKING, Any
+import os
+import socket
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -111,6 +114,12 @@ def journal_page(entries: list[dict[str, Any]], query: Any) -> list[dict[str, An
     return entries
 
 
+class _ListsWorkers(Protocol):
+    """A shared store that lists its processes (``PostgresStore.workers``)."""
+
+    def workers(self) -> dict[str, Any]: ...
+
+
 class ControlHandlers:
     """The control API's own handlers (features add theirs: scenarios, ledger,
     webhooks), bound to the server; a test can call one without a server
@@ -200,6 +209,31 @@ class ControlHandlers:
             {"items": journal_page(self.server.journal.entries(), request.query_params)}
         )
 
+    async def workers(self, request: Request) -> Response:
+        """The processes on this state (with ``--database``: every ``serve``,
+        ``serve --no-render`` and ``worker`` process on the database; else this
+        one), the tasks each holds, and the tasks free to take."""
+        store = self.service.store
+        if store.shared:
+            lister = cast("_ListsWorkers", store)
+            return envelope(await asyncio.to_thread(lister.workers))
+        pending = self.service.renders.pending_ids()
+        this = {
+            "id": "this process",
+            "role": "serve",
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "engine": self.service.engine.name,
+            "started_at": None,
+            "heartbeat": None,
+            "alive": True,
+            "holds": len(pending),
+            "tasks": pending[:20],
+        }
+        return envelope(
+            {"processes": [this], "queue": {"free": 0, "held": len(pending)}}
+        )
+
     async def document(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in ("openapi.yaml", "mock-control.yaml"):
@@ -219,6 +253,7 @@ class ControlHandlers:
             Route(f"{p}/clock", self.clock, methods=["POST"]),
             Route(f"{p}/predictions", self.predictions, methods=["GET"]),
             Route(f"{p}/journal", self.journal, methods=["GET"]),
+            Route(f"{p}/workers", self.workers, methods=["GET"]),
             Route(f"{p}/documents/{{name}}", self.document, methods=["GET"]),
         ]
 

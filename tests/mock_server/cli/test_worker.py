@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -191,3 +192,51 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_at_once(
             assert json.loads(receiver.deliveries[0][1])["id"] == task
         finally:
             second.kill()
+
+
+@pytest.mark.postgres
+def test_the_processes_and_the_queue_are_listed(
+    api: tuple[LiveServer, FakeEngine], database: str, tmp_path: Path
+) -> None:
+    """``GET /_mock/workers``: the API server and the workers on the database,
+    the tasks free to take while no worker runs, and a dead worker that held
+    nothing forgotten."""
+    server, _ = api
+    with httpx.Client(headers=KEY, timeout=120) as client:
+
+        def listing() -> dict[str, Any]:
+            answer = client.get(server.url + "/_mock/workers")
+            assert answer.status_code == 200
+            data: dict[str, Any] = answer.json()["data"]
+            return data
+
+        waiting = client.post(
+            server.url + T2V, json={"prompt": "Queued.", "seed": 8}
+        ).json()["data"]["id"]
+        wait_until(lambda: listing()["queue"]["free"] == 1, what="the task queued")
+
+        def roles() -> dict[str, bool]:
+            return {p["role"]: p["alive"] for p in listing()["processes"]}
+
+        worker = Worker(database, tmp_path / "shared", server.url, tmp_path / "w.log")
+        try:
+            wait_until(lambda: ended(client, server.url, waiting)["status"] == "completed",
+                       what="the task done")  # fmt: skip
+            wait_until(
+                lambda: roles() == {"api": True, "worker": True}, what="both listed"
+            )
+            assert listing()["queue"] == {"free": 0, "held": 0}
+            [mine] = [p for p in listing()["processes"] if p["role"] == "worker"]
+            assert mine["pid"] == worker.proc.pid and mine["engine"] == "synthetic"
+        finally:
+            worker.kill()
+        # Killed: gone, and forgotten since it held nothing.
+        wait_until(lambda: roles() == {"api": True}, what="the dead worker forgotten")
+
+
+def test_this_process_is_listed_with_the_embedded_store(tmp_path: Path) -> None:
+    with LiveServer(Settings(data_dir=tmp_path, port=0, profile="instant")) as server:
+        data = httpx.get(server.url + "/_mock/workers").json()["data"]
+    [this] = data["processes"]
+    assert this["role"] == "serve" and this["pid"] == os.getpid() and this["alive"]
+    assert data["queue"] == {"free": 0, "held": 0}
