@@ -23,7 +23,9 @@ next start (``MockService.start``); this module is not used there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from .prediction import Prediction
@@ -60,6 +62,10 @@ class LeasedStore(Protocol):
         """List this process among the processes (``GET /_mock/workers``)."""
         ...
 
+    def on_work(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from any thread) when work is freed anywhere."""
+        ...
+
 
 class WorkLeases:
     """Keeps this process's leases and takes over the work of dead processes."""
@@ -94,8 +100,14 @@ class WorkLeases:
         self.taken = 0
         """Tasks taken over from other processes since the start."""
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wake = asyncio.Event()
+        if self.takes_work:
+            # Freed work (a --no-render submit, a stop) is taken at once, not
+            # at the next pass.
+            self.store.on_work(lambda: loop.call_soon_threadsafe(self._wake.set))
         self._task = loop.create_task(self._run())
 
     def stop(self) -> None:
@@ -122,7 +134,9 @@ class WorkLeases:
                 pass  # an outage: logged by pass_once, tried again next time
             except Exception:  # anything else must not end the renewals
                 log.exception("renewing or taking over leased work failed")
-            await asyncio.sleep(self.every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.every_s)
+            self._wake.clear()
 
     async def pass_once(self) -> list[Prediction]:
         """Renew this process's leases and resume the work of dead processes;

@@ -164,6 +164,8 @@ _LOCK_SPACE = 7275817
 _LIVE_SPACE = 7275818
 """The first key of the processes' liveness locks (``take_over``)."""
 CHANNEL = "wavespeed_mock_published"
+WORK_PAYLOAD = ":work"
+"""The notification that work was freed (not a key: keys never start with ':')."""
 """The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
 DEFAULT_LEASE_S = 10.0
 """How long a process holds a task's work (render, webhook) without renewing
@@ -210,6 +212,7 @@ class PostgresStore:
         self._followers: dict[str, Callable[[str], None]] = {}
         self._apool: AsyncConnectionPool[Any] | None = None
         self._log_added = 0  # entries added since the last cut (log_extend)
+        self._work_waiters: list[Callable[[], None]] = []
         self.hands_off = hands_off
         """A ``--no-render`` server's: its tasks' work is stored free (no owner,
         an ended lease) for a worker to take at once (``take_over``)."""
@@ -458,9 +461,23 @@ class PostgresStore:
                     _HANDED_OFF_S if self.hands_off else self.lease_s,
                 ),
             )
+            if self.hands_off and leased:  # a worker waiting for work wakes now
+                db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, WORK_PAYLOAD))
         self._counted(1)
 
     # -- leased work (renders and webhooks that survive their process) ---------------
+
+    def on_work(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (on the listening thread) when work is freed anywhere on
+        the database: a ``--no-render`` server stored a task, or a process
+        stopping handed its work back. Starts the listening thread if needed."""
+        self._work_waiters.append(wake)
+        if self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen, name="wavespeed-mock-listen", daemon=True
+            )
+            self._listener.start()
+            self._listening.wait(10.0)
 
     def register(self, role: str, engine: str) -> None:
         """Say who this process is (``GET /_mock/workers``): its role (``serve``,
@@ -550,6 +567,7 @@ class PostgresStore:
                 (self.owner,),
             )
             db.execute("DELETE FROM processes WHERE owner = %s", (self.owner,))
+            db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, WORK_PAYLOAD))
 
     def take_over(self, limit: int = 100) -> list[Prediction]:
         """Lease to this process the work of tasks whose lease ran out (their
@@ -964,6 +982,11 @@ class PostgresStore:
                         # The connection is busy while notifies() runs: read after.
                         notes = list(db.notifies(timeout=0.5, stop_after=1))
                         for note in notes:
+                            if note.payload == WORK_PAYLOAD:
+                                for wake in list(self._work_waiters):
+                                    with contextlib.suppress(RuntimeError):
+                                        wake()  # a closed loop: nobody to wake
+                                continue
                             stored = db.execute(
                                 "SELECT value FROM kv WHERE key = %s", (note.payload,)
                             ).fetchone()

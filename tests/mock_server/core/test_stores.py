@@ -274,6 +274,19 @@ def _leases(database: str) -> dict[str, float | None]:
     return {str(pid): lease for pid, lease in rows}
 
 
+def taken_soon(store: PostgresStore) -> list[Prediction]:
+    """``store.take_over()`` once it takes something: a closed process's
+    liveness lock is freed when its backend ends, a moment after the close."""
+    taken: list[Prediction] = []
+
+    def took() -> bool:
+        taken.extend(store.take_over())
+        return bool(taken)
+
+    wait_until(took, timeout_s=60, what="a task taken over")
+    return taken
+
+
 def _run_out(database: str) -> None:
     """Every lease ends now: as if its process stopped renewing (kill -9) a lease ago."""
     import psycopg
@@ -319,7 +332,8 @@ def test_the_work_of_a_process_whose_connection_is_gone_is_taken_at_once(
         add(owner, prediction("f" * 32))
         assert other.take_over() == []  # alive: its lease holds
         owner.close()  # as a kill -9 does: the database sees the connections go
-        assert ids(other.take_over()) == ["f" * 32]
+        # Its backend ends a moment after the socket closes: wait for that.
+        assert ids(taken_soon(other)) == ["f" * 32]
         assert other.take_over() == []  # its own now, and alive
     finally:
         owner.close()
@@ -343,12 +357,12 @@ def test_a_render_taken_three_times_fails_the_fourth_time(
         add(api, prediction("9" * 32))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             worker = PostgresStore(database, lease_s=600)
-            [taken] = worker.take_over()
+            [taken] = taken_soon(worker)
             assert not taken.outcome_known, attempt  # rendered again
             worker.close()  # dies before it finishes
         last = PostgresStore(database, lease_s=600)
         try:
-            [failed] = last.take_over()
+            [failed] = taken_soon(last)
             assert failed.failure_code == ATTEMPTS_FAILURE_CODE
             assert "taken 3 times" in failed.failure_message
             stored = last.get(failed.id)
@@ -358,6 +372,28 @@ def test_a_render_taken_three_times_fails_the_fourth_time(
             last.close()
     finally:
         api.close()
+
+
+@pytest.mark.postgres
+def test_a_handed_off_task_wakes_the_processes_waiting_for_work(
+    database: str, tmp_path: Path
+) -> None:
+    """A ``--no-render`` server's submit notifies: a worker waiting for work
+    takes it at once instead of at its next look."""
+    import threading
+
+    worker = PostgresStore(database, lease_s=30)
+    api = PostgresStore(database, lease_s=30, hands_off=True)
+    woken = threading.Event()
+    try:
+        worker.on_work(woken.set)
+        assert not woken.is_set()
+        add(api, prediction("7" * 32))
+        assert woken.wait(30), "no notification of the handed-off task"
+        assert ids(worker.take_over()) == ["7" * 32]
+    finally:
+        api.close()
+        worker.close()
 
 
 @pytest.mark.postgres
