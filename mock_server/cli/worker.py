@@ -3,7 +3,8 @@
 A worker answers no HTTP. It builds the same core as ``serve`` from the same
 settings (the engine and its options, the data folder, the object store of
 ``--outputs``) and takes the work that API servers started with
-``serve --no-render`` store free: every ``WORK_POLL_S`` it takes, under a lease
+``serve --no-render`` store free: when told of freed work (``NOTIFY``), and
+every ``WORK_POLL_S`` in any case, it takes, under a lease
 (``core/leases.py``), the tasks whose lease has ended (handed off at submit,
 or left by a process that died), renders them, stores their outcome and sends
 their webhooks, renewing its leases as it goes. Any number of workers on any
