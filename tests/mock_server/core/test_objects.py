@@ -71,3 +71,62 @@ def test_an_unreachable_store_is_an_error_that_names_it(tmp_path: Path) -> None:
 def test_outputs_takes_an_s3_url(url: str) -> None:
     with pytest.raises(SettingsError, match="s3://bucket/prefix"):
         S3Objects(url)
+
+
+def test_a_store_that_refuses_fails_the_task_and_never_the_server(
+    tmp_path: Path,
+) -> None:
+    """With the bucket unreachable: a render fails its task (5000, the files
+    could not be kept), a custom output is a 503 that stores and charges
+    nothing, and a reset still answers."""
+    import base64
+    import io
+
+    import httpx
+    from PIL import Image
+    from wavespeed_mock.mock_server.http.live import LiveServer
+    from wavespeed_mock.mock_server.settings import Settings
+
+    from .._support import T2V, wait_until
+
+    settings = Settings(
+        data_dir=tmp_path, port=0, profile="instant", check_responses=True,
+        outputs="s3://nowhere/x", s3_endpoint="http://127.0.0.1:9",
+    )  # fmt: skip
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(picture, format="PNG")
+    z = "wavespeed-ai/z-image/turbo"
+    with (
+        LiveServer(settings) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}, timeout=60) as client,
+    ):  # fmt: skip
+        task = client.post(T2V, json={"prompt": "Kept?", "seed": 1}).json()["data"][
+            "id"
+        ]
+        view: dict[str, object] = {}
+
+        def ended() -> bool:
+            view.update(client.get(f"/api/v3/predictions/{task}/result").json()["data"])
+            return view["status"] in ("completed", "failed")
+
+        wait_until(ended, timeout_s=120, what="the task ended")
+        assert view["status"] == "failed" and "could not be kept" in str(view["error"])
+        rule = {
+            "model": z,
+            "outputs": [
+                {
+                    "base64": base64.b64encode(picture.getvalue()).decode(),
+                    "format": "png",
+                }
+            ],
+        }
+        assert client.post("/_mock/outputs", json=rule).status_code == 200
+        before = len(server.service.store)
+        answer = client.post(f"/api/v3/{z}", json={"prompt": "blue"})
+        assert (
+            answer.status_code == 503
+            and "could not be kept" in answer.json()["message"]
+        )
+        assert len(server.service.store) == before
+        assert client.post("/_mock/reset").status_code == 200
+        assert server.service.contract_violations == []
