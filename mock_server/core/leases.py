@@ -107,7 +107,10 @@ class WorkLeases:
         if self.takes_work:
             # Freed work (a --no-render submit, a stop) is taken at once, not
             # at the next pass.
-            self.store.on_work(lambda: loop.call_soon_threadsafe(self._wake.set))
+            def wake() -> None:  # on the store's listening thread
+                loop.call_soon_threadsafe(self._wake.set)
+
+            self.store.on_work(wake)
         self._task = loop.create_task(self._run())
 
     def stop(self) -> None:
