@@ -112,7 +112,12 @@ def build_server(
     data_dir = Path(settings.data_dir).resolve()
     clock = clock or ServerClock(virtual=settings.virtual_clock)
     # Files kept past this machine (--outputs s3://...), or the data folder only.
-    objects = open_objects(settings.outputs, endpoint=settings.s3_endpoint)
+    objects = open_objects(
+        settings.outputs,
+        endpoint=settings.s3_endpoint,
+        presign_s=settings.presign_s,
+        lazy_renders=settings.lazy_renders,
+    )
     images = ImageLoader(
         data_dir=data_dir,
         base_url=settings.base_url,

@@ -53,6 +53,8 @@ MAX_WORKERS = 64
 
 DEFAULT_SYNC_WAIT_S = 90.0
 """A sync-mode submit's wait where the engine names none (the synthetic engine)."""
+PRESIGN_MAX_S = 7 * 24 * 3600.0
+"""The longest a presigned S3 URL may live (S3's own bound: seven days)."""
 _BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
     # name: (the largest value, whether 0 turns it off)
     "sync_wait_s": (MAX_SETTING_S, False),
@@ -64,6 +66,7 @@ _BOUNDED_SECONDS: dict[str, tuple[float, bool]] = {
     "lease_s": (MAX_SETTING_S, False),
     "max_age_s": (MAX_AGE_S, True),
     "max_upload_age_s": (MAX_AGE_S, True),
+    "presign_s": (PRESIGN_MAX_S, True),
 }
 
 
@@ -128,6 +131,14 @@ class Settings:
         help="with --outputs: the S3-compatible endpoint (MinIO, moto), instead of AWS's",
         metavar="URL",
         shown_default="AWS",
+    )
+    presign_s: float = setting(
+        0.0,
+        flag="--presign",
+        help="with --outputs: hand out output URLs as presigned URLs of the bucket, "
+        "valid this many seconds, so downloads go to the bucket, not the mock (0: "
+        "the mock's own /outputs/ URLs)",
+        shown_default="0 (the mock's URLs)",
     )
     database: str | None = setting(
         None,

@@ -57,6 +57,11 @@ class ObjectStore(Protocol):
         """Delete every object this server keeps (a reset)."""
         ...
 
+    def presigned(self, key: str, expires_s: float) -> str | None:
+        """A URL that downloads ``key`` without credentials for ``expires_s``
+        (None: this store hands out none)."""
+        ...
+
 
 class LocalFiles:
     """The data folder only: nothing to put, get or delete elsewhere."""
@@ -73,6 +78,9 @@ class LocalFiles:
         return None
 
     def clear(self) -> None:
+        return None
+
+    def presigned(self, key: str, expires_s: float) -> str | None:
         return None
 
 
@@ -155,6 +163,15 @@ class S3Objects:
         except self._errors as exc:
             raise ObjectStoreError(f"cannot delete in {self.url}: {exc}") from exc
 
+    def presigned(self, key: str, expires_s: float) -> str | None:
+        """Signed here, with the credentials boto3 found: no request is made."""
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self.prefix + key},
+            ExpiresIn=int(expires_s),
+        )
+        return url
+
     def clear(self) -> None:
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
@@ -176,8 +193,23 @@ def _not_found(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-def open_objects(url: str | None, *, endpoint: str | None = None) -> ObjectStore:
+def open_objects(
+    url: str | None,
+    *,
+    endpoint: str | None = None,
+    presign_s: float = 0.0,
+    lazy_renders: bool = False,
+) -> ObjectStore:
     """The object store ``--outputs`` names (None: the data folder only)."""
+    if presign_s and not url:
+        raise SettingsError(
+            "--presign hands out URLs of the bucket: add --outputs s3://..."
+        )
+    if presign_s and lazy_renders:
+        raise SettingsError(
+            "--presign needs every file in the bucket when its task completes; "
+            "--lazy-renders makes clips on their first download: drop one"
+        )
     if not url:
         return LocalFiles()
     return S3Objects(url, endpoint=endpoint)

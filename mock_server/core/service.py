@@ -536,6 +536,14 @@ class MockService:
         )
         if data["outputs"] and p.output_plan.inline:
             data["outputs"] = [self._inline_text(p)]
+        elif data["outputs"] and self.settings.presign_s and not p.output_plan.urls:
+            # --presign: downloads go to the bucket, where the files were put
+            # before the task completed.
+            data["outputs"] = [
+                self.objects.presigned(f"outputs/{name}", self.settings.presign_s)
+                or url
+                for name, url in zip(p.output_names, data["outputs"], strict=False)
+            ]
         return data
 
     def _digits(self, p: Prediction) -> int:

@@ -4,6 +4,7 @@ server here, as a user's MinIO or AWS would be)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -87,8 +88,6 @@ def test_a_store_that_refuses_fails_the_task_and_never_the_server(
     from wavespeed_mock.mock_server.http.live import LiveServer
     from wavespeed_mock.mock_server.settings import Settings
 
-    from .._support import T2V, wait_until
-
     settings = Settings(
         data_dir=tmp_path, port=0, profile="instant", check_responses=True,
         outputs="s3://nowhere/x", s3_endpoint="http://127.0.0.1:9",
@@ -100,16 +99,7 @@ def test_a_store_that_refuses_fails_the_task_and_never_the_server(
         LiveServer(settings) as server,
         httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}, timeout=60) as client,
     ):  # fmt: skip
-        task = client.post(T2V, json={"prompt": "Kept?", "seed": 1}).json()["data"][
-            "id"
-        ]
-        view: dict[str, object] = {}
-
-        def ended() -> bool:
-            view.update(client.get(f"/api/v3/predictions/{task}/result").json()["data"])
-            return view["status"] in ("completed", "failed")
-
-        wait_until(ended, timeout_s=120, what="the task ended")
+        view = submitted_and_ended(client, {"prompt": "Kept?", "seed": 1})
         assert view["status"] == "failed" and "could not be kept" in str(view["error"])
         rule = {
             "model": z,
@@ -130,3 +120,63 @@ def test_a_store_that_refuses_fails_the_task_and_never_the_server(
         assert len(server.service.store) == before
         assert client.post("/_mock/reset").status_code == 200
         assert server.service.contract_violations == []
+
+
+def test_presigned_output_urls_download_from_the_bucket(
+    bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """``--presign``: a completed task's output URL is the bucket's, signed, and
+    downloads the very file the mock serves at its own URL."""
+    import httpx
+    from wavespeed_mock.mock_server.http.live import LiveServer
+    from wavespeed_mock.mock_server.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path, port=0, profile="instant", check_responses=True,
+        outputs=bucket, s3_endpoint=s3_endpoint, presign_s=600,
+    )  # fmt: skip
+    with (
+        LiveServer(settings) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k"}, timeout=60) as client,
+    ):  # fmt: skip
+        view = submitted_and_ended(client, {"prompt": "Signed.", "seed": 3})
+        task = view["id"]
+        assert view["status"] == "completed"
+        [url] = view["outputs"]
+        assert url.startswith(s3_endpoint) and "Signature" in url
+        mine = client.get(f"/outputs/{task}.mp4").content
+        assert httpx.get(url).content == mine and mine[4:8] == b"ftyp"
+        assert server.service.contract_violations == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"presign_s": 60}, "add --outputs"),
+        ({"presign_s": 60, "outputs": "s3://b/p", "lazy_renders": True}, "drop one"),
+    ],
+)
+def test_presign_needs_the_bucket_and_every_file_in_it(
+    settings: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(SettingsError, match=words):
+        open_objects(
+            settings.get("outputs"),
+            presign_s=settings["presign_s"],
+            lazy_renders=settings.get("lazy_renders", False),
+        )
+
+
+def submitted_and_ended(client: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit an Ovi clip; its view once it ended (a bound for a busy machine)."""
+    from .._support import T2V, wait_until
+
+    task = client.post(T2V, json=body).json()["data"]["id"]
+    view: dict[str, Any] = {}
+
+    def ended() -> bool:
+        view.update(client.get(f"/api/v3/predictions/{task}/result").json()["data"])
+        return view["status"] in ("completed", "failed")
+
+    wait_until(ended, timeout_s=120, what="the task ended")
+    return view
