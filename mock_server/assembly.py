@@ -17,7 +17,7 @@ from ..contracts import Catalogue, CatalogueError
 from .core.clock import ServerClock
 from .core.engine import Engine, load_engine
 from .core.images import ImageLoader
-from .core.journal import Journal, JournalLog, SharedJournal
+from .core.journal import Journal, SharedJournal
 from .core.objects import open_objects
 from .core.profiles import DEFAULT_PROFILE
 from .core.remote_fetch import RemoteFetcher
@@ -210,7 +210,7 @@ def build_server(
         features=features,
         # Shared store: any process's requests are read through every one.
         journal=(
-            SharedJournal(cast("JournalLog", store), settings.journal_size)
+            SharedJournal(cast("LogStore", store), settings.journal_size)
             if store.shared
             else Journal(settings.journal_size)
         ),

@@ -21,8 +21,12 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from ..settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from ..core.service import MockService
 
 __all__ = ["WORK_POLL_S", "add_worker_parser", "run_worker"]
 
@@ -64,10 +68,7 @@ def run_worker(args: argparse.Namespace) -> int:
     return asyncio.run(_work(server.service))
 
 
-async def _work(service: object) -> int:
-    from ..core.service import MockService
-
-    assert isinstance(service, MockService)
+async def _work(service: MockService) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, service.begin_shutdown)

@@ -151,6 +151,7 @@ class ImageLoader:
     ) -> None:
         """``fetcher`` fetches http(s) images; None (the default setting) keeps
         the server off the network: a placeholder frame stands in."""
+        self.data_dir = data_dir
         self.inputs_dir = data_dir / "inputs"
         self.uploads_dir = data_dir / "uploads"
         self.objects: ObjectStore = objects if objects is not None else LocalFiles()
@@ -178,7 +179,13 @@ class ImageLoader:
             return
         self.inputs_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(path, intake.data)
-        self.objects.put(f"inputs/{path.name}", path)
+        try:
+            self.objects.put(f"inputs/{path.name}", path)
+        except ObjectStoreError:
+            # Not in the bucket: not kept here either, or the next submit of
+            # this image would find the file and never put it.
+            path.unlink(missing_ok=True)
+            raise
 
     def remove_partials(self) -> None:
         """Delete half-written inputs left by a killed run (called at start)."""
@@ -233,19 +240,12 @@ class ImageLoader:
 
     def _bring(self, path: Path) -> None:
         """A kept image or an upload made on another machine: from the object
-        store into the data folder, if it is there (``--outputs``)."""
-        if not self.objects.shared or path.is_file():
-            return
-        folder = path.parent
-        key = (
-            f"inputs/{path.name}"
-            if folder == self.inputs_dir
-            else f"uploads/{folder.name}/{path.name}"
-        )
-        if folder != self.inputs_dir and folder.parent != self.uploads_dir:
-            return  # not a file of ours: read_inside refuses it next
+        store into the data folder, if it is there (``--outputs``; keys are
+        paths in the data folder)."""
+        if not self.objects.shared or path.is_file() or path.name in ("", ".", ".."):
+            return  # (a name that is no file: read_inside refuses it next)
         try:
-            self.objects.get(key, path)
+            self.objects.get(path.relative_to(self.data_dir).as_posix(), path)
         except ObjectStoreError as exc:
             raise RenderFailed(
                 f"The image could not be read: {exc}", code=1402

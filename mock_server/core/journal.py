@@ -21,23 +21,13 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import Any
 
-__all__ = ["Journal", "JournalLog", "SharedJournal"]
+from .store import LogStore
+
+__all__ = ["Journal", "SharedJournal"]
 
 log = logging.getLogger("wavespeed_mock.server")
-
-
-class JournalLog(Protocol):
-    """A store that keeps logs for every process on it (``PostgresStore``)."""
-
-    async def log_extend(
-        self, kind: str, entries: list[tuple[str | None, str]], keep: int
-    ) -> None: ...
-    def log_read(
-        self, kind: str, subject: str | None = None, newest: int | None = None
-    ) -> list[str]: ...
-    def log_clear(self, kind: str) -> int: ...
 
 
 class Journal:
@@ -70,7 +60,7 @@ class SharedJournal:
 
     KIND = "journal"
 
-    def __init__(self, store: JournalLog, size: int) -> None:
+    def __init__(self, store: LogStore, size: int) -> None:
         self.store = store
         self.size = size
         self._open: _Group | None = None  # filling while the previous commit runs

@@ -110,10 +110,11 @@ class S3Objects:
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/") + "/" if parts.path.strip("/") else ""
         self._errors = (BotoCoreError, ClientError)
-        self._client: Any = boto3.client(
+        session = boto3.session.Session()  # boto3's chain: variables, ~/.aws
+        self._client: Any = session.client(
             "s3",
             endpoint_url=endpoint,
-            region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            region_name=session.region_name or "us-east-1",
             config=Config(
                 connect_timeout=10, read_timeout=60, retries={"max_attempts": 3}
             ),

@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...contracts.errors import WavespeedMockError
@@ -156,17 +156,17 @@ died) before the task fails instead (``ATTEMPTS_FAILURE_CODE``, refunded as
 every failure is)."""
 ATTEMPTS_FAILURE_CODE = 5000
 _NOW = "extract(epoch FROM clock_timestamp())"
+"""Leases run on the database's clock: one clock for every host."""
 _HANDED_OFF_S = -1.0
 """A handed-off task's lease: one that ended a second ago, free to take."""
-"""Leases run on the database's clock: one clock for every host."""
 _LOCK_SPACE = 7275817
 """The first key of this project's advisory locks (``exclusive``)."""
 _LIVE_SPACE = 7275818
 """The first key of the processes' liveness locks (``take_over``)."""
 CHANNEL = "wavespeed_mock_published"
+"""The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
 WORK_PAYLOAD = ":work"
 """The notification that work was freed (not a key: keys never start with ':')."""
-"""The ``LISTEN``/``NOTIFY`` channel on which a published key's name is sent."""
 DEFAULT_LEASE_S = 10.0
 """How long a process holds a task's work (render, webhook) without renewing
 before another process takes it over (``--lease``)."""
@@ -205,18 +205,18 @@ class PostgresStore:
         self.url = url
         self.lease_s = lease_s
         self.owner = uuid.uuid4().hex
-        self._alive: Any = None  # the connection holding this process's liveness lock
         """This process, as the ``owner`` of the tasks whose work it leases."""
+        self._alive: Any = None  # the connection holding this process's liveness lock
         self._psycopg = psycopg
         self._errors = psycopg.Error
         self._followers: dict[str, Callable[[str], None]] = {}
         self._apool: AsyncConnectionPool[Any] | None = None
+        """Polls' connections, opened on the server's loop (:meth:`attach`)."""
         self._log_added = 0  # entries added since the last cut (log_extend)
         self._work_waiters: list[Callable[[], None]] = []
         self.hands_off = hands_off
         """A ``--no-render`` server's: its tasks' work is stored free (no owner,
         an ended lease) for a worker to take at once (``take_over``)."""
-        """Polls' connections, opened on the server's loop (:meth:`attach`)."""
         self._opening: asyncio.Task[None] | None = None
         self._select_following: str | None = None
         """A poll's query once a key is followed (``_SELECT_FOLLOWING``)."""
@@ -362,21 +362,28 @@ class PostgresStore:
         """:meth:`get` without blocking the event loop: through the asynchronous
         pool once attached (no thread per query: 1,990 to about 2,500 polls/s
         at 16 connections, docs/scale-out.md), else on a worker thread."""
-        apool = self._apool
-        if apool is None:
+        if self._apool is None:
             return await asyncio.to_thread(self.get, prediction_id)
         following = self._select_following
+        async with self._aconnection() as db:
+            cur = await db.execute(following or _GET, (prediction_id,))
+            row = await cur.fetchone()
+        return self._prediction(row, following is not None)
+
+    @contextlib.asynccontextmanager
+    async def _aconnection(self) -> AsyncIterator[Any]:
+        """A connection of the asynchronous pool (:meth:`attach`); a database
+        failure comes out as :class:`StoreError`, as :meth:`_connection`'s."""
+        assert self._apool is not None
         try:
             if self._opening is not None:
-                await self._opening  # done after the first poll
-            async with apool.connection() as db:
-                cur = await db.execute(following or _GET, (prediction_id,))
-                row = await cur.fetchone()
+                await self._opening  # done after the first use
+            async with self._apool.connection() as db:
+                yield db
         except self._errors as exc:
             raise StoreError(
                 f"the database {_shown(self.url)} cannot answer: {exc}"
             ) from exc
-        return self._prediction(row, following is not None)
 
     def _prediction(
         self, row: tuple[Any, ...] | None, following: bool
@@ -472,12 +479,7 @@ class PostgresStore:
         the database: a ``--no-render`` server stored a task, or a process
         stopping handed its work back. Starts the listening thread if needed."""
         self._work_waiters.append(wake)
-        if self._listener is None:
-            self._listener = threading.Thread(
-                target=self._listen, name="wavespeed-mock-listen", daemon=True
-            )
-            self._listener.start()
-            self._listening.wait(10.0)
+        self._listen_from_now()
 
     def register(self, role: str, engine: str) -> None:
         """Say who this process is (``GET /_mock/workers``): its role (``serve``,
@@ -619,14 +621,14 @@ class PostgresStore:
         """Hold this process's liveness lock for its life, on a connection of
         its own: the database frees it when the process dies (its connection
         closes), and ``take_over`` in other processes reads that."""
-        import psycopg
-
         try:
-            self._alive = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            self._alive = self._psycopg.connect(
+                self.url, autocommit=True, connect_timeout=10
+            )
             self._alive.execute(
                 "SELECT pg_advisory_lock(%s, hashtext(%s))", (_LIVE_SPACE, self.owner)
             )
-        except psycopg.Error as exc:
+        except self._errors as exc:
             self._pool.close()
             raise StoreError(
                 f"cannot reach the database {_shown(self.url)}: {exc}"
@@ -763,23 +765,15 @@ class PostgresStore:
         trim = self._log_added >= _TRIM_EVERY
         if trim:
             self._log_added = 0
-        apool = self._apool
-        if apool is None:
+        if self._apool is None:
             await asyncio.to_thread(
                 self._log_extend_now, kind, subjects, texts, keep, trim
             )
             return
-        try:
-            if self._opening is not None:
-                await self._opening
-            async with apool.connection() as db:
-                await db.execute(_LOG_EXTEND, (kind, subjects, texts))
-                if trim:
-                    await db.execute(_LOG_TRIM, (kind, kind, keep))
-        except self._errors as exc:
-            raise StoreError(
-                f"the database {_shown(self.url)} cannot answer: {exc}"
-            ) from exc
+        async with self._aconnection() as db:
+            await db.execute(_LOG_EXTEND, (kind, subjects, texts))
+            if trim:
+                await db.execute(_LOG_TRIM, (kind, kind, keep))
 
     def _log_extend_now(
         self,
@@ -826,7 +820,7 @@ class PostgresStore:
     # -- custom output rules (features/outputs: SharedOutputBook) -------------------
 
     def rules_add(
-        self, model: str, rule: str, files: list[bytes], limit: int
+        self, model: str, rule: str, files: list[bytes], times: int | None, limit: int
     ) -> int | None:
         """Keep a rule; its id, or None when ``limit`` rules are in force."""
         with self._connection() as db, db.transaction():
@@ -840,7 +834,7 @@ class PostgresStore:
             row = db.execute(
                 "INSERT INTO output_rules (model, rule, files, times) "
                 "VALUES (%s, %s, %s, %s) RETURNING id",
-                (model, rule, files, json.loads(rule).get("times")),
+                (model, rule, files, times),
             ).fetchone()
         return int(row[0])
 
@@ -930,6 +924,11 @@ class PostgresStore:
         stored = self.get_value(key)
         if stored is not None:
             self._seen(key, stored)
+        self._listen_from_now()
+
+    def _listen_from_now(self) -> None:
+        """Start the thread that listens to ``CHANNEL`` (once), and wait until
+        it listens: a notification sent after this returns is not missed."""
         if self._listener is None:
             self._listener = threading.Thread(
                 target=self._listen, name="wavespeed-mock-listen", daemon=True

@@ -517,7 +517,7 @@ class MockService:
             try:
                 data["outputs"] = [
                     await asyncio.to_thread(_base64_of, Path(folder) / name)
-                    for folder, name, _ in map(self.output_for, p.output_names)
+                    for folder, name in (self._file_of(p, n) for n in p.output_names)
                 ]
             except OSError as exc:
                 raise ApiError(
@@ -557,7 +557,7 @@ class MockService:
 
     def _inline_text(self, p: Prediction) -> str:
         """An inline output's text (an LLM's answer): its small file, read."""
-        folder, name, _ = self.output_for(p.output_name)
+        folder, name = self._file_of(p, p.output_name)
         try:
             data = (Path(folder) / name).read_bytes()[: INLINE_MAX_CHARS * 4]
             return data.decode("utf-8", "replace")[:INLINE_MAX_CHARS]
@@ -610,12 +610,14 @@ class MockService:
             return
         # A file being made may exist already, half written by an engine that
         # writes in place: wait for the making, not for the name.
-        if not self.renders.materializing(p.id) and all(
-            (Path(folder) / found).is_file()
-            for folder, found, _ in map(self.output_for, p.output_names)
-        ):
+        missing = [
+            name
+            for name in p.output_names
+            if not Path(*self._file_of(p, name)).is_file()
+        ]
+        if not missing and not self.renders.materializing(p.id):
             return
-        if self.objects.shared and await self._fetch_outputs(p):
+        if self.objects.shared and missing and await self._fetch_outputs(missing):
             return  # made on another machine: kept in the object store
         if not self.settings.lazy_renders:
             return  # gone: the download answers 404
@@ -626,19 +628,14 @@ class MockService:
                 503, f"Service unavailable: the clip could not be made ({exc})"
             ) from None
 
-    async def _fetch_outputs(self, p: Prediction) -> bool:
-        """Bring ``p``'s missing output files from the object store into
-        ``outputs/``; whether every one is here now."""
-        missing = [
-            name
-            for name in p.output_names
-            if not (Path(self.output_for(name)[0]) / self.output_for(name)[1]).is_file()
-        ]
+    async def _fetch_outputs(self, names: list[str]) -> bool:
+        """Bring these output files from the object store into ``outputs/``;
+        whether every one is here now."""
 
         def fetch() -> bool:
             return all(
                 self.objects.get(f"outputs/{name}", self.outputs_dir / name)
-                for name in missing
+                for name in names
             )
 
         try:
@@ -663,14 +660,17 @@ class MockService:
         p = self.store.get(prediction_id)
         if p is None or p.forced_status == "deleted" or name not in p.output_names:
             return self.outputs_dir, name, "application/octet-stream"
-        plan = p.output_plan
+        return (*self._file_of(p, name), p.output_plan.media_type)
+
+    def _file_of(self, p: Prediction, name: str) -> tuple[Path, str]:
+        """The folder and file name of ``p``'s output ``name``: a cached first
+        output is the cache's file (another machine's cache path, with
+        ``--outputs``: the copy fetched into ``outputs/``)."""
         if p.output_file and name == p.output_name:
             path = Path(p.output_file)
-            # Another machine's cache path: the copy fetched into outputs/.
-            if self.objects.shared and not path.is_file():
-                return self.outputs_dir, name, plan.media_type
-            return path.parent, path.name, plan.media_type
-        return self.outputs_dir, name, plan.media_type
+            if not (self.objects.shared and not path.is_file()):
+                return path.parent, path.name
+        return self.outputs_dir, name
 
     # -- waiting -------------------------------------------------------------------
 

@@ -98,12 +98,22 @@ class StoreError(RuntimeError):
 
 class LogStore(Protocol):
     """A store that keeps bounded logs for every process on it
-    (``PostgresStore``): the webhook attempt log, the playground inbox."""
+    (``PostgresStore``): the webhook attempt log, the playground inbox, the
+    request journal (``core/journal.py``)."""
 
     def log_append(
         self, kind: str, subject: str | None, entry: str, keep: int
     ) -> None: ...
-    def log_read(self, kind: str, subject: str | None = None) -> list[str]: ...
+    async def log_extend(
+        self, kind: str, entries: list[tuple[str | None, str]], keep: int
+    ) -> None:
+        """Append several entries without blocking the loop, keeping about the
+        newest ``keep`` (readers ask for them: ``log_read(newest=...)``)."""
+        ...
+
+    def log_read(
+        self, kind: str, subject: str | None = None, newest: int | None = None
+    ) -> list[str]: ...
     def log_clear(self, kind: str) -> int: ...
 
 

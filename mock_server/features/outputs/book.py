@@ -226,10 +226,11 @@ class RuleStore(Protocol):
     """A store that keeps the rules for every process on it (``PostgresStore``)."""
 
     def rules_add(
-        self, model: str, rule: str, files: list[bytes], limit: int
+        self, model: str, rule: str, files: list[bytes], times: int | None, limit: int
     ) -> int | None:
-        """Keep a rule (JSON without its files); its id, or None when ``limit``
-        rules are in force."""
+        """Keep a rule (its JSON without its files' bytes; ``times``: the uses it
+        has, None for no bound); its id, or None when ``limit`` rules are in
+        force."""
         ...
 
     def rules_take(
@@ -276,8 +277,9 @@ class SharedOutputBook(OutputBook):
         rule = self.checked(body)
         stored = self.store.rules_add(
             rule.model,
-            json.dumps(_shared_json(rule)),
+            json.dumps(_shown(rule)),
             [d for d, _ in rule.files],
+            rule.times,
             MAX_RULES,
         )
         if stored is None:
@@ -307,49 +309,32 @@ class SharedOutputBook(OutputBook):
         return ChosenOutputs(files=rule.files, urls=rule.urls, rule=rule.id)
 
     def state(self) -> list[dict[str, Any]]:
-        shown = []
-        for rule_id, text, times_left in self.store.rules_list():
-            kept = json.loads(text)
-            shown.append(
-                {
-                    "id": rule_id,
-                    "model": kept["model"],
-                    "match": kept["match"],
-                    "outputs": [
-                        {"format": fmt, "bytes": size}
-                        for fmt, size in zip(
-                            kept["formats"], kept["sizes"], strict=True
-                        )
-                    ]
-                    + [{"url": url} for url in kept["urls"]],
-                    "times_left": times_left,
-                }
-            )
-        return shown
+        return [
+            {"id": rule_id, **json.loads(text), "times_left": times_left}
+            for rule_id, text, times_left in self.store.rules_list()
+        ]
 
     def reset(self) -> None:
         self.store.rules_clear()
         self.store.publish(RULES_KEY, "cleared")
 
 
-def _shared_json(rule: OutputRule) -> dict[str, Any]:
-    """A rule as the shared store keeps it: its files' formats, not their bytes."""
-    return {
-        "model": rule.model,
-        "match": rule.match,
-        "formats": [fmt for _, fmt in rule.files],
-        "sizes": [len(data) for data, _ in rule.files],
-        "urls": list(rule.urls),
-        "times": rule.times,
-    }
+def _shown(rule: OutputRule) -> dict[str, Any]:
+    """A rule as the shared store keeps it: its listing (``as_json``) without
+    the id and the uses left, which the store's columns hold."""
+    shown = rule.as_json()
+    del shown["id"], shown["times_left"]
+    return shown
 
 
 def _rule_of(rule_id: int, shown: dict[str, Any], files: list[bytes]) -> OutputRule:
+    """A kept rule again (``files``: its files' bytes, in order; none to match)."""
+    formats = [o["format"] for o in shown["outputs"] if "format" in o]
     return OutputRule(
         id=rule_id,
         model=str(shown["model"]),
         match=dict(shown["match"]),
-        files=tuple(zip(files, shown["formats"], strict=False)),
-        urls=tuple(shown["urls"]),
-        times=shown["times"],
+        files=tuple(zip(files, formats, strict=False)),
+        urls=tuple(o["url"] for o in shown["outputs"] if "url" in o),
+        times=None,  # the store's column: counted there
     )

@@ -12,12 +12,11 @@ received by any process is listed by every one.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from ...core.logs import MemoryLog, SharedLog
 from ...core.store import LogStore
 
 __all__ = ["INBOX_BODY_BYTES", "INBOX_SIZE", "DeliveryVerifier", "WebhookInbox"]
@@ -43,15 +42,15 @@ class WebhookInbox:
     the entries live there, not in this process.
     """
 
-    KIND = "inbox"
-
     def __init__(
         self, verifier: DeliveryVerifier, shared: LogStore | None = None
     ) -> None:
         self.verifier = verifier
-        self.shared = shared
-        self._entries: deque[dict[str, Any]] = deque(maxlen=INBOX_SIZE)
-        self._lock = threading.Lock()
+        self._log: MemoryLog | SharedLog = (
+            MemoryLog(INBOX_SIZE)
+            if shared is None
+            else SharedLog(shared, "inbox", INBOX_SIZE)
+        )
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         """Record one delivery and check its signature; the entry recorded."""
@@ -68,23 +67,11 @@ class WebhookInbox:
             "verdict": self.verifier.verdict(lowered, body),
             "body": payload,
         }
-        if self.shared is not None:
-            text = json.dumps(entry, separators=(",", ":"))
-            self.shared.log_append(self.KIND, entry["prediction_id"], text, INBOX_SIZE)
-            return entry
-        with self._lock:
-            self._entries.append(entry)
+        self._log.record(entry)
         return entry
 
     def entries(self) -> list[dict[str, Any]]:
-        if self.shared is not None:
-            return [json.loads(e) for e in self.shared.log_read(self.KIND)]
-        with self._lock:
-            return list(self._entries)
+        return self._log.entries()
 
     def clear(self) -> None:
-        if self.shared is not None:
-            self.shared.log_clear(self.KIND)
-            return
-        with self._lock:
-            self._entries.clear()
+        self._log.clear()

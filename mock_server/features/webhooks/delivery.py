@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import secrets
 import threading
-from collections import deque
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ...core.clock import ServerClock
 from ...core.components import SubmitRequest
 from ...core.lifecycle import is_terminal
+from ...core.logs import MemoryLog, SharedLog
 from ...core.network import (
     AddressRule,
     DestinationRefused,
@@ -98,7 +97,7 @@ class WebhookSecrets:
 # -- the attempt log ---------------------------------------------------------------
 
 
-class WebhookLog:
+class WebhookLog(MemoryLog):
     """Delivery attempts: ``{prediction_id, url, attempt, status_code, error,
     blocked, at}``; a blocked delivery adds ``reason``, ``body`` (the JSON text)
     and ``headers`` (signed), as it would have been sent.
@@ -110,31 +109,18 @@ class WebhookLog:
     every attempt it ever made).
     """
 
-    def __init__(self, size: int) -> None:
-        self._attempts: deque[dict[str, Any]] = deque(maxlen=size)
-        self._lock = threading.Lock()
+    attempts = MemoryLog.entries
 
-    def record(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._attempts.append(entry)
 
-    def attempts(self, prediction_id: str | None = None) -> list[dict[str, Any]]:
-        """A copy of the attempts, oldest first, optionally for one prediction."""
-        with self._lock:
-            return [
-                dict(a)
-                for a in self._attempts
-                if prediction_id is None or a["prediction_id"] == prediction_id
-            ]
+class SharedWebhookLog(SharedLog):
+    """The attempt log kept in a shared store: an attempt made by any process
+    is read through every process (``GET /_mock/webhooks``); the newest
+    ``size`` are kept. Used with ``--database``."""
 
-    def clear(self) -> int:
-        with self._lock:
-            count = len(self._attempts)
-            self._attempts.clear()
-            return count
+    def __init__(self, store: LogStore, size: int) -> None:
+        super().__init__(store, "webhook", size)
 
-    def __len__(self) -> int:
-        return len(self._attempts)
+    attempts = SharedLog.entries
 
 
 class AttemptLog(Protocol):
@@ -144,29 +130,6 @@ class AttemptLog(Protocol):
     def record(self, entry: dict[str, Any]) -> None: ...
     def attempts(self, prediction_id: str | None = None) -> list[dict[str, Any]]: ...
     def clear(self) -> int: ...
-
-
-class SharedWebhookLog:
-    """The attempt log kept in a shared store: an attempt made by any process
-    is read through every process (``GET /_mock/webhooks``); the newest
-    ``size`` are kept. Used with ``--database``."""
-
-    KIND = "webhook"
-
-    def __init__(self, store: LogStore, size: int) -> None:
-        self.store = store
-        self.size = size
-
-    def record(self, entry: dict[str, Any]) -> None:
-        text = json.dumps(entry, separators=(",", ":"))
-        self.store.log_append(self.KIND, entry.get("prediction_id"), text, self.size)
-
-    def attempts(self, prediction_id: str | None = None) -> list[dict[str, Any]]:
-        """The attempts, oldest first, optionally for one prediction."""
-        return [json.loads(e) for e in self.store.log_read(self.KIND, prediction_id)]
-
-    def clear(self) -> int:
-        return self.store.log_clear(self.KIND)
 
 
 # -- which URLs are accepted, and where deliveries go -------------------------------

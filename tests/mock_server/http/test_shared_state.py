@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from wavespeed_mock.mock_server.http.live import LiveServer
 from wavespeed_mock.mock_server.settings import Settings
 
-from .._support import T2V
+from .._support import T2V, wait_until
 
 pytestmark = pytest.mark.postgres
 AUTH = {"Authorization": "Bearer shared-key"}
@@ -244,12 +245,28 @@ def submit_then_list(
         json={"prompt": "Shared.", "seed": 3},
     )
     assert answer.status_code == 200, answer.text
-    deadline = time.monotonic() + 60  # a bound for a busy machine
     items: list[dict[str, object]] = []
-    while not items and time.monotonic() < deadline:
-        items = client.get(listing).json()["data"]["items"]
-        time.sleep(0.05)
+
+    def listed() -> bool:
+        items[:] = client.get(listing).json()["data"]["items"]
+        return bool(items)
+
+    wait_until(listed, timeout_s=60, what=f"an entry in {listing}")
     return answer.json()["data"]["id"], items
+
+
+def completed_view(client: httpx.Client, base: str, task: str) -> dict[str, Any]:
+    """The task's view through ``base`` once it completed."""
+    view: dict[str, Any] = {}
+
+    def completed() -> bool:
+        view.update(
+            client.get(f"{base}/api/v3/predictions/{task}/result").json()["data"]
+        )
+        return view["status"] == "completed"
+
+    wait_until(completed, timeout_s=60, what=f"{task} completed")
+    return view
 
 
 def test_the_journal_lists_every_server_s_requests_once_answered(
@@ -292,12 +309,7 @@ def test_a_custom_output_set_through_one_server_serves_the_other_once(
         answer = client.post(server.url + z, json={"prompt": prompt, "seed": 5})
         assert answer.status_code == 200, answer.text
         task = answer.json()["data"]["id"]
-        for _ in range(1200):  # a bound for a busy machine, not a timing
-            view = client.get(f"{server.url}/api/v3/predictions/{task}/result")
-            if view.json()["data"]["status"] == "completed":
-                return list(view.json()["data"]["outputs"])
-            time.sleep(0.05)
-        raise AssertionError(f"{task} did not complete")
+        return list(completed_view(client, server.url, task)["outputs"])
 
     synthetic = client.get(outputs(second, "before").pop()).content
     rule = {
@@ -365,16 +377,9 @@ def test_servers_with_data_folders_of_their_own_share_files_through_s3(
         clip_task = client.post(
             first.url + T2V, json={"prompt": "Waves.", "seed": 2}
         ).json()["data"]["id"]
-        views = {}
-        for pid in (task, clip_task):
-            for _ in range(1200):  # a bound for a busy machine, not a timing
-                view = client.get(
-                    f"{first.url}/api/v3/predictions/{pid}/result"
-                ).json()["data"]
-                if view["status"] == "completed":
-                    break
-                time.sleep(0.05)
-            views[pid] = view
+        views = {
+            pid: completed_view(client, first.url, pid) for pid in (task, clip_task)
+        }
         [url] = views[task]["outputs"]
         got = client.get(url.replace(first.url, second.url))
         assert got.status_code == 200 and got.content == picture.getvalue()
