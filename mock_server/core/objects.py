@@ -166,11 +166,14 @@ class S3Objects:
 
     def presigned(self, key: str, expires_s: float) -> str | None:
         """Signed here, with the credentials boto3 found: no request is made."""
-        url: str = self._client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self.prefix + key},
-            ExpiresIn=int(expires_s),
-        )
+        try:
+            url: str = self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self.prefix + key},
+                ExpiresIn=int(expires_s),
+            )
+        except self._errors as exc:  # no credentials to sign with, say
+            raise ObjectStoreError(f"cannot sign a URL for {key}: {exc}") from exc
         return url
 
     def clear(self) -> None:

@@ -180,3 +180,20 @@ def submitted_and_ended(client: Any, body: dict[str, Any]) -> dict[str, Any]:
 
     wait_until(ended, timeout_s=120, what="the task ended")
     return view
+
+
+def test_a_url_that_cannot_be_signed_is_an_object_store_error(
+    bucket: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No credentials to sign with: an ObjectStoreError (the view then hands
+    out the mock's own URL), never botocore's error reaching an answer."""
+    from botocore.exceptions import NoCredentialsError
+
+    objects = S3Objects(bucket, endpoint=s3_endpoint)
+
+    def unsigned(*args: Any, **kwargs: Any) -> str:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(objects._client, "generate_presigned_url", unsigned)
+    with pytest.raises(ObjectStoreError, match="cannot sign"):
+        objects.presigned("outputs/a.mp4", 60)
