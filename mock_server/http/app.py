@@ -48,6 +48,8 @@ from .control import control_routes
 from .files import serve_file
 from .guards import RequestGuardMiddleware
 from .journal import JournalMiddleware
+from .poll_lane import PollLane
+from .poll_lane import wanted as poll_lane_wanted
 from .response_check import ResponseCheckMiddleware
 from .responses import envelope, error_response
 from .timeouts import BodyDeadlineMiddleware
@@ -119,16 +121,6 @@ def create_app(
             await service.aclose()
 
     auth = Authenticator(settings.api_keys)
-    app = FastAPI(
-        title="wavespeed-mock",
-        lifespan=lifespan,
-        middleware=_middleware(server, auth),
-        **_NO_TELEMETRY,
-        openapi_url=None,  # the contract is served at /_mock/documents/openapi.yaml
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.server = server
 
     # Plain Starlette routes: the handlers take the raw request and answer the
     # envelope themselves, so FastAPI's dependency and serialisation layer would
@@ -161,6 +153,16 @@ def create_app(
         for path in (getattr(route, "path", "") for route in routes)
         if path.startswith("/api/v3/predictions/") and "{" not in path
     )
+    app = FastAPI(
+        title="wavespeed-mock",
+        lifespan=lifespan,
+        middleware=_middleware(server, auth, fixed),
+        **_NO_TELEMETRY,
+        openapi_url=None,  # the contract is served at /_mock/documents/openapi.yaml
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.server = server
     # The hottest route first: the router tries routes in order, and a poll
     # matched last tried 40 patterns (a third of a poll's time in the app).
     polls: list[BaseRoute] = [
@@ -180,12 +182,27 @@ def create_app(
     return app
 
 
-def _middleware(server: MockServer, auth: Authenticator) -> list[Middleware]:
+def _middleware(
+    server: MockServer, auth: Authenticator, fixed: frozenset[str]
+) -> list[Middleware]:
     """The app's middleware, outermost first (what a request meets in order)."""
     service, settings = server.service, server.settings
     stack: list[Middleware] = []
     if settings.access_log:  # outermost: its time covers the whole answer
         stack.append(Middleware(AccessLogMiddleware))
+    recording = server.features.cassettes is not None
+    if poll_lane_wanted(settings, recording=recording):
+        # A plain result poll answered in one pass of the same components.
+        stack.append(
+            Middleware(
+                PollLane,
+                service=service,
+                settings=settings,
+                journal=server.journal,
+                id_shape=PREDICTION_ID,
+                fixed=fixed,
+            )
+        )
     stack += [
         # /api/v2/... continues as /api/v3/... (before the guard: one API behind it).
         Middleware(ApiVersionMiddleware),

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.journal import Journal, SharedJournal
 from ..settings import ANY_MODEL_HEADER, CONTROL_PREFIX
 
-__all__ = ["JournalMiddleware"]
+__all__ = ["JournalMiddleware", "journal_entry"]
 
 
 _ANY_MODEL = ANY_MODEL_HEADER.encode("latin-1")
@@ -64,17 +65,24 @@ class JournalMiddleware:
     def _record(
         self, scope: Scope, status: int, any_model: str | None = None
     ) -> Awaitable[None] | None:
-        headers = dict(scope["headers"])
-        entry = {
-            "at": time.time(),
-            "method": scope["method"],
-            "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1"),
-            "status": status,
-            "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
-            "client_version": headers.get(b"x-client-version", b"").decode("latin-1"),
-        }
-        if any_model is not None:
-            # Served by --any-model: the output kind the id implied.
-            entry["any_model"] = any_model
-        return self.journal.append(entry)
+        return self.journal.append(journal_entry(scope, status, any_model))
+
+
+def journal_entry(
+    scope: Scope, status: int, any_model: str | None = None
+) -> dict[str, Any]:
+    """The journal's entry for a request answered with ``status`` (0: none)."""
+    headers = dict(scope["headers"])
+    entry: dict[str, Any] = {
+        "at": time.time(),
+        "method": scope["method"],
+        "path": scope["path"],
+        "query": scope.get("query_string", b"").decode("latin-1"),
+        "status": status,
+        "client_name": headers.get(b"x-client-name", b"").decode("latin-1"),
+        "client_version": headers.get(b"x-client-version", b"").decode("latin-1"),
+    }
+    if any_model is not None:
+        # Served by --any-model: the output kind the id implied.
+        entry["any_model"] = any_model
+    return entry

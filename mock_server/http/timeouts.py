@@ -52,17 +52,32 @@ class TimedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_deadline: float | None = None
 
+    # One timer a connection, moved lazily: a request sets the deadline and
+    # its headers clear it, and the timer, when it fires, goes on to the next
+    # deadline or ends. A timer made and cancelled for every request cost
+    # a few microseconds of each poll (docs/performance.md).
     def _arm(self) -> None:
+        if self._header_deadline is not None:  # counting from the first byte
+            return
+        self._header_deadline = self.loop.time() + self.header_timeout_s
         if self._header_timer is None:
-            self._header_timer = self.loop.call_later(
-                self.header_timeout_s, self._headers_too_slow
+            self._header_timer = self.loop.call_at(
+                self._header_deadline, self._check_headers
             )
 
     def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._header_deadline = None
+
+    def _check_headers(self) -> None:
+        deadline = self._header_deadline
+        if deadline is not None and self.loop.time() < deadline:
+            self._header_timer = self.loop.call_at(deadline, self._check_headers)
+            return
+        self._header_timer = None
+        if deadline is not None:
+            self._headers_too_slow()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -70,6 +85,9 @@ class TimedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._header_timer is not None:  # the protocol is not held after
+            self._header_timer.cancel()
+            self._header_timer = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
@@ -86,7 +104,6 @@ class TimedHttpProtocol(HttpToolsProtocol):
         self._disarm()
 
     def _headers_too_slow(self) -> None:
-        self._header_timer = None
         if self.transport.is_closing():
             return
         log.info(

@@ -185,6 +185,23 @@ def test_a_request_sent_too_slowly_gets_408_and_the_server_goes_on(
     assert httpx.get(server.url + "/_mock/health").status_code == 200
 
 
+def test_the_header_deadline_holds_for_each_request_of_a_connection(
+    start_server: StartServer,
+) -> None:
+    server = start_server(**STOPPABLE, header_timeout_s=0.2)
+    with socket.create_connection(("127.0.0.1", server.settings.port)) as sock:
+        sock.settimeout(GENEROUS_S)
+        sock.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first or not first.endswith(b"}"):
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        # the same connection: a second request whose headers never end
+        sock.sendall(b"GET /_mock/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        status, body = read_answer(sock)
+    assert (status, body["code"]) == (408, 408)
+
+
 def test_a_malformed_request_is_answered_in_the_envelope(
     start_server: StartServer,
 ) -> None:
