@@ -7,6 +7,7 @@ stored: :func:`~.lifecycle.status_at` works it out from the row and the clock.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import zlib
@@ -127,6 +128,8 @@ TIMESTAMP_DIGITS = (0, 2, 3, 9)
 trailing zeros): the mock answers 3 unless a scenario asks for another style."""
 
 
+# Pure, and asked for the same task's time on every poll of it.
+@functools.lru_cache(maxsize=4096)
 def format_timestamp(seconds: float, digits: int = 3, *, nanos_tail: int = 1) -> str:
     """RFC 3339 UTC with ``digits`` (0, 2, 3 or 9) fractional digits.
 
