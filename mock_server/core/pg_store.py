@@ -151,9 +151,9 @@ _RENDER_LEFT = (
 _UNFINISHED = f"({_RENDER_LEFT} OR notified_at IS NULL AND (record::jsonb ->> 'webhook') IS NOT NULL)"
 """A task with work left: its outcome unknown, or its webhook owed."""
 MAX_ATTEMPTS = 3
-"""Times a task's render is taken (handed off, or taken from a process that
-died) before the task fails instead (``ATTEMPTS_FAILURE_CODE``, refunded as
-every failure is)."""
+"""Renders a task may begin (by the process that stored it, or taken: handed
+off, or from a process that died) before the take after them fails it instead
+(``ATTEMPTS_FAILURE_CODE``, refunded as every failure is)."""
 ATTEMPTS_FAILURE_CODE = 5000
 _NOW = "extract(epoch FROM clock_timestamp())"
 """Leases run on the database's clock: one clock for every host."""
@@ -452,9 +452,10 @@ class PostgresStore:
         with self._connection() as db:
             db.execute(
                 "INSERT INTO predictions (id, key_id, charge_micros, image_digest, "
-                f"record, {_COLUMNS}, owner, work_lease) VALUES (%s, %s, %s, %s, %s"
+                f"record, {_COLUMNS}, owner, attempts, work_lease) "
+                "VALUES (%s, %s, %s, %s, %s"
                 + ", %s" * len(MUTABLE_FIELDS)
-                + f", %s, CASE WHEN %s THEN {_NOW} + %s END)",
+                + f", %s, %s, CASE WHEN %s THEN {_NOW} + %s END)",
                 (
                     p.id,
                     p.key_id,
@@ -463,6 +464,12 @@ class PostgresStore:
                     record,
                     *(_column(p, n) for n in MUTABLE_FIELDS),
                     None if self.hands_off else self.owner,
+                    # This process renders it (or took it from the cache):
+                    # its first attempt.
+                    int(
+                        not self.hands_off
+                        and (not p.outcome_known or p.render_started_at is not None)
+                    ),
                     leased,
                     # Handed off: a lease that ended already, free to take.
                     _HANDED_OFF_S if self.hands_off else self.lease_s,
@@ -610,8 +617,8 @@ class PostgresStore:
                     p,
                     failure_code=ATTEMPTS_FAILURE_CODE,
                     failure_message=(
-                        f"The task failed: its render was taken {MAX_ATTEMPTS} times "
-                        "and every process that took it stopped before it finished"
+                        f"The task failed: its render began {MAX_ATTEMPTS} times "
+                        "and every process that began it stopped before it finished"
                     ),
                 )
             taken.append(p)
@@ -711,6 +718,13 @@ class PostgresStore:
             stored = db.execute("SELECT DISTINCT key_id FROM predictions").fetchall()
         carried = self.values(CARRIED)
         return {str(k) for (k,) in stored} | {k[len(CARRIED) :] for k, _ in carried}
+
+    def placements(self) -> dict[str, tuple[str | None, int]]:
+        with self._connection() as db:
+            rows = db.execute(
+                "SELECT id, owner, attempts FROM predictions WHERE attempts > 0"
+            ).fetchall()
+        return {str(i): (None if o is None else str(o), int(a)) for i, o, a in rows}
 
     # -- small values (webhook secrets, upload tickets) -----------------------------
 

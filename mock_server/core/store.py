@@ -151,6 +151,12 @@ class Store(Protocol):
     def charges(self, key_id: str) -> dict[str, int]: ...
     def carried_spend(self, key_id: str) -> int: ...
     def key_ids(self) -> set[str]: ...
+    def placements(self) -> dict[str, tuple[str | None, int]]:
+        """Where renders went: ``{prediction id: (process id, attempts)}`` for
+        every task a process began to render; the process id is the one
+        ``GET /_mock/workers`` lists (empty in a store of one process)."""
+        ...
+
     def get_value(self, key: str) -> str | None: ...
     def values(self, prefix: str) -> list[tuple[str, str]]: ...
     def delete_values(self, keys: Sequence[str]) -> None: ...
@@ -420,6 +426,10 @@ class PredictionStore:
         """Every key id with a stored prediction or a carried spend."""
         with self._lock:
             return set(self._charges) | set(self._carried)
+
+    def placements(self) -> dict[str, tuple[str | None, int]]:
+        """None: one process renders everything (``"this process"``)."""
+        return {}
 
     # -- small values (webhook secrets, upload tickets) -----------------------------
 

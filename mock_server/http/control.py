@@ -28,6 +28,7 @@ from .responses import envelope
 
 if TYPE_CHECKING:
     from ..assembly import MockServer
+    from ..core.prediction import Prediction
     from ..core.service import MockService
 
 __all__ = ["PRUNE_FIELDS", "ControlHandlers", "control_routes"]
@@ -188,6 +189,8 @@ class ControlHandlers:
         return envelope(state_of(self.service))
 
     async def predictions(self, request: Request) -> Response:
+        store = self.service.store
+        placements = await asyncio.to_thread(store.placements) if store.shared else {}
         items = [
             {
                 "id": p.id,
@@ -199,6 +202,7 @@ class ControlHandlers:
                 "profile": p.profile,
                 "polls": p.polls,
                 "input": p.input,
+                **_render_of(p, placements.get(p.id), shared=store.shared),
             }
             for p in self.service.predictions()
         ]
@@ -261,3 +265,30 @@ class ControlHandlers:
 def control_routes(server: MockServer) -> list[BaseRoute]:
     """The control API's own routes (features add theirs: scenarios, ledger, webhooks)."""
     return ControlHandlers(server).routes()
+
+
+def _render_of(
+    p: Prediction, placed: tuple[str | None, int] | None, *, shared: bool
+) -> dict[str, Any]:
+    """Where and when a task's render ran: the process (an id of
+    ``GET /_mock/workers``), the renders begun, and the clock's times."""
+    started, ended = p.render_started_at, p.rendered_at
+    if shared:
+        worker, attempts = placed if placed is not None else (None, 0)
+    else:  # one process renders everything
+        began = started is not None
+        worker, attempts = ("this process" if began else None), int(began)
+    return {
+        "render": {
+            "worker": worker,
+            "attempts": attempts,
+            "started_at": None if started is None else format_timestamp(started),
+            "rendered_at": None if ended is None else format_timestamp(ended),
+            "queued_ms": None
+            if started is None
+            else max(0, round((started - p.created_at) * 1000)),
+            "render_ms": None
+            if started is None or ended is None
+            else max(0, round((ended - started) * 1000)),
+        }
+    }

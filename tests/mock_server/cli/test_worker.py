@@ -145,6 +145,14 @@ def test_workers_render_and_notify_for_an_api_that_renders_nothing(
             )
             try:
                 assert ended(client, server.url, waiting)["status"] == "completed"
+                # Where it ran: a worker (never the API), its one attempt.
+                workers = client.get(server.url + "/_mock/workers").json()["data"]
+                roles = {p["id"]: p["role"] for p in workers["processes"]}
+                items = client.get(server.url + "/_mock/predictions").json()
+                render = {i["id"]: i["render"] for i in items["data"]["items"]}
+                assert roles[render[waiting]["worker"]] == "worker"
+                assert render[waiting]["attempts"] == 1
+                assert render[task]["worker"] != render[waiting]["worker"]
             finally:
                 assert second.stop() == 0
         assert engine.jobs == []  # the API rendered nothing

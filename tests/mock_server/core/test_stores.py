@@ -364,7 +364,7 @@ def test_a_render_taken_three_times_fails_the_fourth_time(
         try:
             [failed] = taken_soon(last)
             assert failed.failure_code == ATTEMPTS_FAILURE_CODE
-            assert "taken 3 times" in failed.failure_message
+            assert "began 3 times" in failed.failure_message
             stored = last.get(failed.id)
             assert stored is not None and stored.failure_code == ATTEMPTS_FAILURE_CODE
             assert status_at(stored, 1e12) == "failed" and is_refunded(stored, 1e12)
@@ -372,6 +372,23 @@ def test_a_render_taken_three_times_fails_the_fourth_time(
             last.close()
     finally:
         api.close()
+
+
+@pytest.mark.postgres
+def test_where_each_render_ran_is_kept(database: str, tmp_path: Path) -> None:
+    """The process that stores a task renders it: its first attempt; a process
+    that takes the render over from a dead one makes the next."""
+    first = PostgresStore(database, lease_s=600)
+    other = PostgresStore(database, lease_s=600)
+    try:
+        add(first, prediction("8" * 32))
+        assert other.placements() == {"8" * 32: (first.owner, 1)}
+        first.close()  # dies before it finishes
+        assert ids(taken_soon(other)) == ["8" * 32]
+        assert other.placements() == {"8" * 32: (other.owner, 2)}
+    finally:
+        first.close()
+        other.close()
 
 
 @pytest.mark.postgres
