@@ -45,6 +45,8 @@ class _Ticket:
     call: OviCall
     on_start: Callable[[], None] | None
     future: Future[Done | Failed] = field(default_factory=Future)
+    device: int | None = None
+    """The GPU whose worker last took it."""
 
 
 @dataclass
@@ -341,7 +343,10 @@ class OviEngine:
             outcome.inference_ms / 1000,
             outcome.write_ms / 1000,
         )
-        return RenderResult(inference_ms=outcome.inference_ms)
+        return RenderResult(
+            inference_ms=outcome.inference_ms,
+            device=None if ticket.device is None else f"cuda:{ticket.device}",
+        )
 
     def close(self) -> None:
         """Stop the workers (freeing the GPUs) and fail the jobs still queued."""
@@ -444,6 +449,7 @@ class OviEngine:
             problem = self._revive(slot)
             if problem is not None:
                 return _unavailable(call, slot, problem)
+        ticket.device = slot.device
         outcome = slot.worker.run(call, ticket.on_start)
         if isinstance(outcome, NotTaken) and not self._closed.is_set():
             # The worker died between jobs (killed, the OOM killer) and this job

@@ -96,6 +96,8 @@ class RenderResult:
     output_path: Path | None = None
     """Where the clip is when the engine keeps it elsewhere than ``job.output_path``
     (the synthetic engine's cache); the server then serves it from there."""
+    device: str | None = None
+    """The device it ran on (``cuda:0``), shown by ``GET /_mock/predictions``."""
 
 
 @runtime_checkable

@@ -67,7 +67,7 @@ __all__ = [
 
 log = logging.getLogger("wavespeed_mock")
 
-PG_SCHEMA_VERSION = 5
+PG_SCHEMA_VERSION = 6
 _COLUMNS = ", ".join(MUTABLE_FIELDS)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wavespeed_mock_schema (version INTEGER NOT NULL);
@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     forced_status TEXT,
     output_file TEXT,
     notified_at DOUBLE PRECISION,
+    device TEXT,
     owner TEXT,
     work_lease DOUBLE PRECISION,
     attempts INTEGER NOT NULL DEFAULT 0
@@ -289,6 +290,11 @@ class PostgresStore:
                     db.execute(
                         "ALTER TABLE predictions "
                         "ADD COLUMN IF NOT EXISTS attempts INTEGER NOT NULL DEFAULT 0"
+                    )
+                if version < 6:
+                    # Version 6 keeps the device a render ran on.
+                    db.execute(
+                        "ALTER TABLE predictions ADD COLUMN IF NOT EXISTS device TEXT"
                     )
                 if version < PG_SCHEMA_VERSION:
                     db.execute(

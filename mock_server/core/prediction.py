@@ -73,6 +73,9 @@ class Prediction:
     """When the notifiers (the webhook) were done with it: delivered, or given
     up after the retries. None while a webhook is owed: a restart, even after
     ``kill -9``, sends it (at least once)."""
+    device: str | None = None
+    """The device its render ran on, as the engine named it (``cuda:0``); None
+    for an engine that names none (the synthetic one)."""
 
     @property
     def outcome_known(self) -> bool:
@@ -119,6 +122,7 @@ MUTABLE_FIELDS = (
     "forced_status",
     "output_file",
     "notified_at",
+    "device",
 )
 """The fields that change after a prediction is stored; the store writes only these."""
 

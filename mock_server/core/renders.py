@@ -306,6 +306,8 @@ class RenderQueue:
             changes: dict[str, Any] = {"inference_ms": int(result.inference_ms)}
             if result.output_path is not None:
                 changes["output_file"] = str(result.output_path)
+            if result.device is not None:
+                changes["device"] = result.device
             self._keep(p, result.output_path)
             self.store.update(p, **changes)
 

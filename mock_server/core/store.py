@@ -52,7 +52,7 @@ __all__ = [
 
 log = logging.getLogger("wavespeed_mock.server")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CARRIED = "carried_spend:"
 """The key-value prefix of each key's spend carried over from pruned predictions."""
 MICROS = 1_000_000
@@ -642,6 +642,8 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     if "body" not in columns:
         if columns and "notified_at" not in columns:
             _add_notified_at(db)
+        if columns and "device" not in columns:
+            _add_device(db)
         return
     log.info("migrating %s to schema version %d", db, SCHEMA_VERSION)
     db.execute("ALTER TABLE predictions RENAME TO predictions_v1")
@@ -682,6 +684,16 @@ def _add_notified_at(db: sqlite3.Connection) -> None:
     db.execute("BEGIN")
     db.execute("ALTER TABLE predictions ADD COLUMN notified_at")
     db.execute(_TAKEN_AS_NOTIFIED)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("COMMIT")
+
+
+def _add_device(db: sqlite3.Connection) -> None:
+    """Bring a data folder of schema version 4 to 5: a column for the device a
+    render ran on (``Prediction.device``)."""
+    log.info("adding device to %s (schema version 5)", db)
+    db.execute("BEGIN")
+    db.execute("ALTER TABLE predictions ADD COLUMN device")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute("COMMIT")
 

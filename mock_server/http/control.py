@@ -281,6 +281,7 @@ def _render_of(
     return {
         "render": {
             "worker": worker,
+            "device": p.device,
             "attempts": attempts,
             "started_at": None if started is None else format_timestamp(started),
             "rendered_at": None if ended is None else format_timestamp(ended),

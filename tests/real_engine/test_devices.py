@@ -86,22 +86,25 @@ def test_jobs_go_to_idle_workers_first_in_first_out(
 
         gate_b.open()  # b's GPU is free first: the oldest job, c, goes there
         assert events["c"].wait(WAIT_S)
-        results["b"].result(timeout=WAIT_S)
+        done_b = results["b"].result(timeout=WAIT_S)
         assert not events["d"].is_set()  # d waits: both GPUs are busy again
         assert fake.queued() == 1
 
         gate_a.open()  # then d goes to a's GPU
         assert events["d"].wait(WAIT_S)
-        results["a"].result(timeout=WAIT_S)
-        results["d"].result(timeout=WAIT_S)
+        done_a = results["a"].result(timeout=WAIT_S)
+        done_d = results["d"].result(timeout=WAIT_S)
         gate_c.open()
-        results["c"].result(timeout=WAIT_S)
+        done_c = results["c"].result(timeout=WAIT_S)
 
     assert order == ["a", "b", "c", "d"]
     gpu_a, gpu_b = started_on(fake, a), started_on(fake, b)
     assert {gpu_a, gpu_b} == {"0", "1"}
     assert started_on(fake, c) == gpu_b
     assert started_on(fake, d) == gpu_a
+    # Each result names the GPU it ran on (GET /_mock/predictions shows it).
+    assert (done_a.device, done_d.device) == (f"cuda:{gpu_a}", f"cuda:{gpu_a}")
+    assert (done_b.device, done_c.device) == (f"cuda:{gpu_b}", f"cuda:{gpu_b}")
     for job in (a, b, c, d):
         assert job.output_path.exists()
 

@@ -111,16 +111,27 @@ def test_a_data_folder_of_version_0_1_is_migrated(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_data_folder_of_schema_version_3_gets_notified_at(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite3"
+def stored_as_version(path: Path, version: int, lacking: str) -> PredictionStore:
+    """A data folder with one prediction (``"d" * 32``) as schema ``version``
+    left it, without the column ``lacking``, opened again."""
     store = PredictionStore(path)
     asyncio.run(add_all(store, [prediction("d" * 32)]))
     store.close()
-    with sqlite3.connect(path) as db:  # as version 3 left it: no such column
-        db.execute("ALTER TABLE predictions DROP COLUMN notified_at")
-        db.execute("PRAGMA user_version = 3")
+    with sqlite3.connect(path) as db:
+        db.execute(f"ALTER TABLE predictions DROP COLUMN {lacking}")
+        db.execute(f"PRAGMA user_version = {version}")
+    return PredictionStore(path)
 
-    again = PredictionStore(path)
+
+def reopened_at_the_newest_version(path: Path) -> PredictionStore:
+    store = PredictionStore(path)
+    (version,) = store._db.execute("PRAGMA user_version").fetchone()
+    assert version == 5
+    return store
+
+
+def test_a_data_folder_of_schema_version_3_gets_notified_at(tmp_path: Path) -> None:
+    again = stored_as_version(tmp_path / "state.sqlite3", 3, "notified_at")
     old = again.get("d" * 32)
     assert old is not None and old.notified_at is not None  # taken as sent
     p = prediction("e" * 32)
@@ -128,8 +139,17 @@ def test_a_data_folder_of_schema_version_3_gets_notified_at(tmp_path: Path) -> N
     assert p.notified_at is None  # a new one owes its webhook until it is sent
     again.update(p, notified_at=5.0)
     again.close()
-    third = PredictionStore(path)
+    third = reopened_at_the_newest_version(tmp_path / "state.sqlite3")
     assert third.get("e" * 32).notified_at == 5.0  # type: ignore[union-attr]
-    (version,) = third._db.execute("PRAGMA user_version").fetchone()
-    assert version == 4
+    third.close()
+
+
+def test_a_data_folder_of_schema_version_4_gets_the_device(tmp_path: Path) -> None:
+    again = stored_as_version(tmp_path / "state.sqlite3", 4, "device")
+    old = again.get("d" * 32)
+    assert old is not None and old.device is None
+    again.update(old, device="cuda:1")
+    again.close()
+    third = reopened_at_the_newest_version(tmp_path / "state.sqlite3")
+    assert third.get("d" * 32).device == "cuda:1"  # type: ignore[union-attr]
     third.close()

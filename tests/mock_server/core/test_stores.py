@@ -67,7 +67,7 @@ def test_what_is_added_and_updated_is_read_back_after_a_reopen(opener: Opener) -
     store = opener()
     items = [prediction(f"{i:032x}", at=100.0 + i) for i in range(3)]
     add(store, *items)
-    store.update(items[1], polls=2, rendered_at=101.5, nsfw=[True])
+    store.update(items[1], polls=2, rendered_at=101.5, nsfw=[True], device="cuda:3")
     store.update(items[2], failure_code=1405, failure_message="boom")
     store.close()
 
@@ -78,6 +78,7 @@ def test_what_is_added_and_updated_is_read_back_after_a_reopen(opener: Opener) -
     read = again.get(items[1].id)
     assert read is not None
     assert (read.polls, read.rendered_at, read.nsfw) == (2, 101.5, [True])
+    assert read.device == "cuda:3"
     failed = again.get(items[2].id)
     assert failed is not None and failed.failure_message == "boom"
     assert read.input == items[1].input and read.created_at == items[1].created_at

@@ -68,7 +68,7 @@ async def test_each_task_says_where_and_when_its_render_ran(tmp_path: Path) -> N
         # An engine that reports no start (this one, the synthetic engine) has
         # its start stored with its outcome: nothing is known yet.
         assert render_of(listed, pid) == {
-            "worker": None, "attempts": 0, "started_at": None,
+            "worker": None, "device": None, "attempts": 0, "started_at": None,
             "rendered_at": None, "queued_ms": None, "render_ms": None,
         }  # fmt: skip
 
@@ -77,6 +77,7 @@ async def test_each_task_says_where_and_when_its_render_ran(tmp_path: Path) -> N
         listed = (await client.get("/_mock/predictions")).json()["data"]["items"]
         done = render_of(listed, pid)
         assert done["worker"] == "this process" and done["attempts"] == 1
+        assert done["device"] is None  # the fake engine names none
         assert done["started_at"] is not None and done["rendered_at"] is not None
         assert done["queued_ms"] >= 0 and done["render_ms"] >= 0
         # the answers were checked against the contract (running() asserts it)

@@ -554,6 +554,9 @@ function renderFacts(view) {
   if (!view) return;
   const video = $("#video");
   const seed = state.tasks.get(view.id)?.item.seed;
+  // Where and when it rendered (GET /_mock/predictions: the process, the GPU).
+  const render = state.tasks.get(view.id)?.item.render;
+  const ranOn = render?.worker ? render.worker + (render.device ? ` (${render.device})` : "") : "…";
   const timing = view.timing;
   const facts = [
     ["size", video.videoWidth ? `${video.videoWidth} × ${video.videoHeight}` : "…"],
@@ -562,6 +565,9 @@ function renderFacts(view) {
     ["seed", seed ?? "…"],
     ["bytes", view.bytes ? view.bytes.toLocaleString() : "…"],
     ["inference", `${view.executionTime} ms`],
+    ["ran on", ranOn],
+    ["attempts", render ? render.attempts : "…"],
+    ["render", render?.render_ms != null ? `${render.render_ms} ms, queued ${render.queued_ms} ms` : "…"],
   ];
   $("#facts").replaceChildren(...facts.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { "data-fact": name, text: String(value) })]));
 }

@@ -190,6 +190,12 @@ def test_submit_an_image_with_a_file_and_play_the_clip(
     check(page.locator('[data-fact="duration"]')).to_have_text("5.04 s")
     check(page.locator('[data-fact="bytes"]')).to_have_text(re.compile(r"^\d[\d,]+$"))
     check(page.locator('[data-fact="seed"]')).to_have_text(re.compile(r"^\d+$"))
+    # where and when it rendered, from GET /_mock/predictions
+    check(page.locator('[data-fact="ran on"]')).to_have_text("this process")
+    check(page.locator('[data-fact="attempts"]')).to_have_text("1")
+    check(page.locator('[data-fact="render"]')).to_have_text(
+        re.compile(r"^\d+ ms, queued \d+ ms$")
+    )
     check(page.locator("#download")).to_have_attribute(
         "href", re.compile(r"/outputs/\w+\.mp4$")
     )
