@@ -28,6 +28,7 @@ from .features.outputs.book import OutputBook, RuleStore, SharedOutputBook
 from .features.playground.inbox import WebhookInbox
 from .features.replay.deck import CassetteDeck
 from .features.scenarios.book import ScenarioBook
+from .features.scenarios.shared import ScenarioStore, SharedScenarioBook
 from .features.uploads.files import UploadStore
 from .features.webhooks.delivery import (
     SharedWebhookLog,
@@ -144,7 +145,14 @@ def build_server(
         account=Account(
             store=store, clock=clock, starting_balance=settings.starting_balance
         ),
-        scenarios=ScenarioBook(clock=clock, store=store),
+        # Shared store: a scenario set through any process applies to every one.
+        scenarios=(
+            SharedScenarioBook(
+                clock=clock, store=store, shared=cast("ScenarioStore", store)
+            )
+            if store.shared
+            else ScenarioBook(clock=clock, store=store)
+        ),
         webhooks=WebhookDelivery(
             clock=clock,
             secrets=secrets,

@@ -752,6 +752,29 @@ class PostgresStore:
         with self._connection() as db:
             db.execute("DELETE FROM kv WHERE key = ANY(%s)", (list(keys),))
 
+    @contextlib.contextmanager
+    def locked_value(
+        self, key: str
+    ) -> Iterator[tuple[str | None, Callable[[str], None]]]:
+        """A small value (None: not set), read under a row lock that holds
+        until the block ends, so no other process changes it meanwhile; the
+        block's ``write(value)`` replaces it, committed with the block (nothing
+        is, when the block raises)."""
+        with self._connection() as db, db.transaction():
+            db.execute(
+                "INSERT INTO kv (key, value) VALUES (%s, '') "
+                "ON CONFLICT (key) DO NOTHING",
+                (key,),
+            )
+            (value,) = db.execute(
+                "SELECT value FROM kv WHERE key = %s FOR UPDATE", (key,)
+            ).fetchone()
+
+            def write(new: str) -> None:
+                db.execute("UPDATE kv SET value = %s WHERE key = %s", (new, key))
+
+            yield (str(value) or None), write
+
     def set_value(self, key: str, value: str) -> None:
         """Set a value; committed when this returns."""
         with self._connection() as db:

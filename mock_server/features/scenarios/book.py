@@ -12,12 +12,11 @@ requests, so the same requests in the same order repeat exactly.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import threading
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from ...core.clock import ServerClock
@@ -38,7 +37,6 @@ from .scenario import TASK_ERRORS, Scenario
 __all__ = ["SCENARIO_HEADER", "TASK_ERRORS", "Scenario", "ScenarioBook"]
 
 _NOTHING = WireDecision()
-log = logging.getLogger("wavespeed_mock.server")
 
 
 class ScenarioBook:
@@ -61,7 +59,8 @@ class ScenarioBook:
         self._key_hints: dict[str, str] = {}
         self.next_n: deque[list[Any]] = deque()  # [scenario, remaining]
         self.named: dict[str, Scenario] = {}
-        self.by_prediction: dict[str, Scenario] = {}
+        self.by_prediction: MutableMapping[str, Scenario] = {}
+        """The scenario each task was made under (its polls keep it)."""
         self._starts: dict[str, deque[float]] = {}
         self._serials: weakref.WeakValueDictionary[int, Scenario] = (
             weakref.WeakValueDictionary()
@@ -69,7 +68,6 @@ class ScenarioBook:
         """Every scenario still held anywhere, by the serial a decision names it by."""
         self._next_serial = itertools.count(1)
         self._lock = threading.Lock()
-        self._said_per_process = False
 
     def reset(self) -> None:
         with self._lock:
@@ -89,12 +87,6 @@ class ScenarioBook:
 
     def add(self, body: dict[str, Any]) -> Scenario:
         scenario = Scenario.from_json(body)
-        if self.store.shared and not self._said_per_process:
-            self._said_per_process = True
-            log.warning(
-                "scenarios are kept per process, also with --database: this one "
-                "applies to the requests this process answers (docs/scale-out.md)"
-            )
         scenario.set_at = self.clock.now()
         scenario.serial = next(self._next_serial)
         self._serials[scenario.serial] = scenario
@@ -290,18 +282,7 @@ class ScenarioBook:
         return busy[len(busy) - cap]
 
     async def on_poll(self, p: Prediction) -> None:
-        scenario = self.by_prediction.get(p.id) or self._ambient(
-            p.key_id, self.clock.now(), p.model
-        )
-        if scenario is None:
-            return
-        with self._lock:
-            seconds = scenario.latency_s() if scenario.latency else 0.0
-            status = 0
-            if scenario.poll_error_rate:
-                rng = scenario.draw("poll")
-                if rng.random() < scenario.poll_error_rate:
-                    status = rng.choice(list(scenario.poll_error_statuses))
+        seconds, status = self.poll_fault(p)
         if seconds > 0:
             await self.clock.sleep_until(self.clock.now() + seconds)
         if status:
@@ -309,6 +290,23 @@ class ScenarioBook:
                 status,
                 f"Injected by the mock's scenario: HTTP {status} on a result poll",
             )
+
+    def poll_fault(self, p: Prediction) -> tuple[float, int]:
+        """What a scenario does to a poll of ``p``: seconds of latency, and the
+        HTTP status of an injected error (0: none)."""
+        scenario = self.by_prediction.get(p.id) or self._ambient(
+            p.key_id, self.clock.now(), p.model
+        )
+        if scenario is None:
+            return 0.0, 0
+        with self._lock:
+            seconds = scenario.latency_s() if scenario.latency else 0.0
+            status = 0
+            if scenario.poll_error_rate:
+                rng = scenario.draw("poll")
+                if rng.random() < scenario.poll_error_rate:
+                    status = rng.choice(list(scenario.poll_error_statuses))
+        return seconds, status
 
     def idle(self) -> bool:
         """True while no scenario is set: the wire layer then does nothing."""

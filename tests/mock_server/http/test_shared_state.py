@@ -409,3 +409,50 @@ def test_servers_with_data_folders_of_their_own_share_files_through_s3(
 
         assert client.post(second.url + "/_mock/reset").is_success
         assert s3.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+
+
+def test_a_scenario_set_through_one_server_applies_through_the_other(
+    pair: tuple[LiveServer, LiveServer, httpx.Client],
+) -> None:
+    first, second, client = pair
+
+    def set_scenario(server: LiveServer, **body: Any) -> None:
+        answer = client.post(server.url + "/_mock/scenarios", json=body)
+        assert answer.status_code == 200, answer.text
+        wait_until(
+            lambda: not (first.service.faults.idle() or second.service.faults.idle()),
+            what="every server to know the scenario",
+        )
+
+    def submit(server: LiveServer, **headers: str) -> dict[str, Any]:
+        answer = client.post(server.url + T2V, json={"prompt": "p"}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        task = answer.json()["data"]["id"]
+        poll = f"{server.url}/api/v3/predictions/{task}/result"
+        wait_until(
+            lambda: (
+                client.get(poll).json()["data"]["status"] in ("completed", "failed")
+            ),
+            what=f"{task} to end",
+        )
+        data: dict[str, Any] = client.get(poll).json()["data"]
+        return data
+
+    # the next two submits fail, whichever server they reach
+    set_scenario(first, scope="next", count=2, fail_code=1403)
+    assert [submit(s).get("code") for s in (second, first, second)] == [
+        1403, 1403, None,
+    ]  # fmt: skip
+    # a named scenario set through one, asked for through the other
+    set_scenario(second, scope="named", name="flaky", fail_code=1200)
+    assert submit(first, **{"X-Wavespeed-Mock-Scenario": "flaky"})["code"] == 1200
+    listed = client.get(first.url + "/_mock/scenarios").json()["data"]
+    assert listed == client.get(second.url + "/_mock/scenarios").json()["data"]
+    assert listed["scenarios"]["named"]["flaky"]["uses"] == 1
+    # cleared through one: gone for both
+    assert client.delete(second.url + "/_mock/scenarios").status_code == 200
+    wait_until(
+        lambda: first.service.faults.idle() and second.service.faults.idle(),
+        what="every server to know the scenarios are gone",
+    )
+    assert submit(first).get("code") is None

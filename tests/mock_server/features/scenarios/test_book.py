@@ -111,19 +111,3 @@ def test_a_gateway_fault_on_polls_leaves_submits_alone(book: ScenarioBook) -> No
     assert submit(book).decided.fault is None  # type: ignore[union-attr]
     poll = book.route_fault(RouteCall(route="result", api_key="k", prediction_id="x"))
     assert poll.fault is not None and poll.fault.status == 503
-
-
-def test_a_shared_store_is_told_scenarios_stay_per_process(
-    book: ScenarioBook,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """With --database the rest of the state is shared but scenarios are not
-    (yet): the first scenario set says so once, in the server's log."""
-    book.add({"fail_code": 5000})
-    assert "per process" not in caplog.text  # the embedded store: one process
-    monkeypatch.setattr(type(book.store), "shared", True, raising=False)
-    with caplog.at_level("WARNING", logger="wavespeed_mock.server"):
-        book.add({"fail_code": 5000})
-        book.add({"fail_code": 5000})
-    assert caplog.text.count("scenarios are kept per process") == 1
