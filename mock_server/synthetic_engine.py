@@ -10,6 +10,7 @@ file system allows, copied otherwise; a cache hit found on the submit path
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 from ..contracts import OutputPlan
 from .core.engine import EngineOption, RenderFailed, RenderJob, RenderResult
+from .core.objects import open_objects
 from .media import (
     CLIP_FPS,
     CLIP_FRAMES,
@@ -30,8 +32,10 @@ from .media import (
     ImageTooLargeError,
     MediaError,
 )
-from .media.cache import Variant
+from .media.cache import SHARED_PREFIX, Variant
 from .settings import Settings
+
+log = logging.getLogger("wavespeed_mock.server")
 
 __all__ = ["SyntheticEngine"]
 
@@ -57,7 +61,16 @@ class SyntheticEngine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.cache = ClipCache(settings.cache_dir or Path(settings.data_dir) / "cache")
+        # With --outputs s3://...: one render cache for every machine (a clip
+        # made on one is fetched, not made again, on another).
+        shared = (
+            open_objects(settings.outputs, endpoint=settings.s3_endpoint)
+            if settings.outputs
+            else None
+        )
+        self.cache = ClipCache(
+            settings.cache_dir or Path(settings.data_dir) / "cache", shared=shared
+        )
         self._present: dict[str, Path] = {}
         """Clips known to be in the cache, by key, with their paths."""
         self.cache.remove_partials()
@@ -71,6 +84,11 @@ class SyntheticEngine:
             for path in paths:
                 self._present.pop(path.stem, None)
             release(paths)
+            if self.cache.shared is not None:  # the shared cache is bounded too
+                try:
+                    self.cache.shared.delete([SHARED_PREFIX + p.name for p in paths])
+                except OSError as exc:
+                    log.warning("evicted clips stay in the shared cache: %s", exc)
 
         return self.cache.trim(max_bytes, forget)
 
@@ -127,7 +145,13 @@ class SyntheticEngine:
                 code=_INTERNAL,
             ) from exc
         elapsed_ms = round((time.perf_counter() - started) * 1000)
-        return RenderResult(inference_ms=elapsed_ms, nsfw=(False,) * count)
+        return RenderResult(
+            inference_ms=elapsed_ms,
+            nsfw=(False,) * count,
+            kept_as=None
+            if self.cache.shared is None
+            else SHARED_PREFIX + clips[0].name,
+        )
 
     def render_cached(self, job: RenderJob) -> RenderResult | None:
         """The clip from the cache alone (a file lookup), or None on a miss.

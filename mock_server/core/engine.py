@@ -98,6 +98,10 @@ class RenderResult:
     (the synthetic engine's cache); the server then serves it from there."""
     device: str | None = None
     """The device it ran on (``cuda:0``), shown by ``GET /_mock/predictions``."""
+    kept_as: str | None = None
+    """The key under which the first output is in the object store already (a
+    clip of a render cache shared through the bucket), so the server copies it
+    there as the task's output instead of sending its bytes again."""
 
 
 @runtime_checkable

@@ -12,7 +12,9 @@ again; retention and resets delete it there too. So replicas with data folders
 of their own answer as one mock.
 
 Keys are the files' paths relative to the data folder (``outputs/<name>``,
-``uploads/<id>/<filename>``, ``inputs/<digest>.img``) under the URL's prefix.
+``uploads/<id>/<filename>``, ``inputs/<digest>.img``) under the URL's prefix,
+and the render cache's clips (``cache/<key>.<suffix>``, media/cache.py: made
+once for every machine; a task's output is copied from there in the bucket).
 Every call blocks: callers run them off the event loop.
 """
 
@@ -51,10 +53,16 @@ class ObjectStore(Protocol):
         """Bring ``key`` to ``path`` (atomically) if it is kept; whether it was."""
         ...
 
+    def copy(self, source: str, key: str) -> bool:
+        """Keep the object ``source`` under ``key`` too, in the store itself (no
+        bytes through this process); whether ``source`` was there."""
+        ...
+
     def delete(self, keys: Iterable[str]) -> None: ...
 
     def clear(self) -> None:
-        """Delete every object this server keeps (a reset)."""
+        """Delete every object this server keeps (a reset), the render cache
+        (``cache/``, content-keyed: never stale) excepted."""
         ...
 
     def presigned(self, key: str, expires_s: float) -> str | None:
@@ -72,6 +80,9 @@ class LocalFiles:
         return None
 
     def get(self, key: str, path: Path) -> bool:
+        return False
+
+    def copy(self, source: str, key: str) -> bool:
         return False
 
     def delete(self, keys: Iterable[str]) -> None:
@@ -153,6 +164,21 @@ class S3Objects:
                 os.unlink(temp)
         return True
 
+    def copy(self, source: str, key: str) -> bool:
+        try:
+            self._client.copy_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                CopySource={"Bucket": self.bucket, "Key": self.prefix + source},
+            )
+        except self._errors as exc:
+            if _not_found(exc):
+                return False
+            raise ObjectStoreError(
+                f"cannot copy {source} in {self.url}: {exc}"
+            ) from exc
+        return True
+
     def delete(self, keys: Iterable[str]) -> None:
         batch = [{"Key": self.prefix + key} for key in keys]
         try:
@@ -185,6 +211,7 @@ class S3Objects:
                 item["Key"][len(self.prefix) :]
                 for page in pages
                 for item in page.get("Contents", ())
+                if not item["Key"].startswith(self.prefix + "cache/")
             ]
         except self._errors as exc:
             raise ObjectStoreError(f"cannot list {self.url}: {exc}") from exc

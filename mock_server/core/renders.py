@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .clock import ServerClock
-from .engine import CachedRenderer, Engine, RenderFailed, RenderJob
+from .engine import CachedRenderer, Engine, RenderFailed, RenderJob, RenderResult
 from .images import ImageIntake, ImageLoader, first_image
 from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .prediction import Prediction
@@ -303,13 +303,8 @@ class RenderQueue:
                 code=INTERNAL_ERROR,
             ) from None
         if self.store.holds(p):
-            changes: dict[str, Any] = {"inference_ms": int(result.inference_ms)}
-            if result.output_path is not None:
-                changes["output_file"] = str(result.output_path)
-            if result.device is not None:
-                changes["device"] = result.device
-            self._keep(p, result.output_path)
-            self.store.update(p, **changes)
+            self._keep(p, result)
+            self.store.update(p, **_files_of(result))
 
     def queue(self, p: Prediction, image: ImageIntake | None) -> None:
         future = self._executor.submit(self._render, p, image)
@@ -336,14 +331,12 @@ class RenderQueue:
                 if result.output_path is None:
                     Path(job.output_path).unlink(missing_ok=True)
                 return
-            if result.output_path is not None:
-                changes["output_file"] = str(result.output_path)
-            self._keep(p, result.output_path)
+            self._keep(p, result)
             self.store.update(
                 p,
                 **changes,
+                **_files_of(result),
                 rendered_at=self.clock.now(),
-                inference_ms=int(result.inference_ms),
                 nsfw=list(result.nsfw),
             )
         except Exception as exc:
@@ -363,7 +356,7 @@ class RenderQueue:
         finally:
             self._signal_done(p.id)
 
-    def _keep(self, p: Prediction, first: Path | str | None) -> None:
+    def _keep(self, p: Prediction, result: RenderResult) -> None:
         """Put ``p``'s finished files in the object store (``--outputs``), before
         its outcome is stored, so a replica that reads the outcome finds them.
 
@@ -373,6 +366,7 @@ class RenderQueue:
         """
         if not self.objects.shared:
             return
+        first = result.output_path
         for index, name in enumerate(p.output_names):
             path = (
                 Path(first)
@@ -380,6 +374,14 @@ class RenderQueue:
                 else self.outputs_dir / name
             )
             try:
+                # Kept in the bucket already (a clip of the shared render
+                # cache): copied there, not sent again.
+                if (
+                    index == 0
+                    and result.kept_as is not None
+                    and self.objects.copy(result.kept_as, f"outputs/{name}")
+                ):
+                    continue
                 self.objects.put(f"outputs/{name}", path)
             except ObjectStoreError as exc:
                 raise RenderFailed(
@@ -395,3 +397,13 @@ class RenderQueue:
                 failure_message=message,
                 inference_ms=int((time.perf_counter() - started) * 1000),
             )
+
+
+def _files_of(result: RenderResult) -> dict[str, Any]:
+    """What a render's result changes in its task's row (both render paths)."""
+    changes: dict[str, Any] = {"inference_ms": int(result.inference_ms)}
+    if result.output_path is not None:
+        changes["output_file"] = str(result.output_path)
+    if result.device is not None:
+        changes["device"] = result.device
+    return changes

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -14,6 +15,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ._ffmpeg import ffmpeg_version
 from .outputs import render_image, render_sound, render_text
@@ -21,7 +23,22 @@ from .prompt_tags import check_prompt
 from .render import CLIP_FPS, CLIP_FRAMES, RENDERER_VERSION, check_seed, render_clip
 from .writer import ENCODER_SETTINGS, PARTIAL_MARK
 
-__all__ = ["ClipCache", "Variant"]
+__all__ = ["SHARED_PREFIX", "ClipCache", "SharedFiles", "Variant"]
+
+log = logging.getLogger("wavespeed_mock.server")
+
+SHARED_PREFIX = "cache/"
+"""Where clips are kept in a :class:`SharedFiles` store: ``cache/<key><suffix>``."""
+
+
+class SharedFiles(Protocol):
+    """Files kept past this machine (``core.objects.ObjectStore``: a bucket).
+
+    Its calls raise ``OSError`` when the store cannot answer."""
+
+    def get(self, key: str, path: Path) -> bool: ...
+    def put(self, key: str, path: Path) -> None: ...
+    def delete(self, keys: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -121,8 +138,14 @@ class ClipCache:
         PosixPath('.wavespeed-mock/cache/3f/3f9c...mp4')
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, shared: SharedFiles | None = None) -> None:
         self.root = Path(root)
+        self.shared = shared
+        """Where other machines keep their clips too (``--outputs s3://...``):
+        a clip missing here is fetched from there before it is rendered, and a
+        clip rendered here is put there."""
+        self.fetched = 0
+        """Clips this process got from ``shared`` instead of rendering them."""
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -314,12 +337,40 @@ class ClipCache:
                 return path
             check_prompt(prompt)  # bad input leaves no folder behind
             check_seed(seed)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _make(variant, image, prompt, seed, size, path, max_image_pixels, threads)
+            fetched = self._fetch(path)
+            if not fetched:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _make(
+                    variant, image, prompt, seed, size, path, max_image_pixels, threads
+                )
             self._touched[key] = time.monotonic()
             with contextlib.suppress(OSError):
                 self.added_bytes += path.stat().st_size
+            if not fetched:
+                self._share(path)
         return path
+
+    def _fetch(self, path: Path) -> bool:
+        """Whether ``path``'s clip came from the shared store (False: not there,
+        or the store cannot answer: it is rendered here then)."""
+        if self.shared is None:
+            return False
+        try:
+            got = self.shared.get(SHARED_PREFIX + path.name, path)
+        except OSError as exc:
+            log.warning("rendering %s here: the shared cache: %s", path.name, exc)
+            return False
+        if got:
+            self.fetched += 1
+        return got
+
+    def _share(self, path: Path) -> None:
+        if self.shared is None:
+            return
+        try:
+            self.shared.put(SHARED_PREFIX + path.name, path)
+        except OSError as exc:  # other machines render it themselves
+            log.warning("%s stays out of the shared cache: %s", path.name, exc)
 
 
 def _make(

@@ -27,6 +27,8 @@ class FakeEngine:
         self.gate = threading.Event()
         self.gate.set()
         self.closed = False
+        self.device: str | None = None
+        """The device each render says it ran on."""
 
     def render(self, job: RenderJob) -> RenderResult:
         self.jobs.append(job)
@@ -37,7 +39,7 @@ class FakeEngine:
         if self.fail_with is not None:
             raise self.fail_with
         job.output_path.write_bytes(FAKE_MP4)
-        return RenderResult(inference_ms=1234, nsfw=(False,))
+        return RenderResult(inference_ms=1234, nsfw=(False,), device=self.device)
 
     def close(self) -> None:
         self.closed = True

@@ -1,4 +1,6 @@
-"""Ovi's real code on the CPU: ``serve --engine ovi`` and the contract check.
+"""Ovi's real code on the CPU: ``serve --engine ovi``, and ``serve --no-render``
+with a ``wavespeed-mock worker --engine ovi`` beside it, each through the
+contract check.
 
 With ``WAVESPEED_MOCK_OVI_CHECKOUT`` pointing at a character-ai/Ovi checkout and
 torch plus Ovi's packages installed (no GPU, no flash-attn, no downloads), this
@@ -10,10 +12,14 @@ through Ovi's own ``generate``, its VAEs and its vocoder. Skipped, saying why,
 where a piece is missing (CI has neither a checkout nor torch)::
 
     WAVESPEED_MOCK_OVI_CHECKOUT=~/Ovi python -m pytest tests/real_engine/test_cpu_ovi.py -rs
+
+The worker's test also needs a PostgreSQL server (``WAVESPEED_MOCK_TEST_DATABASE``,
+as the store tests; ``.ci/start-postgres`` starts one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -30,6 +36,7 @@ from wavespeed_mock.real_engine._setup import (
     _module_exists,
 )
 
+from ..mock_server._support import TEST_DATABASE, fresh_database, wait_until
 from .conftest import serve_in_child
 
 CPU_OVI = Path(__file__).with_name("cpu_ovi")
@@ -114,3 +121,74 @@ def test_the_contract_check_passes_against_ovi_on_the_cpu(cpu_ovi_server: str):
     assert report.ok, report.render()
     outputs = [f for f in report.findings if f.name.endswith("/output")]
     assert len(outputs) == 2 and all(f.level == "pass" for f in outputs), outputs
+
+
+@pytest.fixture
+def cpu_ovi_worker_api(
+    ovi_checkout: Path, tiny_checkpoints: Path, tmp_path: Path
+) -> Iterator[str]:
+    """``serve --no-render`` on a fresh database, and a ``wavespeed-mock worker
+    --engine ovi`` on the same database and data folder; the API's base URL
+    once the worker takes work."""
+    if not TEST_DATABASE:
+        pytest.skip("no PostgreSQL: set WAVESPEED_MOCK_TEST_DATABASE=postgresql://...")
+    log = tmp_path / "worker.log"
+    factory = f"{CPU_OVI / 'shims.py'}:build_cpu_ovi_engine"
+    with (
+        contextlib.contextmanager(fresh_database)(TEST_DATABASE) as database,
+        serve_in_child(["--no-render", "--database", database], tmp_path) as url,
+        log.open("w") as out,
+    ):
+        data_dir = tmp_path / f"data-{url.rsplit(':', 1)[1]}"  # serve's own
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "wavespeed_mock.mock_server", "worker",
+             "--database", database, "--data-dir", str(data_dir),
+             "--public-url", url, "--engine", "ovi",
+             "--ovi-checkout", str(ovi_checkout),
+             "--ovi-checkpoints", str(tiny_checkpoints)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1", FACTORY_ENV: factory},
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_until(
+                lambda: (
+                    "taking work" in log.read_text(errors="replace")
+                    or worker.poll() is not None
+                ),
+                timeout_s=LOAD_WAIT_S,
+                what="the worker loaded Ovi",
+            )
+            assert worker.poll() is None, log.read_text()
+            yield url
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=30)
+            print(log.read_text(errors="replace")[-4000:])
+
+
+def test_the_contract_check_passes_against_ovi_in_a_worker(cpu_ovi_worker_api: str):
+    """The same clips through an API that renders nothing: a worker process on
+    the same database takes each render with Ovi's real code."""
+    import httpx
+
+    began = time.perf_counter()
+    report = run_contract_check(
+        cpu_ovi_worker_api,
+        "test-key",
+        timeout_s=CLIP_WAIT_S,
+        poll_interval_s=1.0,
+        progress=lambda line: print(f"[{time.perf_counter() - began:6.1f} s] {line}"),
+    )
+    print(report.render())
+    assert report.ok, report.render()
+    outputs = [f for f in report.findings if f.name.endswith("/output")]
+    assert len(outputs) == 2 and all(f.level == "pass" for f in outputs), outputs
+    items = httpx.get(cpu_ovi_worker_api + "/_mock/predictions").json()["data"]
+    workers = httpx.get(cpu_ovi_worker_api + "/_mock/workers").json()["data"]
+    roles = {p["id"]: p["role"] for p in workers["processes"]}
+    rendered = [i["render"] for i in items["items"] if i["status"] == "completed"]
+    assert rendered and all(roles.get(r["worker"]) == "worker" for r in rendered)

@@ -55,6 +55,7 @@ async def test_each_task_says_where_and_when_its_render_ran(tmp_path: Path) -> N
     engine = server.service.engine
     assert isinstance(engine, FakeEngine)
     engine.gate.clear()  # the render begins and waits
+    engine.device = "cuda:7"
 
     def render_of(items: list[dict[str, Any]], pid: str) -> dict[str, Any]:
         [item] = [i for i in items if i["id"] == pid]
@@ -77,7 +78,7 @@ async def test_each_task_says_where_and_when_its_render_ran(tmp_path: Path) -> N
         listed = (await client.get("/_mock/predictions")).json()["data"]["items"]
         done = render_of(listed, pid)
         assert done["worker"] == "this process" and done["attempts"] == 1
-        assert done["device"] is None  # the fake engine names none
+        assert done["device"] == "cuda:7"  # as the engine named it
         assert done["started_at"] is not None and done["rendered_at"] is not None
         assert done["queued_ms"] >= 0 and done["render_ms"] >= 0
         # the answers were checked against the contract (running() asserts it)

@@ -408,7 +408,71 @@ def test_servers_with_data_folders_of_their_own_share_files_through_s3(
         )
 
         assert client.post(second.url + "/_mock/reset").is_success
-        assert s3.list_objects_v2(Bucket=name).get("KeyCount", 0) == 0
+        # Everything but the render cache, which is keyed by content: never stale.
+        left = {o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])}
+        assert left and all(k.startswith("team/mock/cache/") for k in left)
+
+
+def test_a_clip_made_on_one_machine_is_fetched_not_made_on_another(
+    database: str,
+    bucket: str,
+    s3_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The render cache is the bucket's too: the same body through a server
+    with a data folder (and cache) of its own gets the clip from the bucket,
+    and its task's output is copied there from the cached clip."""
+    import boto3
+    from wavespeed_mock.mock_server.core.objects import S3Objects
+    from wavespeed_mock.mock_server.media import cache
+
+    made: list[Path] = []
+    make = cache._make
+    monkeypatch.setattr(
+        cache, "_make", lambda *args: (made.append(args[5]), make(*args))[1]
+    )
+    sent: list[str] = []
+    put = S3Objects.put
+    monkeypatch.setattr(
+        S3Objects,
+        "put",
+        lambda self, key, path: (sent.append(key), put(self, key, path))[1],
+    )
+
+    def settings(folder: str) -> Settings:
+        return Settings(
+            data_dir=tmp_path / folder, port=0, profile="instant", database=database,
+            check_responses=True, outputs=bucket, s3_endpoint=s3_endpoint,
+        )  # fmt: skip
+
+    body = {"prompt": "Made once.", "seed": 9}
+    with (
+        LiveServer(settings("first")) as first,
+        LiveServer(settings("second")) as second,
+        httpx.Client(headers=AUTH, timeout=30) as client,
+    ):
+        tasks = []
+        for server in (first, second):
+            task = client.post(server.url + T2V, json=body).json()["data"]["id"]
+            tasks.append(completed_view(client, server.url, task))
+        assert len(made) == 1 and made[0].is_relative_to(tmp_path / "first")
+        engine = second.service.engine
+        assert engine.cache.fetched == 1  # type: ignore[attr-defined]
+        clip = client.get(tasks[1]["outputs"][0]).content
+        assert clip == client.get(tasks[0]["outputs"][0]).content
+        name, prefix = bucket.split("/")[2], "team/mock/"
+        s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+        kept = s3.get_object(Bucket=name, Key=f"{prefix}outputs/{tasks[1]['id']}.mp4")
+        assert kept["Body"].read() == clip
+        # Copied in the bucket from the cached clip: no task's output was sent.
+        assert [k for k in sent if k.startswith("outputs/")] == []
+        assert (
+            s3.get_object(Bucket=name, Key=f"{prefix}cache/{made[0].name}")[
+                "Body"
+            ].read()
+            == clip
+        )
 
 
 def test_a_scenario_set_through_one_server_applies_through_the_other(
