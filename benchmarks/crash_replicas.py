@@ -27,9 +27,15 @@ With ``--workers N`` each replica is ``serve --workers N`` (a host of N worker
 processes), and the kill takes the whole host: its supervisor and every worker.
 With ``--render-workers K`` the two replicas are API servers that render
 nothing (``serve --no-render``), K ``wavespeed-mock worker`` processes take
-the renders and webhooks, and the kill takes one worker mid-traffic.
+the renders and webhooks, and ``--kill`` says what dies mid-traffic: one
+worker (``worker``, the default), a whole worker host (``host``: the first two
+workers, started as one process group, as one machine's), or one of the two
+API servers (``api``).
 
-Prints each round's counts and the takeover time (kill to the last webhook).
+Prints each round's counts and the takeover time (kill to the last webhook);
+when workers die, also the re-claim time: from the kill until every task the
+dead held is held by a live process or has ended (``GET /_mock/predictions``
+and ``GET /_mock/workers``).
 Figures: docs/scale-out.md.
 """
 
@@ -124,13 +130,17 @@ def replica(
     raise RuntimeError(f"a replica did not start: {log.read_text()[-2000:]}")
 
 
-def render_worker(data_dir: Path, url: str, log: Path) -> subprocess.Popen[bytes]:
-    """A ``wavespeed-mock worker`` process on ``url``, its own session."""
+def render_worker(
+    data_dir: Path, url: str, log: Path, group: int | None = None
+) -> subprocess.Popen[bytes]:
+    """A ``wavespeed-mock worker`` process on ``url``: its own session, or in
+    the process group ``group`` (one host's processes, killed together)."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "worker", "--database", url,
              "--data-dir", str(data_dir), "--profile", "fast", "--lease", "2"],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=group is None, process_group=group,
         )  # fmt: skip
     deadline = time.monotonic() + 120
     while "taking work" not in log.read_text(errors="replace"):
@@ -182,12 +192,20 @@ def one_round(
             other, other_url = replica(
                 data, url, Path(tmp) / "api-1.log", no_render=True
             )
-            workers = [
-                render_worker(data, url, Path(tmp) / f"worker-{k}.log")
-                for k in range(args.render_workers)
+            workers = [render_worker(data, url, Path(tmp) / "worker-0.log")]
+            # With --kill host, the second worker is on the first one's "host".
+            host = workers[0].pid if args.kill == "host" else None
+            workers += [
+                render_worker(data, url, Path(tmp) / f"worker-{k}.log", host)
+                for k in range(1, args.render_workers)
             ]
-            victim, bystanders = workers[0], [other, *workers[1:]]
             victim_url, targets = other_url, [survivor_url, other_url]
+            if args.kill == "api":
+                victim, bystanders = other, workers
+            else:
+                victim, bystanders = workers[0], [other, *workers[1:]]
+                if args.kill == "host":
+                    bystanders.remove(workers[1])
         elif url:
             victim, victim_url = replica(
                 data, url, Path(tmp) / "replica-0.log", workers=args.workers
@@ -229,11 +247,23 @@ def one_round(
         for t in threads:
             t.start()
         time.sleep(args.kill_after)
+        dying = (
+            ({victim.pid, workers[1].pid} if args.kill == "host" else {victim.pid})
+            if url and args.render_workers and args.kill != "api"
+            else set()
+        )
+        held = holdings(survivor_url, dying) if dying else set()
         os.killpg(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        if not args.render_workers:  # a dead worker leaves both APIs up
+        if not args.render_workers or args.kill == "api":  # a dead API server
             dead.set()
         victim.wait(30)
+        reclaim = threading.Thread(
+            target=lambda: reclaimed.append(reclaim_s(survivor_url, held, killed_at))
+        )
+        reclaimed: list[float | None] = []
+        if held:
+            reclaim.start()
         if not url:  # the SQLite mode's recovery is its restart
             port = int(victim_url.rsplit(":", 1)[1])
             survivor, _ = replica(data, None, Path(tmp) / "replica-1.log", port)
@@ -241,15 +271,48 @@ def one_round(
         stop.set()
         for t in threads:
             t.join()
+        if held:
+            reclaim.join()
         try:
             result = check(
                 survivor_url, answered, hooks, args.settle, killed_at, set(warmed)
             )
+            result["held"] = len(held)
+            result["reclaim_s"] = reclaimed[0] if reclaimed else None
         finally:
             for proc in (survivor, *bystanders):
                 proc.terminate()
                 proc.wait(30)
     return result
+
+
+def holdings(base: str, pids: set[int]) -> set[str]:
+    """The tasks the processes ``pids`` hold now (``GET /_mock/workers``)."""
+    workers = httpx.get(base + "/_mock/workers", timeout=30).json()["data"]
+    return {
+        task
+        for process in workers["processes"]
+        if process["pid"] in pids
+        for task in process["tasks"]
+    }
+
+
+def reclaim_s(base: str, held: set[str], killed_at: float) -> float | None:
+    """Seconds from the kill until every task in ``held`` is held by a live
+    process or has ended (None: not within 60 s)."""
+    with httpx.Client(base_url=base, timeout=30) as http:
+        while time.monotonic() < killed_at + 60:
+            processes = http.get("/_mock/workers").json()["data"]["processes"]
+            alive = {p["id"] for p in processes if p["alive"]}
+            items = http.get("/_mock/predictions").json()["data"]["items"]
+            if all(
+                i["status"] in ("completed", "failed") or i["render"]["worker"] in alive
+                for i in items
+                if i["id"] in held
+            ):
+                return time.monotonic() - killed_at
+            time.sleep(0.05)
+    return None
 
 
 def check(
@@ -317,10 +380,17 @@ def main() -> int:
         "--render-workers",
         type=int,
         default=0,
-        help="API replicas with --no-render and this many `worker` processes; "
-        "the kill takes one worker",
+        help="API replicas with --no-render and this many `worker` processes",
+    )
+    parser.add_argument(
+        "--kill",
+        choices=("worker", "host", "api"),
+        default="worker",
+        help="with --render-workers: one worker, a host of two workers, or an API",
     )
     args = parser.parse_args()
+    if args.kill == "host" and args.render_workers < 3:
+        parser.error("--kill host takes two workers: give --render-workers 3 or more")
     failed = False
     for n in range(1, args.rounds + 1):
         r = one_round(args.server, args, n)
@@ -334,7 +404,17 @@ def main() -> int:
             f"(spent {r['spent_micros'] / 1e6:.2f} USD for {r['items']} tasks, the 4 of the warm-up included), "
             f"webhooks missing {r['webhooks_missing']}, delivered twice "
             f"{r['webhooks_duplicated']}; last webhook {r['takeover_s']:.1f} s "
-            "after the kill",
+            "after the kill"
+            + (
+                f"; {r['held']} tasks held by the dead, all re-claimed "
+                + (
+                    f"{r['reclaim_s']:.2f} s after the kill"
+                    if r["reclaim_s"] is not None
+                    else "NOT within 60 s"
+                )
+                if r.get("held")
+                else ""
+            ),
             flush=True,
         )
     print("FAILED" if failed else "every round: nothing lost, nothing charged twice")

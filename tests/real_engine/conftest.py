@@ -292,12 +292,17 @@ def serve_in_child(
             _wait_until_serving(server, url, log_path, wait_s)
             yield url
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=30)
+            stop_child(server)
+
+
+def stop_child(child: subprocess.Popen[bytes], grace_s: float = 60.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``grace_s``."""
+    child.terminate()
+    try:
+        child.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=30)
 
 
 def _wait_until_serving(

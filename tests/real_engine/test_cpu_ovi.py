@@ -37,7 +37,7 @@ from wavespeed_mock.real_engine._setup import (
 )
 
 from ..mock_server._support import TEST_DATABASE, fresh_database, wait_until
-from .conftest import serve_in_child
+from .conftest import serve_in_child, stop_child
 
 CPU_OVI = Path(__file__).with_name("cpu_ovi")
 CHECKOUT_ENV = "WAVESPEED_MOCK_OVI_CHECKOUT"
@@ -109,9 +109,14 @@ def cpu_ovi_server(
 
 
 def test_the_contract_check_passes_against_ovi_on_the_cpu(cpu_ovi_server: str):
+    checked(cpu_ovi_server)
+
+
+def checked(url: str) -> None:
+    """The contract check against ``url``: both clips made and passing."""
     began = time.perf_counter()
     report = run_contract_check(
-        cpu_ovi_server,
+        url,
         "test-key",
         timeout_s=CLIP_WAIT_S,
         poll_interval_s=1.0,
@@ -161,12 +166,7 @@ def cpu_ovi_worker_api(
             assert worker.poll() is None, log.read_text()
             yield url
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=30)
+            stop_child(worker, grace_s=120)
             print(log.read_text(errors="replace")[-4000:])
 
 
@@ -175,18 +175,7 @@ def test_the_contract_check_passes_against_ovi_in_a_worker(cpu_ovi_worker_api: s
     the same database takes each render with Ovi's real code."""
     import httpx
 
-    began = time.perf_counter()
-    report = run_contract_check(
-        cpu_ovi_worker_api,
-        "test-key",
-        timeout_s=CLIP_WAIT_S,
-        poll_interval_s=1.0,
-        progress=lambda line: print(f"[{time.perf_counter() - began:6.1f} s] {line}"),
-    )
-    print(report.render())
-    assert report.ok, report.render()
-    outputs = [f for f in report.findings if f.name.endswith("/output")]
-    assert len(outputs) == 2 and all(f.level == "pass" for f in outputs), outputs
+    checked(cpu_ovi_worker_api)
     items = httpx.get(cpu_ovi_worker_api + "/_mock/predictions").json()["data"]
     workers = httpx.get(cpu_ovi_worker_api + "/_mock/workers").json()["data"]
     roles = {p["id"]: p["role"] for p in workers["processes"]}
