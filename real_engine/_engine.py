@@ -293,6 +293,11 @@ class OviEngine:
         )
 
     @property
+    def device_names(self) -> tuple[str, ...]:
+        """Its devices as its results name them (``RenderResult.device``)."""
+        return tuple(f"cuda:{d}" for d in self.devices)
+
+    @property
     def ready_devices(self) -> tuple[int, ...]:
         """The devices whose worker has the model loaded now."""
         return tuple(
@@ -345,7 +350,9 @@ class OviEngine:
         )
         return RenderResult(
             inference_ms=outcome.inference_ms,
-            device=None if ticket.device is None else f"cuda:{ticket.device}",
+            device=None
+            if ticket.device is None
+            else f"cuda:{ticket.device}",  # as device_names
         )
 
     def close(self) -> None:

@@ -104,6 +104,13 @@ class RenderResult:
     there as the task's output instead of sending its bytes again."""
 
 
+def device_names(engine: object) -> tuple[str, ...]:
+    """The devices an engine renders on, as its results name them (the Ovi
+    engine's ``device_names``: ``cuda:0``, ...); none for an engine without."""
+    names = getattr(engine, "device_names", ())
+    return tuple(str(n) for n in names)
+
+
 @runtime_checkable
 class TrimmableCache(Protocol):
     """An engine whose cache of clips the server bounds (the synthetic engine's)."""

@@ -58,7 +58,7 @@ class LeasedStore(Protocol):
         """End this process's leases now (a stop): others take the work at once."""
         ...
 
-    def register(self, role: str, engine: str) -> None:
+    def register(self, role: str, engine: str, devices: tuple[str, ...] = ()) -> None:
         """List this process among the processes (``GET /_mock/workers``)."""
         ...
 
@@ -78,12 +78,15 @@ class WorkLeases:
         watch: TerminalWatch,
         takes_work: bool = True,
         engine: str = "",
+        devices: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.role = "serve" if takes_work else "api"
         """What ``GET /_mock/workers`` calls this process (``worker`` for
         ``wavespeed-mock worker``, set there)."""
         self.engine = engine
+        self.devices = devices
+        """The engine's devices (``core.engine.device_names``), listed with it."""
         self.renders = renders
         self.watch = watch
         self.takes_work = takes_work
@@ -127,7 +130,9 @@ class WorkLeases:
 
     async def _run(self) -> None:
         try:
-            await asyncio.to_thread(self.store.register, self.role, self.engine)
+            await asyncio.to_thread(
+                self.store.register, self.role, self.engine, self.devices
+            )
         except StoreError as exc:
             log.warning("could not list this process among the processes: %s", exc)
         while True:

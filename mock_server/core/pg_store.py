@@ -111,6 +111,7 @@ CREATE TABLE IF NOT EXISTS processes (
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
     engine TEXT NOT NULL,
+    devices TEXT NOT NULL DEFAULT '',
     started_at DOUBLE PRECISION NOT NULL,
     heartbeat DOUBLE PRECISION NOT NULL
 );
@@ -292,9 +293,14 @@ class PostgresStore:
                         "ADD COLUMN IF NOT EXISTS attempts INTEGER NOT NULL DEFAULT 0"
                     )
                 if version < 6:
-                    # Version 6 keeps the device a render ran on.
+                    # Version 6 keeps the device a render ran on, and each
+                    # process's devices.
                     db.execute(
                         "ALTER TABLE predictions ADD COLUMN IF NOT EXISTS device TEXT"
+                    )
+                    db.execute(
+                        "ALTER TABLE processes "
+                        "ADD COLUMN IF NOT EXISTS devices TEXT NOT NULL DEFAULT ''"
                     )
                 if version < PG_SCHEMA_VERSION:
                     db.execute(
@@ -494,16 +500,20 @@ class PostgresStore:
         self._work_waiters.append(wake)
         self._listen_from_now()
 
-    def register(self, role: str, engine: str) -> None:
+    def register(self, role: str, engine: str, devices: tuple[str, ...] = ()) -> None:
         """Say who this process is (``GET /_mock/workers``): its role (``serve``,
-        ``api`` for ``--no-render``, ``worker``), host, pid and engine."""
+        ``api`` for ``--no-render``, ``worker``), host, pid, engine and the
+        engine's devices."""
         with self._connection() as db:
             db.execute(
-                "INSERT INTO processes (owner, role, host, pid, engine, started_at, "
-                f"heartbeat) VALUES (%s, %s, %s, %s, %s, {_NOW}, {_NOW}) "
+                "INSERT INTO processes (owner, role, host, pid, engine, devices, "
+                f"started_at, heartbeat) VALUES (%s, %s, %s, %s, %s, %s, {_NOW}, {_NOW}) "
                 "ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat",
-                (self.owner, role, socket.gethostname(), os.getpid(), engine),
-            )
+                (
+                    self.owner, role, socket.gethostname(), os.getpid(), engine,
+                    ",".join(devices),
+                ),
+            )  # fmt: skip
 
     def workers(self, show: int = 20) -> dict[str, Any]:
         """The processes on this database, each with whether it lives (its
@@ -512,7 +522,7 @@ class PostgresStore:
         nothing is forgotten here."""
         with self._connection() as db, db.transaction():
             rows = db.execute(
-                "SELECT owner, role, host, pid, engine, started_at, heartbeat, "
+                "SELECT owner, role, host, pid, engine, devices, started_at, heartbeat, "
                 "NOT pg_try_advisory_xact_lock(%s, hashtext(owner)) OR owner = %s "
                 "FROM processes ORDER BY started_at",
                 (_LIVE_SPACE, self.owner),
@@ -528,7 +538,7 @@ class PostgresStore:
                     f"SELECT count(*) FROM predictions WHERE work_lease < {_NOW}"
                 ).fetchone()[0]
             )
-            gone = [str(r[0]) for r in rows if not r[7] and str(r[0]) not in held]
+            gone = [str(r[0]) for r in rows if not r[8] and str(r[0]) not in held]
             if gone:
                 db.execute("DELETE FROM processes WHERE owner = ANY(%s)", (gone,))
         processes = [
@@ -538,13 +548,15 @@ class PostgresStore:
                 "host": host,
                 "pid": pid,
                 "engine": engine,
+                "devices": [d for d in str(devices).split(",") if d],
                 "started_at": started_at,
                 "heartbeat": heartbeat,
                 "alive": bool(alive),
+                "state": _state(bool(alive), len(held.get(str(owner), []))),
                 "holds": len(held.get(str(owner), [])),
                 "tasks": held.get(str(owner), [])[:show],
             }
-            for owner, role, host, pid, engine, started_at, heartbeat, alive in rows
+            for owner, role, host, pid, engine, devices, started_at, heartbeat, alive in rows
             if str(owner) not in gone
         ]
         return {
@@ -1097,3 +1109,10 @@ def _shown(url: str) -> str:
         return url
     user = credentials.split(":", 1)[0]
     return f"{scheme}{sep}{user}@{host}"
+
+
+def _state(alive: bool, holds: int) -> str:
+    """A process's state as ``GET /_mock/workers`` says it: ``gone`` (its
+    liveness lock is free: it died; its work is taken over), ``busy`` (it holds
+    work), or ``idle``."""
+    return "gone" if not alive else "busy" if holds else "idle"

@@ -42,7 +42,7 @@ from .components import (
     OutputSource,
     SubmitRequest,
 )
-from .engine import Engine, RenderFailed
+from .engine import Engine, RenderFailed, device_names
 from .images import (
     ImageIntake,
     ImageLoader,
@@ -194,6 +194,7 @@ class MockService:
                 watch=self.watch,
                 takes_work=not settings.no_render,
                 engine=engine.name,
+                devices=device_names(engine),
             )
             if store.shared
             else None

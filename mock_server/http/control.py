@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...contracts.errors import WavespeedMockError
 from ..core.clock import LATEST_TIME
+from ..core.engine import device_names
 from ..core.prediction import format_timestamp, parse_timestamp
 from ..errors import ApiError, bad_request
 from ..settings import CONTROL_PREFIX
@@ -228,9 +229,11 @@ class ControlHandlers:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "engine": self.service.engine.name,
+            "devices": list(device_names(self.service.engine)),
             "started_at": None,
             "heartbeat": None,
             "alive": True,
+            "state": "busy" if pending else "idle",
             "holds": len(pending),
             "tasks": pending[:20],
         }

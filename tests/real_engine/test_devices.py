@@ -42,6 +42,8 @@ def test_one_worker_per_device_each_pinned_to_its_gpu(
     fake = start_fake_ovi(tmp_path, monkeypatch, devices="0,1,2")
     with fake.engine:
         assert fake.engine.devices == (0, 1, 2)
+        # as GET /_mock/workers lists them, and as each result names its own
+        assert fake.engine.device_names == ("cuda:0", "cuda:1", "cuda:2")
         assert fake.engine.max_concurrency == 3  # the server runs three renders
         wait_for(lambda: fake.engine.ready_devices == (0, 1, 2), "every GPU loaded")
         pids = fake.engine.worker_pids

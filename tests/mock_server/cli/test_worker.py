@@ -238,6 +238,7 @@ def test_the_processes_and_the_queue_are_listed(
                        what="the lease let go")  # fmt: skip
             [mine] = [p for p in listing()["processes"] if p["role"] == "worker"]
             assert mine["pid"] == worker.proc.pid and mine["engine"] == "synthetic"
+            assert (mine["devices"], mine["state"]) == ([], "idle")
         finally:
             worker.kill()
         # Killed: gone, and forgotten since it held nothing.

@@ -393,6 +393,34 @@ def test_where_each_render_ran_is_kept(database: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_each_process_is_listed_with_its_devices_and_state(
+    database: str, tmp_path: Path
+) -> None:
+    worker = PostgresStore(database, lease_s=600)
+    other = PostgresStore(database, lease_s=600)
+    try:
+        worker.register("worker", "ovi", ("cuda:0", "cuda:1"))
+        other.register("serve", "synthetic")
+        add(worker, prediction("6" * 32))  # its render: held by the worker
+
+        def listed() -> dict[str, tuple[list[str], str]]:
+            return {
+                p["role"]: (p["devices"], p["state"])
+                for p in other.workers()["processes"]
+            }
+
+        assert listed() == {
+            "worker": (["cuda:0", "cuda:1"], "busy"),
+            "serve": ([], "idle"),
+        }
+        worker.close()  # dies holding the render
+        wait_until(lambda: listed()["worker"][1] == "gone", what="the death seen")
+    finally:
+        worker.close()
+        other.close()
+
+
+@pytest.mark.postgres
 def test_a_handed_off_task_wakes_the_processes_waiting_for_work(
     database: str, tmp_path: Path
 ) -> None:
