@@ -279,6 +279,15 @@ def one_round(
             )
             result["held"] = len(held)
             result["reclaim_s"] = reclaimed[0] if reclaimed else None
+            # Renders begun more than once: only a task the dead held may be
+            # rendered again (its render died with it); any other is a double
+            # claim.
+            items = httpx.get(survivor_url + "/_mock/predictions", timeout=30).json()
+            again = {
+                i["id"] for i in items["data"]["items"] if i["render"]["attempts"] > 1
+            }
+            result["rendered_again"] = len(again)
+            result["double_claims"] = len(again - held) if held else len(again)
         finally:
             for proc in (survivor, *bystanders):
                 proc.terminate()
@@ -287,13 +296,18 @@ def one_round(
 
 
 def holdings(base: str, pids: set[int]) -> set[str]:
-    """The tasks the processes ``pids`` hold now (``GET /_mock/workers``)."""
-    workers = httpx.get(base + "/_mock/workers", timeout=30).json()["data"]
+    """The unfinished tasks whose render the processes ``pids`` hold now (their
+    ids from ``GET /_mock/workers``, the tasks from ``GET /_mock/predictions``,
+    which lists them all)."""
+    with httpx.Client(base_url=base, timeout=30) as http:
+        processes = http.get("/_mock/workers").json()["data"]["processes"]
+        owners = {p["id"] for p in processes if p["pid"] in pids}
+        items = http.get("/_mock/predictions").json()["data"]["items"]
     return {
-        task
-        for process in workers["processes"]
-        if process["pid"] in pids
-        for task in process["tasks"]
+        i["id"]
+        for i in items
+        if i["render"]["worker"] in owners
+        and i["status"] not in ("completed", "failed")
     }
 
 
@@ -394,7 +408,13 @@ def main() -> int:
     failed = False
     for n in range(1, args.rounds + 1):
         r = one_round(args.server, args, n)
-        bad = r["lost"] or r["stuck"] or r["charged_twice"] or r["webhooks_missing"]
+        bad = (
+            r["lost"]
+            or r["stuck"]
+            or r["charged_twice"]
+            or r["webhooks_missing"]
+            or r.get("double_claims")
+        )
         failed |= bool(bad)
         print(
             f"round {n}: {r['answered']} answered submits, {r['stored']} stored "
@@ -405,6 +425,10 @@ def main() -> int:
             f"webhooks missing {r['webhooks_missing']}, delivered twice "
             f"{r['webhooks_duplicated']}; last webhook {r['takeover_s']:.1f} s "
             "after the kill"
+            + (
+                f"; renders begun twice {r.get('rendered_again', 0)}"
+                f" (double claims {r.get('double_claims', 0)})"
+            )
             + (
                 f"; {r['held']} tasks held by the dead, all re-claimed "
                 + (

@@ -44,14 +44,20 @@ class Worker:
     """``wavespeed-mock worker`` in a child process of its own session."""
 
     def __init__(
-        self, database: str, data_dir: Path, api_url: str, log: Path, lease: str = "1"
+        self,
+        database: str,
+        data_dir: Path,
+        api_url: str,
+        log: Path,
+        lease: str = "1",
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", SERVE, "worker", "--database", database,
                  "--data-dir", str(data_dir), "--profile", "fast", "--lease", lease,
-                 "--public-url", api_url],
+                 "--public-url", api_url, *extra],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         wait_until(
@@ -158,6 +164,40 @@ def test_workers_render_and_notify_for_an_api_that_renders_nothing(
         assert engine.jobs == []  # the API rendered nothing
     finally:
         first.kill()
+
+
+@pytest.mark.postgres
+def test_a_worker_on_another_machine_hands_its_outputs_through_s3(
+    database: str, bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """A GPU machine shares no disk with the API's: the worker (a data folder
+    of its own) puts each output in the bucket before it stores the outcome,
+    and the API (another data folder) serves the download from there."""
+    settings = Settings(
+        data_dir=tmp_path / "api", port=0, profile="fast", database=database,
+        no_render=True, check_responses=True, outputs=bucket,
+        s3_endpoint=s3_endpoint,
+    )  # fmt: skip
+    with LiveServer(settings, engine=FakeEngine()) as server:
+        worker = Worker(
+            database, tmp_path / "gpu-machine", server.url, tmp_path / "w.log",
+            extra=("--outputs", bucket, "--s3-endpoint", s3_endpoint),
+        )  # fmt: skip
+        try:
+            with httpx.Client(headers=KEY, timeout=120) as client:
+                task = client.post(
+                    server.url + T2V, json={"prompt": "Far away.", "seed": 3}
+                ).json()["data"]["id"]
+                view = ended(client, server.url, task)
+                assert view["status"] == "completed", view
+                [output] = view["outputs"]  # type: ignore[misc]
+                assert not (tmp_path / "api" / "outputs" / f"{task}.mp4").exists()
+                clip = client.get(str(output), headers={"Range": "bytes=0-99"})
+                assert clip.status_code == 206 and clip.content[4:8] == b"ftyp"
+                assert (tmp_path / "api" / "outputs" / f"{task}.mp4").exists()
+        finally:
+            assert worker.stop() == 0
+        assert server.service.contract_violations == []
 
 
 @pytest.mark.postgres
