@@ -200,6 +200,64 @@ def test_a_worker_on_another_machine_hands_its_outputs_through_s3(
         assert server.service.contract_violations == []
 
 
+# The Ovi stand-in (tests/real_engine/fake_ovi.py): Ovi's interface, no model.
+FAKE_OVI = Path(__file__).parents[2] / "real_engine" / "fake_ovi.py"
+
+
+@pytest.mark.postgres
+def test_an_ovi_worker_on_two_gpus_renders_for_the_api_through_s3(
+    database: str,
+    bucket: str,
+    s3_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fleet's layout without a GPU: an API that renders nothing, and a
+    ``worker --engine ovi --ovi-devices 0,1`` (one engine process per fake GPU,
+    the stand-in in place of Ovi's model) on another data folder, files through
+    the bucket; each task says which GPU made it, the worker lists both."""
+    monkeypatch.setenv("WAVESPEED_MOCK_OVI_FACTORY", f"{FAKE_OVI}:FakeOviFusionEngine")
+    monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(tmp_path / "calls.jsonl"))
+    checkout = tmp_path / "Ovi"
+    checkout.mkdir()
+    settings = Settings(
+        data_dir=tmp_path / "api", port=0, profile="fast", database=database,
+        no_render=True, check_responses=True, outputs=bucket,
+        s3_endpoint=s3_endpoint,
+    )  # fmt: skip
+    with LiveServer(settings, engine=FakeEngine()) as server:
+        worker = Worker(
+            database, tmp_path / "gpu-host", server.url, tmp_path / "w.log",
+            extra=("--engine", "ovi", "--ovi-checkout", str(checkout),
+                   "--ovi-devices", "0,1", "--outputs", bucket,
+                   "--s3-endpoint", s3_endpoint),
+        )  # fmt: skip
+        try:
+            with httpx.Client(headers=KEY, timeout=120) as client:
+                tasks = [
+                    client.post(
+                        server.url + T2V, json={"prompt": f"GPU {n}.", "seed": n}
+                    ).json()["data"]["id"]
+                    for n in range(6)
+                ]
+                views = [ended(client, server.url, task) for task in tasks]
+                assert [v["status"] for v in views] == ["completed"] * 6, views
+                clip = client.get(str(views[0]["outputs"][0]))  # type: ignore[index]
+                assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+                items = client.get(server.url + "/_mock/predictions").json()
+                devices = {i["render"]["device"] for i in items["data"]["items"]}
+                assert devices <= {"cuda:0", "cuda:1"} and devices
+                listed = client.get(server.url + "/_mock/workers").json()["data"]
+                [gpu_host] = [p for p in listed["processes"] if p["role"] == "worker"]
+                assert (gpu_host["engine"], gpu_host["devices"]) == (
+                    "ovi",
+                    ["cuda:0", "cuda:1"],
+                )
+        finally:
+            assert worker.stop() == 0, worker.log.read_text()
+        assert server.service.contract_violations == []
+
+
 @pytest.mark.postgres
 def test_a_worker_killed_mid_job_leaves_it_to_another_at_once(
     api: tuple[LiveServer, FakeEngine], database: str, tmp_path: Path
