@@ -166,38 +166,48 @@ def test_workers_render_and_notify_for_an_api_that_renders_nothing(
         first.kill()
 
 
-@pytest.mark.postgres
-def test_a_worker_on_another_machine_hands_its_outputs_through_s3(
+@pytest.fixture
+def s3_api(
     database: str, bucket: str, s3_endpoint: str, tmp_path: Path
-) -> None:
-    """A GPU machine shares no disk with the API's: the worker (a data folder
-    of its own) puts each output in the bucket before it stores the outcome,
-    and the API (another data folder) serves the download from there."""
+) -> Iterator[LiveServer]:
+    """An API server with --no-render and files in the bucket (its own data
+    folder: a worker elsewhere shares no disk with it)."""
     settings = Settings(
         data_dir=tmp_path / "api", port=0, profile="fast", database=database,
         no_render=True, check_responses=True, outputs=bucket,
         s3_endpoint=s3_endpoint,
     )  # fmt: skip
     with LiveServer(settings, engine=FakeEngine()) as server:
-        worker = Worker(
-            database, tmp_path / "gpu-machine", server.url, tmp_path / "w.log",
-            extra=("--outputs", bucket, "--s3-endpoint", s3_endpoint),
-        )  # fmt: skip
-        try:
-            with httpx.Client(headers=KEY, timeout=120) as client:
-                task = client.post(
-                    server.url + T2V, json={"prompt": "Far away.", "seed": 3}
-                ).json()["data"]["id"]
-                view = ended(client, server.url, task)
-                assert view["status"] == "completed", view
-                [output] = view["outputs"]  # type: ignore[misc]
-                assert not (tmp_path / "api" / "outputs" / f"{task}.mp4").exists()
-                clip = client.get(str(output), headers={"Range": "bytes=0-99"})
-                assert clip.status_code == 206 and clip.content[4:8] == b"ftyp"
-                assert (tmp_path / "api" / "outputs" / f"{task}.mp4").exists()
-        finally:
-            assert worker.stop() == 0
+        yield server
         assert server.service.contract_violations == []
+
+
+@pytest.mark.postgres
+def test_a_worker_on_another_machine_hands_its_outputs_through_s3(
+    s3_api: LiveServer, database: str, bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """A GPU machine shares no disk with the API's: the worker (a data folder
+    of its own) puts each output in the bucket before it stores the outcome,
+    and the API (another data folder) serves the download from there."""
+    server = s3_api
+    worker = Worker(
+        database, tmp_path / "gpu-machine", server.url, tmp_path / "w.log",
+        extra=("--outputs", bucket, "--s3-endpoint", s3_endpoint),
+    )  # fmt: skip
+    try:
+        with httpx.Client(headers=KEY, timeout=120) as client:
+            task = client.post(
+                server.url + T2V, json={"prompt": "Far away.", "seed": 3}
+            ).json()["data"]["id"]
+            view = ended(client, server.url, task)
+            assert view["status"] == "completed", view
+            [output] = view["outputs"]  # type: ignore[misc]
+            assert not (tmp_path / "api" / "outputs" / f"{task}.mp4").exists()
+            clip = client.get(str(output), headers={"Range": "bytes=0-99"})
+            assert clip.status_code == 206 and clip.content[4:8] == b"ftyp"
+            assert (tmp_path / "api" / "outputs" / f"{task}.mp4").exists()
+    finally:
+        assert worker.stop() == 0
 
 
 # The Ovi stand-in (tests/real_engine/fake_ovi.py): Ovi's interface, no model.
@@ -206,6 +216,7 @@ FAKE_OVI = Path(__file__).parents[2] / "real_engine" / "fake_ovi.py"
 
 @pytest.mark.postgres
 def test_an_ovi_worker_on_two_gpus_renders_for_the_api_through_s3(
+    s3_api: LiveServer,
     database: str,
     bucket: str,
     s3_endpoint: str,
@@ -220,42 +231,36 @@ def test_an_ovi_worker_on_two_gpus_renders_for_the_api_through_s3(
     monkeypatch.setenv("WAVESPEED_FAKE_OVI_RECORD", str(tmp_path / "calls.jsonl"))
     checkout = tmp_path / "Ovi"
     checkout.mkdir()
-    settings = Settings(
-        data_dir=tmp_path / "api", port=0, profile="fast", database=database,
-        no_render=True, check_responses=True, outputs=bucket,
-        s3_endpoint=s3_endpoint,
+    server = s3_api
+    worker = Worker(
+        database, tmp_path / "gpu-host", server.url, tmp_path / "w.log",
+        extra=("--engine", "ovi", "--ovi-checkout", str(checkout),
+               "--ovi-devices", "0,1", "--outputs", bucket,
+               "--s3-endpoint", s3_endpoint),
     )  # fmt: skip
-    with LiveServer(settings, engine=FakeEngine()) as server:
-        worker = Worker(
-            database, tmp_path / "gpu-host", server.url, tmp_path / "w.log",
-            extra=("--engine", "ovi", "--ovi-checkout", str(checkout),
-                   "--ovi-devices", "0,1", "--outputs", bucket,
-                   "--s3-endpoint", s3_endpoint),
-        )  # fmt: skip
-        try:
-            with httpx.Client(headers=KEY, timeout=120) as client:
-                tasks = [
-                    client.post(
-                        server.url + T2V, json={"prompt": f"GPU {n}.", "seed": n}
-                    ).json()["data"]["id"]
-                    for n in range(6)
-                ]
-                views = [ended(client, server.url, task) for task in tasks]
-                assert [v["status"] for v in views] == ["completed"] * 6, views
-                clip = client.get(str(views[0]["outputs"][0]))  # type: ignore[index]
-                assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
-                items = client.get(server.url + "/_mock/predictions").json()
-                devices = {i["render"]["device"] for i in items["data"]["items"]}
-                assert devices <= {"cuda:0", "cuda:1"} and devices
-                listed = client.get(server.url + "/_mock/workers").json()["data"]
-                [gpu_host] = [p for p in listed["processes"] if p["role"] == "worker"]
-                assert (gpu_host["engine"], gpu_host["devices"]) == (
-                    "ovi",
-                    ["cuda:0", "cuda:1"],
-                )
-        finally:
-            assert worker.stop() == 0, worker.log.read_text()
-        assert server.service.contract_violations == []
+    try:
+        with httpx.Client(headers=KEY, timeout=120) as client:
+            tasks = [
+                client.post(
+                    server.url + T2V, json={"prompt": f"GPU {n}.", "seed": n}
+                ).json()["data"]["id"]
+                for n in range(6)
+            ]
+            views = [ended(client, server.url, task) for task in tasks]
+            assert [v["status"] for v in views] == ["completed"] * 6, views
+            clip = client.get(str(views[0]["outputs"][0]))  # type: ignore[index]
+            assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+            items = client.get(server.url + "/_mock/predictions").json()
+            devices = {i["render"]["device"] for i in items["data"]["items"]}
+            assert devices <= {"cuda:0", "cuda:1"} and devices
+            listed = client.get(server.url + "/_mock/workers").json()["data"]
+            [gpu_host] = [p for p in listed["processes"] if p["role"] == "worker"]
+            assert (gpu_host["engine"], gpu_host["devices"]) == (
+                "ovi",
+                ["cuda:0", "cuda:1"],
+            )
+    finally:
+        assert worker.stop() == 0, worker.log.read_text()
 
 
 @pytest.mark.postgres
