@@ -51,7 +51,8 @@ class LeasedStore(Protocol):
         ...
 
     def take_over(self, limit: int = 100) -> list[Prediction]:
-        """Lease to this process at most ``limit`` tasks whose lease ran out."""
+        """Lease to this process at most ``limit`` renders whose lease ran out,
+        and the tasks that only owe their webhook (no render slot needed)."""
         ...
 
     def release(self) -> None:
@@ -151,10 +152,11 @@ class WorkLeases:
         the tasks taken over."""
         try:
             await asyncio.to_thread(self.store.renew)
-            free = self.free_slots()
+            # With no slot free, a pass still takes the webhooks a dead process
+            # owed: they need no render.
             taken = (
-                await asyncio.to_thread(self.store.take_over, free)
-                if self.takes_work and free > 0
+                await asyncio.to_thread(self.store.take_over, self.free_slots())
+                if self.takes_work
                 else []
             )
         except StoreError as exc:

@@ -156,6 +156,8 @@ MAX_ATTEMPTS = 3
 """Renders a task may begin (by the process that stored it, or taken: handed
 off, or from a process that died) before the take after them fails it instead
 (``ATTEMPTS_FAILURE_CODE``, refunded as every failure is)."""
+_NOTICES_AT_MOST = 100
+"""Tasks that only owe their webhook, taken over in one call at most."""
 ATTEMPTS_FAILURE_CODE = 5000
 _NOW = "extract(epoch FROM clock_timestamp())"
 """Leases run on the database's clock: one clock for every host."""
@@ -601,7 +603,9 @@ class PostgresStore:
         process stopped renewing: a crash), and at once the work of a process
         whose liveness lock is free (it died and its connection with it, on a
         host that lives: freed in milliseconds, not a lease); each task is taken
-        by one process only (``FOR UPDATE SKIP LOCKED``)."""
+        by one process only (``FOR UPDATE SKIP LOCKED``). At most ``limit``
+        renders; tasks that only owe their webhook need no render slot and are
+        taken too (up to ``_NOTICES_AT_MOST`` a call)."""
         with self._connection() as db, db.transaction():
             # A transaction lock taken on a process's key means nobody holds
             # its session lock: the process is gone. (Released at commit.)
@@ -615,15 +619,30 @@ class PostgresStore:
                     (self.owner, _LIVE_SPACE),
                 ).fetchall()
             ]
+            free = (
+                f"(work_lease < {_NOW} "
+                "OR (work_lease IS NOT NULL AND owner = ANY(%(gone)s)))"
+            )
             rows = db.execute(
-                f"UPDATE predictions SET owner = %s, work_lease = {_NOW} + %s, "
+                f"WITH renders AS (SELECT seq FROM predictions WHERE {free} "
+                f"AND {_RENDER_LEFT} ORDER BY work_lease LIMIT %(renders)s "
+                "FOR UPDATE SKIP LOCKED), "
+                f"notices AS (SELECT seq FROM predictions WHERE {free} "
+                f"AND NOT {_RENDER_LEFT} ORDER BY work_lease LIMIT %(notices)s "
+                "FOR UPDATE SKIP LOCKED) "
+                "UPDATE predictions SET owner = %(owner)s, "
+                f"work_lease = {_NOW} + %(lease)s, "
                 f"attempts = attempts + (CASE WHEN {_RENDER_LEFT} THEN 1 ELSE 0 END) "
-                "WHERE seq IN (SELECT seq FROM predictions "
-                f"WHERE work_lease < {_NOW} "
-                "OR (work_lease IS NOT NULL AND owner = ANY(%s)) "
-                "ORDER BY work_lease LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "WHERE seq IN (SELECT seq FROM renders UNION ALL "
+                "SELECT seq FROM notices) "
                 f"RETURNING attempts, record, {_COLUMNS}",
-                (self.owner, self.lease_s, gone, limit),
+                {
+                    "owner": self.owner,
+                    "lease": self.lease_s,
+                    "gone": gone,
+                    "renders": limit,
+                    "notices": _NOTICES_AT_MOST,
+                },
             ).fetchall()
         taken = []
         for attempts, record, *columns in rows:

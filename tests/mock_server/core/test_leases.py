@@ -55,11 +55,11 @@ def test_a_worker_takes_only_what_its_free_slots_allow() -> None:
     worker.slots = 2  # an engine that renders two at once
     asyncio.run(worker.pass_once())
     assert len(renders.queued) == 2 and store.limits == [2]
-    asyncio.run(worker.pass_once())  # both still rendering: nothing taken
-    assert len(renders.queued) == 2 and store.limits == [2]
+    asyncio.run(worker.pass_once())  # both still rendering: no render taken
+    assert len(renders.queued) == 2 and store.limits == [2, 0]
     renders.queued.pop()  # one finished
     asyncio.run(worker.pass_once())
-    assert len(renders.queued) == 2 and store.limits == [2, 1]
+    assert len(renders.queued) == 2 and store.limits == [2, 0, 1]
     assert len(store.free) == 2  # left for other workers
 
 

@@ -393,6 +393,28 @@ def test_where_each_render_ran_is_kept(database: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_a_webhook_owed_by_a_dead_process_needs_no_free_render_slot(
+    database: str, tmp_path: Path
+) -> None:
+    """A worker whose slots are all busy (a take of at most 0 renders) still
+    takes at once the tasks a dead process rendered but had not notified, and
+    leaves its unrendered ones to a worker with a free slot."""
+    owner = PostgresStore(database, lease_s=600)
+    busy = PostgresStore(database, lease_s=600)
+    try:
+        rendered = dataclasses.replace(
+            prediction("4" * 32), webhook="https://example.com/hook", rendered_at=101.0
+        )
+        add(owner, rendered, prediction("5" * 32))
+        owner.close()  # dies owing the first's webhook, the second's render
+        wait_until(lambda: ids(busy.take_over(0)) == [rendered.id], what="taken")
+        assert ids(busy.take_over(1)) == ["5" * 32]  # a slot: the render too
+    finally:
+        owner.close()
+        busy.close()
+
+
+@pytest.mark.postgres
 def test_each_process_is_listed_with_its_devices_and_state(
     database: str, tmp_path: Path
 ) -> None:
