@@ -134,7 +134,8 @@ def render_worker(
     data_dir: Path, url: str, log: Path, group: int | None = None
 ) -> subprocess.Popen[bytes]:
     """A ``wavespeed-mock worker`` process on ``url``: its own session, or in
-    the process group ``group`` (one host's processes, killed together)."""
+    the process group ``group`` (0: a new one; one host's processes share a
+    group, killed together)."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "worker", "--database", url,
@@ -192,11 +193,15 @@ def one_round(
             other, other_url = replica(
                 data, url, Path(tmp) / "api-1.log", no_render=True
             )
-            workers = [render_worker(data, url, Path(tmp) / "worker-0.log")]
-            # With --kill host, the second worker is on the first one's "host".
+            # With --kill host, the first two workers are one "host": one
+            # process group (in this session: a group is joined only there).
+            on_host = 0 if args.kill == "host" else None
+            workers = [render_worker(data, url, Path(tmp) / "worker-0.log", on_host)]
             host = workers[0].pid if args.kill == "host" else None
             workers += [
-                render_worker(data, url, Path(tmp) / f"worker-{k}.log", host)
+                render_worker(
+                    data, url, Path(tmp) / f"worker-{k}.log", host if k == 1 else None
+                )
                 for k in range(1, args.render_workers)
             ]
             victim_url, targets = other_url, [survivor_url, other_url]

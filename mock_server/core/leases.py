@@ -51,8 +51,9 @@ class LeasedStore(Protocol):
         ...
 
     def take_over(self, limit: int = 100) -> list[Prediction]:
-        """Lease to this process at most ``limit`` renders whose lease ran out,
-        and the tasks that only owe their webhook (no render slot needed)."""
+        """Lease to this process at most ``limit`` tasks whose lease ran out or
+        whose process died, and the webhooks a dead process owed (they need no
+        render slot)."""
         ...
 
     def release(self) -> None:
@@ -153,7 +154,7 @@ class WorkLeases:
         try:
             await asyncio.to_thread(self.store.renew)
             # With no slot free, a pass still takes the webhooks a dead process
-            # owed: they need no render.
+            # owed: they need no render slot.
             taken = (
                 await asyncio.to_thread(self.store.take_over, self.free_slots())
                 if self.takes_work

@@ -157,7 +157,7 @@ MAX_ATTEMPTS = 3
 off, or from a process that died) before the take after them fails it instead
 (``ATTEMPTS_FAILURE_CODE``, refunded as every failure is)."""
 _NOTICES_AT_MOST = 100
-"""Tasks that only owe their webhook, taken over in one call at most."""
+"""Tasks of dead processes that only owe their webhook, taken in one call at most."""
 ATTEMPTS_FAILURE_CODE = 5000
 _NOW = "extract(epoch FROM clock_timestamp())"
 """Leases run on the database's clock: one clock for every host."""
@@ -604,8 +604,8 @@ class PostgresStore:
         whose liveness lock is free (it died and its connection with it, on a
         host that lives: freed in milliseconds, not a lease); each task is taken
         by one process only (``FOR UPDATE SKIP LOCKED``). At most ``limit``
-        renders; tasks that only owe their webhook need no render slot and are
-        taken too (up to ``_NOTICES_AT_MOST`` a call)."""
+        tasks, but the webhooks a dead process owed: they need no render slot
+        and are taken too (up to ``_NOTICES_AT_MOST`` a call)."""
         with self._connection() as db, db.transaction():
             # A transaction lock taken on a process's key means nobody holds
             # its session lock: the process is gone. (Released at commit.)
@@ -619,17 +619,20 @@ class PostgresStore:
                     (self.owner, _LIVE_SPACE),
                 ).fetchall()
             ]
-            free = (
-                f"(work_lease < {_NOW} "
-                "OR (work_lease IS NOT NULL AND owner = ANY(%(gone)s)))"
-            )
+            dead = "(work_lease IS NOT NULL AND owner = ANY(%(gone)s))"
             rows = db.execute(
-                f"WITH renders AS (SELECT seq FROM predictions WHERE {free} "
-                f"AND {_RENDER_LEFT} ORDER BY work_lease LIMIT %(renders)s "
-                "FOR UPDATE SKIP LOCKED), "
-                f"notices AS (SELECT seq FROM predictions WHERE {free} "
-                f"AND NOT {_RENDER_LEFT} ORDER BY work_lease LIMIT %(notices)s "
-                "FOR UPDATE SKIP LOCKED) "
+                # What a dead process left, and any task whose lease ended
+                # (a process that vanished, or one late to renew), within the
+                # free render slots; the webhooks a dead process owed need no
+                # slot and are taken at once. (A late renewal's webhooks are
+                # not: whoever takes them sends them, and so may the late.)
+                "WITH renders AS (SELECT seq FROM predictions "
+                f"WHERE (work_lease < {_NOW} OR {dead}) "
+                f"AND ({_RENDER_LEFT} OR NOT {dead}) "
+                "ORDER BY work_lease LIMIT %(renders)s FOR UPDATE SKIP LOCKED), "
+                "notices AS (SELECT seq FROM predictions "
+                f"WHERE {dead} AND NOT {_RENDER_LEFT} "
+                "ORDER BY work_lease LIMIT %(notices)s FOR UPDATE SKIP LOCKED) "
                 "UPDATE predictions SET owner = %(owner)s, "
                 f"work_lease = {_NOW} + %(lease)s, "
                 f"attempts = attempts + (CASE WHEN {_RENDER_LEFT} THEN 1 ELSE 0 END) "
