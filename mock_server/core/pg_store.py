@@ -629,7 +629,9 @@ class PostgresStore:
                 "WITH renders AS (SELECT seq FROM predictions "
                 f"WHERE (work_lease < {_NOW} OR {dead}) "
                 f"AND ({_RENDER_LEFT} OR NOT {dead}) "
-                "ORDER BY work_lease LIMIT %(renders)s FOR UPDATE SKIP LOCKED), "
+                # A dead process's render first: it was under way when it died.
+                f"ORDER BY {dead} DESC NULLS LAST, work_lease "
+                "LIMIT %(renders)s FOR UPDATE SKIP LOCKED), "
                 "notices AS (SELECT seq FROM predictions "
                 f"WHERE {dead} AND NOT {_RENDER_LEFT} "
                 "ORDER BY work_lease LIMIT %(notices)s FOR UPDATE SKIP LOCKED) "

@@ -415,6 +415,32 @@ def test_a_webhook_owed_by_a_dead_process_needs_no_free_render_slot(
 
 
 @pytest.mark.postgres
+def test_a_dead_process_s_render_is_taken_before_older_free_work(
+    database: str, tmp_path: Path
+) -> None:
+    """A render under way when its process died goes to the next free slot,
+    ahead of tasks handed off earlier (a worker killed mid-clip has its job
+    taken again at once, however long the queue)."""
+    api = PostgresStore(database, lease_s=600, hands_off=True)
+    owner = PostgresStore(database, lease_s=600)
+    worker = PostgresStore(database, lease_s=600)
+    try:
+        owner.register("worker", "synthetic")
+        add(api, prediction("2" * 32))  # free to take, and older
+        add(owner, prediction("3" * 32))  # leased to the process that dies
+        owner.close()
+        wait_until(
+            lambda: [p["state"] for p in worker.workers()["processes"]] == ["gone"],
+            what="its death seen",  # its backend ends a moment after the socket
+        )
+        assert ids(worker.take_over(1)) == ["3" * 32]
+        assert ids(worker.take_over(1)) == ["2" * 32]
+    finally:
+        for store in (api, owner, worker):
+            store.close()
+
+
+@pytest.mark.postgres
 def test_each_process_is_listed_with_its_devices_and_state(
     database: str, tmp_path: Path
 ) -> None:
