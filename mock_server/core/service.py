@@ -514,7 +514,7 @@ class MockService:
             and p.input.get("enable_base64_output") is True
             and not p.output_plan.inline
         ):
-            await self.ensure_clip(p.id)
+            await self.ensure_clip(p)
             try:
                 data["outputs"] = [
                     await asyncio.to_thread(_base64_of, Path(folder) / name)
@@ -605,17 +605,31 @@ class MockService:
     def status(self, p: Prediction) -> str:
         return status_at(p, self.clock.now())
 
-    async def ensure_clip(self, prediction_id: str) -> None:
+    async def download(self, name: str) -> tuple[Path, str, str]:
+        """The folder, file name and media type of the output file ``name``
+        (``<id>.<ext>`` or ``<id>-<n>.<ext>``) for the output route, its row
+        read once (without blocking the loop), its clip made or fetched first
+        when it is not here (:meth:`ensure_clip`).
+
+        Raises:
+            ApiError: 503 when the clip could not be made or fetched.
+        """
+        p = await self.store.fetch(name.split(".", 1)[0].split("-", 1)[0])
+        if p is not None:
+            await self.ensure_clip(p)
+        return self._output_of(p, name)
+
+    async def ensure_clip(self, p: Prediction) -> None:
         """Make the clip of a completed prediction that has none yet (a render
-        deferred by ``lazy_renders``), before it is served or read.
+        deferred by ``lazy_renders``), or fetch it from the object store (made
+        on another machine), before it is served or read.
 
         Raises:
             ApiError: 503 when the engine could not make it.
         """
         if not (self.settings.lazy_renders or self.objects.shared):
             return  # clips are made at submit: nothing to check on a download
-        p = self.store.get(prediction_id)
-        if p is None or self.status(p) != "completed":
+        if self.status(p) != "completed":
             return
         # A file being made may exist already, half written by an engine that
         # writes in place: wait for the making, not for the name.
@@ -658,15 +672,12 @@ class MockService:
         """The folder and name of a prediction's first output file."""
         p = self.store.get(prediction_id)
         name = p.output_name if p is not None else f"{prediction_id}.mp4"
-        folder, found, _ = self.output_for(name)
+        folder, found, _ = self._output_of(p, name)
         return folder, found
 
-    def output_for(self, name: str) -> tuple[Path, str, str]:
-        """The folder, file name and media type of the output file ``name``
-        (``<id>.<ext>`` or ``<id>-<n>.<ext>``), for the output route; a cached
+    def _output_of(self, p: Prediction | None, name: str) -> tuple[Path, str, str]:
+        """Where ``p``'s output file ``name`` is, and its media type; a cached
         first output is served from the cache."""
-        prediction_id = name.split(".", 1)[0].split("-", 1)[0]
-        p = self.store.get(prediction_id)
         if p is None or p.forced_status == "deleted" or name not in p.output_names:
             return self.outputs_dir, name, "application/octet-stream"
         return (*self._file_of(p, name), p.output_plan.media_type)

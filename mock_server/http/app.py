@@ -136,9 +136,8 @@ def create_app(
 
     async def get_output(request: Request) -> Response:
         name = _path_param(request, "filename", OUTPUT_NAME)
-        await service.ensure_clip(name.split(".", 1)[0].split("-", 1)[0])  # deferred
         # A cached output is served from the cache, not copied per prediction.
-        folder, found, media_type = service.output_for(name)
+        folder, found, media_type = await service.download(name)
         return serve_file(folder, found, media_type, request.headers.get("range"))
 
     routes += [
