@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENGINE_ENTRY_POINT_GROUP",
+    "INTERNAL_ERROR",
     "CachedRenderer",
     "Engine",
     "EngineError",
@@ -41,6 +42,7 @@ __all__ = [
     "TrimmableCache",
     "UnknownEngineError",
     "available_engines",
+    "device_names",
     "engine_option_values",
     "load_engine",
     "load_engine_class",
@@ -150,6 +152,11 @@ class EngineOption:
 
 class EngineError(WavespeedMockError, RuntimeError):
     """An engine could not start or is misconfigured."""
+
+
+INTERNAL_ERROR = 5000
+"""The task code of a render cut short by the server itself (an engine bug, a
+file store that cannot answer), not by its input."""
 
 
 class RenderFailed(WavespeedMockError, RuntimeError):

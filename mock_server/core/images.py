@@ -29,7 +29,7 @@ from PIL import Image
 
 from ...contracts import UnusableImageError, probe_image
 from ..errors import bad_request
-from .engine import RenderFailed
+from .engine import INTERNAL_ERROR, RenderFailed
 from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .remote_fetch import FetchFailed, FetchRefused, RemoteFetcher
 
@@ -247,8 +247,11 @@ class ImageLoader:
         try:
             self.objects.get(path.relative_to(self.data_dir).as_posix(), path)
         except ObjectStoreError as exc:
+            # The store failed, not the image: the server's error, not 1402.
             raise RenderFailed(
-                f"The image could not be read: {exc}", code=1402
+                f"Internal error: the image could not be read from the object "
+                f"store ({exc})",
+                code=INTERNAL_ERROR,
             ) from None
 
     def _fetch(self, url: str) -> bytes:

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from .clock import ServerClock
-from .engine import CachedRenderer, Engine, RenderFailed, RenderJob, RenderResult
+from .engine import (
+    INTERNAL_ERROR,
+    CachedRenderer,
+    Engine,
+    RenderFailed,
+    RenderJob,
+    RenderResult,
+)
 from .images import ImageIntake, ImageLoader, first_image
 from .objects import LocalFiles, ObjectStore, ObjectStoreError
 from .prediction import Prediction
@@ -32,9 +39,6 @@ MAX_TEXT_CHARS = 10_000
 """The text an output derives from is cut here (the synthetic renderer's bound)."""
 
 log = logging.getLogger("wavespeed_mock.server")
-
-INTERNAL_ERROR = 5000
-"""The task code of a render cut short by an engine bug."""
 
 
 RENDER_NICENESS = 10
