@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..contracts import OutputPlan
-from .core.engine import EngineOption, RenderFailed, RenderJob, RenderResult
+from .core.engine import (
+    INTERNAL_ERROR,
+    EngineOption,
+    RenderFailed,
+    RenderJob,
+    RenderResult,
+)
 from .core.objects import open_objects
 from .media import (
     CLIP_FPS,
@@ -42,7 +48,7 @@ __all__ = ["SyntheticEngine"]
 # Task error codes of the API (see RenderFailed).
 _MEDIA_ACCESS = 1402
 _EXECUTION = 1405
-_INTERNAL = 5000
+_INTERNAL = INTERNAL_ERROR
 
 
 class SyntheticEngine:

@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...contracts.errors import WavespeedMockError
+from .engine import INTERNAL_ERROR
 from .prediction import MUTABLE_FIELDS, Prediction
 from .store import (
     CARRIED,
@@ -158,7 +159,7 @@ off, or from a process that died) before the take after them fails it instead
 (``ATTEMPTS_FAILURE_CODE``, refunded as every failure is)."""
 _NOTICES_AT_MOST = 100
 """Tasks of dead processes that only owe their webhook, taken in one call at most."""
-ATTEMPTS_FAILURE_CODE = 5000
+ATTEMPTS_FAILURE_CODE = INTERNAL_ERROR
 _NOW = "extract(epoch FROM clock_timestamp())"
 """Leases run on the database's clock: one clock for every host."""
 _HANDED_OFF_S = -1.0
